@@ -1,0 +1,42 @@
+# The two commands: `make demo` and `make test`. Both create .venv and install what they need.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench bench-quick soak package clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+	$(PY) -m pip install -q -e '.[local,test]' 2>&1 | grep -v '^WARNING: Location' || true
+	$(PY) -c 'import saasbridge, pyarrow, duckdb, fastapi, moto, pytest'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/saasbridge demo
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -n 2 -m 'not soak' tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench-deps: $(STAMP)
+	$(PY) -m pip install -q -e '.[local,test,bench]' 2>&1 | grep -v '^WARNING: Location' || true
+
+bench: bench-deps
+	$(PY) -m bench
+
+bench-quick: bench-deps
+	$(PY) -m bench --quick
+
+soak: $(STAMP)
+	$(PY) -m pytest -m soak tests
+
+package: $(STAMP)
+	$(VENV)/bin/saasbridge package
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .ruff_cache .saasbridge

@@ -1,0 +1,5 @@
+import sys
+
+from saasbridge.cli import main
+
+sys.exit(main())

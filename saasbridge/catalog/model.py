@@ -1,0 +1,236 @@
+"""The catalog's in-memory model: what the loader builds from YAML and every other layer reads.
+
+Field meanings, defaults and YAML spelling are documented in docs/catalog.md; the YAML keys are
+the attribute names below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from saasbridge.errors import UnknownEntityError
+
+TypeKind = Literal[
+    "string", "int32", "int64", "double", "decimal", "boolean", "date", "timestamp", "list", "struct", "map"
+]
+
+
+@dataclass(frozen=True)
+class FieldType:
+    """A column type, parsed from strings such as `decimal(12,2)`, `list<string>`,
+    `struct<street:string,city:string>`, `map<string,string>`."""
+
+    kind: TypeKind
+    precision: int | None = None  # decimal
+    scale: int | None = None  # decimal
+    item: FieldType | None = None  # list item, map value
+    fields: tuple[tuple[str, FieldType], ...] = ()  # struct members, in order
+
+
+# Operators a field filter can push into the API.
+FilterOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "contains"]
+# How a value is written into a query parameter.
+ValueFormat = Literal["string", "iso8601", "iso8601_ms", "epoch_s", "epoch_ms", "date", "bool_lower", "number"]
+
+
+@dataclass(frozen=True)
+class FieldFilter:
+    """One operator the API can apply to a field, and the query parameter that carries it.
+
+    `param` may be a template such as `filter[{op}]`; for `in`, values are joined with
+    `separator` and at most `max_values` go in one request.
+    """
+
+    op: FilterOp
+    param: str
+    format: ValueFormat = "string"
+    separator: str = ","
+    max_values: int | None = None
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str  # column name: lower-case snake_case (Athena lower-cases identifiers)
+    api_name: str  # key in the API record; dots address nested keys (`address.city`)
+    type: FieldType
+    nullable: bool = True
+    description: str | None = None
+    filters: tuple[FieldFilter, ...] = ()
+    writable: bool = False
+
+    def filter_for(self, op: FilterOp) -> FieldFilter | None:
+        return next((f for f in self.filters if f.op == op), None)
+
+
+PaginationStyle = Literal["cursor", "next_url", "link_header", "offset", "page_number", "single"]
+
+
+@dataclass(frozen=True)
+class Pagination:
+    style: PaginationStyle = "cursor"
+    limit_param: str | None = "limit"  # page-size parameter; None when the API has none
+    default_page_size: int = 100
+    max_page_size: int = 100
+    cursor_param: str = "cursor"  # cursor: request parameter carrying the cursor
+    cursor_path: str = "next_cursor"  # cursor: body path of the next cursor (null/absent = end)
+    next_url_path: str = "next"  # next_url: body path of the next page's URL
+    offset_param: str = "offset"  # offset
+    page_param: str = "page"  # page_number
+    start_page: int = 1  # page_number
+    total_path: str | None = None  # offset/page_number: body path of the total row count
+    has_more_path: str | None = None  # offset/page_number: body path of a has-more flag
+    stop_on_empty: bool = True  # offset/page_number: an empty page ends the listing
+
+
+AuthType = Literal["none", "bearer", "api_key", "basic", "oauth2_client_credentials"]
+
+
+@dataclass(frozen=True)
+class Auth:
+    """How requests are authenticated. Credentials are never in the catalog: they come from
+    the environment locally (`SAASBRIDGE_API_KEY`, `SAASBRIDGE_USERNAME`/`_PASSWORD`,
+    `SAASBRIDGE_CLIENT_ID`/`_CLIENT_SECRET`, `SAASBRIDGE_ACCESS_TOKEN`) or from a Secrets
+    Manager secret with AppFlow's key names (`apiKey`, `username`/`password`,
+    `clientId`/`clientSecret`, `accessToken`)."""
+
+    type: AuthType = "bearer"
+    header: str = "Authorization"  # api_key in a header: its name
+    query_param: str | None = None  # api_key in the query string instead of a header
+    prefix: str = "Bearer "  # bearer: value prefix
+    token_url: str | None = None  # oauth2: token endpoint, absolute or relative to base_url
+    scopes: tuple[str, ...] = ()
+    refresh_margin_seconds: int = 60  # oauth2: refresh this long before expiry
+
+
+@dataclass(frozen=True)
+class QuotaResponse:
+    """A non-429 response that means "slow down", e.g. Salesforce's 403 REQUEST_LIMIT_EXCEEDED."""
+
+    status: int
+    body_path: str | None = None  # where the error code sits in the JSON body
+    code: str | None = None  # the value that marks a quota error
+
+
+@dataclass(frozen=True)
+class Retry:
+    max_attempts: int = 6
+    base_delay: float = 0.2  # seconds, doubled per attempt, with full jitter
+    max_delay: float = 20.0
+    quota_responses: tuple[QuotaResponse, ...] = ()
+
+
+@dataclass(frozen=True)
+class RateBudget:
+    requests_per_second: float = 10.0
+    burst: int = 10
+    max_concurrency: int = 4
+
+
+@dataclass(frozen=True)
+class SplitHint:
+    """How to cut a large scan into independent splits.
+
+    `time`: half-open windows [lo, hi) on a non-nullable timestamp `field`, `window_days` wide,
+    from `start` (ISO date); the first split is open below and the last open above, so the
+    windows cover every value exactly once. `id_range`: ranges on a sortable id field.
+    """
+
+    kind: Literal["time", "id_range"]
+    field: str
+    window_days: float = 30.0
+    start: str | None = None
+    end: str | None = None
+
+
+@dataclass(frozen=True)
+class Sort:
+    """Orders the API can deliver: `options` maps (column, descending) to the parameter value."""
+
+    param: str = "sort"
+    options: tuple[tuple[str, bool, str], ...] = ()  # (column, descending, value)
+    default: tuple[str, bool] | None = ("id", False)  # the order without the parameter
+
+    def value_for(self, column: str, descending: bool) -> str | None:
+        return next((v for c, d, v in self.options if c == column and d == descending), None)
+
+
+WriteOp = Literal["insert", "update", "upsert", "delete"]
+
+
+@dataclass(frozen=True)
+class WriteOperation:
+    op: WriteOp
+    method: str  # HTTP method
+    path: str  # may contain {id}
+    batch_size: int = 1  # records per request; >1 sends {"<body_key>": [...]}
+    body_key: str | None = "data"
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str  # table name: lower-case snake_case
+    path: str  # list endpoint, relative to base_url, e.g. /v1/accounts
+    fields: tuple[Field, ...]
+    primary_key: str | None = "id"  # column name
+    description: str | None = None
+    group: str | None = None  # AppFlow nested listing: entities grouped under this name
+    get_path: str | None = None  # fetch by id, e.g. /v1/accounts/{id}
+    ids_param: str | None = None  # list endpoint parameter taking a comma list of ids
+    ids_max: int = 100
+    projection_param: str | None = None  # parameter taking a comma list of api field names
+    incremental_field: str | None = None  # column AppFlow uses for incremental pulls
+    pagination: Pagination | None = None  # overrides the catalog default
+    records_path: str | None = None  # overrides the catalog default
+    sort: Sort | None = None
+    split: SplitHint | None = None
+    writes: tuple[WriteOperation, ...] = ()
+
+    def field(self, column: str) -> Field:
+        for f in self.fields:
+            if f.name == column:
+                return f
+        raise UnknownEntityError(f"{self.name}.{column}", [f.name for f in self.fields])
+
+    def has_field(self, column: str) -> bool:
+        return any(f.name == column for f in self.fields)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    def write_operation(self, op: WriteOp) -> WriteOperation | None:
+        return next((w for w in self.writes if w.op == op), None)
+
+    @property
+    def writable(self) -> bool:
+        return bool(self.writes)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    name: str  # Athena schema name / AppFlow connector name: lower-case snake_case
+    base_url: str  # after ${ENV} substitution
+    entities: tuple[Entity, ...]
+    title: str | None = None
+    description: str | None = None
+    auth: Auth = field(default_factory=Auth)
+    pagination: Pagination = field(default_factory=Pagination)
+    records_path: str = "data"  # body path of the records; "" = the body is the array
+    retry: Retry = field(default_factory=Retry)
+    rate_limit: RateBudget = field(default_factory=RateBudget)
+    headers: tuple[tuple[str, str], ...] = ()  # static headers sent with every request
+    api_versions: tuple[str, ...] = ("v1",)
+    source_file: str | None = None  # where it was loaded from, for error messages
+
+    def entity(self, name: str) -> Entity:
+        for e in self.entities:
+            if e.name == name:
+                return e
+        raise UnknownEntityError(name, [e.name for e in self.entities])
+
+    def pagination_for(self, entity: Entity) -> Pagination:
+        return entity.pagination or self.pagination
+
+    def records_path_for(self, entity: Entity) -> str:
+        return self.records_path if entity.records_path is None else entity.records_path

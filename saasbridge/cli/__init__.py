@@ -1,0 +1,58 @@
+"""The `saasbridge` command. Each sub-command lives in its own module with a `register(subparsers)`
+function; this module only dispatches and turns errors into one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from saasbridge import __version__
+from saasbridge.errors import SaasBridgeError
+
+# Sub-command modules, in the order `--help` lists them.
+COMMAND_MODULES = ("demo", "api", "catalog", "sql", "extract", "writeback", "lambda_serve", "invoke", "package")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        self.exit(2, f"saasbridge: error: {message} (see `saasbridge --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="saasbridge", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"saasbridge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"saasbridge.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"saasbridge.cli.{name}":
+                continue  # not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except SaasBridgeError as exc:
+        print(f"saasbridge: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("saasbridge: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

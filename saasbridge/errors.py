@@ -1,0 +1,66 @@
+"""The exceptions every layer raises. Messages are one line, say what is wrong and how to fix it,
+and never contain a credential."""
+
+from __future__ import annotations
+
+
+class SaasBridgeError(Exception):
+    """Base of every error saasbridge raises on purpose."""
+
+
+class ConfigError(SaasBridgeError):
+    """Bad configuration: environment variables, flags, missing credentials."""
+
+
+class CatalogError(SaasBridgeError):
+    """The catalog file is invalid. The message names the file, the path inside it and the fix."""
+
+
+class UnknownEntityError(SaasBridgeError):
+    """A table/entity name that the catalog does not define."""
+
+    def __init__(self, name: str, available: list[str]):
+        self.name = name
+        self.available = available
+        super().__init__(f"unknown table/entity {name!r}; available: {', '.join(available) or '(none)'}")
+
+
+class QueryError(SaasBridgeError):
+    """A query (SQL, filter expression, constraints) that cannot be answered as written."""
+
+
+class ApiError(SaasBridgeError):
+    """The SaaS API answered with an error, or could not be reached."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class AuthenticationError(ApiError):
+    """401/403: the credentials are missing, wrong or expired."""
+
+
+class NotFoundError(ApiError):
+    """404 for a fetch by id."""
+
+
+class BadRequestError(ApiError):
+    """400: the API rejected the request's parameters."""
+
+
+class RateLimitedError(ApiError):
+    """429 (or a configured quota response) that did not clear within the retry budget."""
+
+
+class ApiUnavailableError(ApiError):
+    """5xx or dropped connections that did not clear within the retry budget."""
+
+
+class DeadlineExceeded(SaasBridgeError):
+    """Not enough time left to start the next request. `resume` says where to continue."""
+
+    def __init__(self, message: str, resume: dict | None = None):
+        super().__init__(message)
+        self.resume = resume

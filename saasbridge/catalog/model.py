@@ -165,6 +165,8 @@ class WriteOperation:
     path: str  # may contain {id}
     batch_size: int = 1  # records per request; >1 sends {"<body_key>": [...]}
     body_key: str | None = "data"
+    result_path: str | None = None  # body path of the written records in the response (None = body)
+    errors_path: str | None = None  # body path of per-item errors [{"index": i, ...}] (None = all or nothing)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,164 @@
+"""What the reference API serves: entities, their fields and types, filters and sort orders.
+
+One table drives the generator, the SQLite schema, (de)serialisation, validation of writes and
+the OpenAPI document, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+FieldKind = Literal["string", "integer", "number", "boolean", "date", "datetime", "string_list", "address", "string_map"]
+
+DEAL_STAGES = ("prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost")
+EVENT_TYPES = ("page_view", "email_open", "email_click", "form_submit", "meeting", "call")
+ADDRESS_KEYS = ("street", "city", "postal_code", "country")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    kind: FieldKind
+    nullable: bool = False
+    enum: tuple[str, ...] | None = None
+    decimals: int | None = None  # numbers rounded to this many decimals
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    name: str
+    id_prefix: str
+    id_digits: int
+    count: int  # rows per tenant at scale 1
+    fields: tuple[FieldSpec, ...]
+    time_field: str  # the field behind the *_since/_until filters and the time sort
+    equality_filters: tuple[str, ...] = ()
+    writable: bool = False  # POST / PUT / DELETE
+    patchable: bool = True
+    required_on_create: tuple[str, ...] = ()
+    _by_name: dict[str, FieldSpec] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_name.update({f.name: f for f in self.fields})
+
+    def get_field(self, name: str) -> FieldSpec | None:
+        return self._by_name.get(name)
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    @property
+    def time_params(self) -> tuple[str, str]:
+        """(since, until) query parameter names for the time window."""
+        stem = self.time_field.removesuffix("_at")
+        return f"{stem}_since", f"{stem}_until"
+
+    @property
+    def sorts(self) -> tuple[str, ...]:
+        return ("id", self.time_field, f"-{self.time_field}")
+
+    @property
+    def system_fields(self) -> frozenset[str]:
+        """Fields the server maintains; a write cannot set them."""
+        return frozenset({"id", "created_at", "updated_at"} & set(self.field_names))
+
+    def make_id(self, n: int) -> str:
+        return f"{self.id_prefix}_{n:0{self.id_digits}d}"
+
+
+_ts = ("created_at", "updated_at")
+
+
+def _timestamps() -> tuple[FieldSpec, ...]:
+    return tuple(FieldSpec(name, "datetime") for name in _ts)
+
+
+ENTITIES: dict[str, EntitySpec] = {
+    e.name: e
+    for e in (
+        EntitySpec(
+            "accounts", "acc", 6, 2_000,
+            (
+                FieldSpec("id", "string"),
+                FieldSpec("name", "string"),
+                FieldSpec("industry", "string", nullable=True),
+                FieldSpec("country", "string", description="ISO 3166-1 alpha-2"),
+                FieldSpec("employees", "integer"),
+                FieldSpec("annual_revenue", "number", nullable=True, decimals=2),
+                FieldSpec("is_active", "boolean"),
+                FieldSpec("tags", "string_list"),
+                FieldSpec("address", "address", nullable=True),
+                *_timestamps(),
+            ),
+            time_field="updated_at",
+            equality_filters=("country", "industry", "is_active"),
+        ),
+        EntitySpec(
+            "contacts", "con", 6, 10_000,
+            (
+                FieldSpec("id", "string"),
+                FieldSpec("account_id", "string"),
+                FieldSpec("first_name", "string"),
+                FieldSpec("last_name", "string"),
+                FieldSpec("email", "string", nullable=True),
+                FieldSpec("title", "string", nullable=True),
+                FieldSpec("lead_score", "number"),
+                FieldSpec("do_not_contact", "boolean"),
+                *_timestamps(),
+            ),
+            time_field="updated_at",
+            equality_filters=("account_id",),
+        ),
+        EntitySpec(
+            "deals", "deal", 6, 5_000,
+            (
+                FieldSpec("id", "string"),
+                FieldSpec("account_id", "string"),
+                FieldSpec("name", "string"),
+                FieldSpec("stage", "string", enum=DEAL_STAGES),
+                FieldSpec("amount", "number", decimals=2),
+                FieldSpec("currency", "string", description="ISO 4217"),
+                FieldSpec("close_date", "date", nullable=True),
+                FieldSpec("probability", "integer", description="0-100"),
+                *_timestamps(),
+            ),
+            time_field="updated_at",
+            equality_filters=("account_id", "stage"),
+        ),
+        EntitySpec(
+            "events", "evt", 7, 100_000,
+            (
+                FieldSpec("id", "string"),
+                FieldSpec("account_id", "string"),
+                FieldSpec("contact_id", "string", nullable=True),
+                FieldSpec("type", "string", enum=EVENT_TYPES),
+                FieldSpec("occurred_at", "datetime"),
+                FieldSpec("properties", "string_map"),
+                FieldSpec("duration_ms", "integer", nullable=True),
+            ),
+            time_field="occurred_at",
+            equality_filters=("type", "account_id", "contact_id"),
+            patchable=False,  # events are an append-only log
+        ),
+        EntitySpec(
+            "predictions", "pred", 6, 0,
+            (
+                FieldSpec("id", "string"),
+                FieldSpec("entity_type", "string"),
+                FieldSpec("entity_id", "string"),
+                FieldSpec("model", "string"),
+                FieldSpec("score", "number"),
+                FieldSpec("label", "string", nullable=True),
+                *_timestamps(),
+            ),
+            time_field="updated_at",
+            writable=True,
+            required_on_create=("entity_type", "entity_id", "model", "score"),
+        ),
+    )
+}
+
+ENTITY_NAMES: tuple[str, ...] = tuple(ENTITIES)

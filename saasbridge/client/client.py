@@ -1,0 +1,544 @@
+"""SaasClient: requests to one SaaS API with auth, pagination, retries, rate budget and deadlines."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
+
+import orjson
+
+from saasbridge.catalog.model import Catalog, Entity, RateBudget, WriteOp
+from saasbridge.client.auth import AuthStrategy, build_auth
+from saasbridge.client.credentials import Credentials
+from saasbridge.client.deadline import Deadline, RequestTimer
+from saasbridge.client.http import Response, Transport, TransportError, display_url, origin_key, same_origin
+from saasbridge.client.paginators import extract_records, make_paginator
+from saasbridge.client.ratelimit import RateLimiter, shared_rate_limiter
+from saasbridge.client.retry import RetryPolicy, body_path, parse_retry_after
+from saasbridge.client.stats import ClientStats
+from saasbridge.errors import (
+    ApiError,
+    ApiUnavailableError,
+    AuthenticationError,
+    BadRequestError,
+    DeadlineExceeded,
+    NotFoundError,
+    QueryError,
+    RateLimitedError,
+)
+
+log = logging.getLogger("saasbridge.client")
+
+# Methods that may be sent again after an ambiguous failure (a 500, or a connection dropped after
+# the request left): a repeated POST could create a record twice.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
+
+
+@dataclass
+class Page:
+    records: list[dict]
+    resume: dict | None  # state that fetches the next page; None = the listing is finished
+    nbytes: int  # body bytes of this page
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    ok: bool
+    id: str | None = None
+    error: str | None = None
+
+
+class SaasClient:
+    """Thread-safe: one instance may serve many threads; each `list_pages` call keeps its own state."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        credentials: Credentials | None = None,
+        *,
+        transport: Transport | None = None,
+        rate_budget: RateLimiter | RateBudget | None = None,
+        auth: AuthStrategy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+        timer: RequestTimer | None = None,
+    ):
+        self.catalog = catalog
+        self.base_url = catalog.base_url.rstrip("/")
+        self.credentials = credentials if credentials is not None else Credentials()
+        budget = rate_budget if isinstance(rate_budget, RateBudget) else catalog.rate_limit
+        self.transport = transport or Transport(max_connections=max(2, budget.max_concurrency))
+        if isinstance(rate_budget, RateLimiter):
+            self.rate_limiter = rate_budget
+        else:
+            self.rate_limiter = shared_rate_limiter(
+                origin_key(self.base_url), self.credentials.identity(), budget
+            )
+        self.retry = RetryPolicy(catalog.retry, rng=rng)
+        self.stats = ClientStats()
+        self._clock = clock
+        self._sleep = sleep
+        self.timer = timer or RequestTimer()
+        self._headers = {"Accept": "application/json", "User-Agent": "saasbridge", **dict(catalog.headers)}
+        self.auth = auth or build_auth(
+            catalog.auth, self.credentials, base_url=self.base_url, send=self._send_without_auth, clock=clock
+        )
+
+    # ---- public API -------------------------------------------------------------------------
+
+    def list_pages(
+        self,
+        entity: Entity,
+        params: Mapping[str, str],
+        *,
+        page_size: int,
+        resume: dict | None = None,
+        deadline: Deadline | None = None,
+    ) -> Iterator[Page]:
+        """Pages of the entity's list endpoint, fetched lazily; resume with a page's `resume`."""
+        paginator = make_paginator(
+            self.catalog.pagination_for(entity), page_size, resolve_url=self._resolve_next
+        )
+        if resume is not None:
+            paginator.restore(resume)
+        records_path = self.catalog.records_path_for(entity)
+        list_url = self._url(entity.path)
+        while not paginator.done:
+            position = paginator.state()
+            request = paginator.next_request()
+            if request.url is None:
+                url, query = list_url, {**params, **request.params}
+            else:
+                url, query = request.url, {}
+            response = self._exchange("GET", url, params=query, deadline=deadline, resume=position)
+            self._raise_for_status(response, "GET")
+            body = response.json()
+            records = extract_records(body, records_path, response.url)
+            paginator.advance(response, body, records)
+            yield Page(records, None if paginator.done else paginator.state(), len(response.body))
+
+    def get(self, entity: Entity, id: str, *, deadline: Deadline | None = None) -> dict | None:  # noqa: A002
+        """One record by id; None when the API answers 404."""
+        if entity.get_path is None:
+            if entity.ids_param:
+                found = self.get_many(entity, [id], deadline=deadline)
+                return found[0] if found else None
+            raise QueryError(f"entity {entity.name!r} has neither get_path nor ids_param; cannot fetch by id")
+        response = self._exchange("GET", self._url(self._id_path(entity.get_path, id)), deadline=deadline)
+        if response.status == 404:
+            return None
+        self._raise_for_status(response, "GET")
+        record = response.json()
+        return record if isinstance(record, dict) else None
+
+    def get_many(self, entity: Entity, ids: Sequence[str], *, deadline: Deadline | None = None) -> list[dict]:
+        """Records for these ids through the ids-list parameter, `ids_max` per request."""
+        if not entity.ids_param:
+            return [r for r in (self.get(entity, i, deadline=deadline) for i in ids) if r is not None]
+        records: list[dict] = []
+        step = max(1, entity.ids_max)
+        for start in range(0, len(ids), step):
+            chunk = list(ids[start : start + step])
+            for page in self.list_pages(
+                entity, {entity.ids_param: ",".join(chunk)}, page_size=len(chunk), deadline=deadline
+            ):
+                records.extend(page.records)
+        return records
+
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        deadline: Deadline | None = None,
+    ) -> Response:
+        """One request with auth, retries and rate budget; raises for any answer that is not 2xx."""
+        method = method.upper()
+        body, headers = self._json_body(json)
+        response = self._exchange(
+            method, self._url(path_or_url), params=params, headers=headers, body=body, deadline=deadline
+        )
+        self._raise_for_status(response, method)
+        return response
+
+    def write(
+        self, entity: Entity, op: WriteOp, records: Sequence[dict], *, deadline: Deadline | None = None
+    ) -> list[WriteResult]:
+        """Send records (API field names) with the entity's write operation; one result per record,
+        in order. A record the API refuses (4xx) is reported; a failure that stops all writes
+        (401, retries exhausted, deadline) is reported for every record not yet written."""
+        operation = entity.write_operation(op)
+        if operation is None:
+            supported = ", ".join(w.op for w in entity.writes) or "none"
+            raise QueryError(f"entity {entity.name!r} does not support {op}; supported: {supported}")
+        results: list[WriteResult | None] = [None] * len(records)
+        try:
+            if "{id}" in operation.path:
+                for index, record in enumerate(records):
+                    results[index] = self._write_one(
+                        entity, operation.method, operation.path, record, op, deadline
+                    )
+            else:
+                step = max(1, operation.batch_size)
+                for start in range(0, len(records), step):
+                    chunk = list(records[start : start + step])
+                    batched = step > 1
+                    payload = (
+                        ({operation.body_key: chunk} if operation.body_key else chunk)
+                        if batched
+                        else chunk[0]
+                    )
+                    outcome = self._write_batch(
+                        entity,
+                        operation.method,
+                        operation.path,
+                        payload,
+                        chunk,
+                        batched,
+                        operation.body_key,
+                        deadline,
+                    )
+                    results[start : start + len(chunk)] = outcome
+        except (AuthenticationError, RateLimitedError, ApiUnavailableError, DeadlineExceeded) as exc:
+            message = f"not written: {exc}"
+            results = [r or WriteResult(False, None, message) for r in results]
+        return [r for r in results if r is not None]
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __repr__(self) -> str:
+        return f"SaasClient(base_url={display_url(self.base_url)!r}, auth={self.auth!r})"
+
+    # ---- writes -----------------------------------------------------------------------------
+
+    def _record_id(self, entity: Entity, record: Mapping[str, Any]) -> str | None:
+        key = entity.primary_key or "id"
+        api_name = entity.field(key).api_name if entity.has_field(key) else key
+        value = record.get(api_name, record.get(key))
+        return None if value is None else str(value)
+
+    def _write_one(
+        self, entity: Entity, method: str, path: str, record: dict, op: str, deadline: Deadline | None
+    ) -> WriteResult:
+        record_id = self._record_id(entity, record)
+        if record_id is None:
+            return WriteResult(False, None, f"record has no {entity.primary_key or 'id'!r}; {op} needs it")
+        key = entity.primary_key or "id"
+        api_name = entity.field(key).api_name if entity.has_field(key) else key
+        payload = None if method.upper() == "DELETE" else {k: v for k, v in record.items() if k != api_name}
+        body, headers = self._json_body(payload)
+        response = self._exchange(
+            method.upper(),
+            self._url(self._id_path(path, record_id)),
+            headers=headers,
+            body=body,
+            deadline=deadline,
+        )
+        return self._write_outcome(response, method, record_id)
+
+    def _write_batch(
+        self,
+        entity: Entity,
+        method: str,
+        path: str,
+        payload: Any,
+        chunk: list[dict],
+        batched: bool,
+        body_key: str | None,
+        deadline: Deadline | None,
+    ) -> list[WriteResult]:
+        body, headers = self._json_body(payload)
+        response = self._exchange(
+            method.upper(), self._url(path), headers=headers, body=body, deadline=deadline
+        )
+        if not batched:
+            return [self._write_outcome(response, method, self._record_id(entity, chunk[0]))]
+        if not response.ok:
+            failed = self._write_outcome(response, method, None)
+            return [failed] * len(chunk)
+        answer = response.json()
+        errors: dict[int, str] = {}
+        for item in body_path(answer, "errors") or []:
+            if isinstance(item, dict) and isinstance(item.get("index"), int):
+                text = ": ".join(str(item[k]) for k in ("code", "message") if item.get(k))
+                errors[item["index"]] = self.credentials.redact(text or "rejected")
+        created = body_path(answer, body_key or "data")
+        created = created if isinstance(created, list) else []
+        succeeded = [i for i in range(len(chunk)) if i not in errors]
+        aligned = len(created) == len(succeeded)
+        results: list[WriteResult] = []
+        next_created = 0
+        for i, record in enumerate(chunk):
+            if i in errors:
+                results.append(WriteResult(False, self._record_id(entity, record), errors[i]))
+                continue
+            made = created[next_created] if aligned else None
+            next_created += 1
+            made_id = made.get("id") if isinstance(made, dict) else self._record_id(entity, record)
+            results.append(WriteResult(True, None if made_id is None else str(made_id), None))
+        return results
+
+    def _write_outcome(self, response: Response, method: str, record_id: str | None) -> WriteResult:
+        if response.ok:
+            answer = response.json() if response.body else None
+            found = answer.get("id") if isinstance(answer, dict) else None
+            return WriteResult(True, str(found) if found is not None else record_id, None)
+        if response.status == 401:
+            self._raise_for_status(response, method)
+        return WriteResult(False, record_id, f"HTTP {response.status}: {self._api_message(response)}")
+
+    # ---- one exchange: rate budget, deadline, auth, retries ---------------------------------
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        deadline: Deadline | None = None,
+        resume: dict | None = None,
+        authenticate: bool = True,
+    ) -> Response:
+        """Send until an answer that is not retried; returns it whatever its status."""
+        idempotent = method in IDEMPOTENT
+        attempts = self.retry.max_attempts
+        attempt = 0
+        refreshed = False
+        where = f"{method} {display_url(url)}"
+        while True:
+            attempt += 1
+            request_headers = {**self._headers, **(headers or {})}
+            query = dict(params or {})
+            used = self.auth.apply(request_headers, query) if authenticate else None
+            self._wait_for_turn(deadline, resume)
+            try:
+                response = self._send(
+                    method, _with_query(url, query), request_headers, body, deadline, resume
+                )
+            except TransportError as exc:
+                if attempt >= attempts or (exc.sent and not idempotent):
+                    raise ApiUnavailableError(f"{exc} after {attempt} attempt(s); retry later") from None
+                self._pause(
+                    self.retry.backoff(attempt), deadline, resume, where, f"no answer, attempt {attempt}"
+                )
+                continue
+            self.rate_limiter.observe(response.headers)
+            if response.status == 401 and authenticate and not refreshed and self.auth.refresh(used):
+                refreshed = True
+                attempt -= 1  # a fresh credential is not a retry of a failing API
+                self.stats.add(retries=1)
+                log.debug("%s -> HTTP 401, retrying once with a fresh credential", where)
+                continue
+            verdict = self.retry.verdict(response)
+            if verdict == "ok":
+                return response
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if verdict == "throttled":
+                self.stats.add(throttled=1)
+                self.rate_limiter.throttled(retry_after)
+            retryable = idempotent or verdict == "throttled" or response.status == 503
+            if attempt >= attempts or not retryable:
+                error = RateLimitedError if verdict == "throttled" else ApiUnavailableError
+                raise error(
+                    f"{where} answered HTTP {response.status} {attempt} time(s); "
+                    + (
+                        "the API's rate limit or quota is exhausted, lower rate_limit in the catalog or retry later"
+                        if verdict == "throttled"
+                        else "the API is failing, retry later"
+                    ),
+                    status=response.status,
+                    retry_after=retry_after,
+                )
+            # A throttled answer with Retry-After pauses the shared bucket: every thread waits it.
+            delay = (
+                0.0
+                if verdict == "throttled" and retry_after is not None
+                else self.retry.delay(attempt, response)
+            )
+            self._pause(delay, deadline, resume, where, f"HTTP {response.status}, attempt {attempt}")
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        deadline: Deadline | None,
+        resume: dict | None = None,
+    ) -> Response:
+        with _Slot(self.rate_limiter.slots, deadline, self.timer, resume):
+            started = self._clock()
+            timeout = None if deadline is None else max(0.001, deadline.remaining())
+            try:
+                response = self.transport.send(method, url, headers=headers, body=body, timeout=timeout)
+            finally:
+                self.timer.record(self._clock() - started)
+                self.stats.add(requests=1)
+        self.stats.add(bytes=len(response.body))
+        return response
+
+    def _send_without_auth(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Response:
+        return self._exchange(method, url, headers=headers, body=body, authenticate=False)
+
+    def _wait_for_turn(self, deadline: Deadline | None, resume: dict | None) -> None:
+        """Take a token from the rate budget; refuse to start when the deadline cannot be met."""
+        max_wait = None
+        if deadline is not None:
+            expected = self.timer.estimate()
+            max_wait = deadline.remaining() - expected - deadline.margin
+            if max_wait < 0:
+                raise self._deadline_error(deadline, resume, expected)
+        wait = self.rate_limiter.reserve(max_wait)
+        if wait is None:
+            raise DeadlineExceeded(
+                "the rate budget allows no request before the deadline; continue later from the resume state",
+                resume=resume,
+            )
+        if wait > 0:
+            self._sleep(wait)
+            self.stats.add(wait_seconds=wait)
+
+    def _pause(
+        self, delay: float, deadline: Deadline | None, resume: dict | None, where: str, why: str
+    ) -> None:
+        if deadline is not None and not deadline.allows(delay + self.timer.estimate()):
+            raise self._deadline_error(deadline, resume, self.timer.estimate(), waiting=delay)
+        log.debug("%s: %s; retrying in %.2fs", where, why, delay)
+        self.stats.add(retries=1, wait_seconds=delay)
+        if delay > 0:
+            self._sleep(delay)
+
+    def _deadline_error(
+        self, deadline: Deadline, resume: dict | None, expected: float, waiting: float = 0.0
+    ) -> DeadlineExceeded:
+        wait = f" plus a {waiting:.2f}s wait" if waiting else ""
+        return DeadlineExceeded(
+            f"not enough time left for the next request ({deadline.remaining():.2f}s left, a request takes "
+            f"~{expected:.2f}s{wait}); continue from the resume state",
+            resume=resume,
+        )
+
+    # ---- URLs, bodies and errors ------------------------------------------------------------
+
+    def _url(self, path_or_url: str) -> str:
+        if "://" in path_or_url:
+            self._check_origin(path_or_url)
+            return path_or_url
+        return f"{self.base_url}/{path_or_url.lstrip('/')}"
+
+    def _check_origin(self, url: str) -> None:
+        if not same_origin(url, self.base_url):
+            parts = urlsplit(url)
+            raise ApiError(
+                f"refusing to send credentials to {parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}: it is not "
+                f"the API's origin {display_url(self.base_url + '/').rstrip('/')}"
+            )
+
+    def _resolve_next(self, current_url: str, ref: str) -> str:
+        """The absolute next-page URL, on the API's origin only, without credential parameters."""
+        url = urljoin(current_url, ref)
+        self._check_origin(url)
+        if self.auth.secret_params:
+            parts = urlsplit(url)
+            kept = [
+                (k, v)
+                for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                if k not in self.auth.secret_params
+            ]
+            url = urlunsplit(parts._replace(query=urlencode(kept)))
+        return url
+
+    @staticmethod
+    def _id_path(template: str, record_id: str) -> str:
+        return template.replace("{id}", quote(str(record_id), safe=""))
+
+    @staticmethod
+    def _json_body(payload: Any) -> tuple[bytes | None, dict[str, str]]:
+        if payload is None:
+            return None, {}
+        return orjson.dumps(payload), {"Content-Type": "application/json"}
+
+    def _api_message(self, response: Response) -> str:
+        try:
+            body = response.json()
+        except ApiError:
+            body = None
+        message = None
+        if isinstance(body, dict):
+            error = body.get("error")
+            if isinstance(error, dict):
+                message = error.get("message") or error.get("code")
+            elif isinstance(error, str):
+                message = error
+            message = message or body.get("message") or body.get("detail")
+        text = str(message)[:300] if message else "no error message"
+        return self.credentials.redact(text)
+
+    def _raise_for_status(self, response: Response, method: str) -> None:
+        if response.ok:
+            return
+        where = f"{method} {display_url(response.url)}"
+        message = self._api_message(response)
+        status = response.status
+        if status == 400:
+            raise BadRequestError(f"{where} was rejected (HTTP 400): {message}", status=status)
+        if status in (401, 403):
+            raise AuthenticationError(
+                f"{where} was refused (HTTP {status}): {message}; check the credentials "
+                f"({', '.join(self.credentials) or 'none set'}) and the catalog's auth section",
+                status=status,
+            )
+        if status == 404:
+            raise NotFoundError(f"{where} was not found (HTTP 404): {message}", status=status)
+        raise ApiError(f"{where} failed (HTTP {status}): {message}", status=status)
+
+
+class _Slot:
+    """Holds one of the API's concurrency slots for the duration of a request."""
+
+    def __init__(
+        self,
+        slots: threading.BoundedSemaphore,
+        deadline: Deadline | None,
+        timer: RequestTimer,
+        resume: dict | None,
+    ):
+        self._slots = slots
+        self._deadline = deadline
+        self._timer = timer
+        self._resume = resume
+
+    def __enter__(self) -> None:
+        if self._deadline is None:
+            self._slots.acquire()
+            return
+        patience = self._deadline.remaining() - self._timer.estimate() - self._deadline.margin
+        if patience < 0 or not self._slots.acquire(timeout=patience):
+            raise DeadlineExceeded(
+                "no free connection slot before the deadline; continue from the resume state",
+                resume=self._resume,
+            )
+
+    def __exit__(self, *exc: object) -> None:
+        self._slots.release()
+
+
+def _with_query(url: str, params: Mapping[str, str]) -> str:
+    if not params:
+        return url
+    parts = urlsplit(url)
+    pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    pairs.extend((k, str(v)) for k, v in params.items())
+    return urlunsplit(parts._replace(query=urlencode(pairs)))

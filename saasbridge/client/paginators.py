@@ -1,0 +1,308 @@
+"""Pagination styles: one small class each, all behind `Paginator`.
+
+A paginator says what the next request is, reads each answer to move on, and exports its state
+as a small JSON-serialisable dict so that a listing can resume exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from saasbridge.catalog.model import Pagination
+from saasbridge.client.http import Response, display_url
+from saasbridge.client.retry import body_path
+from saasbridge.errors import ApiError, QueryError
+
+# Turns a next-page reference (absolute or relative) into the absolute URL to fetch; it refuses
+# (ApiError) a URL on another origin. Supplied by the client, which owns that policy.
+UrlResolver = Callable[[str, str], str]
+
+
+@dataclass
+class PageRequest:
+    url: str | None = None  # absolute URL to fetch instead of the entity's list path
+    params: dict[str, str] = field(default_factory=dict)  # paging parameters to add
+
+
+def extract_records(body: Any, records_path: str, url: str) -> list[dict]:
+    """The records of one page: the value at `records_path` ("" = the body itself is the array)."""
+    records = body if records_path == "" else body_path(body, records_path)
+    if records is None:
+        if records_path and isinstance(body, dict) and records_path.split(".")[0] not in body:
+            raise ApiError(
+                f"{display_url(url)}: no {records_path!r} in the response; set records_path for this "
+                "entity in the catalog"
+            )
+        return []
+    if not isinstance(records, list):
+        raise ApiError(
+            f"{display_url(url)}: {records_path or 'the body'!r} is a {type(records).__name__}, not a list "
+            "of records; set records_path for this entity in the catalog"
+        )
+    return records
+
+
+class Paginator(ABC):
+    style: ClassVar[str]
+
+    def __init__(self, config: Pagination, page_size: int, *, resolve_url: UrlResolver | None = None):
+        self.config = config
+        self.page_size = max(1, min(int(page_size), config.max_page_size))
+        self.done = False
+        self._resolve_url = resolve_url or (lambda _current, ref: ref)
+
+    def size_params(self) -> dict[str, str]:
+        return {self.config.limit_param: str(self.page_size)} if self.config.limit_param else {}
+
+    @abstractmethod
+    def next_request(self) -> PageRequest:
+        """The request for the next page."""
+
+    @abstractmethod
+    def advance(self, response: Response, body: Any, records: list[dict]) -> None:
+        """Read one answer: move to the next page, or set `done`."""
+
+    def state(self) -> dict[str, Any]:
+        """The state that fetches the next page, as a JSON-serialisable dict."""
+        return {"style": self.style, **self._state()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if not isinstance(state, dict) or state.get("style") != self.style:
+            found = state.get("style") if isinstance(state, dict) else type(state).__name__
+            raise QueryError(
+                f"resume state is for pagination style {found!r} but this entity pages with "
+                f"{self.style!r}; restart the listing without a resume state"
+            )
+        try:
+            self._restore(state)
+        except (KeyError, TypeError, ValueError):
+            raise QueryError("resume state is damaged; restart the listing without a resume state") from None
+
+    @abstractmethod
+    def _state(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def _restore(self, state: dict[str, Any]) -> None: ...
+
+
+class SinglePagePaginator(Paginator):
+    """The endpoint returns everything in one answer."""
+
+    style = "single"
+
+    def next_request(self) -> PageRequest:
+        return PageRequest(params=self.size_params())
+
+    def advance(self, response: Response, body: Any, records: list[dict]) -> None:
+        self.done = True
+
+    def _state(self) -> dict[str, Any]:
+        return {}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class CursorPaginator(Paginator):
+    """An opaque cursor in the body, sent back as a parameter; null/absent/"" ends the listing.
+
+    An empty page with a cursor does not end it (some APIs return those while still working).
+    """
+
+    style = "cursor"
+
+    def __init__(self, config: Pagination, page_size: int, **kwargs: Any):
+        super().__init__(config, page_size, **kwargs)
+        self.cursor: str | None = None
+
+    def next_request(self) -> PageRequest:
+        params = self.size_params()
+        if self.cursor is not None:
+            params[self.config.cursor_param] = self.cursor
+        return PageRequest(params=params)
+
+    def advance(self, response: Response, body: Any, records: list[dict]) -> None:
+        found = body_path(body, self.config.cursor_path)
+        if found in (None, "", False):
+            self.done = True
+            return
+        found = str(found)
+        if found == self.cursor:
+            raise ApiError(
+                f"{display_url(response.url)} returned the same cursor twice; the listing would never end"
+            )
+        self.cursor = found
+
+    def _state(self) -> dict[str, Any]:
+        return {"cursor": self.cursor}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        cursor = state["cursor"]
+        self.cursor = None if cursor is None else str(cursor)
+
+
+class _UrlPaginator(Paginator):
+    """Shared by the styles where the API hands out the next page's URL."""
+
+    def __init__(self, config: Pagination, page_size: int, **kwargs: Any):
+        super().__init__(config, page_size, **kwargs)
+        self.next_url: str | None = None
+
+    def next_request(self) -> PageRequest:
+        if self.next_url is None:
+            return PageRequest(params=self.size_params())
+        return PageRequest(url=self.next_url)
+
+    def _follow(self, response: Response, ref: Any) -> None:
+        if ref in (None, "", False):
+            self.done = True
+            return
+        url = self._resolve_url(response.url, str(ref))
+        if url == self.next_url:
+            raise ApiError(
+                f"{display_url(response.url)} pointed to itself as the next page; the listing would never end"
+            )
+        self.next_url = url
+
+    def _state(self) -> dict[str, Any]:
+        return {"next_url": self.next_url}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        url = state["next_url"]
+        self.next_url = None if url is None else str(url)
+
+
+class NextUrlPaginator(_UrlPaginator):
+    """The body carries the next page's URL (absolute or relative); null/absent ends the listing."""
+
+    style = "next_url"
+
+    def advance(self, response: Response, body: Any, records: list[dict]) -> None:
+        self._follow(response, body_path(body, self.config.next_url_path))
+
+
+_LINK_PART = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]*)*)")
+_REL = re.compile(r"""rel\s*=\s*"?([^";]*)"?""", re.IGNORECASE)
+
+
+def link_header_next(value: str | None) -> str | None:
+    """The URL with rel="next" in an RFC 5988 Link header."""
+    if not value:
+        return None
+    for match in _LINK_PART.finditer(value):
+        rel = _REL.search(match.group(2) or "")
+        if rel and "next" in rel.group(1).lower().split():
+            return match.group(1).strip()
+    return None
+
+
+class LinkHeaderPaginator(_UrlPaginator):
+    """RFC 5988 `Link: <…>; rel="next"`; no next link ends the listing."""
+
+    style = "link_header"
+
+    def advance(self, response: Response, body: Any, records: list[dict]) -> None:
+        self._follow(response, link_header_next(response.headers.get("Link")))
+
+
+class _CountingPaginator(Paginator):
+    """Shared by offset and page-number styles: stop on has-more false, on reaching the total
+    (remembered from the first page that gives it), or on an empty page."""
+
+    def __init__(self, config: Pagination, page_size: int, **kwargs: Any):
+        super().__init__(config, page_size, **kwargs)
+        self.seen = 0
+        self.total: int | None = None
+
+    def _finished(self, body: Any, records: list[dict]) -> bool:
+        if self.config.total_path:
+            total = body_path(body, self.config.total_path)
+            if isinstance(total, int | float) and not isinstance(total, bool):
+                self.total = int(total)
+        if self.config.has_more_path:
+            has_more = body_path(body, self.config.has_more_path)
+            if has_more is not None and not has_more:
+                return True
+        if self.total is not None and self.seen >= self.total:
+            return True
+        no_other_stop = self.config.total_path is None and self.config.has_more_path is None
+        return not records and (self.config.stop_on_empty or no_other_stop or self._empty_cannot_advance)
+
+    _empty_cannot_advance = False
+
+    def _state(self) -> dict[str, Any]:
+        return {"seen": self.seen, "total": self.total}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.seen = int(state["seen"])
+        self.total = None if state.get("total") is None else int(state["total"])
+
+
+class OffsetPaginator(_CountingPaginator):
+    """`offset` + `limit` parameters; the offset moves by the number of records received."""
+
+    style = "offset"
+    _empty_cannot_advance = True  # an empty page leaves the offset where it is: asking again loops
+
+    def next_request(self) -> PageRequest:
+        return PageRequest(params={self.config.offset_param: str(self.seen), **self.size_params()})
+
+    def advance(self, response: Response, body: Any, records: list[dict]) -> None:
+        self.seen += len(records)
+        self.done = self._finished(body, records)
+
+
+class PageNumberPaginator(_CountingPaginator):
+    """`page` (from `start_page`) + page-size parameters."""
+
+    style = "page_number"
+
+    def __init__(self, config: Pagination, page_size: int, **kwargs: Any):
+        super().__init__(config, page_size, **kwargs)
+        self.page = config.start_page
+
+    def next_request(self) -> PageRequest:
+        return PageRequest(params={self.config.page_param: str(self.page), **self.size_params()})
+
+    def advance(self, response: Response, body: Any, records: list[dict]) -> None:
+        self.seen += len(records)
+        self.page += 1
+        self.done = self._finished(body, records)
+
+    def _state(self) -> dict[str, Any]:
+        # The page size is part of the position: page 3 of 50 is not page 3 of 100.
+        return {**super()._state(), "page": self.page, "page_size": self.page_size}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        super()._restore(state)
+        self.page = int(state["page"])
+        self.page_size = int(state["page_size"])
+
+
+PAGINATORS: dict[str, type[Paginator]] = {
+    cls.style: cls
+    for cls in (
+        SinglePagePaginator,
+        CursorPaginator,
+        NextUrlPaginator,
+        LinkHeaderPaginator,
+        OffsetPaginator,
+        PageNumberPaginator,
+    )
+}
+
+
+def make_paginator(
+    config: Pagination, page_size: int, *, resolve_url: UrlResolver | None = None
+) -> Paginator:
+    try:
+        cls = PAGINATORS[config.style]
+    except KeyError:
+        raise QueryError(
+            f"unknown pagination style {config.style!r}; use one of {', '.join(PAGINATORS)}"
+        ) from None
+    return cls(config, page_size, resolve_url=resolve_url)

@@ -1,0 +1,78 @@
+"""Runtime: the catalog and a SaaS client built from the environment; one per Lambda container."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from collections.abc import Mapping
+
+from saasbridge.catalog.model import Catalog
+from saasbridge.client.auth import AuthStrategy
+from saasbridge.client.client import SaasClient
+from saasbridge.client.credentials import Credentials, credentials_from_env, credentials_from_secret
+from saasbridge.client.http import Transport, origin_key
+from saasbridge.client.ratelimit import RateLimiter, shared_rate_limiter
+
+
+class Runtime:
+    """Holds what outlives one invocation: the catalog, the credentials (read on first use), one
+    connection pool, one rate budget and one auth strategy (so an OAuth2 token is reused)."""
+
+    def __init__(self, catalog: Catalog, env: Mapping[str, str] | None = None):
+        self.catalog = catalog
+        self.env = dict(os.environ if env is None else env)
+        self._lock = threading.Lock()
+        self._credentials: Credentials | None = None
+        self._transport: Transport | None = None
+        self._limiter: RateLimiter | None = None
+        self._auth: AuthStrategy | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Runtime:
+        """`SAASBRIDGE_CATALOG` (default: the bundled demo catalog), `SAASBRIDGE_API_URL` (overrides
+        the catalog's base URL), credentials from `SAASBRIDGE_API_KEY` … or `SAASBRIDGE_SECRET_ARN`."""
+        from saasbridge.catalog import load_catalog
+
+        env = os.environ if env is None else env
+        catalog = load_catalog(env.get("SAASBRIDGE_CATALOG") or None)
+        api_url = env.get("SAASBRIDGE_API_URL")
+        if api_url:
+            catalog = dataclasses.replace(catalog, base_url=api_url.rstrip("/"))
+        return cls(catalog, env)
+
+    @property
+    def credentials(self) -> Credentials:
+        """From the secret named by `SAASBRIDGE_SECRET_ARN` when set, else from the environment."""
+        with self._lock:
+            if self._credentials is None:
+                arn = self.env.get("SAASBRIDGE_SECRET_ARN")
+                self._credentials = credentials_from_secret(arn) if arn else credentials_from_env(self.env)
+            return self._credentials
+
+    def client(self) -> SaasClient:
+        """A client with fresh stats on the runtime's shared pool, rate budget and auth.
+
+        Raises ConfigError naming the variable to set when the credentials the catalog's auth
+        needs are missing."""
+        credentials = self.credentials
+        with self._lock:
+            if self._transport is None:
+                budget = self.catalog.rate_limit
+                self._transport = Transport(max_connections=max(2, budget.max_concurrency))
+                self._limiter = shared_rate_limiter(
+                    origin_key(self.catalog.base_url), credentials.identity(), budget
+                )
+            client = SaasClient(
+                self.catalog,
+                credentials,
+                transport=self._transport,
+                rate_budget=self._limiter,
+                auth=self._auth,
+            )
+            if self._auth is None:
+                self._auth = client.auth
+            return client
+
+    def __repr__(self) -> str:
+        return f"Runtime(catalog={self.catalog.name!r}, base_url={self.catalog.base_url!r})"

@@ -121,7 +121,7 @@ class _Parser:
             self.expect(")")
             if not 1 <= precision <= MAX_DECIMAL_PRECISION or scale > precision:
                 raise CatalogError(
-                    f"decimal({precision},{scale}) is out of range; "
+                    f"decimal({precision},{scale}) is out of range in type {self.text!r}; "
                     f"use 1 <= precision <= {MAX_DECIMAL_PRECISION} and 0 <= scale <= precision"
                 )
             return FieldType("decimal", precision=precision, scale=scale)

@@ -1,0 +1,95 @@
+"""Every failure as AppFlow's `errorDetails`: exceptions → ErrorCode, and the error response of each
+request type (the SDK response classes, so the shape is exactly the SDK's, explicit nulls included)."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from custom_connector_sdk.lambda_handler import responses as r
+
+from saasbridge.errors import (
+    ApiError,
+    ApiUnavailableError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigError,
+    DeadlineExceeded,
+    NotFoundError,
+    QueryError,
+    RateLimitedError,
+    SaasBridgeError,
+    UnknownEntityError,
+)
+
+logger = logging.getLogger(__name__)
+MAX_MESSAGE = 1000  # AppFlow caps some status messages at 1024 characters
+
+
+class ConnectorError(SaasBridgeError):
+    """A failure the connector reports with a specific ErrorCode."""
+
+    def __init__(self, code: r.ErrorCode, message: str, retry_after: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.retry_after = retry_after
+
+
+def error_details(exc: BaseException) -> r.ErrorDetails:
+    """The ErrorDetails for an exception; messages are ours (one line, never a credential)."""
+    code, retry = _classify(exc)
+    message = str(exc) if isinstance(exc, SaasBridgeError) else f"internal error ({type(exc).__name__})"
+    if code is r.ErrorCode.UnknownError:
+        logger.error("unexpected %s while handling the request", type(exc).__name__, exc_info=exc)
+    message = " ".join(message.split())[:MAX_MESSAGE] or type(exc).__name__
+    return r.ErrorDetails(code, message, retry)
+
+
+def _classify(exc: BaseException) -> tuple[r.ErrorCode, int | None]:
+    E = r.ErrorCode
+    if isinstance(exc, ConnectorError):
+        return exc.code, exc.retry_after
+    if isinstance(exc, RateLimitedError):
+        return E.RateLimitExceeded, max(1, math.ceil(exc.retry_after or 1))
+    if isinstance(exc, AuthenticationError):
+        return (E.AccessDenied if exc.status == 403 else E.InvalidCredentials), None
+    if isinstance(exc, (BadRequestError, QueryError, UnknownEntityError, ConfigError)):
+        return E.InvalidArgument, None
+    if isinstance(exc, NotFoundError):
+        return E.ResourceNotFoundError, None
+    if isinstance(exc, DeadlineExceeded):
+        return E.RequestTimeout, None
+    if isinstance(exc, ApiUnavailableError):
+        retry = math.ceil(exc.retry_after) if exc.retry_after else None
+        return (E.ServiceUnavailable if exc.status in (None, 503) else E.ServerError), retry
+    if isinstance(exc, ApiError):
+        status = exc.status or 0
+        if status == 408:
+            return E.RequestTimeout, None
+        if 400 <= status < 500:
+            return E.ClientError, None
+        return E.ServerError, None
+    return E.UnknownError, None
+
+
+def error_response(event_type: str | None, details: r.ErrorDetails) -> dict:
+    """The failure response for `event_type`, with the keys its success response has."""
+    if event_type == "DescribeConnectorConfigurationRequest":
+        from appflow_connector.configuration import configuration_error_response
+
+        return configuration_error_response(details)
+    builders = {
+        "ValidateCredentialsRequest": lambda: r.ValidateCredentialsResponse(False, details),
+        "ValidateConnectorRuntimeSettingsRequest": lambda: r.ValidateConnectorRuntimeSettingsResponse(
+            False, None, details
+        ),
+        "ListEntitiesRequest": lambda: r.ListEntitiesResponse(False, details),
+        "DescribeEntityRequest": lambda: r.DescribeEntityResponse(False, details),
+        "QueryDataRequest": lambda: r.QueryDataResponse(False, details),
+        "RetrieveDataRequest": lambda: r.RetrieveDataResponse(False, details),
+        "WriteDataRequest": lambda: r.WriteDataResponse(False, details),
+    }
+    build = builders.get(event_type or "")
+    if build is None:
+        return {"isSuccess": False, "errorDetails": details.to_dict()}
+    return build().to_dict()

@@ -1,0 +1,177 @@
+"""QueryData and RetrieveData: filter DSL → IR → saasbridge.query.reader, pages as AppFlow records.
+
+Each QueryData call stops well inside AppFlow's limits (30 s, 6 MB) and returns what it has plus a
+nextToken; the token resumes exactly where the page stopped, even in the middle of an API page.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from typing import Any
+
+import orjson
+from custom_connector_sdk.lambda_handler import requests as rq
+from custom_connector_sdk.lambda_handler import responses as r
+from custom_connector_sdk.lambda_handler.handlers import RecordHandler
+
+from appflow_connector import session, tokens
+from appflow_connector.errors import ConnectorError
+from appflow_connector.filters import parse_filter
+from appflow_connector.types import filter_fields, record_json
+from saasbridge.catalog.model import Entity
+from saasbridge.client.deadline import Deadline
+from saasbridge.errors import DeadlineExceeded, UnknownEntityError
+from saasbridge.query.ir import InList, Query
+
+DEFAULT_MAX_RESULTS = 1000
+# AppFlow allows 30 s per QueryData and 6 MB per response; stay well inside both.
+CALL_BUDGET_SECONDS = float(os.environ.get("SAASBRIDGE_APPFLOW_CALL_SECONDS", "24"))
+RESPONSE_BUDGET_BYTES = int(os.environ.get("SAASBRIDGE_APPFLOW_RESPONSE_BYTES", str(5 * 1024 * 1024)))
+LAMBDA_RESERVE_SECONDS = 3.0
+
+
+def call_deadline(context: Any) -> Deadline:
+    budget = CALL_BUDGET_SECONDS
+    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+        budget = min(budget, context.get_remaining_time_in_millis() / 1000.0 - LAMBDA_RESERVE_SECONDS)
+    return Deadline(max(0.5, budget))
+
+
+def resolve_entity(cat, identifier: str) -> Entity:
+    try:
+        return cat.entity(identifier)
+    except UnknownEntityError as exc:
+        raise ConnectorError(r.ErrorCode.InvalidArgument, f"Unknown entity: {exc}") from None
+
+
+def selected_columns(entity: Entity, names: list[str] | None) -> list[str]:
+    if not names:
+        return entity.column_names
+    unknown = [n for n in names if not entity.has_field(n)]
+    if unknown:
+        raise ConnectorError(
+            r.ErrorCode.InvalidArgument,
+            f"selectedFieldNames not in entity {entity.name}: {', '.join(unknown)} "
+            f"(fields: {', '.join(entity.column_names)})",
+        )
+    return list(dict.fromkeys(names))
+
+
+def _start_index(rows: list[dict], pk: str | None, skip: int, last_id: Any) -> int:
+    """Index of the first row of a replayed page not yet returned (by identity when possible)."""
+    if last_id is None or pk is None:
+        return min(skip, len(rows))
+    ids = [row.get(pk) for row in rows]
+    if last_id in ids:
+        return ids.index(last_id) + 1
+    try:
+        if all(a < b for a, b in zip(ids, ids[1:], strict=False)):
+            return bisect.bisect_right(ids, last_id)  # the last returned row vanished; keep key order
+    except TypeError:
+        pass
+    return min(skip, len(rows))
+
+
+class QueryPager:
+    """Runs one QueryData call: reads from a position until a page is full or a budget runs out."""
+
+    def __init__(
+        self, client, cat, entity: Entity, columns: list[str], where, limit: int | None, deadline: Deadline
+    ):
+        self.client, self.catalog, self.entity = client, cat, entity
+        self.columns, self.where, self.limit, self.deadline = columns, where, limit, deadline
+
+    def run(self, pos: tokens.Position, want: int) -> tuple[list[str], tokens.Position | None]:
+        from saasbridge.query import reader
+
+        pk = self.entity.primary_key
+        read_columns = list(self.columns)
+        if pk and pk not in read_columns:
+            read_columns.append(pk)  # needed to resume by identity inside a page
+        limit = None if self.limit is None else self.limit - pos.emitted + pos.skip
+        query = Query(self.entity.name, tuple(read_columns), self.where, limit)
+        records: list[str] = []
+        nbytes = 0
+        page_start, skip, last_id = pos.page, pos.skip, pos.last_id
+        try:
+            for page in reader.read(
+                self.client, self.catalog, query, deadline=self.deadline, resume=page_start
+            ):
+                rows = page.batch.to_pylist()
+                i = _start_index(rows, pk, skip, last_id)
+                while i < len(rows):
+                    if len(records) >= want or nbytes >= RESPONSE_BUDGET_BYTES:
+                        prev = rows[i - 1].get(pk) if pk and i > 0 else last_id
+                        return records, tokens.Position(page_start, i, prev, pos.emitted + len(records))
+                    text = record_json({c: rows[i].get(c) for c in self.columns})
+                    records.append(text)
+                    nbytes += len(orjson.dumps(text)) + 1  # escaped, as it travels inside the response
+                    i += 1
+                if page.resume is None:
+                    return records, None
+                page_start, skip, last_id = page.resume, 0, None
+                if len(records) >= want or nbytes >= RESPONSE_BUDGET_BYTES or self.deadline.expired:
+                    return records, tokens.Position(page_start, 0, None, pos.emitted + len(records))
+        except DeadlineExceeded:
+            # Nothing of the page being fetched was returned: continue from its start.
+            return records, tokens.Position(page_start, skip, last_id, pos.emitted + len(records))
+        return records, None
+
+
+class SaasBridgeRecordHandler(RecordHandler):
+    def __init__(self) -> None:
+        self.lambda_context: Any = None  # set by the dispatcher for each call
+
+    def query_data(self, request: rq.QueryDataRequest):
+        ctx = request.connector_context
+        settings = ctx.connector_runtime_settings if ctx else None
+        cat = session.catalog_for(settings)
+        entity = resolve_entity(cat, request.entity_identifier)
+        columns = selected_columns(entity, request.selected_field_names)
+        parsed = parse_filter(request.filter_expression, filter_fields(entity))
+        fingerprint = tokens.query_fingerprint(
+            entity.name, request.selected_field_names, request.filter_expression
+        )
+        pos = tokens.decode(request.next_token, fingerprint)
+        want = request.max_results or DEFAULT_MAX_RESULTS
+        if parsed.limit is not None:
+            want = min(want, parsed.limit - pos.emitted)
+            if want <= 0:
+                return r.QueryDataResponse(True, records=[], next_token=None)
+        client = session.client_for(cat, ctx.credentials.secret_arn if ctx and ctx.credentials else None)
+        pager = QueryPager(
+            client, cat, entity, columns, parsed.where, parsed.limit, call_deadline(self.lambda_context)
+        )
+        records, nxt = pager.run(pos, want)
+        if nxt is not None and parsed.limit is not None and nxt.emitted >= parsed.limit:
+            nxt = None
+        token = tokens.encode(nxt, fingerprint) if nxt is not None else None
+        return r.QueryDataResponse(True, records=records, next_token=token)
+
+    def retrieve_data(self, request: rq.RetrieveDataRequest):
+        from saasbridge.query import reader
+
+        ctx = request.connector_context
+        cat = session.catalog_for(ctx.connector_runtime_settings if ctx else None)
+        entity = resolve_entity(cat, request.entity_identifier)
+        columns = selected_columns(entity, request.selected_field_names)
+        id_field = request.id_field_name or entity.primary_key
+        if not id_field or not entity.has_field(id_field):
+            raise ConnectorError(
+                r.ErrorCode.InvalidArgument, f"idFieldName {id_field!r} is not a field of {entity.name}"
+            )
+        ids = tuple(dict.fromkeys(str(i) for i in (request.ids or [])))
+        if not ids:
+            return r.RetrieveDataResponse(True, records=[])
+        client = session.client_for(cat, ctx.credentials.secret_arn if ctx and ctx.credentials else None)
+        query = Query(entity.name, tuple(columns), InList(id_field, ids), None)
+        records: list[str] = []
+        for page in reader.read(client, cat, query, deadline=call_deadline(self.lambda_context)):
+            records.extend(record_json(row) for row in page.batch.to_pylist())
+        return r.RetrieveDataResponse(True, records=records)
+
+    def write_data(self, request: rq.WriteDataRequest):
+        from appflow_connector.writes import write_data
+
+        return write_data(request)

@@ -1,0 +1,138 @@
+"""Run the reference API with uvicorn: `serve(...)`, or `python -m demo_saas.server --port 0 …`.
+
+As a module it prints one line `listening on http://HOST:PORT` once the socket is bound (port 0
+picks a free one), and with `--parent-pid` it exits when that process is gone (no orphans).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+READY_PREFIX = "listening on "
+
+
+class ServeError(Exception):
+    """The server cannot start (bad flag, port in use, mismatching database)."""
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def check_settings(*, scale: float, rate_limit: float, latency_ms: int, fail_rate: float) -> None:
+    if not scale >= 0:
+        raise ServeError(f"--scale must be >= 0, got {scale}")
+    if not rate_limit >= 0:
+        raise ServeError(f"--rate-limit must be >= 0 (0 = unlimited), got {rate_limit}")
+    if latency_ms < 0:
+        raise ServeError(f"--latency-ms must be >= 0, got {latency_ms}")
+    if not 0 <= fail_rate <= 1:
+        raise ServeError(f"--fail-rate must be between 0 and 1, got {fail_rate}")
+
+
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    scale: float = 1.0,
+    seed: int = 42,
+    db_path: str | os.PathLike | None = None,
+    rate_limit: float = 50,
+    latency_ms: int = 0,
+    fail_rate: float = 0.0,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Bind, seed (or reopen) the database, call `on_ready(url)`, then serve until interrupted."""
+    import uvicorn
+
+    from demo_saas.app import Behaviour, create_app
+    from demo_saas.store import Store, StoreMismatch
+
+    check_settings(scale=scale, rate_limit=rate_limit, latency_ms=latency_ms, fail_rate=fail_rate)
+    sock = bind_socket(host, port)
+    with contextlib.ExitStack() as stack:
+        stack.callback(sock.close)
+        if db_path is None:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="saasbridge-api-"))
+            db_path = Path(tmp) / "reference-api.sqlite"
+        try:
+            store = Store.open(db_path, seed=seed, scale=scale)
+        except StoreMismatch as exc:
+            raise ServeError(str(exc)) from None
+        stack.callback(store.close)
+        app = create_app(store, Behaviour(seed=seed, rate_limit=rate_limit, latency_ms=latency_ms, fail_rate=fail_rate))
+        bound_host, bound_port = sock.getsockname()[:2]
+        url = f"http://{_url_host(bound_host)}:{bound_port}"
+        config = uvicorn.Config(app, http="h11", lifespan="off", log_level="warning", access_log=False)
+        server = uvicorn.Server(config)
+        if on_ready:
+            on_ready(url)
+        server.run(sockets=[sock])
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m demo_saas.server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--db", default=None)
+    parser.add_argument("--rate-limit", type=float, default=50)
+    parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--fail-rate", type=float, default=0.0)
+    parser.add_argument("--parent-pid", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.parent_pid:
+        _exit_with_parent(args.parent_pid)
+
+    def ready(url: str) -> None:
+        print(READY_PREFIX + url, flush=True)
+
+    try:
+        serve(
+            host=args.host, port=args.port, scale=args.scale, seed=args.seed, db_path=args.db,
+            rate_limit=args.rate_limit, latency_ms=args.latency_ms, fail_rate=args.fail_rate, on_ready=ready,
+        )
+    except ServeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

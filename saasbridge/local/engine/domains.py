@@ -89,6 +89,18 @@ class Domain:
     def union(self, other: Domain) -> Domain:
         return Domain.of([*self.ranges, *other.ranges], self.null_allowed or other.null_allowed)
 
+    def contains(self, value: object) -> bool:
+        """Whether `value` (None = NULL) is in the domain."""
+        if value is None:
+            return self.null_allowed
+        for r in self.ranges:
+            if r.low is not None and (value < r.low.value or (value == r.low.value and not r.low.inclusive)):  # type: ignore[operator]
+                continue
+            if r.high is not None and (value > r.high.value or (value == r.high.value and not r.high.inclusive)):  # type: ignore[operator]
+                continue
+            return True
+        return False
+
     @property
     def is_all(self) -> bool:
         return self.null_allowed and self.ranges == (ALL,)

@@ -1,0 +1,390 @@
+"""Offline validation of template.yaml: aws-sam-translator turns it into CloudFormation for every
+parameter combination that changes resources, the combination's conditions are resolved the way
+CloudFormation resolves them, and cfn-lint finds no error or warning in the source or the result.
+Each resolved template is then checked against the parameters that produced it (least privilege,
+registration, VPC, KMS, role, spill bucket)."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+NO_VALUE = {"Ref": "AWS::NoValue"}
+REGION = "us-east-1"
+
+EXISTING_ROLE = "arn:aws:iam::123456789012:role/existing-saasbridge-role"
+KMS_KEY = "1234abcd-12ab-34cd-56ef-1234567890ab"
+SUBNETS = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
+SECURITY_GROUPS = ["sg-0123456789abcdef0"]
+BASE = {"ApiBaseUrl": "https://api.example.com/v1", "SecretName": "saasbridge/api-key"}
+
+# Every combination of the parameters that add or remove resources or statements.
+COMBOS = [
+    dict(zip(("vpc", "kms", "role", "bucket"), flags, strict=True))
+    for flags in itertools.product((False, True), repeat=4)
+]
+
+
+def combo_id(combo: dict[str, bool]) -> str:
+    return "-".join(name if on else f"no{name}" for name, on in combo.items())
+
+
+def parameters_for(combo: dict[str, bool]) -> dict[str, Any]:
+    params: dict[str, Any] = dict(BASE)
+    if combo["vpc"]:
+        params["SubnetIds"] = SUBNETS
+        params["SecurityGroupIds"] = SECURITY_GROUPS
+    if combo["kms"]:
+        params["KMSKeyId"] = KMS_KEY
+    if combo["role"]:
+        params["LambdaRoleARN"] = EXISTING_ROLE
+    if combo["bucket"]:
+        params["SpillBucket"] = "my-existing-spill-bucket"
+    return params
+
+
+# ---------------------------------------------------------------- a small CloudFormation resolver
+
+
+def load_source() -> dict:
+    from samtranslator.yaml_helper import yaml_parse
+
+    return yaml_parse(TEMPLATE.read_text())
+
+
+def parameter_values(template: dict, given: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, spec in template["Parameters"].items():
+        value = given.get(name, spec.get("Default"))
+        if spec["Type"] == "CommaDelimitedList" and isinstance(value, str):
+            value = value.split(",") if value else [""]
+        values[name] = value
+    values.update({"AWS::Region": REGION, "AWS::AccountId": "123456789012", "AWS::Partition": "aws"})
+    return values
+
+
+def evaluate(node: Any, values: dict[str, Any], conditions: dict[str, Any]) -> Any:
+    """The value of a condition expression (Equals/Not/And/Or/Condition over Ref and Join)."""
+    if isinstance(node, dict) and len(node) == 1:
+        (key, arg), = node.items()
+        if key == "Ref":
+            return values[arg]
+        if key == "Condition":
+            return evaluate(conditions[arg], values, conditions)
+        if key == "Fn::Join":
+            parts = evaluate(arg[1], values, conditions)
+            return arg[0].join(str(p) for p in parts)
+        if key == "Fn::Equals":
+            a, b = (evaluate(x, values, conditions) for x in arg)
+            return str(a) == str(b)
+        if key == "Fn::Not":
+            return not evaluate(arg[0], values, conditions)
+        if key == "Fn::And":
+            return all(evaluate(x, values, conditions) for x in arg)
+        if key == "Fn::Or":
+            return any(evaluate(x, values, conditions) for x in arg)
+    if isinstance(node, list):
+        return [evaluate(x, values, conditions) for x in node]
+    return node
+
+
+def resolve_ifs(node: Any, truth: dict[str, bool]) -> Any:
+    """Replace each Fn::If by its chosen branch and drop what resolves to AWS::NoValue."""
+    if isinstance(node, dict):
+        if len(node) == 1 and "Fn::If" in node:
+            name, when_true, when_false = node["Fn::If"]
+            return resolve_ifs(when_true if truth[name] else when_false, truth)
+        out = {}
+        for key, value in node.items():
+            value = resolve_ifs(value, truth)
+            if value != NO_VALUE:
+                out[key] = value
+        return out
+    if isinstance(node, list):
+        return [v for v in (resolve_ifs(x, truth) for x in node) if v != NO_VALUE]
+    return node
+
+
+def resolve_for(template: dict, given: dict[str, Any]) -> dict:
+    """The template CloudFormation would deploy for these parameter values: conditions applied,
+    parameters defaulting to the given values (so cfn-lint checks them)."""
+    template = copy.deepcopy(template)
+    values = parameter_values(template, given)
+    conditions = template.pop("Conditions", {})
+    truth = {name: bool(evaluate(expr, values, conditions)) for name, expr in conditions.items()}
+    template.pop("Rules", None)
+    for section in ("Resources", "Outputs"):
+        for name in list(template.get(section, {})):
+            item = template[section][name]
+            if "Condition" in item and not truth[item.pop("Condition")]:
+                del template[section][name]
+    template = resolve_ifs(template, truth)
+    # A parameter that only fed a condition is unused once the conditions are applied.
+    body = json.dumps({k: v for k, v in template.items() if k != "Parameters"})
+    for name in list(template["Parameters"]):
+        if f'{{"Ref": "{name}"}}' not in body and "${" + name + "}" not in body:
+            del template["Parameters"][name]
+    interface = template.get("Metadata", {}).get("AWS::CloudFormation::Interface", {})
+    for group in interface.get("ParameterGroups", []):
+        group["Parameters"] = [p for p in group["Parameters"] if p in template["Parameters"]]
+    for name, spec in template["Parameters"].items():
+        if name in given:  # lint the combination's values, not the defaults
+            value = given[name]
+            spec["Default"] = ",".join(value) if isinstance(value, list) else value
+    return template
+
+
+def translate(source: dict, given: dict[str, Any]) -> dict:
+    from samtranslator.translator.transform import transform
+
+    class NoManagedPolicies:  # the template uses no managed-policy names
+        def load(self) -> dict[str, str]:
+            return {}
+
+    source = copy.deepcopy(source)  # the translator edits its input
+    # The translator rejects local paths; `sam package` would put an S3 URI here.
+    assert source["Globals"]["Function"]["CodeUri"] == "build/lambda/deploy.zip"
+    source["Globals"]["Function"]["CodeUri"] = "s3://example-bucket/saasbridge/deploy.zip"
+    return transform(source, dict(given), NoManagedPolicies())
+
+
+def lint(template: dict | str) -> list[str]:
+    from cfnlint.api import ManualArgs, lint
+
+    text = template if isinstance(template, str) else json.dumps(template, indent=1)
+    return [str(m) for m in lint(text, config=ManualArgs(regions=[REGION]))]
+
+
+@pytest.fixture(autouse=True)
+def _region(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_source_template_lints_clean():
+    assert lint(TEMPLATE.read_text()) == []
+
+
+def test_parameters_and_environment_are_the_documented_names():
+    source = load_source()
+    assert set(source["Parameters"]) == {
+        "AthenaCatalogName", "SpillBucket", "SpillPrefix", "DisableSpillEncryption", "KMSKeyId",
+        "LambdaTimeout", "LambdaMemory", "PermissionsBoundaryARN", "SubnetIds", "SecurityGroupIds",
+        "LambdaRoleARN", "ApiBaseUrl", "SecretName", "ReservedConcurrency", "AppFlowConnectorLabel",
+        "LogRetentionDays", "Architectures",
+    }
+    assert source["Parameters"]["Architectures"]["Default"] == "arm64"
+    assert set(source["Parameters"]["Architectures"]["AllowedValues"]) == {"arm64", "x86_64"}
+    athena_env = source["Resources"]["AthenaConnectorFunction"]["Properties"]["Environment"]["Variables"]
+    assert {"SAASBRIDGE_API_URL", "SAASBRIDGE_SECRET_ARN", "spill_bucket", "spill_prefix",
+            "disable_spill_encryption", "kms_key_id"} <= set(athena_env)
+
+
+def test_catalog_name_pattern_accepts_only_lower_case():
+    import re
+
+    pattern = load_source()["Parameters"]["AthenaCatalogName"]["AllowedPattern"]
+    assert re.fullmatch(pattern, "saasbridge_crm-1")
+    for bad in ("SaasBridge", "saas bridge", "", "x" * 57, "a.b"):
+        assert not re.fullmatch(pattern, bad), bad
+
+
+def test_sar_metadata_points_at_files_next_to_the_template():
+    meta = load_source()["Metadata"]["AWS::ServerlessRepo::Application"]
+    for key in ("Name", "Description", "Author", "SpdxLicenseId", "SemanticVersion"):
+        assert meta[key]
+    for key in ("LicenseUrl", "ReadmeUrl"):
+        assert (TEMPLATE.parent / meta[key]).is_file(), meta[key]
+
+
+def test_vpc_rule_needs_security_groups_with_subnets():
+    source = load_source()
+    rule = source["Rules"]["VpcNeedsSubnetsAndSecurityGroups"]
+    conditions = source["Conditions"]
+
+    def holds(given):
+        values = parameter_values(source, {**BASE, **given})
+        if not evaluate(rule["RuleCondition"], values, conditions):
+            return True
+        return all(evaluate(a["Assert"], values, conditions) for a in rule["Assertions"])
+
+    assert holds({})
+    assert holds({"SubnetIds": SUBNETS, "SecurityGroupIds": SECURITY_GROUPS})
+    assert not holds({"SubnetIds": SUBNETS})
+
+
+def test_sample_events_are_protocol_requests():
+    events = sorted((ROOT / "sam" / "events").glob("*.json"))
+    assert {e.name.split("-")[0] for e in events} == {"athena", "appflow"}
+    for path in events:
+        event = json.loads(path.read_text())
+        kind = event.get("@type") if path.name.startswith("athena") else event.get("type")
+        assert kind and kind.endswith("Request"), path.name
+
+
+@pytest.mark.parametrize("combo", COMBOS, ids=combo_id)
+def test_translated_template_for_combination(combo):
+    given = parameters_for(combo)
+    translated = translate(load_source(), given)
+    resolved = resolve_for(translated, given)
+    assert lint(resolved) == []
+    check_resources(resolved, combo, given)
+
+
+# ---------------------------------------------------------------- what each combination must contain
+
+
+def statements(role: dict) -> list[dict]:
+    return [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+def actions(statement: dict) -> set[str]:
+    action = statement["Action"]
+    return {action} if isinstance(action, str) else set(action)
+
+
+def subs(value: Any) -> str:
+    """The text of a resource ARN (Fn::Sub template or literal) for containment checks."""
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        sub = value["Fn::Sub"]
+        if isinstance(sub, list):
+            text, variables = sub
+            for name, var in variables.items():
+                text = text.replace("${" + name + "}", json.dumps(var, sort_keys=True))
+            return text
+        return sub
+    return json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+
+
+# Actions whose IAM resource type does not exist or cannot be narrowed; anything else must be scoped.
+UNSCOPABLE = {
+    "kms:GenerateRandom", "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces",
+    "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
+}
+
+
+def check_resources(t: dict, combo: dict[str, bool], given: dict[str, Any]) -> None:
+    res = t["Resources"]
+    functions = {n: r for n, r in res.items() if r["Type"] == "AWS::Lambda::Function"}
+    assert set(functions) == {"AthenaConnectorFunction", "AppFlowConnectorFunction"}
+    athena, appflow = res["AthenaConnectorFunction"]["Properties"], res["AppFlowConnectorFunction"]["Properties"]
+    assert athena["Handler"] == "athena_connector.handler.lambda_handler"
+    assert appflow["Handler"] == "appflow_connector.handler.lambda_handler"
+    for fn in (athena, appflow):
+        assert fn["Runtime"] == "python3.12"
+        assert fn["Architectures"] == [{"Ref": "Architectures"}]
+        assert fn["Code"] == athena["Code"]  # one code package
+        assert fn["MemorySize"] == {"Ref": "LambdaMemory"}
+        assert ("VpcConfig" in fn) == combo["vpc"]
+        if combo["vpc"]:
+            assert fn["VpcConfig"] == {"SubnetIds": {"Ref": "SubnetIds"}, "SecurityGroupIds": {"Ref": "SecurityGroupIds"}}
+        # ReservedConcurrency defaults to 0, which means "not reserved".
+        assert "ReservedConcurrentExecutions" not in fn
+
+    env = athena["Environment"]["Variables"]
+    assert env["SAASBRIDGE_API_URL"] == {"Ref": "ApiBaseUrl"}
+    assert env["SAASBRIDGE_SECRET_ARN"] == {"Ref": "SecretName"}
+    assert env["spill_prefix"] == {"Ref": "SpillPrefix"}
+    assert env["disable_spill_encryption"] == {"Ref": "DisableSpillEncryption"}
+    assert ("kms_key_id" in env) == combo["kms"]
+    created_bucket = not combo["bucket"]
+    assert ("SpillBucketResource" in res) == created_bucket
+    assert ("SpillBucketPolicy" in res) == created_bucket
+    bucket_ref = {"Ref": "SpillBucketResource"} if created_bucket else {"Ref": "SpillBucket"}
+    assert env["spill_bucket"] == bucket_ref
+    if created_bucket:
+        rules = res["SpillBucketResource"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        assert any(r["Status"] == "Enabled" and r.get("ExpirationInDays") for r in rules)
+
+    roles = {n: r for n, r in res.items() if r["Type"] == "AWS::IAM::Role"}
+    if combo["role"]:
+        assert roles == {}
+        # The translator substitutes the parameter's value into Role, as CloudFormation's transform does.
+        assert athena["Role"] == appflow["Role"] == given["LambdaRoleARN"]
+    else:
+        assert set(roles) == {"AthenaConnectorRole", "AppFlowConnectorRole"}
+        assert athena["Role"] == {"Fn::GetAtt": ["AthenaConnectorRole", "Arn"]}
+        assert appflow["Role"] == {"Fn::GetAtt": ["AppFlowConnectorRole", "Arn"]}
+        check_athena_role(statements(roles["AthenaConnectorRole"]), combo, bucket_ref)
+        check_appflow_role(statements(roles["AppFlowConnectorRole"]), combo)
+        for role in roles.values():
+            assert "PermissionsBoundary" not in role["Properties"]  # default: none
+            for st in statements(role):
+                if st["Resource"] == "*":
+                    assert actions(st) <= UNSCOPABLE, st
+
+    # Registration: Athena catalog and AppFlow connector, both LAMBDA, both pointing at the functions.
+    catalog = res["AthenaDataCatalog"]["Properties"]
+    assert catalog["Type"] == "LAMBDA"
+    assert catalog["Parameters"] == {"function": {"Fn::GetAtt": ["AthenaConnectorFunction", "Arn"]}}
+    connector = res["AppFlowConnector"]
+    assert connector["Properties"]["ConnectorProvisioningType"] == "LAMBDA"
+    assert connector["Properties"]["ConnectorProvisioningConfig"]["Lambda"]["LambdaArn"] == {
+        "Fn::GetAtt": ["AppFlowConnectorFunction", "Arn"]}
+    assert "AppFlowInvokePermission" in connector["DependsOn"]
+    permissions = [r["Properties"] for r in res.values() if r["Type"] == "AWS::Lambda::Permission"]
+    assert len(permissions) == 1
+    permission = permissions[0]
+    assert permission["Principal"] == "appflow.amazonaws.com"
+    assert permission["FunctionName"] == {"Fn::GetAtt": ["AppFlowConnectorFunction", "Arn"]}
+    assert permission["SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert permission["SourceArn"] == {"Fn::Sub": "arn:${AWS::Partition}:appflow:${AWS::Region}:${AWS::AccountId}:*"}
+
+    # Log groups with retention, named after the functions.
+    groups = {r["Properties"]["LogGroupName"]["Fn::Sub"]: r["Properties"] for r in res.values()
+              if r["Type"] == "AWS::Logs::LogGroup"}
+    assert set(groups) == {"/aws/lambda/${AthenaCatalogName}", "/aws/lambda/${AthenaCatalogName}-appflow"}
+    assert all(g["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups.values())
+
+    # No hard-coded partition anywhere: every ARN is built with ${AWS::Partition}.
+    text = json.dumps(t).replace(EXISTING_ROLE, "")
+    assert "arn:aws:" not in text
+    assert {"AthenaConnectorFunctionArn", "AppFlowConnectorFunctionArn", "AthenaCatalogName",
+            "ExampleQuery", "AppFlowConnectorLabel"} <= set(t["Outputs"])
+
+
+def check_athena_role(sts: list[dict], combo: dict[str, bool], bucket_ref: dict) -> None:
+    by_action: dict[str, list[dict]] = {}
+    for st in sts:
+        assert st["Effect"] == "Allow"
+        for action in actions(st):
+            by_action.setdefault(action, []).append(st)
+    expected = {"logs:CreateLogStream", "logs:PutLogEvents", "s3:PutObject", "s3:GetObject",
+                "s3:ListBucket", "athena:GetQueryExecution", "secretsmanager:GetSecretValue"}
+    if combo["kms"]:
+        expected |= {"kms:GenerateDataKey", "kms:GenerateRandom"}
+    if combo["vpc"]:
+        expected |= UNSCOPABLE - {"kms:GenerateRandom"}
+    assert set(by_action) == expected
+    bucket = json.dumps(bucket_ref, sort_keys=True)
+    for action in ("s3:PutObject", "s3:GetObject"):
+        (st,) = by_action[action]
+        assert subs(st["Resource"]) == f"arn:${{AWS::Partition}}:s3:::{bucket}/${{SpillPrefix}}/*"
+    (listing,) = by_action["s3:ListBucket"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": {"Fn::Sub": "${SpillPrefix}/*"}}}
+    (secret,) = by_action["secretsmanager:GetSecretValue"]
+    assert subs(secret["Resource"]).endswith(":secret:${SecretName}-??????")
+    if combo["kms"]:
+        (key,) = by_action["kms:GenerateDataKey"]
+        assert subs(key["Resource"]).endswith(":key/${KMSKeyId}")
+    for st in by_action["logs:PutLogEvents"]:
+        assert subs(st["Resource"]).endswith(":log-group:/aws/lambda/${AthenaCatalogName}:*")
+
+
+def check_appflow_role(sts: list[dict], combo: dict[str, bool]) -> None:
+    acts = set().union(*(actions(st) for st in sts))
+    expected = {"logs:CreateLogStream", "logs:PutLogEvents", "secretsmanager:GetSecretValue"}
+    if combo["vpc"]:
+        expected |= UNSCOPABLE - {"kms:GenerateRandom"}
+    assert acts == expected  # no spill, Athena or KMS rights for the AppFlow function
+    (secret,) = [st for st in sts if "secretsmanager:GetSecretValue" in actions(st)]
+    assert subs(secret["Resource"]).endswith(":secret:appflow!${AWS::AccountId}-${AppFlowConnectorLabel}-*")

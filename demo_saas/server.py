@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -93,6 +94,12 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def exit_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so temporary files are removed (uvicorn re-raises the signal
+    after its graceful shutdown)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+
 def _exit_with_parent(parent_pid: int) -> None:
     def watch() -> None:
         while True:
@@ -115,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fail-rate", type=float, default=0.0)
     parser.add_argument("--parent-pid", type=int, default=None)
     args = parser.parse_args(argv)
+    exit_cleanly_on_sigterm()
     if args.parent_pid:
         _exit_with_parent(args.parent_pid)
 

@@ -89,8 +89,8 @@ class QueryPager:
         read_columns = list(self.columns)
         if pk and pk not in read_columns:
             read_columns.append(pk)  # needed to resume by identity inside a page
-        limit = None if self.limit is None else self.limit - pos.emitted + pos.skip
-        query = Query(self.entity.name, tuple(read_columns), self.where, limit)
+        # The reader counts LIMIT across resumes itself (its resume state carries the row count).
+        query = Query(self.entity.name, tuple(read_columns), self.where, self.limit)
         records: list[str] = []
         nbytes = 0
         page_start, skip, last_id = pos.page, pos.skip, pos.last_id

@@ -104,7 +104,8 @@ def credentials_for(secret_arn: str | None):
         raise ConnectorError(code, text) from None
     except Exception as exc:  # boto3 misconfiguration (region, endpoint): say so without details
         raise ConnectorError(
-            ErrorCode.ServerError, f"cannot read secret {secret_arn!r}: Secrets Manager client failed ({type(exc).__name__})"
+            ErrorCode.ServerError,
+            f"cannot read secret {secret_arn!r}: Secrets Manager client failed ({type(exc).__name__})",
         ) from None
 
 

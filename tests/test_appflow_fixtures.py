@@ -1,0 +1,185 @@
+"""Every recorded AppFlow event (shared/appflow-fixtures/requests) gets a response with the shape of
+its recorded counterpart (keys, nesting, JSON types), from the real connector against the reference
+API, with credentials in a Secrets Manager secret on the moto server.
+
+The fixtures describe a fictional "Acme Helpdesk" Ticket entity; each event is re-pointed at the
+reference API (entity, field names, ids, instance URL, secret ARN) and is otherwise sent unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import boto3
+import orjson
+import pytest
+
+from appflow_connector import session
+from appflow_connector.handler import lambda_handler
+
+FIXTURES = Path("/work/shared/appflow-fixtures")
+READ_FIELDS = {"subject": "name", "status": "country", "priority": "employees", "isEscalated": "is_active",
+               "updatedAt": "updated_at", "createdDate": "created_at", "tags": "industry", "customFields": "address"}  # fmt: skip
+WRITE_FIELDS = {"subject": "model", "status": "label"}
+# request fixture → the response fixture whose shape it must produce
+PAIRS = {
+    "DescribeConnectorConfigurationRequest.json": "DescribeConnectorConfigurationResponse.oauth2.json",
+    "DescribeConnectorConfigurationRequest.minimal.json": "DescribeConnectorConfigurationResponse.apiKeyBasicCustom.json",
+    "ValidateCredentialsRequest.apiKey.json": "ValidateCredentialsResponse.success.json",
+    "ValidateCredentialsRequest.oauth2.json": "ValidateCredentialsResponse.success.json",
+    "ValidateCredentialsRequest.customAuth.json": "ValidateCredentialsResponse.success.json",
+    "ValidateConnectorRuntimeSettingsRequest.connectorProfile.json": "ValidateConnectorRuntimeSettingsResponse.success.json",
+    "ValidateConnectorRuntimeSettingsRequest.source.json": "ValidateConnectorRuntimeSettingsResponse.success.json",
+    "ValidateConnectorRuntimeSettingsRequest.invalid.json": "ValidateConnectorRuntimeSettingsResponse.fieldErrors.json",
+    "ListEntitiesRequest.root.json": "ListEntitiesResponse.page1.json",
+    "ListEntitiesRequest.page2.json": "ListEntitiesResponse.nested.json",
+    "ListEntitiesRequest.nested.json": "ListEntitiesResponse.nested.json",
+    "DescribeEntityRequest.json": "DescribeEntityResponse.json",
+    "QueryDataRequest.fullLoad.json": "QueryDataResponse.page1.json",
+    "QueryDataRequest.nextPage.json": "QueryDataResponse.page1.json",
+    "QueryDataRequest.incrementalBetween.json": "QueryDataResponse.lastPage.json",
+    "QueryDataRequest.incrementalGreaterThan.json": "QueryDataResponse.page1.json",
+    "QueryDataRequest.userFilterPlusIncremental.json": "QueryDataResponse.lastPage.json",
+    "QueryDataRequest.containsAndLimit.json": "QueryDataResponse.lastPage.json",
+    "RetrieveDataRequest.json": "RetrieveDataResponse.json",
+    "WriteDataRequest.insert.json": "WriteDataResponse.success.json",
+    "WriteDataRequest.upsert.json": "WriteDataResponse.success.json",
+    "WriteDataRequest.delete.json": "WriteDataResponse.partialFailure.json",
+}  # fmt: skip
+FAILS_ON_PURPOSE = {"ValidateConnectorRuntimeSettingsRequest.invalid.json", "WriteDataRequest.delete.json"}
+
+
+def test_every_request_fixture_is_paired():
+    assert set(PAIRS) == {p.name for p in (FIXTURES / "requests").glob("*.json")}
+
+
+def shape_errors(expected, actual, path="$") -> list[str]:
+    """Differences in keys, nesting and JSON types (null on either side matches any type)."""
+    if expected is None or actual is None:
+        return []
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{path}: object expected, got {type(actual).__name__}"]
+        if path.endswith("connectorRuntimeSettings") or path.endswith("errorsByInputField"):
+            return []  # maps keyed by setting name
+        out = [f"{path}: missing key {k}" for k in expected.keys() - actual.keys()]
+        out += [f"{path}: extra key {k}" for k in actual.keys() - expected.keys()]
+        for k in expected.keys() & actual.keys():
+            out += shape_errors(expected[k], actual[k], f"{path}.{k}")
+        return out
+    if isinstance(expected, list):
+        if not isinstance(actual, list):
+            return [f"{path}: array expected"]
+        if expected and actual:
+            return [e for item in actual for e in shape_errors(expected[0], item, f"{path}[]")][:5]
+        return []
+    kinds = {bool: "bool", int: "number", float: "number", str: "string"}
+    if kinds.get(type(expected)) != kinds.get(type(actual)):
+        return [f"{path}: {kinds.get(type(expected))} expected, got {type(actual).__name__}"]
+    return []
+
+
+@pytest.fixture(scope="module")
+def secret_arn(moto_server):
+    client = boto3.client(
+        "secretsmanager", endpoint_url=moto_server.url, region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )  # fmt: skip
+    name = "appflow!123456789012-saasbridge-fixture-profile"
+    value = json.dumps({"apiKey": "demo-acme-key", "accessToken": "demo-acme-key"})
+    try:
+        return client.create_secret(Name=name, SecretString=value)["ARN"]
+    except client.exceptions.ResourceExistsException:
+        return client.describe_secret(SecretId=name)["ARN"]
+
+
+@pytest.fixture
+def grouped_catalog(monkeypatch):
+    """The demo catalog with `predictions` under a group, so ListEntities has something to nest."""
+    session.reset()
+    cat = session.catalog()
+    entities = tuple(
+        dataclasses.replace(e, group="ml") if e.name == "predictions" else e for e in cat.entities
+    )
+    monkeypatch.setattr(session, "_catalog", dataclasses.replace(cat, entities=entities))
+    yield
+    session.reset()
+
+
+def repoint(event: dict, api_url: str, arn: str) -> dict:
+    writing = event.get("type") == "WriteDataRequest"
+    fields = WRITE_FIELDS if writing else READ_FIELDS
+    text = json.dumps(event)
+    text = text.replace("https://mytenant.acme-helpdesk.example", api_url)
+    text = re.sub(r"arn:aws:secretsmanager:[^\"]+", arn, text)
+    text = re.sub(r"T-(\d{4})", lambda m: f"pred_{m.group(1)}" if writing else f"acc_00{m.group(1)}", text)
+    out = json.loads(text)
+    out.get("connectorContext", {}).pop("entityDefinition", None)  # describes the Acme entity
+    if out.get("entityIdentifier"):
+        out["entityIdentifier"] = "predictions" if writing else "accounts"
+    if out.get("entitiesPath") == "reports":
+        out["entitiesPath"] = "ml"
+    if out.get("selectedFieldNames"):
+        out["selectedFieldNames"] = [fields.get(f, f) for f in out["selectedFieldNames"]]
+    if out.get("filterExpression"):
+        expr = out["filterExpression"]
+        for old, new in fields.items():
+            expr = re.sub(rf"\b{old}\b", new, expr)
+        out["filterExpression"] = expr.replace("priority >= 3", "employees >= 3")
+    if writing:
+        recs = []
+        for rec in out["records"]:
+            d = {fields.get(k, k): v for k, v in json.loads(rec).items() if k in fields or k == "id"}
+            if out["operation"] != "DELETE":
+                d.update(entity_type="account", entity_id="acc_000001", score=0.5)
+                d.setdefault("model", "fixture-model")
+            recs.append(json.dumps(d))
+        out["records"] = recs
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_response_has_the_recorded_shape(name, reference_api, secret_arn, aws_env, grouped_catalog):
+    event = repoint(json.loads((FIXTURES / "requests" / name).read_text()), reference_api.url, secret_arn)
+    if event.get("nextToken"):  # a token only this connector can issue: get one from the previous page
+        if event.get("filterExpression"):  # same between-window form, wide enough to need a second page
+            event["filterExpression"] = (
+                "updated_at between 2000-01-01T00:00:00.000Z and 2100-01-01T00:00:00.000Z"
+            )
+        first = dict(event, nextToken=None)
+        if event["type"] == "ListEntitiesRequest":
+            first["maxResult"] = 2
+        else:
+            first["maxResults"] = 3
+        issued = lambda_handler(first, None)
+        assert issued["isSuccess"], issued
+        event["nextToken"] = issued["nextToken"]
+        assert event["nextToken"]
+    response = lambda_handler(event, None)
+    orjson.dumps(response)  # marshals like the Lambda runtime would
+    expected = json.loads((FIXTURES / "responses" / PAIRS[name]).read_text())
+    assert shape_errors(expected, response) == []
+    assert response["isSuccess"] is (name not in FAILS_ON_PURPOSE), response.get("errorDetails")
+    for rec in response.get("records") or []:
+        assert isinstance(json.loads(rec), dict)
+
+
+def test_unhandled_failures_become_responses_not_exceptions():
+    for event in (
+        {},
+        {"type": "Nope"},
+        {"type": "QueryDataRequest"},
+        {"type": "ListEntitiesRequest", "connectorContext": 5},
+    ):
+        response = lambda_handler(event, None)
+        assert response["isSuccess"] is False
+        assert response["errorDetails"]["errorCode"] == "InvalidArgument"
+    bad_filter = {"type": "QueryDataRequest", "entityIdentifier": "accounts", "filterExpression": "updated_at > ",
+                  "connectorContext": {"apiVersion": "v1", "connectorRuntimeSettings": {}}}  # fmt: skip
+    expected = json.loads((FIXTURES / "responses" / "QueryDataResponse.invalidFilter.json").read_text())
+    response = lambda_handler(bad_filter, None)
+    assert shape_errors(expected, response) == []
+    assert response["errorDetails"]["errorCode"] == "InvalidArgument"

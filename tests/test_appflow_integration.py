@@ -140,3 +140,30 @@ def test_throttled_paging_loses_nothing(aws_env, tmp_path):
         truth = dump_records(api.db_path, "acme", "contacts")
         assert [r["id"] for r in got] == [t["id"] for t in truth]
         assert calls >= len(truth) // 40
+
+
+def test_write_back_then_read_back_round_trips(aws_env, tmp_path):
+    from saasbridge.local.processes import start_reference_api
+
+    with start_reference_api(scale=0.02, seed=9, rate_limit=1000, db_path=tmp_path / "api.sqlite") as api:
+        arn = make_secret(aws_env.url, "appflow!it-write")
+        rows = [
+            {"id": f"pred_it_{i:03d}", "entity_type": "account", "entity_id": f"acc_{i:06d}", "model": "m1",
+             "score": i / 7, "label": None if i % 3 else "hot"}
+            for i in range(1, 8)
+        ]  # fmt: skip
+        ctx = {"apiVersion": "v1", "connectorRuntimeSettings": {"instanceUrl": api.url},
+               "credentials": {"secretArn": arn, "authenticationType": "ApiKey"}}  # fmt: skip
+        bad = json.dumps({"id": "pred_bad", "entity_type": "account"})  # missing required fields
+        event = {"type": "WriteDataRequest", "entityIdentifier": "predictions", "operation": "UPSERT",
+                 "idFieldNames": ["id"], "records": [json.dumps(r) for r in rows] + [bad], "allOrNone": False,
+                 "connectorContext": ctx}  # fmt: skip
+        response = lambda_handler(event, None)
+        results = response["writeRecordResults"]
+        assert [r["isSuccess"] for r in results] == [True] * len(rows) + [False]
+        assert response["errorDetails"]["errorCode"] == "PartialWriteFailure"
+        got, _ = query_all(api.url, arn, "predictions")
+        by_id = {r["id"]: r for r in got}
+        assert set(by_id) == {r["id"] for r in rows}
+        for r in rows:
+            assert norm(by_id[r["id"]]["score"]) == norm(r["score"]) and by_id[r["id"]]["label"] == r["label"]

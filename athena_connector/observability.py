@@ -1,0 +1,32 @@
+"""Structured logs (queryId, request type) and per-invocation metrics with aws-lambda-powertools."""
+
+from __future__ import annotations
+
+import os
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+SERVICE = "saasbridge-athena"
+logger = Logger(service=SERVICE, level=os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "saasbridge"), service=SERVICE)
+
+
+def publish(request_type: str, counters: object, client_stats: list[dict]) -> dict[str, float]:
+    """Record one invocation's metrics and flush them (EMF on stdout); returns what was sent."""
+    values = {
+        "ApiRequests": sum(s.get("requests", 0) for s in client_stats),
+        "ApiRetries": sum(s.get("retries", 0) for s in client_stats),
+        "ApiThrottled": sum(s.get("throttled", 0) for s in client_stats),
+        "ApiBytes": sum(s.get("bytes", 0) for s in client_stats),
+        "RowsRead": getattr(counters, "rows_read", 0),
+        "RowsReturned": getattr(counters, "rows_returned", 0),
+        "BytesReturned": getattr(counters, "bytes_returned", 0),
+        "SpilledBlocks": getattr(counters, "spilled_blocks", 0),
+    }
+    units = {"ApiBytes": MetricUnit.Bytes, "BytesReturned": MetricUnit.Bytes}
+    metrics.add_dimension(name="RequestType", value=request_type)
+    for name, value in values.items():
+        metrics.add_metric(name=name, unit=units.get(name, MetricUnit.Count), value=value)
+    metrics.flush_metrics()
+    return values

@@ -187,7 +187,8 @@ class _InvokeHandler(BaseHTTPRequestHandler):
         name = unquote(parts[3])
         invocation_type = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
         try:
-            handler_kind(name, self.server.aliases) if name not in self.server.handlers else None
+            if function_short_name(name) not in self.server.handlers:
+                handler_kind(name, self.server.aliases)
         except FunctionNotFound:
             return self._error(404, "ResourceNotFoundException", f"Function not found: {name}")
         if invocation_type == "DryRun":

@@ -54,10 +54,10 @@ def _python_type(f: FieldSpec) -> Any:
     constraints: dict[str, Any] = {}
     if f.kind == "integer":
         constraints["json_schema_extra"] = {"format": "int64"}
-    if f.kind == "number":
+    if f.kind == "number" and f.decimals is None:
         constraints["json_schema_extra"] = {"format": "double"}
-    if f.decimals is not None:
-        constraints["multiple_of"] = 10 ** -f.decimals
+    if f.decimals is not None:  # not multipleOf: binary floats fail it (0.29 % 0.01 != 0)
+        constraints["json_schema_extra"] = {"format": "decimal", "x-decimal-places": f.decimals}
     if constraints:
         base = Annotated[base, Field(**constraints)]
     return base | None if f.nullable else base

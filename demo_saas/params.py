@@ -81,7 +81,7 @@ def parse_list_query(spec: EntitySpec, tenant: str, items: Sequence[tuple[str, s
         if name in params:
             try:
                 ms = parse_ts(params[name])
-            except ValueError:
+            except (ValueError, OverflowError):
                 raise BadRequest(f"{name} must be an ISO-8601 date-time, got {params[name]!r}") from None
             if name == since_name:
                 q.since = ms

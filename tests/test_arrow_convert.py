@@ -237,3 +237,13 @@ def test_any_values_convert_like_the_oracle(records):
                 assert g[k] != g[k]
             else:
                 assert g[k] == x[k], (k, g[k], x[k])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False, min_value=-1e16, max_value=1e16),
+                          st.decimals(places=2, min_value=-10**12, max_value=10**12).map(float)), max_size=30),
+       st.sampled_from(["decimal(18,2)", "decimal(10,3)", "decimal(5,0)"]))
+def test_float_only_decimal_columns_convert_like_the_oracle(values, type_text):
+    e = _entity(("amount", "amount", type_text))
+    got = RecordConverter(e).convert([{"amount": v} for v in values]).column(0).to_pylist()
+    assert got == [_oracle(v, parse_type(type_text)) for v in values]

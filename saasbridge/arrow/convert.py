@@ -15,9 +15,11 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
+from itertools import chain
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from saasbridge.arrow.schema import arrow_type, entity_schema
 from saasbridge.catalog.model import Entity, FieldType
@@ -37,6 +39,10 @@ _FAST_TYPES: dict[str, frozenset[type]] = {
     "timestamp": frozenset({str, _NONE}),
     "decimal": frozenset({str, int, float, _NONE}),
 }
+_DICT_OR_NONE = frozenset({dict, _NONE})
+_LIST_OR_NONE = frozenset({list, _NONE})
+_FLOAT_OR_NONE = frozenset({float, _NONE})
+_SIMPLE_ITEMS = frozenset({"string", "int32", "int64", "double", "boolean"})
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError, ValueError)
 
 
@@ -158,8 +164,24 @@ class _ColumnBuilder:
         if kind in ("timestamp", "date"):
             return pa.array(values, pa.string()).cast(self.type)
         if kind == "decimal":
-            return pa.array([_decimal_text(v) for v in values], pa.string()).cast(self.type)
+            return self._decimal(values)
         return pa.array(values, self.type)
+
+    def _decimal(self, values: list[Any]) -> pa.Array:
+        """Floats: cast in C, kept only if provably the decimal the JSON spelled; else exact text."""
+        ft = self.ft
+        scale = ft.scale or 0
+        if set(map(type, values)) <= _FLOAT_OR_NONE and (ft.precision or 38) >= 1:
+            floats = pa.array(values, pa.float64())
+            dec = floats.cast(pa.decimal128(38, scale), safe=False)
+            largest = pc.max(pc.abs(floats)).as_py()
+            # ≤ 15 significant digits: two such decimals never share a double, so a decimal
+            # that converts back to the same double is the one the JSON literal spelled
+            if (largest is None or largest < 10.0 ** (15 - scale)) and pc.all(
+                pc.equal(dec.cast(pa.float64()), floats)
+            ).as_py() is not False:
+                return dec.cast(self.type)
+        return pa.array([_decimal_text(v) for v in values], pa.string()).cast(self.type)
 
     def _slow_array(self, values: list[Any]) -> pa.Array:
         ft = self.ft
@@ -192,14 +214,12 @@ class _ColumnBuilder:
         return arr.cast(self.type) if typ != self.type else arr
 
     def _struct(self, values: list[Any]) -> pa.Array:
-        mask: list[bool] = []
-        clean: list[Any] = []
-        for v in values:
-            if v is not None and type(v) is not dict:
-                self.bad += 1
-                v = None
-            mask.append(v is None)
-            clean.append(v)
+        if set(map(type, values)) <= _DICT_OR_NONE:
+            clean = values
+        else:
+            clean = [v if type(v) is dict else None for v in values]
+            self.bad += sum(1 for v in values if v is not None and type(v) is not dict)
+        mask = [v is None for v in clean]
         children = [
             b.build([None if v is None else v.get(name) for v in clean]) for name, b in self.children
         ]
@@ -208,6 +228,15 @@ class _ColumnBuilder:
         )
 
     def _nested_list(self, values: list[Any]) -> pa.Array:
+        item = self.ft.item
+        simple = self.ft.kind == "list" and item is not None and item.kind in _SIMPLE_ITEMS
+        if simple and set(map(type, values)) <= _LIST_OR_NONE:
+            items = list(chain.from_iterable(v for v in values if v))
+            if set(map(type, items)) <= _FAST_TYPES[item.kind]:  # type: ignore[union-attr]
+                try:
+                    return pa.array(values, self.type)
+                except _ARROW_ERRORS:
+                    pass  # e.g. an int out of range: the per-item path nulls just that item
         is_map = self.ft.kind == "map"
         want = dict if is_map else list
         offsets = [0]
@@ -236,29 +265,25 @@ class _ColumnBuilder:
         return pa.ListArray.from_arrays(offs, child, type=self.type, mask=null_mask)
 
 
-def _getter(api_name: str) -> Callable[[list[dict]], tuple[list[Any], int]]:
-    """Gathers one column from records; dotted names walk nested objects."""
-    head, *rest = api_name.split(".")
-    if not rest:
-        return lambda records: ([r.get(head) for r in records], 0)
+def _gather(records: list[dict], path: tuple[str, ...], cache: dict) -> tuple[list[Any], int]:
+    """One column's raw values (dotted api names walk nested objects); shared prefixes are cached.
 
-    def gather(records: list[dict]) -> tuple[list[Any], int]:
-        out: list[Any] = []
-        bad = 0
-        for r in records:
-            v = r.get(head)
-            for key in rest:
-                if v is None:
-                    break
-                if type(v) is not dict:
-                    bad += 1
-                    v = None
-                    break
-                v = v.get(key)
-            out.append(v)
-        return out, bad
-
-    return gather
+    Returns the values and how many were lost because an enclosing value was not an object."""
+    if path in cache:
+        return cache[path]
+    if len(path) == 1:
+        key = path[0]
+        out = ([r.get(key) for r in records], 0)
+    else:
+        parents, bad = _gather(records, path[:-1], cache)
+        key = path[-1]
+        if set(map(type, parents)) <= _DICT_OR_NONE:
+            out = ([None if v is None else v.get(key) for v in parents], bad)
+        else:
+            wrong = sum(1 for v in parents if v is not None and type(v) is not dict)
+            out = ([v.get(key) if type(v) is dict else None for v in parents], bad + wrong)
+    cache[path] = out
+    return out
 
 
 class RecordConverter:
@@ -273,7 +298,7 @@ class RecordConverter:
         self._columns = []
         for name in self.schema.names:
             f = entity.field(name)
-            self._columns.append((name, _getter(f.api_name), f.type))
+            self._columns.append((name, tuple(f.api_name.split(".")), f.type))
         self.warnings = 0
         self.warning_columns: Counter[str] = Counter()
 
@@ -283,8 +308,9 @@ class RecordConverter:
             self._warn("(record)", bad)
             records = [r if type(r) is dict else {} for r in records]
         arrays = []
-        for name, gather, ft in self._columns:
-            values, bad = gather(records)
+        cache: dict = {}
+        for name, path, ft in self._columns:
+            values, bad = _gather(records, path, cache)
             builder = _ColumnBuilder(ft)
             arrays.append(builder.build(values))
             self._warn(name, bad + _bad_count(builder))

@@ -35,7 +35,7 @@ class Runtime:
         from saasbridge.catalog import load_catalog
 
         env = os.environ if env is None else env
-        catalog = load_catalog(env.get("SAASBRIDGE_CATALOG") or None)
+        catalog = load_catalog(env.get("SAASBRIDGE_CATALOG") or None, env=env)
         api_url = env.get("SAASBRIDGE_API_URL")
         if api_url:
             catalog = dataclasses.replace(catalog, base_url=api_url.rstrip("/"))

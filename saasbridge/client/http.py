@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -74,6 +75,22 @@ def display_url(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return f"{parts.scheme}://{host}{parts.path}"
+
+
+class _HideQueryStrings(logging.Filter):
+    """urllib3 logs request lines with their query string at DEBUG; a query may carry an API key."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, str) and "?" in a for a in record.args):
+            record.args = tuple(
+                a.split("?", 1)[0] + "?…" if isinstance(a, str) and "?" in a else a for a in record.args
+            )
+        return True
+
+
+_pool_log = logging.getLogger("urllib3.connectionpool")
+if not any(isinstance(f, _HideQueryStrings) for f in _pool_log.filters):
+    _pool_log.addFilter(_HideQueryStrings())
 
 
 class Transport:

@@ -157,6 +157,10 @@ class _Drafter:
         if t == "integer":
             return "int32" if s.get("format") == "int32" else "int64"
         if t == "number":
+            for key in ("x-decimal-places", "x-scale", "scale"):
+                places = s.get(key)
+                if isinstance(places, int) and 0 <= places <= 38:
+                    return f"decimal(38,{places})"
             step = s.get("multipleOf")
             if isinstance(step, (int, float)) and 0 < step < 1:
                 scale = round(-math.log10(step))

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsp
 
 import orjson
 
-from saasbridge.catalog.model import Catalog, Entity, RateBudget, WriteOp
+from saasbridge.catalog.model import Catalog, Entity, RateBudget, WriteOp, WriteOperation
 from saasbridge.client.auth import AuthStrategy, build_auth
 from saasbridge.client.credentials import Credentials
 from saasbridge.client.deadline import Deadline, RequestTimer
@@ -184,30 +184,14 @@ class SaasClient:
         try:
             if "{id}" in operation.path:
                 for index, record in enumerate(records):
-                    results[index] = self._write_one(
-                        entity, operation.method, operation.path, record, op, deadline
-                    )
+                    results[index] = self._write_one(entity, operation, record, deadline)
             else:
                 step = max(1, operation.batch_size)
                 for start in range(0, len(records), step):
                     chunk = list(records[start : start + step])
-                    batched = step > 1
-                    payload = (
-                        ({operation.body_key: chunk} if operation.body_key else chunk)
-                        if batched
-                        else chunk[0]
+                    results[start : start + len(chunk)] = self._write_batch(
+                        entity, operation, chunk, deadline
                     )
-                    outcome = self._write_batch(
-                        entity,
-                        operation.method,
-                        operation.path,
-                        payload,
-                        chunk,
-                        batched,
-                        operation.body_key,
-                        deadline,
-                    )
-                    results[start : start + len(chunk)] = outcome
         except (AuthenticationError, RateLimitedError, ApiUnavailableError, DeadlineExceeded) as exc:
             message = f"not written: {exc}"
             results = [r or WriteResult(False, None, message) for r in results]
@@ -221,80 +205,85 @@ class SaasClient:
 
     # ---- writes -----------------------------------------------------------------------------
 
-    def _record_id(self, entity: Entity, record: Mapping[str, Any]) -> str | None:
+    def _id_field(self, entity: Entity) -> tuple[str, str]:
+        """(column, api name) of the primary key."""
         key = entity.primary_key or "id"
-        api_name = entity.field(key).api_name if entity.has_field(key) else key
+        return key, entity.field(key).api_name if entity.has_field(key) else key
+
+    def _record_id(self, entity: Entity, record: Mapping[str, Any]) -> str | None:
+        key, api_name = self._id_field(entity)
         value = record.get(api_name, record.get(key))
         return None if value is None else str(value)
 
     def _write_one(
-        self, entity: Entity, method: str, path: str, record: dict, op: str, deadline: Deadline | None
+        self, entity: Entity, operation: WriteOperation, record: dict, deadline: Deadline | None
     ) -> WriteResult:
+        """One record to a `{id}` path (update, upsert, delete)."""
         record_id = self._record_id(entity, record)
         if record_id is None:
-            return WriteResult(False, None, f"record has no {entity.primary_key or 'id'!r}; {op} needs it")
-        key = entity.primary_key or "id"
-        api_name = entity.field(key).api_name if entity.has_field(key) else key
-        payload = None if method.upper() == "DELETE" else {k: v for k, v in record.items() if k != api_name}
+            return WriteResult(
+                False, None, f"record has no {self._id_field(entity)[1]!r}; {operation.op} needs it"
+            )
+        method = operation.method.upper()
+        payload: Any = None
+        if method != "DELETE":
+            payload = {k: v for k, v in record.items() if k not in self._id_field(entity)}
+            payload = {operation.body_key: payload} if operation.body_key else payload
         body, headers = self._json_body(payload)
-        response = self._exchange(
-            method.upper(),
-            self._url(self._id_path(path, record_id)),
-            headers=headers,
-            body=body,
-            deadline=deadline,
-        )
-        return self._write_outcome(response, method, record_id)
+        url = self._url(self._id_path(operation.path, record_id))
+        response = self._exchange(method, url, headers=headers, body=body, deadline=deadline)
+        return self._write_outcome(response, operation, record_id)
 
     def _write_batch(
-        self,
-        entity: Entity,
-        method: str,
-        path: str,
-        payload: Any,
-        chunk: list[dict],
-        batched: bool,
-        body_key: str | None,
-        deadline: Deadline | None,
+        self, entity: Entity, operation: WriteOperation, chunk: list[dict], deadline: Deadline | None
     ) -> list[WriteResult]:
+        """Records to a collection path: `{body_key: [...]}` (or the bare record/list without a key);
+        per-item errors are read by index from `errors_path`."""
+        if operation.body_key:
+            payload: Any = {operation.body_key: chunk}
+        else:
+            payload = chunk if operation.batch_size > 1 else chunk[0]
         body, headers = self._json_body(payload)
+        method = operation.method.upper()
         response = self._exchange(
-            method.upper(), self._url(path), headers=headers, body=body, deadline=deadline
+            method, self._url(operation.path), headers=headers, body=body, deadline=deadline
         )
-        if not batched:
-            return [self._write_outcome(response, method, self._record_id(entity, chunk[0]))]
-        if not response.ok:
-            failed = self._write_outcome(response, method, None)
-            return [failed] * len(chunk)
-        answer = response.json()
+        if not response.ok or len(chunk) == 1 and not operation.errors_path:
+            return [self._write_outcome(response, operation, self._record_id(entity, r)) for r in chunk]
+        answer = response.json() if response.body else None
         errors: dict[int, str] = {}
-        for item in body_path(answer, "errors") or []:
+        for item in (body_path(answer, operation.errors_path) if operation.errors_path else None) or []:
             if isinstance(item, dict) and isinstance(item.get("index"), int):
                 text = ": ".join(str(item[k]) for k in ("code", "message") if item.get(k))
                 errors[item["index"]] = self.credentials.redact(text or "rejected")
-        created = body_path(answer, body_key or "data")
-        created = created if isinstance(created, list) else []
+        written = body_path(answer, operation.result_path)
+        written = written if isinstance(written, list) else []
         succeeded = [i for i in range(len(chunk)) if i not in errors]
-        aligned = len(created) == len(succeeded)
+        aligned = len(written) == len(succeeded)  # written records come in input order, errors left out
         results: list[WriteResult] = []
-        next_created = 0
         for i, record in enumerate(chunk):
             if i in errors:
                 results.append(WriteResult(False, self._record_id(entity, record), errors[i]))
                 continue
-            made = created[next_created] if aligned else None
-            next_created += 1
-            made_id = made.get("id") if isinstance(made, dict) else self._record_id(entity, record)
-            results.append(WriteResult(True, None if made_id is None else str(made_id), None))
+            made = written[succeeded.index(i)] if aligned else None
+            made_id = (
+                self._record_id(entity, made) if isinstance(made, dict) else self._record_id(entity, record)
+            )
+            results.append(WriteResult(True, made_id, None))
         return results
 
-    def _write_outcome(self, response: Response, method: str, record_id: str | None) -> WriteResult:
+    def _write_outcome(
+        self, response: Response, operation: WriteOperation, record_id: str | None
+    ) -> WriteResult:
         if response.ok:
             answer = response.json() if response.body else None
-            found = answer.get("id") if isinstance(answer, dict) else None
+            made = body_path(answer, operation.result_path)
+            if isinstance(made, list) and len(made) == 1:
+                made = made[0]
+            found = made.get("id") if isinstance(made, dict) else None
             return WriteResult(True, str(found) if found is not None else record_id, None)
         if response.status == 401:
-            self._raise_for_status(response, method)
+            self._raise_for_status(response, operation.method.upper())
         return WriteResult(False, record_id, f"HTTP {response.status}: {self._api_message(response)}")
 
     # ---- one exchange: rate budget, deadline, auth, retries ---------------------------------

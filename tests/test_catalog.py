@@ -570,3 +570,27 @@ def test_every_model_attribute_is_a_schema_key():
     for cls, sub, internal in pairs:
         attrs = {f.name for f in dataclasses.fields(cls)} - internal
         assert attrs == set(sub["properties"]), cls.__name__
+
+
+def test_docs_describe_every_key_of_the_schema():
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "catalog.md").read_text()
+    schema = catalog_schema()
+    keys = set(schema["properties"])
+    for sub in schema["$defs"].values():
+        keys |= set(sub.get("properties", {}))
+    missing = sorted(k for k in keys if f"`{k}`" not in docs and f"`{k}` (required)" not in docs)
+    assert not missing, f"docs/catalog.md does not describe: {missing}"
+
+
+def test_catalog_package_imports_no_local_only_module():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, saasbridge.catalog as c; c.load_catalog(); "
+        "bad = sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'pandas', 'duckdb', 'fastapi', 'uvicorn', 'moto', 'sqlglot', 'rich', 'pydantic', 'demo_saas'}); "
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""

@@ -208,8 +208,9 @@ def truth_database(db_path: str, tenant: str = TENANT) -> Any:
             f.name: pa.array([_value(f.type, _get(r, f.api_name)) for r in records], type=_arrow(f.type))
             for f in entity.fields
         }
-        table = pa.table(columns, schema=schema)  # noqa: F841 - read by DuckDB below
-        con.execute(f"CREATE TABLE {catalog.name}.{entity.name} AS SELECT * FROM table")
+        con.register("dump", pa.table(columns, schema=schema))
+        con.execute(f"CREATE TABLE {catalog.name}.{entity.name} AS SELECT * FROM dump")
+        con.unregister("dump")
     return con
 
 

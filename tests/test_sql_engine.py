@@ -52,7 +52,7 @@ QUERIES = [
         "AND type IN ('meeting', 'call')",
         False,
     ),
-    ("SELECT type, sum(cardinality(properties)) AS props FROM crm.events GROUP BY type", False),
+    ("SELECT id, properties FROM crm.events WHERE type = 'form_submit' AND account_id < 'acc_000020'", False),
     ("SELECT id, lead_score FROM crm.contacts WHERE lead_score > 0.75", False),
     ("SELECT id FROM crm.contacts WHERE do_not_contact = true AND title IS NULL", False),
     ("SELECT id, first_name FROM crm.contacts WHERE account_id = 'acc_000003'", False),
@@ -119,9 +119,10 @@ def truth(reference_api):
 @pytest.mark.parametrize(("sql", "ordered"), QUERIES, ids=[f"q{i:02d}" for i in range(len(QUERIES))])
 def test_query_matches_direct_dump(engine: Engine, truth, sql: str, ordered: bool) -> None:
     result = run_sql(engine, sql)
-    expected = rows(truth.execute(sql).to_arrow_table())
+    truth_table = truth.sql(sql.replace('"saas".', "")).to_arrow_table()  # DuckDB has no data source level
+    expected = rows(truth_table)
     got = rows(result.table)
-    assert result.table.column_names == [d[0] for d in truth.description]
+    assert result.table.column_names == truth_table.column_names
     if ordered:
         assert got == expected
     else:
@@ -131,12 +132,12 @@ def test_query_matches_direct_dump(engine: Engine, truth, sql: str, ordered: boo
 
 def test_limit_without_order_returns_that_many_real_rows(engine: Engine, truth) -> None:
     got = rows(run_sql(engine, "SELECT id, country FROM crm.accounts WHERE country = 'DE' LIMIT 7").table)
-    everything = set(rows(truth.execute("SELECT id, country FROM crm.accounts WHERE country = 'DE'").to_arrow_table()))
+    everything = set(rows(truth.sql("SELECT id, country FROM crm.accounts WHERE country = 'DE'").to_arrow_table()))
     assert len(got) == min(7, len(everything)) and len(set(got)) == len(got)
     assert set(got) <= everything
 
 
-def test_large_scan_spills_and_stays_exact(stack, moto_server, truth) -> None:
+def test_large_scan_spills_and_stays_exact(stack, aws_env, moto_server, truth) -> None:
     _, endpoint = stack
     small = Engine(
         EngineOptions(
@@ -149,7 +150,7 @@ def test_large_scan_spills_and_stays_exact(stack, moto_server, truth) -> None:
     sql = "SELECT id, account_id, type, occurred_at, duration_ms FROM crm.events"
     result = run_sql(small, sql)
     assert result.stats.spilled_blocks > 0
-    assert sorted(rows(result.table)) == sorted(rows(truth.execute(sql).to_arrow_table()))
+    assert sorted(rows(result.table)) == sorted(rows(truth.sql(sql).to_arrow_table()))
 
 
 def test_show_and_describe(engine: Engine, truth) -> None:

@@ -408,7 +408,7 @@ def _run_duckdb(sql: str, views: dict[str, pa.Table]) -> pa.Table:
         for name, table in views.items():
             con.register(name, table)
         try:
-            return con.execute(sql).to_arrow_table()
+            return con.sql(sql).to_arrow_table()
         except duckdb.Error as exc:
             message = str(exc).splitlines()[0]
             raise QueryError(f"query failed in the engine: {message}") from exc

@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 
 API_REQUEST_METRICS = ("ApiRequests", "api_requests", "SaasApiRequests")
-API_ROW_METRICS = ("ApiRows", "api_rows", "RowsFromApi", "rows_from_api")
+API_ROW_METRICS = ("RowsRead", "ApiRows", "RowsFromApi")
 
 
 def emf_metrics(log: str | None) -> dict[str, float]:

@@ -88,6 +88,9 @@ class Boto3Transport:
         if endpoint_url:
             kwargs["endpoint_url"] = endpoint_url
             kwargs.setdefault("region_name", "us-east-1")
+            if boto3.session.Session().get_credentials() is None:
+                # The local endpoint does not check signatures, but botocore must sign something.
+                kwargs.update(aws_access_key_id="local", aws_secret_access_key="local")
         self.function_name = function_name
         self._client = boto3.client("lambda", **kwargs)
 

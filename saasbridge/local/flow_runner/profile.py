@@ -1,0 +1,77 @@
+"""The connector profile's credentials: AppFlow keeps them in a Secrets Manager secret and sends
+only its ARN. Locally the runner plays that part: it creates (or updates) the secret from the
+`SAASBRIDGE_*` credential variables on whatever Secrets Manager boto3 reaches (the moto server via
+`AWS_ENDPOINT_URL`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from saasbridge.errors import ConfigError
+
+DEFAULT_PROFILE = "local"
+# AppFlow's secret naming: appflow!<account>-<connector label>-<profile>.
+SECRET_NAME = "appflow!000000000000-saasbridge-{profile}"
+
+
+@dataclass(frozen=True)
+class Profile:
+    secret_arn: str
+    authentication_type: str  # as the Lambda event spells it: ApiKey, BasicAuth, OAuth2, CustomAuth
+    created_or_changed: bool  # True = a profile was (re)created: AppFlow validates it first
+
+
+def authentication_type(configuration: Mapping) -> str:
+    """The event spelling of the first authentication scheme the connector configuration supports."""
+    auth = configuration.get("authenticationConfig") or {}
+    for key, name in (
+        ("isApiKeyAuthSupported", "ApiKey"),
+        ("isBasicAuthSupported", "BasicAuth"),
+        ("isOAuth2Supported", "OAuth2"),
+        ("isCustomAuthSupported", "CustomAuth"),
+    ):
+        if auth.get(key):
+            return name
+    raise ConfigError("the connector configuration supports no authentication scheme")
+
+
+def secret_values(auth_type: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The SecretString keys AppFlow stores for `auth_type`, from the local environment."""
+    from saasbridge.client.credentials import credentials_from_env
+
+    creds = dict(credentials_from_env(os.environ if env is None else env))
+    if auth_type == "CustomAuth":
+        return {"customAuthenticationType": "none", **creds}
+    if not creds:
+        raise ConfigError(
+            "no API credentials: set SAASBRIDGE_API_KEY (or SAASBRIDGE_USERNAME/SAASBRIDGE_PASSWORD, "
+            "SAASBRIDGE_CLIENT_ID/SAASBRIDGE_CLIENT_SECRET), or pass --secret-arn"
+        )
+    return creds
+
+
+def ensure_secret(name: str, values: Mapping[str, str], *, client=None) -> tuple[str, bool]:
+    """Create or update the secret `name`; returns (ARN, whether it was created or changed)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = client or boto3.client("secretsmanager")
+    text = json.dumps(dict(values), sort_keys=True)
+    try:
+        try:
+            current = client.get_secret_value(SecretId=name)
+        except client.exceptions.ResourceNotFoundException:
+            return client.create_secret(Name=name, SecretString=text)["ARN"], True
+        if current.get("SecretString") == text:
+            return current["ARN"], False
+        client.put_secret_value(SecretId=name, SecretString=text)
+        return current["ARN"], True
+    except (ClientError, BotoCoreError) as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+        raise ConfigError(
+            f"cannot create or update secret {name!r} ({code}); check AWS credentials/region or "
+            "AWS_ENDPOINT_URL (the moto server locally), or pass --secret-arn"
+        ) from None

@@ -16,6 +16,8 @@ boto3/botocore are left out by default: the Lambda Python runtime ships them (sa
 from __future__ import annotations
 
 import compileall
+import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -168,11 +170,25 @@ def _ensure_sdist_wheels(requirements: list[str], cache: Path, log: Log) -> None
             raise PackagingError(f"{text} did not build as a pure-Python wheel; it cannot be cross-packaged")
 
 
+@contextlib.contextmanager
+def _locked(cache: Path):
+    """One build at a time per wheel cache (pip writes downloads in place)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def install_dependencies(target: Path, arch: str, python: str, requirements: list[str], *,
                          cache: Path, refresh: bool = False, log: Log = _print) -> None:
     """pip-install `requirements` for Lambda's platform into `target`, from the wheel cache when it
     has everything, otherwise downloading into the cache first."""
-    cache.mkdir(parents=True, exist_ok=True)
+    with _locked(cache):
+        _install_dependencies(target, arch, python, requirements, cache=cache, refresh=refresh, log=log)
+
+
+def _install_dependencies(target: Path, arch: str, python: str, requirements: list[str], *,
+                          cache: Path, refresh: bool, log: Log) -> None:
     _ensure_sdist_wheels(requirements, cache, log)
     platform_args = ["--only-binary=:all:", "--python-version", python, "--implementation", "cp"]
     for tag in platform_tags(arch):

@@ -39,7 +39,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def check_settings(*, scale: float, rate_limit: float, latency_ms: int, fail_rate: float) -> None:
+def check_settings(*, port: int, scale: float, rate_limit: float, latency_ms: int, fail_rate: float) -> None:
+    """Raise ServeError for a flag outside its range."""
+    if not 0 <= port <= 65535:
+        raise ServeError(f"--port must be 0-65535 (0 = any free port), got {port}")
     if not scale >= 0:
         raise ServeError(f"--scale must be >= 0, got {scale}")
     if not rate_limit >= 0:
@@ -68,7 +71,7 @@ def serve(
     from demo_saas.app import Behaviour, create_app
     from demo_saas.store import Store, StoreMismatch
 
-    check_settings(scale=scale, rate_limit=rate_limit, latency_ms=latency_ms, fail_rate=fail_rate)
+    check_settings(port=port, scale=scale, rate_limit=rate_limit, latency_ms=latency_ms, fail_rate=fail_rate)
     sock = bind_socket(host, port)
     with contextlib.ExitStack() as stack:
         stack.callback(sock.close)

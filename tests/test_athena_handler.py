@@ -234,3 +234,25 @@ def test_errors_are_typed_and_never_leak_the_key(athena, monkeypatch):
                                                 "f")
     with pytest.raises(errors.UnsupportedRequestError, match="no user-defined functions"):
         lambda_handler(udf, Context())
+
+
+def test_split_pages_follow_the_continuation_token(athena, monkeypatch):
+    monkeypatch.setenv("SAASBRIDGE_ATHENA_SPLITS_PER_PAGE", "1")
+    entity, expected = truth(athena, "accounts")
+    stats: dict = {}
+    table = scan("accounts", columns=["id", "updated_at"], stats=stats)
+    windows = [(s["properties"]["split_lo"], s["properties"]["split_hi"]) for s in stats["splits"]]
+    assert len(windows) > 1 and len(set(windows)) == len(windows)
+    assert all(windows[i][1] == windows[i + 1][0] for i in range(len(windows) - 1))  # contiguous, one cut set
+    assert same_rows(actual_rows(entity, table), [{"id": r["id"], "updated_at": r["updated_at"]} for r in expected])
+
+
+def test_kms_data_keys_encrypt_spill(athena, monkeypatch):
+    key_id = boto3.client("kms").create_key()["KeyMetadata"]["KeyId"]
+    monkeypatch.setenv("kms_key_id", key_id)
+    entity, expected = truth(athena, "deals")
+    stats: dict = {}
+    table = scan("deals", columns=["id", "amount"], max_block=20_000, max_inline=1, stats=stats)
+    key = base64.b64decode(stats["splits"][0]["encryptionKey"]["key"])
+    assert len(key) == 16 and len(base64.b64decode(stats["splits"][0]["encryptionKey"]["nonce"])) == 12
+    assert same_rows(actual_rows(entity, table), [{"id": r["id"], "amount": r["amount"]} for r in expected])

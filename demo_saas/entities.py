@@ -66,7 +66,7 @@ class EntitySpec:
         return frozenset({"id", "created_at", "updated_at"} & set(self.field_names))
 
     def make_id(self, n: int) -> str:
-        return f"{self.id_prefix}_{n:0{self.id_digits}d}"
+        return f"{self.id_prefix}_{str(n).zfill(self.id_digits)}"
 
 
 _ts = ("created_at", "updated_at")

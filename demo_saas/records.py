@@ -7,6 +7,8 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
+import orjson
+
 from demo_saas.entities import ADDRESS_KEYS, EntitySpec, FieldSpec
 
 _JSON_KINDS = frozenset({"string_list", "address", "string_map"})
@@ -50,7 +52,7 @@ def to_row_value(f: FieldSpec, value: Any) -> Any:
     if value is None:
         return None
     if f.kind in _JSON_KINDS:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return orjson.dumps(value).decode()
     if f.kind == "boolean":
         return int(value)
     if f.kind == "number" and f.decimals is not None:
@@ -58,6 +60,20 @@ def to_row_value(f: FieldSpec, value: Any) -> Any:
     if f.kind == "number":
         return float(value)
     return value
+
+
+def row_converter(spec: EntitySpec):
+    """A fast `record -> row tuple` function for bulk inserts (same result as `to_row_value`)."""
+    names = spec.field_names
+    special = [(i, f) for i, f in enumerate(spec.fields) if f.kind in _JSON_KINDS or f.kind in ("boolean", "number")]
+
+    def convert(record: dict) -> list:
+        row = [record[n] for n in names]
+        for i, f in special:
+            row[i] = to_row_value(f, row[i])
+        return row
+
+    return convert
 
 
 def from_row_value(f: FieldSpec, value: Any) -> Any:

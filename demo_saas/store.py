@@ -12,7 +12,7 @@ from typing import Any
 
 from demo_saas import data
 from demo_saas.entities import ENTITIES, EntitySpec
-from demo_saas.records import row_to_record, sql_type, to_row_value
+from demo_saas.records import row_converter, row_to_record, sql_type, to_row_value
 
 SCHEMA_VERSION = 1
 
@@ -77,9 +77,9 @@ def seed_database(conn: sqlite3.Connection, *, seed: int, scale: float) -> None:
         for tenant in data.TENANTS:
             for spec in ENTITIES.values():
                 placeholders = ", ".join("?" * (len(spec.fields) + 1))
+                convert = row_converter(spec)
                 rows = (
-                    (tenant, *(to_row_value(f, rec[f.name]) for f in spec.fields))
-                    for rec in data.generate(spec.name, tenant=tenant, seed=seed, scale=scale)
+                    (tenant, *convert(rec)) for rec in data.generate(spec.name, tenant=tenant, seed=seed, scale=scale)
                 )
                 conn.executemany(f'INSERT INTO "{spec.name}" VALUES ({placeholders})', rows)
         conn.executemany(
@@ -113,7 +113,14 @@ class Store:
         conn = connect(db_path)
         meta = read_meta(conn)
         if not meta:
+            # No journal while seeding a fresh file (a crash leaves no meta, so it is reseeded).
+            conn.execute("PRAGMA journal_mode=OFF")
+            conn.execute("PRAGMA synchronous=OFF")
+            for name in ENTITIES:  # leftovers of an interrupted seeding
+                conn.execute(f'DROP TABLE IF EXISTS "{name}"')
             seed_database(conn, seed=seed, scale=scale)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
         elif (meta.get("seed"), float(meta.get("scale", "nan"))) != (str(seed), float(scale)):
             conn.close()
             raise StoreMismatch(

@@ -192,6 +192,10 @@ def _register_exception_handlers(api: FastAPI) -> None:
         where = ".".join(str(p) for p in first.get("loc", ()))
         return error_response(400, "bad_request", f"{where}: {first.get('msg', 'invalid request')}")
 
+    @api.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> Response:  # a bug: still answer in the API's format
+        return error_response(500, "internal_error", f"internal server error ({type(exc).__name__})")
+
     @api.exception_handler(BadRequest)
     async def bad_request(_request: Request, exc: BadRequest) -> Response:
         return error_response(400, "bad_request", str(exc))

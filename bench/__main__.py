@@ -56,6 +56,22 @@ def conversion_rows(results: list[dict]) -> list[dict]:
     return out
 
 
+def cold_start_rows(results: list[dict]) -> list[dict]:
+    """bench.cold_start reports import times per handler and bytecode variant, and the package size."""
+    from bench.support import figure
+
+    out = [figure(f"Cold start: import of {r['handler']} ({r['bytecode']}, median of {r['runs']})",
+                  r["import_ms"], "ms", bound=r["interpreter_ms"], bound_label="bare interpreter start",
+                  target="(informational)", process_ms=r.get("process_ms"), heaviest=r.get("heaviest"))
+           for r in results]
+    if results:
+        size = results[0]["package_unzipped_mb"]
+        out.append(figure(f"Lambda package size, unzipped ({results[0]['package_zipped_mb']} MB zipped)", size,
+                          "MB", bound=250, bound_label="Lambda limit", ratio=size / 250, target="< 250 MB",
+                          passed=size < 250))
+    return out
+
+
 def generic_rows(name: str, results: list[dict]) -> list[dict]:
     """Rows already in the table's shape pass through; anything else is shown as name = value."""
     from bench.support import figure
@@ -73,7 +89,7 @@ def generic_rows(name: str, results: list[dict]) -> list[dict]:
     return out
 
 
-ADAPTERS = {"conversion": conversion_rows}
+ADAPTERS = {"conversion": conversion_rows, "cold_start": cold_start_rows}
 
 
 def run_module(name: str, quick: bool) -> tuple[list[dict], dict]:

@@ -30,22 +30,12 @@ def _requests(counted, sql: str) -> tuple[list[str], object]:
     return proxy.api_requests(), result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connector issue: GetSplits cuts an ids/equality lookup into time-window splits, and every split "
-    "repeats the same API request (4 requests instead of 1)",
-)
 def test_lookup_by_id_is_one_request(counted) -> None:
     paths, result = _requests(counted, "SELECT * FROM crm.accounts WHERE id = 'acc_000042'")
     assert result.table.num_rows == 1
     assert len(paths) == 1, paths
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connector issue: GetSplits cuts an ids/equality lookup into time-window splits, and every split "
-    "repeats the same API request (4 requests instead of 1)",
-)
 def test_lookup_of_a_few_ids_is_one_request(counted) -> None:
     paths, result = _requests(counted, "SELECT id FROM crm.accounts WHERE id IN ('acc_000001', 'acc_000002', 'acc_000003')")
     assert result.table.num_rows == 3
@@ -58,11 +48,6 @@ def test_limit_10_is_one_page(counted) -> None:
     assert len(paths) == 1, paths
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connector issue: GetSplits cuts an ids/equality lookup into time-window splits, and every split "
-    "repeats the same API request (4 requests instead of 1)",
-)
 def test_pushed_equality_filter_reads_only_matching_pages(counted) -> None:
     # contacts at scale 0.1: 1,000 rows; one account's contacts fit one page.
     paths, result = _requests(counted, "SELECT id FROM crm.contacts WHERE account_id = 'acc_000003'")

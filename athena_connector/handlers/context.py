@@ -69,7 +69,7 @@ class Invocation:
         if constraints is not None:
             for column, vs in constraints.summary.items():
                 terms.append(value_set_to_ir(column.lower(), vs))
-            terms.extend(expression_to_ir(e) for e in constraints.expression)
+            terms.extend(_usable_expressions(constraints.expression))
         expr = and_all(terms)
         unknown = sorted(c for c in columns_of(expr) if not entity.has_field(c))
         if unknown:
@@ -80,6 +80,19 @@ class Invocation:
         if any(t == Const(False) for t in conjuncts(expr)):
             return Const(False)
         return expr
+
+
+def _usable_expressions(expressions: list) -> list[Expr]:
+    """The expressions that translate to IR. Complex-expression pushdown is not advertised, so
+    Athena applies every expression itself; one we can translate only saves rows, one we cannot
+    is left to Athena instead of failing the query."""
+    usable: list[Expr] = []
+    for e in expressions:
+        try:
+            usable.append(expression_to_ir(e))
+        except UnsupportedPredicateError:
+            continue
+    return usable
 
 
 class CountingClient:

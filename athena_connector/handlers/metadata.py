@@ -9,7 +9,6 @@ from athena_connector.errors import ProtocolError, UnsupportedRequestError
 from athena_connector.handlers.context import Invocation
 from athena_connector.passthrough import ARGUMENT, FUNCTION_NAME
 from athena_connector.protocol import (
-    SUPPORTED_FUNCTIONS,
     UNLIMITED_PAGE_SIZE,
     TableName,
     get_data_source_capabilities_response,
@@ -76,7 +75,8 @@ def get_table_layout(inv: Invocation) -> dict:
 def capabilities() -> dict[str, list[dict]]:
     """Exactly what is enforced: every value-set kind (translated to IR and re-checked by the
     residual filter), LIMIT (one split reads, the reader stops at the limit), ORDER BY + LIMIT
-    (sorted here), the expression functions expression_to_ir handles, and system.query."""
+    (sorted here) and system.query. Complex expressions are not advertised: a cross-column
+    predicate cannot reach the API anyway, so Athena gains nothing by pushing it here."""
     def cap(sub: str, props: list[str] | tuple[str, ...] = ()) -> dict:
         return {"subType": sub, "properties": list(props)}
 
@@ -85,7 +85,6 @@ def capabilities() -> dict[str, list[dict]]:
                                      cap("all_or_none_value_set"), cap("nullable_comparison")],
         "supports_limit_pushdown": [cap("integer_constant")],
         "supports_top_n_pushdown": [cap("SUPPORTS_ORDER_BY")],
-        "supports_complex_expression_pushdown": [cap("supported_function_expression_types", SUPPORTED_FUNCTIONS)],
         FUNCTION_NAME: [cap("query_passthrough_schema", ["system"]), cap("query_passthrough_name", ["query"]),
                         cap("query_passthrough_arguments", [ARGUMENT])],
     }

@@ -15,7 +15,9 @@ import uuid
 from athena_connector.errors import ProtocolError, SpillError
 from athena_connector.handlers.context import Invocation
 from athena_connector.protocol import EncryptionKey, SpillLocation, Split, get_splits_response
-from saasbridge.query.ir import Const, Query
+from saasbridge.catalog.model import Catalog, Entity
+from saasbridge.query.ir import Const, Expr, Query
+from saasbridge.query.planner import plan
 from saasbridge.query.splits import SplitWindow, plan_splits
 
 
@@ -61,6 +63,18 @@ def encryption_key(inv: Invocation) -> EncryptionKey | None:
     return EncryptionKey(os.urandom(32), os.urandom(12))
 
 
+def worth_splitting(catalog: Catalog, entity: Entity, where: Expr | None) -> bool:
+    """Only a broad list scan gains from splits. A lookup by id or a selective filter costs a
+    request or two, and every extra split would repeat those requests once more."""
+    if entity.split is None:
+        return False
+    p = plan(catalog, Query(entity.name, where=where))
+    if p.mode != "list":
+        return False
+    split_params = {f.param for f in entity.field(entity.split.field).filters}
+    return all(name in split_params for name in p.params)
+
+
 def get_splits(inv: Invocation) -> dict:
     r = inv.request
     constraints = r.constraints
@@ -70,7 +84,7 @@ def get_splits(inv: Invocation) -> dict:
     now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
     if where == Const(False) or (r.partitions is not None and r.partitions.num_rows == 0):
         windows: list[SplitWindow] = []
-    elif constraints is not None and constraints.has_limit:
+    elif (constraints is not None and constraints.has_limit) or not worth_splitting(inv.catalog, entity, where):
         windows = [SplitWindow()]
     else:
         windows = plan_splits(inv.catalog, Query(entity.name, where=where), max_splits=inv.settings.max_splits,

@@ -1,11 +1,14 @@
 """JSON records (parsed pages) → Arrow record batches typed by the catalog.
 
-Column-wise: each column's values are gathered from the records, their Python types checked in
-one pass, and a typed array built by pyarrow in C (strings, numbers, booleans directly;
-timestamps, dates and decimals by a cast from their text, which is exact). Only a column that
-holds a value of the wrong type takes the per-value path, where that value becomes null and is
-counted in `warnings`. Structs, lists and maps are built from their children the same way, so a
-bad nested value nulls only itself. bench/conversion.py measures this against alternatives.
+Column-wise: one C-level pass (itemgetter) gathers every top-level key of the page; each column
+becomes a typed array built by pyarrow in C. Strings, booleans, timestamps and dates need no
+Python type scan (pyarrow rejects every other JSON type for them; timestamps and dates are cast
+from their text, which is exact); numbers are type-checked first because pyarrow would truncate
+1.5 into an int or take True as 1.0. Float decimals are scaled and rounded in C and kept only if
+provably the decimal the JSON spelled. A struct is built from its members' arrays, which the
+nested-path columns below it (`address.city`) share. Only a column that holds a value of the
+wrong type takes the per-value path, where that value becomes null and is counted in
+`warnings`, so a bad nested value nulls only itself. bench/conversion.py measures this.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
-from itertools import chain
+from itertools import accumulate, chain
+from operator import itemgetter
 from typing import Any
 
 import pyarrow as pa
@@ -42,7 +46,9 @@ _FAST_TYPES: dict[str, frozenset[type]] = {
 _DICT_OR_NONE = frozenset({dict, _NONE})
 _LIST_OR_NONE = frozenset({list, _NONE})
 _FLOAT_OR_NONE = frozenset({float, _NONE})
-_SIMPLE_ITEMS = frozenset({"string", "int32", "int64", "double", "boolean"})
+_INT_OR_NONE = frozenset({int, _NONE})
+# Kinds whose pyarrow conversion itself rejects every other JSON value type (no type scan needed).
+_STRICT = frozenset({"string", "boolean", "timestamp", "date"})
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError, ValueError)
 
 
@@ -131,20 +137,19 @@ def _decimal_text(v: Any) -> Any:
 
 
 class _ColumnBuilder:
-    """Builds one Arrow array from one column's raw values, counting bad values."""
+    """Builds one Arrow array from one column's raw values; `bad` counts its (nested) bad values.
 
-    def __init__(self, ft: FieldType):
+    Given `page` and `path`, struct members are taken from the page's shared arrays, so a
+    struct and the nested-path columns below it (`address`, `address.city`) are built once.
+    """
+
+    def __init__(self, ft: FieldType, page: _Page | None = None, path: tuple[str, ...] = ()):
         self.ft = ft
         self.type = arrow_type(ft)
         self.bad = 0
-        kind = ft.kind
-        if kind in ("struct", "list", "map"):
-            self.children = (
-                [(name, _ColumnBuilder(t)) for name, t in ft.fields]
-                if kind == "struct"
-                else [("item", _ColumnBuilder(ft.item))]  # type: ignore[arg-type]
-            )
-        self._fast = _FAST_TYPES.get(kind)
+        self._page = page
+        self._path = path
+        self._fast = _FAST_TYPES.get(ft.kind)
 
     def build(self, values: list[Any]) -> pa.Array:
         kind = self.ft.kind
@@ -152,7 +157,8 @@ class _ColumnBuilder:
             return self._struct(values)
         if kind in ("list", "map"):
             return self._nested_list(values)
-        if set(map(type, values)) <= self._fast:  # type: ignore[operator]
+        # pyarrow itself rejects every non-str (non-bool) JSON value for these: no type scan
+        if kind in _STRICT or set(map(type, values)) <= self._fast:  # type: ignore[operator]
             try:
                 return self._fast_array(values)
             except _ARROW_ERRORS:
@@ -168,19 +174,26 @@ class _ColumnBuilder:
         return pa.array(values, self.type)
 
     def _decimal(self, values: list[Any]) -> pa.Array:
-        """Floats: cast in C, kept only if provably the decimal the JSON spelled; else exact text."""
+        """Floats: scaled and rounded in C, kept only if provably the decimal the JSON spelled."""
         ft = self.ft
         scale = ft.scale or 0
-        if set(map(type, values)) <= _FLOAT_OR_NONE and (ft.precision or 38) >= 1:
+        precision = ft.precision or 38
+        if scale <= 22 and set(map(type, values)) <= _FLOAT_OR_NONE:
             floats = pa.array(values, pa.float64())
-            dec = floats.cast(pa.decimal128(38, scale), safe=False)
-            largest = pc.max(pc.abs(floats)).as_py()
-            # ≤ 15 significant digits: two such decimals never share a double, so a decimal
-            # that converts back to the same double is the one the JSON literal spelled
-            if (largest is None or largest < 10.0 ** (15 - scale)) and pc.all(
-                pc.equal(dec.cast(pa.float64()), floats)
-            ).as_py() is not False:
-                return dec.cast(self.type)
+            unit = 10.0**scale
+            units = pc.round(pc.multiply(floats, unit))  # the decimal's unscaled integer N
+            largest = pc.max(pc.abs(units)).as_py()
+            # N < 10^15 is exact in a double and N / 10^scale is correctly rounded, so if it gives
+            # back the same double, N / 10^scale is the ≤ 15-digit decimal repr() would spell
+            # (two such decimals never share a double): the exact decimal, no float rounding.
+            if largest is None or (largest < 10.0 ** min(15, precision) and pc.all(
+                pc.equal(pc.divide(units, unit), floats)
+            ).as_py() is not False):
+                ints = units.cast(pa.int64()).cast(pa.decimal128(38, 0))
+                # same 128-bit unscaled integers, read with the column's scale
+                return pa.Array.from_buffers(self.type, len(ints), ints.buffers(), ints.null_count, ints.offset)
+        if set(map(type, values)) <= _INT_OR_NONE:
+            return pa.array(values, pa.int64()).cast(self.type)
         return pa.array([_decimal_text(v) for v in values], pa.string()).cast(self.type)
 
     def _slow_array(self, values: list[Any]) -> pa.Array:
@@ -214,76 +227,101 @@ class _ColumnBuilder:
         return arr.cast(self.type) if typ != self.type else arr
 
     def _struct(self, values: list[Any]) -> pa.Array:
-        if set(map(type, values)) <= _DICT_OR_NONE:
-            clean = values
-        else:
-            clean = [v if type(v) is dict else None for v in values]
+        if not set(map(type, values)) <= _DICT_OR_NONE:
             self.bad += sum(1 for v in values if v is not None and type(v) is not dict)
-        mask = [v is None for v in clean]
-        children = [
-            b.build([None if v is None else v.get(name) for v in clean]) for name, b in self.children
-        ]
-        return pa.StructArray.from_arrays(
-            children, fields=list(self.type), mask=pa.array(mask, pa.bool_()) if any(mask) else None
-        )
+            values = [v if type(v) is dict else None for v in values]
+        children = []
+        for name, t in self.ft.fields:
+            if self._page is not None:
+                child, bad = self._page.array(self._path + (name,), t)
+                self.bad += bad
+            else:
+                child = self._child(t, _member(values, name))
+            children.append(child)
+        mask = pa.array([v is None for v in values], pa.bool_()) if None in values else None
+        return pa.StructArray.from_arrays(children, fields=list(self.type), mask=mask)
+
+    def _child(self, ft: FieldType, values: list[Any]) -> pa.Array:
+        builder = _ColumnBuilder(ft)
+        array = builder.build(values)
+        self.bad += builder.bad
+        return array
 
     def _nested_list(self, values: list[Any]) -> pa.Array:
-        item = self.ft.item
-        simple = self.ft.kind == "list" and item is not None and item.kind in _SIMPLE_ITEMS
-        if simple and set(map(type, values)) <= _LIST_OR_NONE:
-            items = list(chain.from_iterable(v for v in values if v))
-            if set(map(type, items)) <= _FAST_TYPES[item.kind]:  # type: ignore[union-attr]
-                try:
-                    return pa.array(values, self.type)
-                except _ARROW_ERRORS:
-                    pass  # e.g. an int out of range: the per-item path nulls just that item
         is_map = self.ft.kind == "map"
         want = dict if is_map else list
-        offsets = [0]
-        mask: list[bool] = []
-        keys: list[Any] = []
-        items: list[Any] = []
-        end = 0
-        for v in values:
-            if v is not None and type(v) is not want:
-                self.bad += 1
-                v = None
-            if v is not None:
-                if is_map:
-                    keys.extend(v.keys())
-                    items.extend(v.values())
-                else:
-                    items.extend(v)
-                end += len(v)
-            mask.append(v is None)
-            offsets.append(end)
-        child = self.children[0][1].build(items)
-        offs = pa.array(offsets, pa.int32())
-        null_mask = pa.array(mask, pa.bool_()) if any(mask) else None
+        item = self.ft.item
+        assert item is not None
+        # pyarrow would take a str or tuple as a list and pairs as a map: only real ones pass here
+        if not set(map(type, values)) <= (_DICT_OR_NONE if is_map else _LIST_OR_NONE):
+            self.bad += sum(1 for v in values if v is not None and type(v) is not want)
+            values = [v if type(v) is want else None for v in values]
+        if not is_map and item.kind in ("string", "boolean"):
+            try:  # pyarrow checks each str/bool item itself
+                return pa.array(values, self.type)
+            except _ARROW_ERRORS:
+                pass  # a wrong-typed item: the per-item path below nulls just that item
+        mask = None
+        if None in values:
+            mask = pa.array([v is None for v in values], pa.bool_())
+            empty = {} if is_map else ()
+            values = [empty if v is None else v for v in values]
+        offsets = pa.array([0, *accumulate(map(len, values))], pa.int32())
+        nested = map(dict.values, values) if is_map else values
+        child = self._child(item, list(chain.from_iterable(nested)))
         if is_map:
-            return pa.MapArray.from_arrays(offs, pa.array(keys, pa.string()), child, type=self.type, mask=null_mask)
-        return pa.ListArray.from_arrays(offs, child, type=self.type, mask=null_mask)
+            keys = pa.array(list(chain.from_iterable(values)), pa.string())
+            return pa.MapArray.from_arrays(offsets, keys, child, type=self.type, mask=mask)
+        return pa.ListArray.from_arrays(offsets, child, type=self.type, mask=mask)
 
 
-def _gather(records: list[dict], path: tuple[str, ...], cache: dict) -> tuple[list[Any], int]:
-    """One column's raw values (dotted api names walk nested objects); shared prefixes are cached.
+def _member(parents: list[Any], key: str) -> list[Any]:
+    """`key` of each object in `parents` (objects or None)."""
+    if None in parents:
+        return [None if v is None else v.get(key) for v in parents]
+    return [v.get(key) for v in parents]
 
-    Returns the values and how many were lost because an enclosing value was not an object."""
-    if path in cache:
-        return cache[path]
-    if len(path) == 1:
-        key = path[0]
-        out = ([r.get(key) for r in records], 0)
-    else:
-        parents, bad = _gather(records, path[:-1], cache)
-        key = path[-1]
-        if set(map(type, parents)) <= _DICT_OR_NONE:
-            out = ([None if v is None else v.get(key) for v in parents], bad)
+
+class _Page:
+    """One page of records: each api path's raw values and each column array, each made once."""
+
+    def __init__(self, records: list[dict], keys: Sequence[str] = ()):
+        self._records = records
+        self._values: dict[tuple[str, ...], tuple[list[Any], int]] = {}
+        if len(keys) > 1 and records:
+            try:  # one C-level pass for all top-level keys; a record missing one takes .get below
+                columns = zip(*map(itemgetter(*keys), records), strict=True)
+                self._values = {(k,): (list(c), 0) for k, c in zip(keys, columns, strict=True)}
+            except KeyError:
+                pass
+        self._arrays: dict[tuple[tuple[str, ...], FieldType], tuple[pa.Array, int]] = {}
+
+    def values(self, path: tuple[str, ...]) -> tuple[list[Any], int]:
+        """The raw values at `path` (a dotted api name walks nested objects), and how many were
+        lost because an enclosing value was not an object."""
+        hit = self._values.get(path)
+        if hit is not None:
+            return hit
+        if len(path) == 1:
+            key = path[0]
+            hit = ([r.get(key) for r in self._records], 0)
         else:
-            wrong = sum(1 for v in parents if v is not None and type(v) is not dict)
-            out = ([v.get(key) if type(v) is dict else None for v in parents], bad + wrong)
-    cache[path] = out
-    return out
+            parents, lost = self.values(path[:-1])
+            if not set(map(type, parents)) <= _DICT_OR_NONE:
+                lost += sum(1 for v in parents if v is not None and type(v) is not dict)
+                parents = [v if type(v) is dict else None for v in parents]
+            hit = (_member(parents, path[-1]), lost)
+        self._values[path] = hit
+        return hit
+
+    def array(self, path: tuple[str, ...], ft: FieldType) -> tuple[pa.Array, int]:
+        """The array of the values at `path` as `ft`, and how many of them were bad."""
+        key = (path, ft)
+        hit = self._arrays.get(key)
+        if hit is None:
+            builder = _ColumnBuilder(ft, self, path)
+            hit = self._arrays[key] = (builder.build(self.values(path)[0]), builder.bad)
+        return hit
 
 
 class RecordConverter:
@@ -299,6 +337,7 @@ class RecordConverter:
         for name in self.schema.names:
             f = entity.field(name)
             self._columns.append((name, tuple(f.api_name.split(".")), f.type))
+        self._keys = tuple(dict.fromkeys(path[0] for _, path, _ in self._columns))
         self.warnings = 0
         self.warning_columns: Counter[str] = Counter()
 
@@ -307,23 +346,15 @@ class RecordConverter:
             bad = sum(1 for r in records if type(r) is not dict)
             self._warn("(record)", bad)
             records = [r if type(r) is dict else {} for r in records]
+        page = _Page(records, self._keys)
         arrays = []
-        cache: dict = {}
         for name, path, ft in self._columns:
-            values, bad = _gather(records, path, cache)
-            builder = _ColumnBuilder(ft)
-            arrays.append(builder.build(values))
-            self._warn(name, bad + _bad_count(builder))
+            array, bad = page.array(path, ft)
+            arrays.append(array)
+            self._warn(name, page.values(path)[1] + bad)
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
     def _warn(self, column: str, count: int) -> None:
         if count:
             self.warnings += count
             self.warning_columns[column] += count
-
-
-def _bad_count(builder: _ColumnBuilder) -> int:
-    total = builder.bad
-    for _, child in getattr(builder, "children", ()):
-        total += _bad_count(child)
-    return total

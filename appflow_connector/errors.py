@@ -61,7 +61,9 @@ def _classify(exc: BaseException) -> tuple[r.ErrorCode, int | None]:
         return E.RequestTimeout, None
     if isinstance(exc, ApiUnavailableError):
         retry = math.ceil(exc.retry_after) if exc.retry_after else None
-        return (E.ServiceUnavailable if exc.status in (None, 503) else E.ServerError), retry
+        # The API stayed down through every retry (5xx or no answer): AppFlow retries the flow
+        # later on ServiceUnavailable, whatever the last status was.
+        return E.ServiceUnavailable, retry
     if isinstance(exc, ApiError):
         status = exc.status or 0
         if status == 408:

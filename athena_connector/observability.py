@@ -23,6 +23,7 @@ def publish(request_type: str, counters: object, client_stats: list[dict]) -> di
         "RowsReturned": getattr(counters, "rows_returned", 0),
         "BytesReturned": getattr(counters, "bytes_returned", 0),
         "SpilledBlocks": getattr(counters, "spilled_blocks", 0),
+        "ValuesNulled": getattr(counters, "values_nulled", 0),  # wrongly typed API values (schema drift)
     }
     units = {"ApiBytes": MetricUnit.Bytes, "BytesReturned": MetricUnit.Bytes}
     metrics.add_dimension(name="RequestType", value=request_type)

@@ -111,9 +111,18 @@ def read_records(inv: Invocation) -> dict:
             writer.add(_top_n(inv, entity.name, columns, where, window, order, limit))  # type: ignore[arg-type]
         else:
             query = Query(entity.name, tuple(columns), where, limit)
-            for page in read(inv.client(), inv.catalog, query, deadline=inv.deadline, extra=window.expr()):
-                writer.add(to_athena_batch(page.batch))
+            reader = read(inv.client(), inv.catalog, query, deadline=inv.deadline, extra=window.expr())
+            try:
+                for page in reader:
+                    writer.add(to_athena_batch(page.batch))
+            finally:
+                _count_nulled(inv, reader)
     return writer.finish()
+
+
+def _count_nulled(inv: Invocation, reader) -> None:
+    """Values of the wrong type the converter turned into null (schema drift) → ValuesNulled metric."""
+    inv.counters.values_nulled = getattr(inv.counters, "values_nulled", 0) + reader.converter.warnings
 
 
 def _top_n(inv: Invocation, entity: str, columns: list[str], where, window: SplitWindow,
@@ -124,10 +133,14 @@ def _top_n(inv: Invocation, entity: str, columns: list[str], where, window: Spli
     query = Query(entity, read_columns, where, limit,
                   tuple(OrderBy(o.column.lower(), o.descending, o.nulls_first) for o in order))
     best: pa.Table | None = None
-    for page in read(inv.client(), inv.catalog, query, deadline=inv.deadline, extra=window.expr()):
-        table = pa.Table.from_batches([to_athena_batch(page.batch)])
-        best = table if best is None else pa.concat_tables([best, table])
-        best = _sorted(best, order).slice(0, limit)
+    reader = read(inv.client(), inv.catalog, query, deadline=inv.deadline, extra=window.expr())
+    try:
+        for page in reader:
+            table = pa.Table.from_batches([to_athena_batch(page.batch)])
+            best = table if best is None else pa.concat_tables([best, table])
+            best = _sorted(best, order).slice(0, limit)
+    finally:
+        _count_nulled(inv, reader)
     if best is None or best.num_rows == 0:
         return _empty(athena_schema(inv.catalog.entity(entity), columns))
     return best.select(columns).combine_chunks().to_batches()[0] if columns else \

@@ -3,6 +3,10 @@ Docker: pip installs the runtime dependencies for the target platform into a dir
 project's own packages are copied next to them, what Lambda never uses is stripped, and the
 result is zipped and measured against Lambda's 250 MB unzipped limit.
 
+The catalog the functions serve (`catalog`, default `$SAASBRIDGE_CATALOG` or the bundled demo
+catalog) is validated first, as the deployed functions will load it, and copied to
+`saasbridge_catalog.yaml` at the package root; template.yaml points `SAASBRIDGE_CATALOG` at it.
+
 Layout of `output` (default `build/lambda`):
     <arch>/                    the unzipped package (what Lambda extracts to /var/task)
     saasbridge-<arch>.zip      the deployment zip
@@ -31,7 +35,9 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-from saasbridge.errors import SaasBridgeError
+from saasbridge.catalog import Catalog, load_catalog
+from saasbridge.catalog.loader import CATALOG_ENV, default_catalog_path
+from saasbridge.errors import CatalogError, SaasBridgeError
 
 ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}
 DEFAULT_PYTHON = "3.12"
@@ -46,6 +52,12 @@ PROJECT_EXCLUDES = ("saasbridge/local", "saasbridge/cli", "saasbridge/__main__.p
 PROJECT_DATA_SUFFIXES = (".py", ".yaml", ".json")
 # The bundled demo catalog is the default catalog; the demo server code stays out.
 BUNDLED_FILES = ("demo_saas/catalog.yaml",)
+# Where the packaged catalog sits in the package (template.yaml: SAASBRIDGE_CATALOG=/var/task/<this>).
+PACKAGED_CATALOG = "saasbridge_catalog.yaml"
+# The variables template.yaml gives the functions that a catalog may reference as ${VAR}; values
+# are stand-ins that pass validation (the real ones are deployment parameters).
+LAMBDA_CATALOG_ENV = {"SAASBRIDGE_API_URL": "https://api.example.com", "AWS_REGION": "us-east-1",
+                      "AWS_DEFAULT_REGION": "us-east-1"}
 
 LOCAL_ONLY = ("pandas", "duckdb", "fastapi", "starlette", "uvicorn", "moto", "sqlglot", "rich")
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
@@ -82,6 +94,7 @@ class BuildResult:
     zipped_bytes: int
     files: int
     top_level: tuple[str, ...]
+    catalog: Path | None = None  # the source of the packaged saasbridge_catalog.yaml
 
 
 Log = Callable[[str], None]
@@ -112,6 +125,27 @@ def runtime_requirements(root: Path | None = None, *, include_boto3: bool = Fals
     if not include_boto3:
         requirements = [r for r in requirements if Requirement(r).name.lower() not in RUNTIME_PROVIDED]
     return requirements
+
+
+def catalog_source(catalog: Path | str | None = None) -> Path:
+    """The catalog to package: `catalog`, else `$SAASBRIDGE_CATALOG`, else the bundled demo catalog."""
+    return Path(catalog or os.environ.get(CATALOG_ENV) or default_catalog_path())
+
+
+def validate_catalog(path: Path) -> Catalog:
+    """Load `path` the way the deployed functions will: their environment has only the variables
+    template.yaml sets, so `${VAR}` without a default must be one of those (a build-time value of
+    any other variable would not reach Lambda)."""
+    try:
+        return load_catalog(path, env=LAMBDA_CATALOG_ENV)
+    except CatalogError as exc:
+        try:
+            load_catalog(path, env={**LAMBDA_CATALOG_ENV, **os.environ})
+        except CatalogError:
+            raise PackagingError(f"invalid catalog, not packaged: {exc}") from None
+        raise PackagingError(
+            f"invalid catalog, not packaged: {exc} (it loads here only thanks to this shell's environment; "
+            f"the functions get only {', '.join(LAMBDA_CATALOG_ENV)}: give the variable a default)") from None
 
 
 def platform_tags(arch: str) -> list[str]:
@@ -287,10 +321,12 @@ def write_zip(target: Path, zip_path: Path) -> int:
 
 def build(arch: str, *, python: str = DEFAULT_PYTHON, output: Path | str = "build/lambda",
           include_boto3: bool = False, cache: Path | None = None, refresh: bool = False,
-          log: Log = _print) -> BuildResult:
+          catalog: Path | str | None = None, log: Log = _print) -> BuildResult:
     """Build the deployment package for one architecture; see the module docstring for the layout."""
     _machine(arch)
     _check_python(python)
+    source = catalog_source(catalog)
+    served = validate_catalog(source)
     root = project_root()
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -301,6 +337,9 @@ def build(arch: str, *, python: str = DEFAULT_PYTHON, output: Path | str = "buil
         install_dependencies(staging, arch, python, runtime_requirements(root, include_boto3=include_boto3),
                              cache=cache or wheel_cache_dir(), refresh=refresh, log=log)
         copy_project(root, staging)
+        shutil.copyfile(source, staging / PACKAGED_CATALOG)
+        log(f"  catalog {source} (schema {served.name!r}, {len(served.entities)} entities: "
+            f"{', '.join(e.name for e in served.entities)}) -> {PACKAGED_CATALOG}")
         strip(staging)
         top = check_contents(staging, include_boto3=include_boto3)
         unzipped, files = tree_size(staging)
@@ -321,7 +360,7 @@ def build(arch: str, *, python: str = DEFAULT_PYTHON, output: Path | str = "buil
     zipped = write_zip(directory, zip_path)
     log(f"  {arch}: {files} files, {_mb(unzipped)} unzipped (limit {_mb(UNZIPPED_LIMIT_BYTES)}), "
         f"{_mb(zipped)} zipped -> {zip_path}")
-    return BuildResult(arch, python, directory, zip_path, unzipped, zipped, files, top)
+    return BuildResult(arch, python, directory, zip_path, unzipped, zipped, files, top, source)
 
 
 def build_all(arches: Iterable[str], *, output: Path | str = "build/lambda", log: Log = _print,
@@ -338,6 +377,10 @@ def build_all(arches: Iterable[str], *, output: Path | str = "build/lambda", log
         shutil.copy2(chosen.zip_path, deploy)
     log(f"{deploy} is the {chosen.arch} package: deploy with `sam deploy --guided` "
         f"(Architectures={chosen.arch})")
+    served = validate_catalog(chosen.catalog) if chosen.catalog else None
+    if served is not None:
+        log(f"then query it in Athena: SELECT * FROM \"<AthenaCatalogName>\".\"{served.name}\"."
+            f"\"{served.entities[0].name}\" LIMIT 10")
     return results
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from saasbridge.local.packaging import PACKAGED_CATALOG
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 NO_VALUE = {"Ref": "AWS::NoValue"}
@@ -289,6 +291,8 @@ def check_resources(t: dict, combo: dict[str, bool], given: dict[str, Any]) -> N
             assert fn["VpcConfig"] == {"SubnetIds": {"Ref": "SubnetIds"}, "SecurityGroupIds": {"Ref": "SecurityGroupIds"}}
         # ReservedConcurrency defaults to 0, which means "not reserved".
         assert "ReservedConcurrentExecutions" not in fn
+        # Both serve the catalog `saasbridge package` put at the root of the code (/var/task).
+        assert fn["Environment"]["Variables"]["SAASBRIDGE_CATALOG"] == f"/var/task/{PACKAGED_CATALOG}"
 
     env = athena["Environment"]["Variables"]
     assert env["SAASBRIDGE_API_URL"] == {"Ref": "ApiBaseUrl"}

@@ -1,0 +1,182 @@
+"""Injection: quotes, URL metacharacters and path traversal in filter values, SQL literals, ids and
+passthrough queries never change which endpoint or host is called; values arrive encoded, exactly
+as given (checked at the server: the path and query string that arrived). Next-page URLs cannot
+send a request, or the credentials, to another host."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pyarrow as pa
+import pytest
+
+from appflow_connector import session
+from appflow_connector.handler import lambda_handler as appflow_handler
+from athena_connector import errors as athena_errors
+from athena_connector import protocol as p
+from athena_connector.handler import reset_container
+from saasbridge.catalog.model import Auth, Pagination
+from saasbridge.client import SaasClient
+from saasbridge.client.credentials import Credentials
+from saasbridge.errors import ApiError
+from tests import reliability_report
+from tests.athena_driver import scan
+from tests.httpstub import StubServer, reply, stub_catalog
+
+NASTY = [
+    "DE&ids=acc_000001",
+    "x' OR '1'='1",
+    'a"b\\c',
+    "../../admin?x=1#frag",
+    "%2e%2e%2f%2e%2e%2fadmin",
+    "http://evil.example/v1/accounts",
+    "a b+c;d,e",
+    "ünïcødé/\u0000",
+]
+
+
+class Recorder:
+    """A stub API that records what arrived and answers every list with no records."""
+
+    def __init__(self):
+        self.server = StubServer(self.handle)
+
+    def handle(self, request):
+        return reply({"data": [], "next_cursor": None})
+
+    def __enter__(self):
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.stop()
+
+    @property
+    def requests(self):
+        return self.server.requests
+
+
+@pytest.fixture
+def env(aws_env, monkeypatch):
+    def setup(url: str) -> str:
+        monkeypatch.setenv("SAASBRIDGE_API_URL", url)
+        monkeypatch.setenv("SAASBRIDGE_API_KEY", "demo-acme-key")
+        monkeypatch.delenv("SAASBRIDGE_CATALOG", raising=False)
+        monkeypatch.delenv("spill_bucket", raising=False)
+        reset_container()
+        session.reset()
+        session._clients.clear()
+        client = boto3.client("secretsmanager")
+        try:
+            return client.create_secret(Name="inject", SecretString=json.dumps({"apiKey": "demo-acme-key"}))["ARN"]
+        except client.exceptions.ResourceExistsException:
+            return client.describe_secret(SecretId="inject")["ARN"]
+
+    yield setup
+    reset_container()
+    session.reset()
+
+
+def appflow_query(url: str, arn: str, expression: str) -> dict:
+    return appflow_handler({
+        "type": "QueryDataRequest", "entityIdentifier": "accounts", "filterExpression": expression,
+        "maxResults": 10,
+        "connectorContext": {"connectorRuntimeSettings": {"instanceUrl": url},
+                             "credentials": {"secretArn": arn, "authenticationType": "ApiKey"}}}, None)
+
+
+def _check_arrivals(requests, allowed_paths: set[str]) -> None:
+    for r in requests:
+        assert r.path in allowed_paths, r.raw_path
+        assert not r.raw_path.count("#")
+
+
+@pytest.mark.parametrize("value", NASTY, ids=range(len(NASTY)))
+def test_filter_values_and_sql_literals_arrive_encoded(env, value):
+    with Recorder() as api:
+        arn = env(api.server.url)
+        quoted = value.replace("\\", "\\\\").replace("'", "\\'")
+        response = appflow_query(api.server.url, arn, f"country = '{quoted}'")
+        assert response["isSuccess"], response["errorDetails"]
+        scan("accounts", summary={"country": p.values_in(pa.string(), [value])}, limit=5)
+    assert len(api.requests) == 2
+    _check_arrivals(api.requests, {"/v1/accounts"})
+    for r in api.requests:
+        assert r.query["country"] == value  # exactly the value, nothing leaked into other parameters
+        assert set(r.query) <= {"country", "limit", "fields", "sort", "cursor"}, r.query
+
+
+@pytest.mark.parametrize("value", NASTY, ids=range(len(NASTY)))
+def test_ids_are_parameters_or_encoded_path_segments(env, value):
+    with Recorder() as api:
+        arn = env(api.server.url)
+        response = appflow_handler({
+            "type": "RetrieveDataRequest", "entityIdentifier": "accounts", "ids": [value, "acc_000001"],
+            "connectorContext": {"connectorRuntimeSettings": {"instanceUrl": api.server.url},
+                                 "credentials": {"secretArn": arn, "authenticationType": "ApiKey"}}}, None)
+        assert response["isSuccess"], response["errorDetails"]
+    _check_arrivals(api.requests, {"/v1/accounts"})
+    assert api.requests and all(r.query["ids"].split(",")[-1] == "acc_000001" for r in api.requests)
+    # fetch by id through a get path: one path segment, percent-encoded
+    with StubServer(lambda r: reply({"id": "x", "n": 1})) as stub:
+        client = SaasClient(stub_catalog(stub.url), Credentials())
+        client.get(client.catalog.entity("things"), value)
+        client.close()
+    (arrived,) = stub.requests
+    assert arrived.path.startswith("/v1/things/") and arrived.path.count("/") == 3, arrived.raw_path
+    assert "?" not in arrived.raw_path and "#" not in arrived.raw_path
+
+
+PASSTHROUGH = [
+    "http://evil.example/v1/accounts",
+    "//evil.example/accounts",
+    "accounts/../../admin",
+    "accounts?country=DE#x",
+    "accounts?cursor=http://evil.example/",
+    "accounts?ids=acc_1&limit=1000000",
+    "../accounts",
+]
+
+
+@pytest.mark.parametrize("query", PASSTHROUGH)
+def test_passthrough_cannot_leave_the_entity_endpoint(env, query):
+    with Recorder() as api:
+        env(api.server.url)
+        try:
+            scan("accounts", passthrough={"schemaFunctionName": "system.query", "query": query})
+            outcome = "ran"
+        except athena_errors.AthenaConnectorError as exc:
+            outcome = type(exc).__name__
+    _check_arrivals(api.requests, {"/v1/accounts"})
+    assert outcome != "ran" or all(r.query.get("country") == "DE" for r in api.requests)
+    reliability_report.record("injection", f"passthrough {query!r}", "system.query text",
+                              "only /v1/accounts on the API's host, or a clear error",
+                              f"{outcome}; {len(api.requests)} request(s), all to /v1/accounts", True)
+
+
+def test_next_page_urls_cannot_redirect(env):
+    calls = []
+
+    def handle(request):
+        calls.append(request)
+        return reply({"data": [{"id": "r1", "n": 1}], "next": "http://evil.example:1/steal?page=2"})
+
+    with StubServer(handle) as stub:
+        cat = stub_catalog(stub.url, pagination=Pagination(style="next_url", next_url_path="next"),
+                           auth=Auth(type="bearer"))
+        client = SaasClient(cat, Credentials({"apiKey": "demo-acme-key"}))
+        with pytest.raises(ApiError, match="refusing to send credentials"):
+            list(client.list_pages(cat.entity("things"), {}, page_size=10))
+        client.close()
+    assert len(calls) == 1 and calls[0].headers.get("host", "").startswith("127.0.0.1")
+    reliability_report.record(
+        "injection", "next-page URL to another host", "next = http://evil.example:1/steal",
+        "request refused, credentials not sent", "ApiError 'refusing to send credentials', 1 request (own host)", True)
+
+
+def test_summary_row():
+    reliability_report.record(
+        "injection", "filter values / SQL literals / ids", f"{len(NASTY)} values: quotes, &, ?, #, ../, %2e, "
+        "URLs, NUL, unicode; AppFlow filter, Athena value set, RetrieveData ids, GET by id",
+        "same endpoint, value arrives exactly once, encoded", "checked at the server for each value", True)

@@ -183,8 +183,8 @@ def readme_section(rows: list[dict], m: dict[str, str], quick: bool, command: st
         "",
         markdown_table(rows),
         "",
-        f"{len(rows) - len(failed)} of {len(rows)} figures meet their target."
-        + (" Missed: " + "; ".join(failed) + "." if failed else ""),
+        f"{len(rows) - len(failed)} of {len(rows)} figures meet their target"
+        + ("; the others are marked **FAIL**." if failed else "."),
         END,
     ]
     return "\n".join(lines)
@@ -198,7 +198,7 @@ def update_readme(section: str, path: Path = README) -> None:
         after = rest.split(END, 1)[1]
         text = before + section + after
     else:
-        match = re.search(r"(?m)^## Performance\s*$", text)
+        match = re.search(r"(?m)^## Performance[ \t]*$", text)
         if match is None:
             text = text.rstrip() + "\n\n## Performance\n\n" + section + "\n"
         else:

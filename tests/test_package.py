@@ -1,11 +1,13 @@
 """`saasbridge package`: the Lambda zip for both architectures, built from manylinux wheels (PyPI,
 through the reusable wheel cache). Checks size, contents, the machine type of every native
-library, that pruned pyarrow parts are linked by nothing kept, and that the handlers import and
-answer from the package in a clean interpreter."""
+library, that pruned pyarrow parts are linked by nothing kept, that the handlers import and
+answer from the package in a clean interpreter, and that they serve the catalog given to
+`--catalog` (validated first: an invalid one fails the build in one line)."""
 
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -13,7 +15,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
+from saasbridge.catalog import load_catalog
 from saasbridge.local import packaging
 
 pytestmark = pytest.mark.slow
@@ -22,6 +26,21 @@ ROOT = Path(__file__).resolve().parent.parent
 ELF_MACHINE = {"arm64": 183, "x86_64": 62}  # EM_AARCH64, EM_X86_64
 HANDLERS = ("athena_connector.handler", "appflow_connector.handler")
 LOCAL_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def clean_env() -> dict[str, str]:
+    """This environment without a catalog choice, so the build falls back to the demo catalog."""
+    return {k: v for k, v in os.environ.items() if k != "SAASBRIDGE_CATALOG"}
+
+
+def write_custom_catalog(path: Path) -> Path:
+    """A provider's own catalog: the demo catalog renamed, with one renamed entity."""
+    doc = yaml.safe_load((ROOT / "demo_saas" / "catalog.yaml").read_text())
+    doc["name"] = "helpdesk"
+    doc["title"] = "A provider's helpdesk API"
+    doc["entities"] = [{**doc["entities"][0], "name": "tickets"}]
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
 
 
 def elf_info(path: Path) -> tuple[int, list[str]] | None:
@@ -119,8 +138,13 @@ def test_both_architectures_for_lambda_python(tmp_path):
     """The CLI builds arm64 and x86_64 for python3.12 (Lambda's runtime in template.yaml)."""
     out = tmp_path / "lambda"
     proc = subprocess.run([sys.executable, "-m", "saasbridge", "package", "--arch", "both", "--python", "3.12",
-                           "--output", str(out)], capture_output=True, text=True, cwd=tmp_path)
+                           "--output", str(out)], capture_output=True, text=True, cwd=tmp_path, env=clean_env())
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # Without --catalog (and $SAASBRIDGE_CATALOG) the functions serve the demo catalog.
+    demo = ROOT / "demo_saas" / "catalog.yaml"
+    assert f"catalog {demo} (schema 'crm'" in proc.stdout
+    for arch in ("arm64", "x86_64"):
+        assert (out / arch / packaging.PACKAGED_CATALOG).read_bytes() == demo.read_bytes()
     for arch in ("arm64", "x86_64"):
         directory = out / arch
         files = [p for p in directory.rglob("*") if p.is_file()]
@@ -134,11 +158,18 @@ def test_both_architectures_for_lambda_python(tmp_path):
 
 
 def test_handlers_import_and_answer_from_the_package(tmp_path):
-    """x86_64 is this machine: build for the running Python and use the package for real, in a
-    clean interpreter (-I -S: no site-packages) whose path is the package plus, standing in for
-    the Lambda runtime's own copy, boto3/botocore."""
-    result = packaging.build("x86_64", python=LOCAL_PYTHON, output=tmp_path / "lambda", log=lambda _: None)
+    """x86_64 is this machine: build for the running Python with a provider's own catalog and use
+    the package for real, in a clean interpreter (-I -S: no site-packages) whose path is the
+    package plus, standing in for the Lambda runtime's own copy, boto3/botocore. The handlers
+    serve that catalog, found the way template.yaml points at it."""
+    custom = write_custom_catalog(tmp_path / "my-api.yaml")
+    served = load_catalog(custom)
+    lines: list[str] = []
+    result = packaging.build("x86_64", python=LOCAL_PYTHON, output=tmp_path / "lambda", catalog=custom,
+                             log=lines.append)
     check_package(result, "x86_64")
+    assert (result.directory / packaging.PACKAGED_CATALOG).read_bytes() == custom.read_bytes()
+    assert any(f"catalog {custom} (schema 'helpdesk'" in line for line in lines), lines
 
     runtime = tmp_path / "var-runtime"
     runtime.mkdir()
@@ -157,10 +188,15 @@ def test_handlers_import_and_answer_from_the_package(tmp_path):
     present = [h for h in HANDLERS if (ROOT / (h.replace(".", "/") + ".py")).exists()]
     if not present:
         pytest.skip("no handler module written yet")
+    def event(name: str, **changes) -> dict:
+        return {**json.loads((ROOT / "sam/events" / name).read_text()), **changes}
+
     events = {
-        "athena_connector.handler": json.loads((ROOT / "sam/events/athena-ping.json").read_text()),
-        "appflow_connector.handler": json.loads(
-            (ROOT / "sam/events/appflow-describe-connector-configuration.json").read_text()),
+        "athena_connector.handler": [
+            event("athena-ping.json"), event("athena-list-schemas.json"),
+            event("athena-list-tables.json", schemaName=served.name)],
+        "appflow_connector.handler": [
+            event("appflow-describe-connector-configuration.json"), event("appflow-list-entities.json")],
     }
     script = f"""
 import json, sys
@@ -177,11 +213,13 @@ out["outside"] = sorted({{getattr(m, "__file__", None) or "" for m in list(sys.m
 events = {json.dumps(events)!r}
 for name in {present!r}:
     module = sys.modules[name]
-    out[name]["response"] = module.lambda_handler(json.loads(events)[name], None)
+    out[name]["responses"] = [module.lambda_handler(e, None) for e in json.loads(events)[name]]
 print(json.dumps(out, default=str))
 """
     env = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1",
-           "SAASBRIDGE_API_URL": "http://127.0.0.1:9", "SAASBRIDGE_API_KEY": "demo-acme-key"}
+           "SAASBRIDGE_API_URL": "http://127.0.0.1:9", "SAASBRIDGE_API_KEY": "demo-acme-key",
+           # template.yaml's /var/task/saasbridge_catalog.yaml, here where the package is unpacked
+           "SAASBRIDGE_CATALOG": str(result.directory / packaging.PACKAGED_CATALOG)}
     proc = subprocess.run([sys.executable, "-I", "-S", "-c", script], capture_output=True, text=True,
                           env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -193,10 +231,17 @@ print(json.dumps(out, default=str))
         assert file.startswith((str(result.directory), str(runtime), str(stdlib))), file
     for name in present:
         assert out[name]["file"].startswith(str(result.directory))
+    entities = sorted(e.name for e in served.entities)
     if "athena_connector.handler" in present:
-        assert out["athena_connector.handler"]["response"]["@type"] == "PingResponse"
+        ping, schemas, tables = out["athena_connector.handler"]["responses"]
+        assert ping["@type"] == "PingResponse"
+        assert schemas["schemas"] == [served.name]
+        assert sorted(t["tableName"] for t in tables["tables"]) == entities
+        assert {t["schemaName"] for t in tables["tables"]} == {served.name}
     if "appflow_connector.handler" in present:
-        assert out["appflow_connector.handler"]["response"]["isSuccess"] is True
+        describe, listed = out["appflow_connector.handler"]["responses"]
+        assert describe["isSuccess"] is True and listed["isSuccess"] is True, listed
+        assert sorted(e["entityIdentifier"] for e in listed["entities"]) == entities
     missing = set(HANDLERS) - set(present)
     if missing:
         pytest.skip(f"checked {present}; not written yet: {sorted(missing)}")
@@ -208,6 +253,44 @@ def test_bad_architecture_is_one_clear_line(tmp_path):
     assert proc.returncode == 2 and "invalid choice" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     with pytest.raises(packaging.PackagingError, match="--python must look like 3.12"):
         packaging.build("x86_64", python="three", output=tmp_path)
+
+
+def test_invalid_catalog_fails_the_build_in_one_line(tmp_path):
+    """Validated before anything is installed; nothing is written."""
+    bad = tmp_path / "bad.yaml"
+    doc = yaml.safe_load((ROOT / "demo_saas" / "catalog.yaml").read_text())
+    doc["entities"][0]["fields"][0]["type"] = "dubble"
+    bad.write_text(yaml.safe_dump(doc, sort_keys=False))
+    out = tmp_path / "lambda"
+    proc = subprocess.run([sys.executable, "-m", "saasbridge", "package", "--arch", "x86_64", "--catalog", str(bad),
+                           "--output", str(out)], capture_output=True, text=True, cwd=tmp_path, env=clean_env())
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "invalid catalog" in proc.stderr and str(bad) in proc.stderr and "dubble" in proc.stderr
+    assert not out.exists()
+
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(packaging.PackagingError, match="cannot read the catalog"):
+        packaging.build("x86_64", output=out, catalog=missing, log=lambda _: None)
+
+
+def test_catalog_variables_must_resolve_in_the_deployed_functions(tmp_path, monkeypatch):
+    """`${SAASBRIDGE_API_URL}` is set by template.yaml, so it may be unset at build time; any other
+    `${VAR}` without a default would fail in Lambda even when this shell has it."""
+    doc = yaml.safe_load((ROOT / "demo_saas" / "catalog.yaml").read_text())
+    doc["base_url"] = "${SAASBRIDGE_API_URL}"
+    doc["auth"]["type"] = "${MY_API_AUTH}"
+    path = tmp_path / "vars.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    monkeypatch.delenv("SAASBRIDGE_API_URL", raising=False)
+    monkeypatch.setenv("MY_API_AUTH", "bearer")
+    with pytest.raises(packaging.PackagingError, match="MY_API_AUTH is not set.*loads here only") as err:
+        packaging.validate_catalog(path)
+    assert "\n" not in str(err.value)
+
+    doc["auth"]["type"] = "${MY_API_AUTH:-bearer}"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert packaging.validate_catalog(path).name == "crm"
 
 
 def test_runtime_requirements_leave_out_the_runtime_sdk_only_by_choice():

@@ -256,8 +256,8 @@ class _ColumnBuilder:
         if not set(map(type, values)) <= (_DICT_OR_NONE if is_map else _LIST_OR_NONE):
             self.bad += sum(1 for v in values if v is not None and type(v) is not want)
             values = [v if type(v) is want else None for v in values]
-        if not is_map and item.kind in ("string", "boolean"):
-            try:  # pyarrow checks each str/bool item itself
+        if item.kind in ("string", "boolean"):
+            try:  # pyarrow checks each str/bool item (and map key) itself
                 return pa.array(values, self.type)
             except _ARROW_ERRORS:
                 pass  # a wrong-typed item: the per-item path below nulls just that item

@@ -121,3 +121,98 @@ def test_deadline_says_where_to_resume(runtime):
     assert err.value.resume is not None and err.value.resume["mode"] == "list"
     rows = _rows(read(runtime.client(), runtime.catalog, q, resume=err.value.resume))
     assert len(rows) == len({r["id"] for r in rows}) > 0
+
+
+# ---- read-ahead (the next page is fetched while the current one is processed) ----------------
+
+
+def _read_ahead_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "saasbridge-read-ahead"]
+
+
+def test_read_ahead_makes_no_extra_request_and_keeps_resume_exact(runtime, truth):
+    q = Query("contacts", columns=("id", "title"))
+    counts = {}
+    results = {}
+    for prefetch in (True, False):
+        client = runtime.client()
+        before = client.stats.requests
+        pages = list(read(client, runtime.catalog, q, page_size=137, prefetch=prefetch))
+        counts[prefetch] = client.stats.requests - before
+        results[prefetch] = pages
+    rows = [row for p in results[True] for row in p.batch.to_pylist()]
+    assert _key(rows) == _key(_expected(runtime, truth, q))
+    assert counts[True] == counts[False] == len(results[True]) > 3  # one request per page, none ahead
+    for i, p in enumerate(results[True][:-1]):  # each page's resume continues right after it
+        rest = _rows(read(runtime.client(), runtime.catalog, q, page_size=137, resume=p.resume))
+        assert rest == [row for later in results[True][i + 1:] for row in later.batch.to_pylist()]
+
+
+def test_read_ahead_never_fetches_past_the_limit(runtime):
+    for limit in (137, 138, 300, 411):
+        client = runtime.client()
+        before = client.stats.requests
+        got = _rows(read(client, runtime.catalog, Query("contacts", columns=("id",), limit=limit), page_size=137))
+        assert len(got) == limit
+        assert client.stats.requests - before == -(-limit // 137)  # the pages the limit needs, no more
+
+
+def test_closing_early_stops_the_read_ahead(runtime):
+    client = runtime.client()
+    before = client.stats.requests
+    reader = read(client, runtime.catalog, Query("contacts", columns=("id",)), page_size=100)
+    taken = [next(reader), next(reader)]  # the second page starts fetching the third
+    reader.close()
+    assert not _read_ahead_threads()
+    assert client.stats.requests - before <= len(taken) + 1  # at most the one page in flight
+    assert list(reader) == []
+    # a caller that takes one page and walks away never triggers a fetch ahead
+    before = client.stats.requests
+    with read(client, runtime.catalog, Query("contacts", columns=("id",)), page_size=100) as one:
+        next(one)
+    assert client.stats.requests - before == 1 and not _read_ahead_threads()
+
+
+def test_an_error_while_reading_ahead_surfaces_at_its_page(runtime):
+    from saasbridge.errors import ApiUnavailableError
+
+    class FailingThirdPage:
+        """The real client, except that the third page of any listing fails."""
+
+        def __init__(self, client):
+            self.inner = client
+
+        def list_pages(self, *args, **kwargs):
+            for n, page in enumerate(self.inner.list_pages(*args, **kwargs)):
+                if n == 2:
+                    raise ApiUnavailableError("page 3 failed")
+                yield page
+
+    reader = read(FailingThirdPage(runtime.client()), runtime.catalog, Query("contacts", columns=("id",)),
+                  page_size=100)
+    got = [next(reader), next(reader)]
+    assert all(p.batch.num_rows == 100 and p.resume is not None for p in got)
+    with pytest.raises(ApiUnavailableError, match="page 3 failed"):
+        next(reader)
+    assert not _read_ahead_threads()
+
+
+def test_deadline_during_read_ahead_resumes_exactly(runtime, truth):
+    from saasbridge.client import Deadline
+
+    client = runtime.client()
+    start = client.stats.requests
+    # a clock that advances one "second" per request: the fifth request cannot start in time
+    deadline = Deadline(3.9, margin=0.0, clock=lambda: float(client.stats.requests - start))
+    q = Query("contacts", columns=("id",))
+    pages = []
+    with pytest.raises(DeadlineExceeded) as err:
+        for page in read(client, runtime.catalog, q, page_size=100, deadline=deadline):
+            pages.append(page)
+    assert len(pages) == client.stats.requests - start == 4
+    assert err.value.resume == {**pages[-1].resume, "rows": 400}
+    rest = _rows(read(runtime.client(), runtime.catalog, q, page_size=100, resume=err.value.resume))
+    rows = [row for p in pages for row in p.batch.to_pylist()] + rest
+    assert _key(rows) == _key(_expected(runtime, truth, q)) and len(rows) == len({r["id"] for r in rows})

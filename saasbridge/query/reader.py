@@ -1,12 +1,19 @@
 """The one read pipeline both connectors use: plan → API pages → Arrow → residual → projection → limit.
 
-Streams page by page (one API page in memory at a time). Every `ReadPage` carries the state that
-continues right after it, so a caller that runs out of time resumes exactly there.
+Streams page by page. Every `ReadPage` carries the state that continues right after it, so a
+caller that runs out of time resumes exactly there.
+
+Read-ahead: once the caller comes back for a second page (it streams), the next API page is
+fetched in a background thread while the current one is converted, filtered and handed over;
+at most one page ahead, so about two pages are in memory. No page is fetched ahead that a LIMIT
+could make unnecessary, and closing the reader waits for the one fetch in flight, if any.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -14,6 +21,7 @@ import pyarrow as pa
 
 from saasbridge.arrow.convert import RecordConverter
 from saasbridge.catalog.model import Catalog
+from saasbridge.client.client import Page
 from saasbridge.errors import DeadlineExceeded, QueryError
 from saasbridge.query import residual as residual_filter
 from saasbridge.query.ir import Expr, Query, and_all, columns_of, conjuncts
@@ -26,9 +34,52 @@ class ReadPage:
     resume: dict | None  # continues right after this page; None = finished
 
 
+class _PageFetcher:
+    """The pages of one listing, fetched at most one page ahead: `start()` begins fetching the
+    next page in a short-lived thread, `take()` returns it (or fetches it in the caller's thread
+    when nothing was started). Only one thread advances the listing at any time."""
+
+    def __init__(self, pages: Iterator[Page]):
+        self._pages = pages
+        self._thread: threading.Thread | None = None
+        self._page: Page | None = None
+        self._error: BaseException | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._fetch, name="saasbridge-read-ahead", daemon=True)
+            self._thread.start()
+
+    def _fetch(self) -> None:
+        try:
+            self._page = next(self._pages, None)
+        except BaseException as exc:  # handed to the caller by take(), at the page it belongs to
+            self._error = exc
+
+    def take(self) -> Page | None:
+        """The next page; None when the listing is finished. Raises what fetching it raised."""
+        if self._thread is None:
+            return next(self._pages, None)
+        self._thread.join()
+        self._thread = None
+        page, error, self._page, self._error = self._page, self._error, None, None
+        if error is not None:
+            raise error
+        return page
+
+    def close(self) -> None:
+        """Wait for the fetch in flight (its page is dropped) and end the listing."""
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        self._thread = None
+        self._page = self._error = None
+        self._pages.close()  # type: ignore[attr-defined]
+
+
 class Reader:
     """An iterator of `ReadPage`s; `.plan` is the plan used (for --explain), `.rows` the rows
-    returned so far, `.converter.warnings` the values of the wrong type turned into null."""
+    returned so far, `.converter.warnings` the values of the wrong type turned into null.
+    `prefetch=False` turns read-ahead off; `close()` (or `with`) ends a read early."""
 
     def __init__(
         self,
@@ -40,6 +91,7 @@ class Reader:
         resume: dict | None = None,
         extra: Expr | None = None,
         page_size: int | None = None,
+        prefetch: bool = True,
     ):
         self.client = getattr(client, "client", lambda: client)() if _is_runtime(client) else client
         self.catalog = catalog
@@ -55,13 +107,27 @@ class Reader:
         self.deadline = deadline
         self._state = _check_resume(resume, self.plan.mode)
         self.rows = int(self._state.get("rows", 0))
+        self.prefetch = prefetch
+        self._served = 0  # pages the caller has taken; read-ahead starts when it asks for a second
         self._pages = self._run()
 
     def __iter__(self) -> Iterator[ReadPage]:
         return self
 
     def __next__(self) -> ReadPage:
-        return next(self._pages)
+        page = next(self._pages)
+        self._served += 1
+        return page
+
+    def close(self) -> None:
+        """Stop reading: the page being fetched ahead, if any, is awaited and dropped."""
+        self._pages.close()
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def schema(self) -> pa.Schema:
@@ -82,39 +148,54 @@ class Reader:
             for index in range(start, len(batches)):
                 params = {**self.plan.params, self.plan.entity.ids_param: ",".join(batches[index])}  # type: ignore[dict-item]
                 last = index == len(batches) - 1
-                for page in self._list(params, "ids", {"batch": index}, final=last):
-                    yield page
-                    if page.resume is None:
-                        return
+                with closing(self._list(params, "ids", {"batch": index}, final=last)) as pages:
+                    for page in pages:
+                        yield page
+                        if page.resume is None:
+                            return
                 self._state = {"mode": "ids", "batch": index + 1, "page": None, "rows": self.rows}
         else:
             yield from self._get()
 
     def _list(self, params: dict[str, str], mode: str, where: dict, *, final: bool = True) -> Iterator[ReadPage]:
         position = self._state.get("page") if self._state.get("mode") == mode and self._same(where) else None
-        pages = self.client.list_pages(
+        fetcher = _PageFetcher(self.client.list_pages(
             self.plan.entity, params, page_size=self.plan.page_size, resume=position, deadline=self.deadline
-        )
-        while True:
-            try:
-                page = next(pages)
-            except StopIteration:
-                return
-            except DeadlineExceeded as exc:
-                state = {"mode": mode, **where, "page": exc.resume, "rows": self.rows}
-                raise DeadlineExceeded(str(exc), resume=state) from exc
-            batch = self._finish(page.records)
-            done = self._limit_met()
-            if page.resume is not None and not done:
-                resume: dict | None = {"mode": mode, **where, "page": page.resume, "rows": self.rows}
-            elif not final and not done:
-                resume = {"mode": mode, "batch": where["batch"] + 1, "page": None, "rows": self.rows}
-            else:
-                resume = None
-            self._state = resume or {}
-            yield ReadPage(batch, resume)
-            if done:
-                return
+        ))
+        try:
+            while True:
+                try:
+                    page = fetcher.take()
+                except DeadlineExceeded as exc:
+                    state = {"mode": mode, **where, "page": exc.resume, "rows": self.rows}
+                    raise DeadlineExceeded(str(exc), resume=state) from exc
+                if page is None:
+                    return
+                if page.resume is not None and self._read_ahead(len(page.records)):
+                    fetcher.start()
+                batch = self._finish(page.records)
+                done = self._limit_met()
+                if page.resume is not None and not done:
+                    resume: dict | None = {"mode": mode, **where, "page": page.resume, "rows": self.rows}
+                elif not final and not done:
+                    resume = {"mode": mode, "batch": where["batch"] + 1, "page": None, "rows": self.rows}
+                else:
+                    resume = None
+                self._state = resume or {}
+                yield ReadPage(batch, resume)
+                if done:
+                    return
+        finally:
+            fetcher.close()
+
+    def _read_ahead(self, records: int) -> bool:
+        """Fetch the next page while this one is processed? Only for a caller that streams (it
+        came back for a second page: a caller that takes one page per call would waste the
+        request), and only when this page cannot complete the LIMIT, so the next page is needed
+        anyway and LIMIT queries make no request more than without read-ahead."""
+        if not self.prefetch or self._served == 0:
+            return False
+        return self.plan.limit is None or self.rows + records < self.plan.limit
 
     def _get(self) -> Iterator[ReadPage]:
         ids = self.plan.ids
@@ -174,6 +255,8 @@ def read(
     resume: dict | None = None,
     extra: Expr | None = None,
     page_size: int | None = None,
+    prefetch: bool = True,
 ) -> Reader:
     """Read `query` through `client` (a SaasClient, or a Runtime whose `.client()` gives one)."""
-    return Reader(client, catalog, query, deadline=deadline, resume=resume, extra=extra, page_size=page_size)
+    return Reader(client, catalog, query, deadline=deadline, resume=resume, extra=extra, page_size=page_size,
+                  prefetch=prefetch)

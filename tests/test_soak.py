@@ -12,9 +12,13 @@ from saasbridge.local.processes import start_reference_api
 from tests import reliability_report
 from tests.athena_driver import actual_rows, scan
 from tests.test_faults import ENTITIES, appflow_client_stats, appflow_rows, checksum, extract, source_rows
+from tests.test_faults import connectors as faults_connectors
 
 pytestmark = pytest.mark.soak
 ROUNDS = int(os.environ.get("SAASBRIDGE_SOAK_ROUNDS", "3"))
+
+
+connectors = faults_connectors  # the fault suite's fixture, registered here under its own name
 
 
 @pytest.mark.timeout(3600)

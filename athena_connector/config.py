@@ -19,6 +19,7 @@ class Settings:
     spill_put_request_headers: dict[str, str] = field(default_factory=dict)
     max_splits: int = 32  # upper bound; the planner also caps by the API's concurrency
     splits_per_page: int = 1000  # GetSplits page size (continuation token beyond)
+    min_pages_per_split: int = 5  # a split must be worth this many pages (catalog rows_per_day)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -45,6 +46,7 @@ class Settings:
             spill_put_request_headers={str(k): str(v) for k, v in headers.items()},
             max_splits=_positive(env, "SAASBRIDGE_ATHENA_MAX_SPLITS", 32),
             splits_per_page=_positive(env, "SAASBRIDGE_ATHENA_SPLITS_PER_PAGE", 1000),
+            min_pages_per_split=_positive(env, "SAASBRIDGE_ATHENA_MIN_PAGES_PER_SPLIT", 5),
         )
 
 

@@ -69,7 +69,7 @@ def run_case(label: str, rate: float, *, scale: float, moto_url: str) -> list[di
 
     with workdir("readrecords") as tmp, start_reference_api(scale=scale, rate_limit=rate,
                                                              latency_ms=LATENCY_MS) as api:
-        catalog = catalog_with_budget(tmp, rate=rate, concurrency=4)
+        catalog = catalog_with_budget(tmp, rate=rate, concurrency=4, scale=scale)
         walk_rows, walk_requests, walk_seconds = bare_cursor_walk(api.url, ENTITY, 1000)
         time.sleep(max(1.0, walk_requests / rate))  # let the API's token bucket refill
         transport = MeteredTransport()

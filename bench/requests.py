@@ -100,7 +100,7 @@ def run(quick: bool = False) -> list[dict]:
     out: list[dict] = []
     with workdir("requests") as tmp, start_reference_api(scale=scale, rate_limit=rate) as api:
         db = {e: truth_records(api.db_path, e) for e in ("accounts", "contacts", "deals", "events")}  # type: ignore[arg-type]
-        catalog = catalog_with_budget(tmp, rate=rate, concurrency=4)
+        catalog = catalog_with_budget(tmp, rate=rate, concurrency=4, scale=scale)
         with connector_environment(api.url, None, catalog):
             transport = MeteredTransport()
             engine = Engine(EngineOptions(transport=transport, max_inline_block_size=6_000_000))

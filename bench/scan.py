@@ -55,12 +55,15 @@ def run(quick: bool = False) -> list[dict]:
             start_reference_api(scale=scale, rate_limit=RATE, latency_ms=LATENCY_MS) as api:
         create_bucket(moto.url)
         truth = {r["id"] for r in truth_records(api.db_path, ENTITY)}  # type: ignore[arg-type]
-        catalog = catalog_with_budget(tmp, rate=RATE, concurrency=max(SPLITS))
+        catalog = catalog_with_budget(tmp, rate=RATE, concurrency=max(SPLITS), scale=scale)
         walk_rows, walk_requests, walk_seconds = bare_cursor_walk(api.url, ENTITY, page_size)
         first: float | None = None
         for n in SPLITS:
             time.sleep(2.0)  # the API's and the client's token buckets refill between runs
-            with connector_environment(api.url, moto.url, catalog, SAASBRIDGE_ATHENA_MAX_SPLITS=str(n)):
+            # The scaling curve is the point here, so split counts are forced (min 1 page per split);
+            # how many splits GetSplits chooses by itself is measured in bench.requests.
+            with connector_environment(api.url, moto.url, catalog, SAASBRIDGE_ATHENA_MAX_SPLITS=str(n),
+                                       SAASBRIDGE_ATHENA_MIN_PAGES_PER_SPLIT="1"):
                 ids, seconds, metrics, made = scan_once(moto.url, n)
             rows_per_s = len(ids) / seconds
             first = first or rows_per_s

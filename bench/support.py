@@ -52,14 +52,20 @@ def api_bound_rows_per_s(
     return page_size * min(by_rate, by_latency)
 
 
-def catalog_with_budget(directory: str | os.PathLike, *, rate: float, concurrency: int) -> Path:
-    """The demo catalog with its rate_limit block set to what the benchmark's API enforces."""
+def catalog_with_budget(directory: str | os.PathLike, *, rate: float, concurrency: int,
+                        scale: float = 1.0) -> Path:
+    """The demo catalog with its rate_limit block set to what the benchmark's API enforces, and
+    its split hints' `rows_per_day` (rows at scale 1) set for the API's `scale`, as an operator
+    would describe the API they point it at."""
     text = DEMO_CATALOG.read_text()
     for key, value in (("requests_per_second", rate), ("burst", int(rate)), ("max_concurrency", concurrency)):
         text, count = re.subn(rf"(?m)^(  {key}:) *[0-9.]+", rf"\g<1> {value}", text)
         if count != 1:
             raise RuntimeError(f"the demo catalog has {count} '{key}' lines; expected one in rate_limit")
-    path = Path(directory) / f"catalog-r{rate}-c{concurrency}.yaml"
+    text, count = re.subn(r"rows_per_day: *([0-9.]+)", lambda m: f"rows_per_day: {float(m[1]) * scale:.6g}", text)
+    if count == 0:
+        raise RuntimeError("the demo catalog's split hints have no rows_per_day to scale")
+    path = Path(directory) / f"catalog-r{rate}-c{concurrency}-s{scale:g}.yaml"
     path.write_text(text)
     return path
 

@@ -94,7 +94,8 @@ def test_unknown_table_and_schema_are_clear_errors(athena):
 
 
 @pytest.mark.parametrize("entity_name", ["accounts", "deals"])
-def test_full_scan_equals_the_database(athena, entity_name):
+def test_full_scan_equals_the_database(athena, entity_name, monkeypatch):
+    monkeypatch.setenv("SAASBRIDGE_ATHENA_MIN_PAGES_PER_SPLIT", "1")  # small tables: split them anyway
     entity, expected = truth(athena, entity_name)
     stats: dict = {}
     table = scan(entity_name, stats=stats)
@@ -238,6 +239,7 @@ def test_errors_are_typed_and_never_leak_the_key(athena, monkeypatch):
 
 def test_split_pages_follow_the_continuation_token(athena, monkeypatch):
     monkeypatch.setenv("SAASBRIDGE_ATHENA_SPLITS_PER_PAGE", "1")
+    monkeypatch.setenv("SAASBRIDGE_ATHENA_MIN_PAGES_PER_SPLIT", "1")  # small tables: split them anyway
     entity, expected = truth(athena, "accounts")
     stats: dict = {}
     table = scan("accounts", columns=["id", "updated_at"], stats=stats)

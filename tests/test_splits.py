@@ -22,7 +22,7 @@ def _inside(w: SplitWindow, t: dt.datetime) -> bool:
 
 def test_windows_cover_every_instant_exactly_once():
     cat = load_catalog()
-    windows = plan_splits(cat, Query("accounts"), max_splits=16, now=NOW)
+    windows = plan_splits(cat, Query("accounts"), max_splits=16, now=NOW, min_pages_per_split=0)
     assert len(windows) == min(16, cat.rate_limit.max_concurrency)
     assert windows[0].lo is None and windows[-1].hi is None
     assert all(a.hi == b.lo for a, b in zip(windows, windows[1:], strict=False))
@@ -41,7 +41,7 @@ def test_windows_cover_every_instant_exactly_once():
 def test_query_bounds_clip_the_cuts(lo, width, max_splits):
     cat = load_catalog()
     q = Query("accounts", where=And((Compare("updated_at", "ge", lo), Compare("updated_at", "lt", lo + width))))
-    windows = plan_splits(cat, q, max_splits=max_splits, now=NOW)
+    windows = plan_splits(cat, q, max_splits=max_splits, now=NOW, min_pages_per_split=0)
     assert 1 <= len(windows) <= max_splits
     assert windows[0].lo is None and windows[-1].hi is None
     for w in windows[1:]:
@@ -51,7 +51,7 @@ def test_query_bounds_clip_the_cuts(lo, width, max_splits):
 
 def test_properties_round_trip_and_expr():
     cat = load_catalog()
-    for w in plan_splits(cat, Query("deals"), max_splits=3, now=NOW):
+    for w in plan_splits(cat, Query("deals"), max_splits=3, now=NOW, min_pages_per_split=0):
         assert SplitWindow.from_properties(w.to_properties()) == w
         assert all(isinstance(v, str) for v in w.to_properties().values())
     w = SplitWindow("updated_at", NOW, NOW + dt.timedelta(days=1))
@@ -63,3 +63,52 @@ def test_no_hint_or_one_split_means_the_whole_entity():
     cat = load_catalog()
     assert plan_splits(cat, Query("accounts"), max_splits=1, now=NOW) == [SplitWindow()]
     assert plan_splits(cat, Query("predictions"), max_splits=8, now=NOW) == [SplitWindow()]
+
+
+def _with_density(rows_per_day: float | None, window_days: float = 1.0):
+    from dataclasses import replace
+
+    cat = load_catalog()
+    events = cat.entity("events")
+    hint = replace(events.split, rows_per_day=rows_per_day, window_days=window_days)
+    return replace(cat, entities=tuple(replace(e, split=hint) if e.name == "events" else e for e in cat.entities))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.floats(min_value=0.01, max_value=1e6),
+    st.integers(min_value=0, max_value=1100),
+    st.integers(min_value=0, max_value=1100),
+    st.integers(min_value=1, max_value=64),
+    st.sampled_from([1, 2, 5, 10]),
+)
+def test_split_count_follows_the_expected_pages(density, a, b, max_splits, min_pages):
+    """No more windows than the query range's expected pages / min_pages_per_split, capped by
+    max_splits and the rate budget; the windows still cover every instant exactly once."""
+    cat = _with_density(density)
+    start = dt.datetime(2022, 1, 1, tzinfo=UTC)
+    lo, hi = sorted((start + dt.timedelta(days=a), start + dt.timedelta(days=b, hours=1)))
+    q = Query("events", where=And((Compare("occurred_at", "ge", lo), Compare("occurred_at", "lt", hi))))
+    windows = plan_splits(cat, q, max_splits=max_splits, now=NOW, min_pages_per_split=min_pages)
+    page = cat.pagination_for(cat.entity("events")).max_page_size
+    expected_pages = density * ((hi - lo) / dt.timedelta(days=1)) / page
+    worth = max(1, int(expected_pages // min_pages))
+    assert len(windows) <= min(worth, max_splits, cat.rate_limit.max_concurrency)
+    if worth >= 2 and min(max_splits, cat.rate_limit.max_concurrency) >= 2 and (hi - lo) >= dt.timedelta(days=2):
+        assert len(windows) >= 2  # a long enough scan is still split
+    assert windows[0].lo is None and windows[-1].hi is None
+    assert all(a.hi == b.lo for a, b in zip(windows, windows[1:], strict=False))
+    for w in windows[1:]:
+        assert lo <= w.lo < hi
+
+
+def test_small_tables_and_narrow_ranges_get_one_split():
+    cat = load_catalog()  # the demo hints give rows_per_day (rows at scale 1)
+    assert plan_splits(cat, Query("deals"), max_splits=32, now=NOW) == [SplitWindow()]  # ~5 pages
+    assert len(plan_splits(cat, Query("events"), max_splits=32, now=NOW)) == cat.rate_limit.max_concurrency
+    week = Query("events", where=And((Compare("occurred_at", "ge", dt.datetime(2023, 3, 1, tzinfo=UTC)),
+                                      Compare("occurred_at", "lt", dt.datetime(2023, 3, 8, tzinfo=UTC)))))
+    assert plan_splits(cat, week, max_splits=32, now=NOW) == [SplitWindow()]  # ~640 rows: one page
+    # without a density, window_days alone sizes the windows (as before)
+    assert len(plan_splits(_with_density(None, 30.0), Query("events"), max_splits=32, now=NOW)) == \
+        cat.rate_limit.max_concurrency

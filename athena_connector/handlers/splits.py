@@ -3,7 +3,9 @@
 A query with a LIMIT gets exactly one split, so the limit the reader enforces is the query's
 limit (per-split limits over several splits would return up to N rows per split).
 The continuation token carries the offset and the clock reading the windows were cut with, so
-every page of one GetSplits conversation cuts the same windows (no gap, no overlap).
+every page of one GetSplits conversation cuts the same windows (no gap, no overlap). How many
+windows a scan is worth comes from the catalog's split hint (`rows_per_day`, `window_days`) and
+`SAASBRIDGE_ATHENA_MIN_PAGES_PER_SPLIT` (default 5), all fixed for the conversation.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ def get_splits(inv: Invocation) -> dict:
         windows = [SplitWindow()]
     else:
         windows = plan_splits(inv.catalog, Query(entity.name, where=where), max_splits=inv.settings.max_splits,
-                              now=now)
+                              now=now, min_pages_per_split=inv.settings.min_pages_per_split)
     page = windows[offset: offset + inv.settings.splits_per_page]
     splits = [Split(spill_directory(inv), encryption_key(inv), w.to_properties()) for w in page]
     end = offset + len(page)

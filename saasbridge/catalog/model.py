@@ -134,6 +134,8 @@ class SplitHint:
     `time`: half-open windows [lo, hi) on a non-nullable timestamp `field`, `window_days` wide,
     from `start` (ISO date); the first split is open below and the last open above, so the
     windows cover every value exactly once. `id_range`: ranges on a sortable id field.
+    `rows_per_day` (optional): about how many rows one day of `field` holds; with it, a scan is
+    cut into no more windows than its expected pages make worth while.
     """
 
     kind: Literal["time", "id_range"]
@@ -141,6 +143,7 @@ class SplitHint:
     window_days: float = 30.0
     start: str | None = None
     end: str | None = None
+    rows_per_day: float | None = None
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,22 @@
-"""Cut one read into independent splits: half-open time windows that cover every value once."""
+"""Cut one read into independent splits: half-open time windows that cover every value once.
+
+A split costs requests: each one needs at least one request and usually ends on a partial page,
+so a scan cut into n windows pays about n/2 requests more than one cursor. Windows are therefore
+cut only where they pay off: with a row density (`rows_per_day`) in the hint, no more windows
+than `expected pages / min_pages_per_split`; without one, no narrower than `window_days`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-from saasbridge.catalog.model import Catalog
+from saasbridge.catalog.model import Catalog, Entity
 from saasbridge.errors import QueryError
 from saasbridge.query.ir import And, Between, Compare, Expr, IsNull, Or, Query, conjuncts
 
 _MS = dt.timedelta(milliseconds=1)
+MIN_PAGES_PER_SPLIT = 5  # a split must be worth this many full pages of expected rows
 
 
 @dataclass(frozen=True)
@@ -69,9 +76,16 @@ def _parse(text: str) -> dt.datetime | None:
 
 
 def plan_splits(
-    catalog: Catalog, query: Query, *, max_splits: int, now: dt.datetime | None = None
+    catalog: Catalog,
+    query: Query,
+    *,
+    max_splits: int,
+    now: dt.datetime | None = None,
+    min_pages_per_split: float = MIN_PAGES_PER_SPLIT,
 ) -> list[SplitWindow]:
-    """Windows on the entity's split field, as many as max_splits and the rate budget allow."""
+    """Windows on the entity's split field: as many as max_splits and the rate budget allow, no
+    narrower than the hint's `window_days`, and, when the hint gives `rows_per_day`, each worth
+    at least `min_pages_per_split` pages of the query's time range (0 = no size rule)."""
     entity = catalog.entity(query.entity)
     hint = entity.split
     whole = [SplitWindow()]
@@ -92,12 +106,26 @@ def plan_splits(
         return whole
     width = dt.timedelta(days=hint.window_days)
     count = min(n, max(1, -(-(hi - lo) // width)))  # ceil without float
+    if hint.rows_per_day is not None and min_pages_per_split > 0:
+        count = min(count, worth_of_splits(hint.rows_per_day, hi - lo, _page_size(catalog, entity),
+                                           min_pages_per_split))
     step = (hi - lo) / count
     cuts = sorted({_floor_ms(lo + step * i) for i in range(1, count)})
     if not cuts:
         return whole
     edges: list[dt.datetime | None] = [None, *cuts, None]
     return [SplitWindow(hint.field, edges[i], edges[i + 1], f.nullable) for i in range(len(edges) - 1)]
+
+
+def worth_of_splits(rows_per_day: float, span: dt.timedelta, page_size: int, min_pages_per_split: float) -> int:
+    """How many splits `span` is worth: its expected full pages / min_pages_per_split, at least 1."""
+    expected_pages = rows_per_day * (span / dt.timedelta(days=1)) / max(1, page_size)
+    return max(1, int(expected_pages // min_pages_per_split))
+
+
+def _page_size(catalog: Catalog, entity: Entity) -> int:
+    """The page size a scan reads with (the planner asks for the largest page the API gives)."""
+    return max(1, catalog.pagination_for(entity).max_page_size)
 
 
 def _floor_ms(t: dt.datetime) -> dt.datetime:

@@ -218,3 +218,12 @@ def test_deadline_during_read_ahead_resumes_exactly(runtime, truth):
     rest = _rows(read(runtime.client(), runtime.catalog, q, page_size=100, resume=err.value.resume))
     rows = [row for p in pages for row in p.batch.to_pylist()] + rest
     assert _key(rows) == _key(_expected(runtime, truth, q)) and len(rows) == len({r["id"] for r in rows})
+
+
+def test_no_columns_still_counts_the_rows(runtime, truth):
+    """count(*) asks for no column: every page still carries its number of rows."""
+    for where in (None, Compare("stage", "eq", "closed_won")):
+        pages = list(read(runtime.client(), runtime.catalog, Query("deals", (), where), page_size=150))
+        assert all(p.batch.num_columns == 0 for p in pages)
+        expected = [r for r in truth("deals") if where is None or r["stage"] == "closed_won"]
+        assert sum(p.batch.num_rows for p in pages) == len(expected) > 0

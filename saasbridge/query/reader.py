@@ -213,6 +213,9 @@ class Reader:
 
     def _finish(self, records: list[dict]) -> pa.RecordBatch:
         batch = self.converter.convert(records)
+        if batch.num_columns == 0 and batch.num_rows != len(records):
+            # count(*) reads no column; the rows still count (a batch without columns has no rows)
+            batch = pa.record_batch({"_": pa.nulls(len(records))}).select([])
         batch = residual_filter.apply(self.plan.residual, batch)
         batch = batch.select(self.columns)
         if self.plan.limit is not None:

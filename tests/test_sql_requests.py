@@ -60,3 +60,13 @@ def test_reported_requests_match_the_server_count(counted) -> None:
     if result.stats.api_requests is None:
         pytest.skip("the connector does not report its API requests in its log (EMF metric ApiRequests)")
     assert result.stats.api_requests == len(paths)
+
+
+def test_count_of_a_small_table_is_one_request_and_exact(counted, reference_api) -> None:
+    # deals at scale 0.1: 500 rows, one 1,000-row page; the catalog's rows_per_day says it is
+    # not worth several splits (each would cost a request of its own).
+    from demo_saas.store import dump_records
+
+    paths, result = _requests(counted, "SELECT count(*) AS n FROM crm.deals")
+    assert result.table.column("n")[0].as_py() == len(dump_records(reference_api.db_path, "acme", "deals"))
+    assert len(paths) == 1, paths

@@ -8,7 +8,7 @@ comparison with NULL is unknown and does not match, so only `is_null` matches a 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 CompareOp = Literal["eq", "ne", "lt", "le", "gt", "ge"]
 SetOp = Literal["in", "not_in"]
@@ -79,7 +79,7 @@ class Const:
     value: bool
 
 
-Expr = Union[Compare, InList, Between, IsNull, Contains, And, Or, Not, Const]
+Expr = Compare | InList | Between | IsNull | Contains | And | Or | Not | Const
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,8 @@ def read_records(inv: Invocation) -> dict:
             writer.add(_top_n(inv, entity.name, columns, where, window, order, limit))  # type: ignore[arg-type]
         else:
             query = Query(entity.name, tuple(columns), where, limit)
-            reader = read(inv.client(), inv.catalog, query, deadline=inv.deadline, extra=window.expr())
+            reader = read(inv.client(), inv.catalog, query, deadline=inv.deadline, extra=window.expr(),
+                          extra_residual=window.residual_expr())
             try:
                 for page in reader:
                     writer.add(to_athena_batch(page.batch))
@@ -133,7 +134,8 @@ def _top_n(inv: Invocation, entity: str, columns: list[str], where, window: Spli
     query = Query(entity, read_columns, where, limit,
                   tuple(OrderBy(o.column.lower(), o.descending, o.nulls_first) for o in order))
     best: pa.Table | None = None
-    reader = read(inv.client(), inv.catalog, query, deadline=inv.deadline, extra=window.expr())
+    reader = read(inv.client(), inv.catalog, query, deadline=inv.deadline, extra=window.expr(),
+                  extra_residual=window.residual_expr())
     try:
         for page in reader:
             table = pa.Table.from_batches([to_athena_batch(page.batch)])

@@ -90,15 +90,20 @@ class Reader:
         deadline: Any = None,
         resume: dict | None = None,
         extra: Expr | None = None,
+        extra_residual: Expr | None = None,
         page_size: int | None = None,
         prefetch: bool = True,
     ):
         self.client = getattr(client, "client", lambda: client)() if _is_runtime(client) else client
         self.catalog = catalog
+        where = query.where
         if extra is not None:
-            query = replace(query, where=and_all(conjuncts(query.where) + conjuncts(extra)))
+            query = replace(query, where=and_all(conjuncts(where) + conjuncts(extra)))
         self.query = query
         self.plan: Plan = plan(catalog, query, page_size=page_size)
+        if extra_residual is not None and self.plan.residual is not None:
+            # `extra` is pushed into the API; the residual checks its looser form instead
+            self.plan.residual = and_all(conjuncts(where) + conjuncts(extra_residual))
         entity = self.plan.entity
         self.columns = list(query.columns) if query.columns is not None else entity.column_names
         needed = set(self.columns) | columns_of(self.plan.residual)
@@ -257,9 +262,12 @@ def read(
     deadline: Any = None,
     resume: dict | None = None,
     extra: Expr | None = None,
+    extra_residual: Expr | None = None,
     page_size: int | None = None,
     prefetch: bool = True,
 ) -> Reader:
-    """Read `query` through `client` (a SaasClient, or a Runtime whose `.client()` gives one)."""
-    return Reader(client, catalog, query, deadline=deadline, resume=resume, extra=extra, page_size=page_size,
-                  prefetch=prefetch)
+    """Read `query` through `client` (a SaasClient, or a Runtime whose `.client()` gives one).
+    `extra` is ANDed into the query (a split's window); `extra_residual`, when given, is what
+    the residual filter checks in its place."""
+    return Reader(client, catalog, query, deadline=deadline, resume=resume, extra=extra,
+                  extra_residual=extra_residual, page_size=page_size, prefetch=prefetch)

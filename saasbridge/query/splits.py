@@ -63,6 +63,16 @@ class SplitWindow:
             terms.append(below)
         return terms[0] if len(terms) == 1 else And(tuple(terms))
 
+    def residual_expr(self) -> Expr | None:
+        """What the residual filter checks for this window: `expr()`, but keeping rows whose
+        (non-nullable) field arrives null. The API already confined the window's rows with the
+        pushed bounds, so a row whose field is missing or unreadable (schema drift) belongs to
+        this window and to no other; dropping it would lose it from the scan."""
+        confine = self.expr()
+        if confine is None or self.nullable:
+            return confine
+        return Or((confine, IsNull(self.field)))
+
 
 def _iso(t: dt.datetime | None) -> str:
     return "" if t is None else t.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -92,8 +102,8 @@ def plan_splits(
     if hint is None or hint.kind != "time" or not entity.has_field(hint.field):
         return whole
     f = entity.field(hint.field)
-    if f.type.kind != "timestamp":
-        return whole
+    if f.type.kind != "timestamp" or not (f.filter_for("ge") and f.filter_for("lt")):
+        return whole  # windows the API cannot confine would each read the whole table
     n = max(1, min(max_splits, catalog.rate_limit.max_concurrency))
     lo = _parse(hint.start) if hint.start else None
     hi = _parse(hint.end) if hint.end else (now or dt.datetime.now(dt.UTC))

@@ -77,10 +77,12 @@ class QueryPager:
     """Runs one QueryData call: reads from a position until a page is full or a budget runs out."""
 
     def __init__(
-        self, client, cat, entity: Entity, columns: list[str], where, limit: int | None, deadline: Deadline
-    ):
+        self, client, cat, entity: Entity, columns: list[str], where, limit: int | None, deadline: Deadline,
+        page_size: int | None = None,
+    ):  # fmt: skip
         self.client, self.catalog, self.entity = client, cat, entity
         self.columns, self.where, self.limit, self.deadline = columns, where, limit, deadline
+        self.page_size = page_size  # the pageSize runtime setting (None = the API's default)
 
     def run(self, pos: tokens.Position, want: int) -> tuple[list[str], tokens.Position | None]:
         from saasbridge.query import reader
@@ -96,8 +98,9 @@ class QueryPager:
         page_start, skip, last_id = pos.page, pos.skip, pos.last_id
         try:
             for page in reader.read(
-                self.client, self.catalog, query, deadline=self.deadline, resume=page_start
-            ):
+                self.client, self.catalog, query, deadline=self.deadline, resume=page_start,
+                page_size=self.page_size,
+            ):  # fmt: skip
                 rows = page.batch.to_pylist()
                 i = _start_index(rows, pk, skip, last_id)
                 while i < len(rows):
@@ -140,8 +143,9 @@ class SaasBridgeRecordHandler(RecordHandler):
             if want <= 0:
                 return r.QueryDataResponse(True, records=[], next_token=None)
         client = session.client_for(cat, ctx.credentials.secret_arn if ctx and ctx.credentials else None)
+        size = session.page_size(settings, cat.pagination_for(entity).max_page_size)
         pager = QueryPager(
-            client, cat, entity, columns, parsed.where, parsed.limit, call_deadline(self.lambda_context)
+            client, cat, entity, columns, parsed.where, parsed.limit, call_deadline(self.lambda_context), size
         )
         records, nxt = pager.run(pos, want)
         if nxt is not None and parsed.limit is not None and nxt.emitted >= parsed.limit:

@@ -36,6 +36,7 @@ from saasbridge.local.flow_runner.transport import InProcessTransport, Transport
 from saasbridge.local.flow_runner.typing_ import columns_of, parse_record
 from saasbridge.local.flow_runner.writers import FORMATS, RotatingSink
 
+MAX_STALLED_CALLS = 25  # identical empty pages in a row before a run is declared stuck
 _LIMIT = re.compile(r"^(?P<body>.*?)\s*\b(?:limit|LIMIT)\s+(?P<count>\d+)\s*$", re.DOTALL)
 
 
@@ -234,9 +235,10 @@ def run_extract(opts: ExtractOptions) -> ExtractResult:
                 opts.for_training, fmt=opts.training_format, validation_fraction=opts.validation_fraction,
             )  # fmt: skip
         progress = Progress(f"{opts.entity} → {opts.to}", enabled=opts.progress)
-        requests_before = transport.api_requests()
+        requests_before = transport.api_request_counts()
         delivered = 0
         token: str | None = None
+        stalled = 0
         project = requested != selected
         try:
             while True:
@@ -262,7 +264,16 @@ def run_extract(opts: ExtractOptions) -> ExtractResult:
                         training.write(records, texts)
                     delivered += len(records)
                 progress.update(records=delivered)
-                token = response.get("nextToken")
+                new_token = response.get("nextToken")
+                stalled = (
+                    stalled + 1 if new_token and new_token == token and not response.get("records") else 0
+                )
+                if stalled >= MAX_STALLED_CALLS:
+                    raise FlowRunError(
+                        f"QueryData returned no records and the same nextToken {stalled} times: the connector "
+                        "makes no progress (its per-call time budget may be too short for one API page)"
+                    )
+                token = new_token
                 if not token:
                     break
             sink.close()
@@ -282,9 +293,9 @@ def run_extract(opts: ExtractOptions) -> ExtractResult:
             destination.write_text(state_rel, run.next_state(execution_id).dumps())
             result.state_uri = destination.uri(state_rel)
             result.skipped_already_delivered = run.skipped
-        after = transport.api_requests()
-        if after is not None and requests_before is not None:
-            result.api_requests = after - requests_before
+        after = transport.api_request_counts()
+        if after is not None and requests_before is not None:  # per client: the connector may swap clients
+            result.api_requests = sum(n - requests_before.get(key, 0) for key, n in after.items())
         result.seconds = time.monotonic() - started
         return result
     finally:

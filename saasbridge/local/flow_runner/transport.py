@@ -55,8 +55,8 @@ class Transport:
     def _invoke_bytes(self, payload: bytes) -> bytes:
         raise NotImplementedError
 
-    def api_requests(self) -> int | None:
-        """SaaS API requests made so far by the connector, when this transport can see them."""
+    def api_request_counts(self) -> dict[int, int] | None:
+        """SaaS API requests made so far per live connector client, when this transport can see them."""
         return None
 
 
@@ -91,10 +91,10 @@ class InProcessTransport(Transport):
             raise ConnectorInvokeError(f"the connector raised {type(exc).__name__}: {exc}") from None
         return encode(response)
 
-    def api_requests(self) -> int | None:
+    def api_request_counts(self) -> dict[int, int] | None:
         from appflow_connector import session
 
-        return sum(client.stats.requests for client in list(session._clients.values()))
+        return {id(client): client.stats.requests for client in list(session._clients.values())}
 
 
 class LambdaTransport(Transport):

@@ -492,3 +492,16 @@ def test_missing_credentials_is_a_clear_error(reference_api, env, tmp_path, monk
     )
     err = capsys.readouterr().err
     assert rc == 1 and "SAASBRIDGE_API_KEY" in err and len(err.strip().splitlines()) == 1
+
+
+def test_demo_tour_section_extracts_and_writes_back(reference_api, moto_server, capsys):
+    from saasbridge.local.tour import TourContext, appflow
+
+    before = {t["id"] for t in dump_records(reference_api.db_path, "acme", "predictions")}
+    appflow.run(
+        TourContext(reference_api.url, "demo-acme-key", moto_server.url, db_path=reference_api.db_path)
+    )
+    out = capsys.readouterr().out
+    assert "extracted " in out and f"wrote {appflow.SCORED_CONTACTS} of {appflow.SCORED_CONTACTS} rows" in out
+    written = {t["id"] for t in dump_records(reference_api.db_path, "acme", "predictions")} - before
+    assert len(written) == appflow.SCORED_CONTACTS

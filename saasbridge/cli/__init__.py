@@ -21,7 +21,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="saasbridge", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(prog="saasbridge", description="Put a SaaS REST API in front of Athena (SQL) and "
+                     "AppFlow (extracts to S3), from one catalog file.")
     parser.add_argument("--version", action="version", version=f"saasbridge {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
@@ -52,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:
+        if type(exc).__module__.startswith(("botocore", "boto3")):  # AWS set-up, not a bug of ours
+            print(f"saasbridge: error: AWS: {exc}; check AWS credentials and region (or AWS_ENDPOINT_URL "
+                  "for a local stand-in)", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":

@@ -47,6 +47,15 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+def _secrets_for(options):
+    from contextlib import nullcontext
+
+    from saasbridge.local.flow_runner.local_secrets import local_secrets, needs_local_secrets
+
+    local = needs_local_secrets(options.transport, options.secret_arn, [options.to])
+    return local_secrets() if local else nullcontext()
+
+
 def run(args: argparse.Namespace) -> int:
     from saasbridge.local.flow_runner import ExtractOptions, run_extract
 
@@ -59,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         max_results=args.max_results, rows_per_file=args.rows_per_file, lookback_seconds=args.lookback,
         progress=False if args.no_progress else None,
     )  # fmt: skip
-    result = run_extract(options)
+    with _secrets_for(options):
+        result = run_extract(options)
     print(result.summary())
     if result.training_manifest_uri:
         print(f"training manifest: {result.training_manifest_uri}")

@@ -58,9 +58,9 @@ def ensure_secret(name: str, values: Mapping[str, str], *, client=None) -> tuple
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    client = client or boto3.client("secretsmanager")
     text = json.dumps(dict(values), sort_keys=True)
     try:
+        client = client or boto3.client("secretsmanager")
         try:
             current = client.get_secret_value(SecretId=name)
         except client.exceptions.ResourceNotFoundException:

@@ -18,7 +18,8 @@ from custom_connector_sdk.lambda_handler.handlers import RecordHandler
 from appflow_connector import session, tokens
 from appflow_connector.errors import ConnectorError
 from appflow_connector.filters import parse_filter
-from appflow_connector.types import filter_fields, record_json
+from appflow_connector.render import record_texts
+from appflow_connector.types import filter_fields
 from saasbridge.catalog.model import Entity
 from saasbridge.client.deadline import Deadline
 from saasbridge.errors import DeadlineExceeded, UnknownEntityError
@@ -58,11 +59,11 @@ def selected_columns(entity: Entity, names: list[str] | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _start_index(rows: list[dict], pk: str | None, skip: int, last_id: Any) -> int:
-    """Index of the first row of a replayed page not yet returned (by identity when possible)."""
-    if last_id is None or pk is None:
-        return min(skip, len(rows))
-    ids = [row.get(pk) for row in rows]
+def _start_index(ids: list | None, count: int, skip: int, last_id: Any) -> int:
+    """Index of the first row of a replayed page not yet returned (by identity when possible);
+    `ids` are the page's primary keys (None when the entity has none)."""
+    if last_id is None or ids is None:
+        return min(skip, count)
     if last_id in ids:
         return ids.index(last_id) + 1
     try:
@@ -70,7 +71,7 @@ def _start_index(rows: list[dict], pk: str | None, skip: int, last_id: Any) -> i
             return bisect.bisect_right(ids, last_id)  # the last returned row vanished; keep key order
     except TypeError:
         pass
-    return min(skip, len(rows))
+    return min(skip, count)
 
 
 class QueryPager:
@@ -101,16 +102,21 @@ class QueryPager:
                 self.client, self.catalog, query, deadline=self.deadline, resume=page_start,
                 page_size=self.page_size,
             ):  # fmt: skip
-                rows = page.batch.to_pylist()
-                i = _start_index(rows, pk, skip, last_id)
-                while i < len(rows):
-                    if len(records) >= want or nbytes >= RESPONSE_BUDGET_BYTES:
-                        prev = rows[i - 1].get(pk) if pk and i > 0 else last_id
-                        return records, tokens.Position(page_start, i, prev, pos.emitted + len(records))
-                    text = record_json({c: rows[i].get(c) for c in self.columns})
+                batch = page.batch
+                count = batch.num_rows
+                ids = batch.column(pk).to_pylist() if pk else None
+                i = _start_index(ids, count, skip, last_id)
+                # Render (column-wise) only the rows this call can still return.
+                take = max(0, min(count - i, want - len(records)))
+                for text in record_texts(batch.slice(i, take), self.columns) if take else ():
+                    if nbytes >= RESPONSE_BUDGET_BYTES:
+                        break
                     records.append(text)
                     nbytes += len(orjson.dumps(text)) + 1  # escaped, as it travels inside the response
                     i += 1
+                if i < count:  # the call is full (records or bytes): resume inside this page
+                    prev = ids[i - 1] if ids is not None and i > 0 else last_id
+                    return records, tokens.Position(page_start, i, prev, pos.emitted + len(records))
                 if page.resume is None:
                     return records, None
                 page_start, skip, last_id = page.resume, 0, None
@@ -172,7 +178,7 @@ class SaasBridgeRecordHandler(RecordHandler):
         query = Query(entity.name, tuple(columns), InList(id_field, ids), None)
         records: list[str] = []
         for page in reader.read(client, cat, query, deadline=call_deadline(self.lambda_context)):
-            records.extend(record_json(row) for row in page.batch.to_pylist())
+            records.extend(record_texts(page.batch, page.batch.schema.names))
         return r.RetrieveDataResponse(True, records=records)
 
     def write_data(self, request: rq.WriteDataRequest):

@@ -1,11 +1,11 @@
 """Arrow record batches → AppFlow record strings, column by column.
 
 Produces exactly what `types.record_json` makes of `batch.to_pylist()` rows (that per-value path
-stays the reference), but formats each column once per page in C where it can: timestamps with
-`pyarrow.compute.strftime`, dates and decimals with a cast to string (decimals then travel as
-`orjson.Fragment`s, so they keep their digits), plain columns with one `to_pylist`. A column the
-fast paths do not cover (or whose values they would spell differently, such as years before
-1000) takes the per-value path, so the output never depends on which path ran.
+stays the reference), but formats each column once per page in C where it can: timestamps, dates
+and decimals with a cast to text (decimals then travel as `orjson.Fragment`s, so they keep their
+digits), plain columns with one `to_pylist`. A column the
+fast paths do not cover (or whose values they would spell differently, such as years outside
+1000–9999) takes the per-value path, so the output never depends on which path ran.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from appflow_connector.types import _json_value
 
 _EPOCH = dt.date(1970, 1, 1)
 # strftime/cast spell 4-digit years exactly as Python does (Python drops the zero padding below 1000).
+# Beyond 9999 the per-value path fails as before (Python has no such dates).
 _MIN_DAY = (dt.date(1000, 1, 1) - _EPOCH).days
-_MIN_MS = _MIN_DAY * 86_400_000
-_TIMESTAMP_MS_UTC = pa.timestamp("ms", tz="UTC")
+_END_DAY = (dt.date(9999, 12, 31) - _EPOCH).days + 1
+_MIN_MS, _END_MS = _MIN_DAY * 86_400_000, _END_DAY * 86_400_000
+_TIMESTAMP_MS = pa.timestamp("ms")
 
 
 def record_texts(batch: pa.RecordBatch, columns: Sequence[str]) -> list[str]:
@@ -77,19 +79,25 @@ def _per_value(array: pa.Array) -> list[Any]:
 def _timestamps(array: pa.Array) -> list[Any]:
     if array.type.unit != "ms":
         return _per_value(array)
-    utc = array.cast(_TIMESTAMP_MS_UTC)  # naive values are UTC already; zoned ones keep their instant
-    low = pc.min(utc.cast(pa.int64())).as_py()
-    if low is not None and low < _MIN_MS:
+    # The stored values are UTC milliseconds whatever the zone (naive ones are read as UTC, as the
+    # per-value path does); viewed as naive, casting to text skips the zone lookup (5× faster).
+    utc = array.view(_TIMESTAMP_MS)
+    if not _years_ok(utc.view(pa.int64()), _MIN_MS, _END_MS):
         return _per_value(array)
-    # %S of a millisecond timestamp prints seconds with 3 decimals, as the per-value path does.
-    return pc.strftime(utc, format="%Y-%m-%dT%H:%M:%SZ").to_pylist()
+    text = pc.replace_substring(utc.cast(pa.string()), " ", "T", max_replacements=1)
+    return pc.binary_join_element_wise(text, "Z", "").to_pylist()  # "YYYY-MM-DDTHH:MM:SS.mmmZ"
 
 
 def _dates(array: pa.Array) -> list[Any]:
-    low = pc.min(array.cast(pa.int32())).as_py()
-    if low is not None and low < _MIN_DAY:
+    if not _years_ok(array.view(pa.int32()), _MIN_DAY, _END_DAY):
         return _per_value(array)
     return array.cast(pa.string()).to_pylist()
+
+
+def _years_ok(values: pa.Array, low: int, end: int) -> bool:
+    """Are all values within years 1000–9999 (where Arrow spells them as Python does)?"""
+    bounds = pc.min_max(values).as_py()
+    return bounds["min"] is None or (bounds["min"] >= low and bounds["max"] < end)
 
 
 def _decimals(array: pa.Array) -> list[Any]:

@@ -50,10 +50,9 @@ def register(subparsers: Any) -> None:
 def _secrets_for(options):
     from contextlib import nullcontext
 
-    from saasbridge.local.flow_runner.local_secrets import local_secrets, needs_local_secrets
+    from saasbridge.local.local_aws import local_aws, needs_local_secrets
 
-    local = needs_local_secrets(options.transport, options.secret_arn, [options.to])
-    return local_secrets() if local else nullcontext()
+    return local_aws() if needs_local_secrets(options.transport, options.secret_arn, [options.to]) else nullcontext()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -43,8 +43,11 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
     from saasbridge.local.engine import run_sql
     from saasbridge.local.engine_api import make_engine
+    from saasbridge.local.local_aws import aws_configured_locally, local_aws
 
     if args.parallelism < 1:
         raise ConfigError("--parallelism must be at least 1")
@@ -62,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
         parallelism=args.parallelism,
         max_inline_block_size=args.max_inline_block_size,
     )
-    result = run_sql(engine, args.query, explain_only=args.explain)
+    in_process = not (args.function_name or args.endpoint_url)
+    local = in_process and not os.environ.get("spill_bucket") and not aws_configured_locally()  # noqa: SIM112
+    with local_aws(spill_bucket=True) if local else nullcontext():
+        result = run_sql(engine, args.query, explain_only=args.explain)
     if args.explain:
         for line in result.explain():
             print(line)

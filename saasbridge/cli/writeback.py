@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
     from saasbridge.local.flow_runner import WritebackOptions, run_writeback
-    from saasbridge.local.flow_runner.local_secrets import local_secrets, needs_local_secrets
+    from saasbridge.local.local_aws import local_aws, needs_local_secrets
 
     options = WritebackOptions(
         entity=args.entity, source=args.source, operation=args.operation, batch_size=args.batch_size,
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         profile_name=args.profile, api_url=args.api_url, progress=False if args.no_progress else None,
     )  # fmt: skip
     local = needs_local_secrets(options.transport, options.secret_arn, [options.source])
-    with local_secrets() if local else nullcontext():
+    with local_aws() if local else nullcontext():
         result = run_writeback(options)
     for failure in result.failures[:MAX_FAILURES_SHOWN]:
         rid = f" (id {failure.record_id})" if failure.record_id else ""

@@ -17,7 +17,7 @@ import datetime as dt
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from itertools import accumulate, chain
 from operator import itemgetter
 from typing import Any
@@ -106,6 +106,10 @@ def _as_epoch_ms(v: Any) -> int:
     return (t - _EPOCH) // _MS
 
 
+# Enough digits for any decimal128 (precision ≤ 38): the default context (28) would reject valid values.
+_DECIMAL_CONTEXT = Context(prec=40)
+
+
 def _as_decimal(precision: int, scale: int) -> Callable[[Any], Decimal]:
     quantum = Decimal(1).scaleb(-scale)
 
@@ -120,7 +124,7 @@ def _as_decimal(precision: int, scale: int) -> Callable[[Any], Decimal]:
             raise _Bad
         try:
             d = Decimal(v)
-            q = d.quantize(quantum)
+            q = d.quantize(quantum, context=_DECIMAL_CONTEXT)
         except (InvalidOperation, ValueError):
             raise _Bad from None
         if q != d or len(q.as_tuple().digits) > precision:
@@ -134,6 +138,23 @@ def _decimal_text(v: Any) -> Any:
     if v is None or type(v) is str:
         return v
     return repr(v)
+
+
+def _text_cast_is_exact(texts: pa.Array, scale: int) -> bool:
+    """Whether pyarrow's string → decimal128 cast is exact (or rejects) for every text here.
+
+    The cast silently returns a wrong value (zero, or a wrapped 128-bit integer) for text with an
+    exponent (a subnormal float's repr, 2.225073858507e-311, becomes 0.00), more than 38 digits, or
+    integer digits that with the column's scale exceed 38; such columns take the exact path.
+    """
+    lengths = pc.utf8_length(texts)
+    if (pc.max(lengths).as_py() or 0) > 38:
+        return False
+    if pc.any(pc.match_substring(texts, "e", ignore_case=True)).as_py():
+        return False
+    point = pc.find_substring(texts, ".")
+    integer_chars = pc.if_else(pc.less(point, 0), lengths, point)
+    return (pc.max(integer_chars).as_py() or 0) + scale <= 38
 
 
 class _ColumnBuilder:
@@ -194,7 +215,10 @@ class _ColumnBuilder:
                 return pa.Array.from_buffers(self.type, len(ints), ints.buffers(), ints.null_count, ints.offset)
         if set(map(type, values)) <= _INT_OR_NONE:
             return pa.array(values, pa.int64()).cast(self.type)
-        return pa.array([_decimal_text(v) for v in values], pa.string()).cast(self.type)
+        texts = pa.array([_decimal_text(v) for v in values], pa.string())
+        if not _text_cast_is_exact(texts, scale):
+            return self._slow_array(values)
+        return texts.cast(self.type)
 
     def _slow_array(self, values: list[Any]) -> pa.Array:
         ft = self.ft

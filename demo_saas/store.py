@@ -12,7 +12,7 @@ from typing import Any
 
 from demo_saas import data
 from demo_saas.entities import ENTITIES, EntitySpec
-from demo_saas.records import row_converter, row_to_record, sql_type, to_row_value
+from demo_saas.records import page_builder, row_converter, row_to_record, sql_type, to_row_value
 
 SCHEMA_VERSION = 1
 
@@ -135,7 +135,10 @@ class Store:
     # -- reads -------------------------------------------------------------------------------------
 
     def list(self, q: ListQuery) -> tuple[list[dict], tuple | None]:
-        """One page of records and the keyset position after it (None when nothing follows)."""
+        """One page of records and the keyset position after it (None when nothing follows).
+
+        The records are for orjson: JSON columns are `orjson.Fragment`s (see `page_builder`).
+        """
         spec = q.entity
         t = spec.time_field
         where, args = ["tenant = ?"], [q.tenant]
@@ -176,7 +179,7 @@ class Store:
             last = rows[-1]
             id_ = last[0]
             next_key = (id_,) if q.sort == "id" else (last[spec.field_names.index(t)], id_)
-        return [row_to_record(spec, r, q.fields) for r in rows], next_key
+        return page_builder(spec, q.fields)(rows), next_key
 
     def get(self, spec: EntitySpec, tenant: str, id_: str) -> dict | None:
         with self._lock:

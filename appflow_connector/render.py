@@ -1,6 +1,6 @@
 """Arrow record batches → AppFlow record strings, column by column.
 
-Produces exactly what `types.record_json` makes of `batch.to_pylist()` rows (that per-value path
+Produces exactly what `types.record_json` makes of `batch.to_pylist(maps_as_pydicts="strict")` rows (that per-value path
 stays the reference), but formats each column once per page in C where it can: timestamps, dates
 and decimals with a cast to text (decimals then travel as `orjson.Fragment`s, so they keep their
 digits), plain columns with one `to_pylist`. A column the
@@ -73,7 +73,7 @@ def _plain(t: pa.DataType) -> bool:
 
 
 def _per_value(array: pa.Array) -> list[Any]:
-    return [_json_value(v) for v in array.to_pylist()]
+    return [_json_value(v) for v in array.to_pylist(maps_as_pydicts="strict")]
 
 
 def _timestamps(array: pa.Array) -> list[Any]:
@@ -133,8 +133,7 @@ def _maps(array: pa.Array) -> list[Any]:
     keys = array.keys.slice(low, high - low).to_pylist()
     items = json_values(array.items.slice(low, high - low))
     pairs = list(zip(keys, items, strict=True))
-    # the per-value path renders an empty map as an empty list, a non-empty one as an object
-    return _split(array, offsets, pairs, lambda run: dict(run) if run else [])
+    return _split(array, offsets, pairs, dict)
 
 
 def _offsets(array: pa.Array) -> tuple[list[int], int, int]:

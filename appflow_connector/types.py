@@ -81,8 +81,6 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _json_value(v) for k, v in value.items()}
     if isinstance(value, list):
-        if value and all(isinstance(v, tuple) and len(v) == 2 for v in value):  # Arrow map → list of pairs
-            return {str(k): _json_value(v) for k, v in value}
         return [_json_value(v) for v in value]
     if isinstance(value, bytes):
         import base64
@@ -98,4 +96,4 @@ def record_json(row: dict[str, Any]) -> str:
 
 def batch_records(batch) -> list[str]:
     """A pyarrow RecordBatch → AppFlow record strings, in row order."""
-    return [record_json(row) for row in batch.to_pylist()]
+    return [record_json(row) for row in batch.to_pylist(maps_as_pydicts="strict")]

@@ -21,6 +21,7 @@ from appflow_connector.handler import lambda_handler as appflow_handler
 from athena_connector import errors as athena_errors
 from athena_connector.handler import reset_container
 from demo_saas import dump_records
+from demo_saas.faults import FaultInjector
 from saasbridge.catalog import default_catalog_path, load_catalog
 from saasbridge.client import ratelimit
 from saasbridge.local.processes import start_reference_api
@@ -179,11 +180,30 @@ def connectors(aws_env, monkeypatch, tmp_path):
 # ------------------------------------------------------------------ fail-rate and 429 bursts
 
 
+FAULT_SEED = 50
+
+
+def first_fault(seed: int, fail_rate: float, tenant: str) -> int:
+    """Which request (1-based) of `tenant` the reference API fails first: its faults are a
+    reproducible stream per seed and tenant, drawn once per request in arrival order."""
+    injector = FaultInjector(seed, fail_rate)
+    return next(n for n in range(1, 10_000) if injector.draw(tenant))
+
+
 @pytest.fixture(scope="module", params=[0.1, 0.3], ids=["fail10", "fail30"])
 def failing_api(request):
-    with start_reference_api(scale=SCALE, seed=11, rate_limit=1000, fail_rate=request.param) as server:
+    with start_reference_api(scale=SCALE, seed=FAULT_SEED, rate_limit=1000, fail_rate=request.param) as server:
         server.fail_rate = request.param
         yield server
+
+
+def test_fault_seed_fails_an_early_request_of_each_tenant():
+    """Each full pass below sends at least one request per entity under a tenant the other pass
+    does not use; the seed makes the server fail one of those first requests, so faults are
+    certainly met, at any page or split size."""
+    for fail_rate in (0.1, 0.3):
+        for tenant in ("acme", "globex"):
+            assert first_fault(FAULT_SEED, fail_rate, tenant) <= len(ENTITIES), (fail_rate, tenant)
 
 
 def test_appflow_full_extracts_survive_failures(failing_api, connectors):
@@ -198,6 +218,8 @@ def test_appflow_full_extracts_survive_failures(failing_api, connectors):
         assert (len(rows), checksum(rows)) == (len(truth), checksum(truth)), entity
         delivered[entity], expected[entity] = len(rows), len(truth)
     stats = appflow_client_stats()
+    # acme's stream is this test's alone; the seed fails one of its first len(ENTITIES) requests
+    assert first_fault(FAULT_SEED, failing_api.fail_rate, "acme") <= len(ENTITIES)
     assert stats["retries"] > 0  # the faults were really met
     reliability_report.record(
         "faults", f"AppFlow full extract, fail-rate {failing_api.fail_rate}",
@@ -207,13 +229,16 @@ def test_appflow_full_extracts_survive_failures(failing_api, connectors):
 
 
 def test_athena_full_scans_survive_failures(failing_api, connectors, capsys):
-    connectors(failing_api.url, concurrency=16, max_splits=16)  # enough requests that faults are surely met
+    # tenant globex: a fault stream the AppFlow test (acme) does not consume, whatever the test order;
+    # the seed fails one of its first len(ENTITIES) requests, and each table's scan sends at least one
+    assert first_fault(FAULT_SEED, failing_api.fail_rate, "globex") <= len(ENTITIES)
+    connectors(failing_api.url, key="demo-globex-key", concurrency=16, max_splits=16)
     delivered = expected = 0
     capsys.readouterr()
     for entity_name in ENTITIES:
         entity = load_catalog().entity(entity_name)
         table = scan(entity_name)
-        got, truth = actual_rows(entity, table), source_rows(failing_api, entity_name)
+        got, truth = actual_rows(entity, table), source_rows(failing_api, entity_name, "globex")
         assert (len(got), checksum(got)) == (len(truth), checksum(truth)), entity_name
         delivered += len(got)
         expected += len(truth)
@@ -525,7 +550,7 @@ def athena_read_requests(table: str) -> tuple[list[dict], list[dict]]:
     return splits, events
 
 
-def test_concurrent_splits_stay_under_the_shared_rate_budget(connectors):
+def test_concurrent_splits_stay_under_the_shared_rate_budget(connectors, monkeypatch):
     """Eight splits read at once through one container's runtime: the rate the API sees stays
     within the catalog's budget (counted at the server)."""
     arrivals: list[float] = []
@@ -535,13 +560,18 @@ def test_concurrent_splits_stay_under_the_shared_rate_budget(connectors):
         with lock:
             arrivals.append(time.monotonic())
         n = len(arrivals)
-        return reply({"data": [{"id": f"acc_{n:06d}", "updated_at": "2023-01-01T00:00:00.000Z"}],
+        return reply({"data": [{"id": f"evt_{n:07d}", "occurred_at": "2023-01-01T00:00:00.000Z"}],
                       "next_cursor": None})
 
     rps = 10.0
     with StubServer(handle) as stub:
         connectors(stub.url, rps=rps, concurrency=8, max_splits=8)
-        splits, requests = athena_read_requests("accounts")
+        # events: the catalog's rows_per_day makes it worth many splits (a small table is one or
+        # two); a split worth one page is enough, so the size rule cannot cut fewer than eight
+        monkeypatch.setenv("SAASBRIDGE_ATHENA_MIN_PAGES_PER_SPLIT", "1")
+        reset_container()
+        splits, requests = athena_read_requests("events")
+        assert len(splits) == 8
         failures: list[BaseException] = []
 
         def read(event):
@@ -558,7 +588,7 @@ def test_concurrent_splits_stay_under_the_shared_rate_budget(connectors):
             t.join(60)
     assert not failures, failures
     times = sorted(arrivals)
-    assert len(times) >= 24
+    assert len(times) >= 3 * len(splits)
     # token bucket: in any window of w seconds at most burst + rps * w requests
     worst = 0.0
     for i, start in enumerate(times):

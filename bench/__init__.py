@@ -9,4 +9,4 @@ import os
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 # Run order; a module that is not there yet is reported as missing, not as a failure.
-MODULES = ("conversion", "readrecords", "scan", "requests", "spill", "cold_start", "extract")
+MODULES = ("conversion", "readrecords", "scan", "requests", "spill", "cold_start", "extract", "reference_api")

@@ -1,4 +1,4 @@
-"""Per-column domains (the set of values a column may take) and their value-set JSON.
+"""Per-column domains (the set of values a column may take) and their protocol value sets.
 
 A `Domain` is a sorted list of non-overlapping ranges plus whether NULL is allowed, which is
 what Athena's SortedRangeSet expresses. AND of two domains on one column is their
@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from saasbridge.local.engine import wire
+from athena_connector import protocol
+from athena_connector.protocol.values import from_epoch_millis
 
 
 @dataclass(frozen=True)
@@ -129,46 +130,40 @@ def point(value: object) -> Range:
     return Range(Bound(value, True), Bound(value, True))
 
 
-# ---------------------------------------------------------------- value-set JSON
+# ---------------------------------------------------------------- value sets
 
 
 def is_orderable(t: pa.DataType) -> bool:
     return not (pa.types.is_nested(t) or pa.types.is_null(t))
 
 
-def value_set(domain: Domain, arrow_type: pa.DataType, serde_version: int) -> dict:
-    """The `summary` entry for one column: SortedRangeSet for orderable types, otherwise
+def to_value_set(domain: Domain, arrow_type: pa.DataType) -> protocol.ValueSet:
+    """The `summary` entry for one column: a SortedRangeSet for orderable types, otherwise an
     AllOrNoneValueSet (only IS [NOT] NULL can be expressed on nested columns)."""
     if not is_orderable(arrow_type):
-        everything = bool(domain.ranges)
-        return {
-            "@type": "AllOrNoneValueSet",
-            "type": wire.arrow_type_json(arrow_type),
-            "all": everything,
-            "nullAllowed": domain.null_allowed,
-        }
-    return {
-        "@type": "SortedRangeSet",
-        "type": wire.arrow_type_json(arrow_type),
-        "ranges": [
-            {
-                "low": _marker(r.low, arrow_type, serde_version, "ABOVE"),
-                "high": _marker(r.high, arrow_type, serde_version, "BELOW"),
-            }
-            for r in domain.ranges
-        ],
-        "nullAllowed": domain.null_allowed,
-    }
+        return protocol.all_or_none(arrow_type, all=bool(domain.ranges), null_allowed=domain.null_allowed)
+    ranges = [
+        protocol.range_of(
+            _wire_value(r.low, arrow_type),
+            _wire_value(r.high, arrow_type),
+            low_inclusive=r.low is not None and r.low.inclusive,
+            high_inclusive=r.high is not None and r.high.inclusive,
+        )
+        for r in domain.ranges
+    ]
+    return protocol.sorted_range_set(arrow_type, ranges, null_allowed=domain.null_allowed)
 
 
-def _marker(bound: Bound | None, arrow_type: pa.DataType, serde_version: int, open_side: str) -> dict:
-    schema = pa.schema([pa.field("col1", arrow_type)])
+def value_set(domain: Domain, arrow_type: pa.DataType, serde_version: int) -> dict:
+    """`to_value_set` as the JSON of serde `serde_version`."""
+    return protocol.value_set_to_json(to_value_set(domain, arrow_type), legacy=serde_version == 2)
+
+
+def _wire_value(bound: Bound | None, arrow_type: pa.DataType) -> object:
+    """A bound's value as the protocol's value sets take it (None = unbounded); the engine keeps
+    TIMESTAMP values as epoch milliseconds, the protocol as aware UTC datetimes."""
     if bound is None:
-        empty = pa.RecordBatch.from_pylist([], schema=schema)
-        return {"valueBlock": wire.encode_block(empty, serde_version), "bound": open_side, "nullValue": True}
-    batch = pa.RecordBatch.from_arrays([pa.array([bound.value], type=arrow_type)], schema=schema)
-    return {
-        "valueBlock": wire.encode_block(batch, serde_version),
-        "bound": "EXACTLY" if bound.inclusive else open_side,
-        "nullValue": False,
-    }
+        return None
+    if pa.types.is_date64(arrow_type) or pa.types.is_timestamp(arrow_type):
+        return from_epoch_millis(bound.value)  # type: ignore[arg-type]
+    return bound.value

@@ -16,9 +16,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from athena_connector import protocol
 from saasbridge.errors import QueryError
 from saasbridge.local.engine import analysis, metrics, spill, wire
-from saasbridge.local.engine.domains import Domain, value_set
+from saasbridge.local.engine.domains import Domain, to_value_set
 from saasbridge.local.engine.transport import InProcessTransport, InvokeResult, Transport
 
 MAX_SERDE_VERSION = 6
@@ -141,7 +142,7 @@ class Engine:
         s = wire.Session(self.options.catalog_name, query_id=str(uuid.uuid4()))
         with self._lock:
             if self._serde is None:
-                ping = self._call(wire.ping_request(s), stats, "PingResponse")
+                ping = self._call(protocol.build_ping_request(s.catalog_name, **s.ids), stats, "PingResponse")
                 version = ping.get("serDeVersion") or 1
                 if version < 2:
                     raise QueryError(
@@ -158,7 +159,9 @@ class Engine:
                     self._caps = wire.Capabilities({})
                 else:
                     resp = self._call(
-                        wire.capabilities_request(s), stats, "GetDataSourceCapabilitiesResponse"
+                        protocol.build_get_data_source_capabilities_request(s.catalog_name, **s.ids),
+                        stats,
+                        "GetDataSourceCapabilitiesResponse",
                     )
                     self._caps = wire.Capabilities(resp.get("capabilities") or {})
             return self._caps
@@ -168,9 +171,8 @@ class Engine:
     def list_schemas(self, stats: QueryStats | None = None) -> list[str]:
         stats = stats or QueryStats()
         s = self.session(stats)
-        return list(
-            self._call(wire.list_schemas_request(s), stats, "ListSchemasResponse").get("schemas") or []
-        )
+        resp = self._call(protocol.build_list_schemas_request(s.catalog_name, **s.ids), stats, "ListSchemasResponse")
+        return list(resp.get("schemas") or [])
 
     def list_tables(
         self, schema: str | None = None, stats: QueryStats | None = None
@@ -181,7 +183,8 @@ class Engine:
         tables: list[tuple[str, str]] = []
         token: str | None = None
         while True:
-            resp = self._call(wire.list_tables_request(s, schema, token), stats, "ListTablesResponse")
+            request = protocol.build_list_tables_request(s.catalog_name, schema, next_token=token, **s.ids)
+            resp = self._call(request, stats, "ListTablesResponse")
             tables.extend((t["schemaName"], t["tableName"]) for t in resp.get("tables") or [])
             token = resp.get("nextToken")
             if not token:
@@ -192,7 +195,10 @@ class Engine:
     ) -> tuple[pa.Schema, list[str]]:
         stats = stats or QueryStats()
         s = self.session(stats)
-        resp = self._call(wire.get_table_request(s, schema, table), stats, "GetTableResponse")
+        request = protocol.build_get_table_request(
+            s.catalog_name, schema, table, version=s.serde_version, **s.ids
+        )
+        resp = self._call(request, stats, "GetTableResponse")
         return wire.decode_schema(resp["schema"]), list(resp.get("partitionColumns") or [])
 
     def _default_schema(self, stats: QueryStats) -> str:
@@ -256,7 +262,7 @@ class Engine:
     ) -> ScanPlan:
         projection = pa.schema([f for f in table_schema if f.name in ref.columns])
         summary = {
-            col: value_set(dom, table_schema.field(col).type, s.serde_version)
+            col: to_value_set(dom, table_schema.field(col).type)
             for col, dom in ref.domains.items()
             if not dom.is_all
         }
@@ -264,19 +270,26 @@ class Engine:
         if ref.limit is not None and s.serde_version >= 4:
             if ref.order_by and caps.top_n_pushdown:
                 limit = ref.limit
-                order = tuple(wire.OrderField(c, ORDER_DIRECTIONS[(d, nf)]) for c, d, nf in ref.order_by)
+                order = tuple(protocol.OrderByField(c, ORDER_DIRECTIONS[(d, nf)]) for c, d, nf in ref.order_by)
             elif not ref.order_by and caps.limit_pushdown:
                 limit = ref.limit
         if limit is None:
             ref.limit, ref.order_by = None, ()
-        cons = wire.constraints(s, summary, limit=limit, order_by=order)
+        cons = protocol.build_constraints(summary, limit=limit, order_by=order, version=s.serde_version)
         return ScanPlan(ref, schema_name, table_schema, partition_columns, projection, cons)
 
     def _layout_and_splits(self, s: wire.Session, plan: ScanPlan, stats: QueryStats) -> None:
         ref = plan.ref
         layout = self._call(
-            wire.get_table_layout_request(
-                s, plan.schema_name, ref.table, plan.constraints, plan.table_schema, plan.partition_columns
+            protocol.build_get_table_layout_request(
+                s.catalog_name,
+                plan.schema_name,
+                ref.table,
+                constraints=plan.constraints,
+                schema=plan.table_schema,
+                partition_columns=plan.partition_columns,
+                version=s.serde_version,
+                **s.ids,
             ),
             stats,
             "GetTableLayoutResponse",
@@ -289,14 +302,16 @@ class Engine:
         seen: set[str] = set()
         while True:
             resp = self._call(
-                wire.get_splits_request(
-                    s,
+                protocol.build_get_splits_request(
+                    s.catalog_name,
                     plan.schema_name,
                     ref.table,
-                    partitions,
-                    plan.partition_columns,
-                    plan.constraints,
-                    token,
+                    partitions=partitions,
+                    partition_columns=plan.partition_columns,
+                    constraints=plan.constraints,
+                    continuation_token=token,
+                    version=s.serde_version,
+                    **s.ids,
                 ),
                 stats,
                 "GetSplitsResponse",
@@ -339,15 +354,17 @@ class Engine:
     def _read_split(
         self, s: wire.Session, plan: ScanPlan, split: dict, stats: QueryStats, s3: _LazyS3 | None
     ) -> list[pa.RecordBatch]:
-        request = wire.read_records_request(
-            s,
+        request = protocol.build_read_records_request(
+            s.catalog_name,
             plan.schema_name,
             plan.ref.table,
-            plan.projection,
-            split,
-            plan.constraints,
+            schema=plan.projection,
+            split=split,
+            constraints=plan.constraints,
             max_block_size=self.options.max_block_size,
             max_inline_block_size=self.options.max_inline_block_size,
+            version=s.serde_version,
+            **s.ids,
         )
         resp = self._call(request, stats, "ReadRecordsResponse", "RemoteReadRecordsResponse")
         if resp["@type"] == "ReadRecordsResponse":

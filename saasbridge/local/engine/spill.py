@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import threading
 from typing import Any
 
 import pyarrow as pa
+from cryptography.exceptions import InvalidTag
 
+from athena_connector import protocol
+from athena_connector.errors import ProtocolError
 from saasbridge.errors import QueryError
 from saasbridge.local.engine import wire
 
@@ -30,27 +32,15 @@ def s3_client(endpoint_url: str | None = None) -> Any:
 def read_remote_blocks(response: dict, *, s3: Any) -> list[pa.RecordBatch]:
     """Every spilled block of a RemoteReadRecordsResponse, decrypted, in write order."""
     schema = wire.decode_schema(response["schema"])
-    key_doc = response.get("encryptionKey")
-    cipher = None
-    nonce = b""
-    if key_doc:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        cipher = AESGCM(base64.b64decode(key_doc["key"]))
-        nonce = base64.b64decode(key_doc["nonce"])
     batches = []
     for location in response.get("remoteBlocks") or []:
-        bucket, key = location["bucket"], location["key"]
+        where = f"s3://{location['bucket']}/{location['key']}"
         try:
-            data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            batches.append(protocol.read_spilled_block(s3, location, response.get("encryptionKey"), schema))
+        except InvalidTag as exc:  # wrong key or tampered object
+            raise QueryError(f"spilled block {where} does not decrypt with the split's key") from exc
+        except ProtocolError as exc:
+            raise QueryError(f"the connector sent an unreadable spilled block {where} ({exc})") from exc
         except Exception as exc:  # botocore ClientError / connection errors
-            raise QueryError(f"cannot read spilled block s3://{bucket}/{key}: {exc}") from exc
-        if cipher is not None:
-            try:
-                data = cipher.decrypt(nonce, data, None)
-            except Exception as exc:  # InvalidTag: wrong key or tampered object
-                raise QueryError(
-                    f"spilled block s3://{bucket}/{key} does not decrypt with the split's key"
-                ) from exc
-        batches.append(wire.decode_batch(data, schema))
+            raise QueryError(f"cannot read spilled block {where}: {exc}") from exc
     return batches

@@ -1,127 +1,29 @@
-"""Athena's side of the federation wire protocol: the requests the engine sends and the
-responses it reads, as plain JSON-ready dicts built in the exact field order of the SDK serde.
+"""Athena's side of the federation wire protocol, what the engine adds to the builders of
+`athena_connector.protocol`: the per-query session (ids, catalog, negotiated serde version),
+the identity Athena sends, response checks, Arrow decoding with engine errors, and the
+optimizations a connector advertised.
 
-The connector is the other side; this module never imports it, so the engine is an
-independent check of the connector's wire format.
+Requests are built with the protocol module's public builders (the ones the fixture-conformance
+tests pin); the engine still reaches the connector only through the JSON its transport carries.
 """
 
 from __future__ import annotations
 
-import base64
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
+from athena_connector import protocol
+from athena_connector.errors import ProtocolError
 from saasbridge.errors import QueryError
 
-CAPABILITIES = 24
-IDENTITY = {
-    "id": "UNKNOWN",
-    "principal": "UNKNOWN",
-    "account": "000000000000",
-    "arn": "arn:aws:sts::000000000000:assumed-role/saasbridge-local/engine",
-    "tags": {},
-    "groups": [],
-    "configOptions": {},
-}
+IDENTITY = protocol.Identity(
+    account="000000000000", arn="arn:aws:sts::000000000000:assumed-role/saasbridge-local/engine"
+)
 DEFAULT_MAX_BLOCK_SIZE = 16_000_000
 DEFAULT_MAX_INLINE_BLOCK_SIZE = 3_465_000  # what a real Athena sends (see athena-protocol.md 6.1)
-
-
-# ---------------------------------------------------------------- Arrow framing
-
-
-def encode_schema(schema: pa.Schema, serde_version: int) -> str:
-    return _b64(_frame(schema.serialize().to_pybytes(), serde_version))
-
-
-def encode_batch(batch: pa.RecordBatch, serde_version: int) -> str:
-    if batch.num_rows == 0:
-        return ""
-    return _b64(_frame(batch.serialize().to_pybytes(), serde_version))
-
-
-def decode_schema(text: str) -> pa.Schema:
-    try:
-        return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(text)))
-    except (ValueError, pa.ArrowInvalid) as exc:
-        raise QueryError(f"the connector sent an unreadable Arrow schema ({exc}); check its serde") from exc
-
-
-def decode_batch(data: bytes | str, schema: pa.Schema) -> pa.RecordBatch:
-    """One encapsulated RecordBatch message (either framing) read with `schema`."""
-    raw = base64.b64decode(data) if isinstance(data, str) else data
-    if not raw:
-        return pa.RecordBatch.from_pylist([], schema=schema)
-    try:
-        return pa.ipc.read_record_batch(pa.py_buffer(raw), schema)
-    except (ValueError, pa.ArrowInvalid) as exc:
-        raise QueryError(f"the connector sent an unreadable Arrow record batch ({exc})") from exc
-
-
-def decode_block(block: dict) -> pa.RecordBatch:
-    schema = decode_schema(block["schema"])
-    return decode_batch(block.get("records") or b"", schema)
-
-
-def encode_block(batch: pa.RecordBatch, serde_version: int) -> dict:
-    return {
-        "aId": str(uuid.uuid4()),
-        "schema": encode_schema(batch.schema, serde_version),
-        "records": encode_batch(batch, serde_version),
-    }
-
-
-def _frame(message: bytes, serde_version: int) -> bytes:
-    # pyarrow writes the modern framing (0xFFFFFFFF, length); v2 wants the legacy one (length only).
-    if serde_version <= 2 and message[:4] == b"\xff\xff\xff\xff":
-        return message[4:]
-    return message
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-# ---------------------------------------------------------------- Arrow type JSON
-
-
-def arrow_type_json(t: pa.DataType) -> dict:
-    """The `ArrowType` JSON used by value sets (serde v2 ArrowTypeSerDe)."""
-    if pa.types.is_integer(t):
-        return {"@type": "Int", "bitWidth": t.bit_width, "isSigned": pa.types.is_signed_integer(t)}
-    if pa.types.is_floating(t):
-        precision = {16: "HALF", 32: "SINGLE", 64: "DOUBLE"}[t.bit_width]
-        return {"@type": "FloatingPoint", "precision": precision}
-    if pa.types.is_string(t):
-        return {"@type": "Utf8"}
-    if pa.types.is_binary(t):
-        return {"@type": "Binary"}
-    if pa.types.is_boolean(t):
-        return {"@type": "Bool"}
-    if pa.types.is_decimal(t):
-        return {"@type": "Decimal", "precision": t.precision, "scale": t.scale}
-    if pa.types.is_date32(t):
-        return {"@type": "Date", "unit": "DAY"}
-    if pa.types.is_date64(t):
-        return {"@type": "Date", "unit": "MILLISECOND"}
-    if pa.types.is_timestamp(t):
-        unit = {"s": "SECOND", "ms": "MILLISECOND", "us": "MICROSECOND", "ns": "NANOSECOND"}[t.unit]
-        return {"@type": "Timestamp", "unit": unit, "timezone": t.tz}
-    if pa.types.is_struct(t):
-        return {"@type": "Struct"}
-    if pa.types.is_map(t):
-        return {"@type": "Map"}
-    if pa.types.is_list(t):
-        return {"@type": "List"}
-    if pa.types.is_null(t):
-        return {"@type": "Null"}
-    raise QueryError(f"no Athena wire type for Arrow type {t}")
-
-
-# ---------------------------------------------------------------- requests
 
 
 @dataclass
@@ -132,123 +34,10 @@ class Session:
     query_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     serde_version: int = 4
 
-
-def _envelope(kind: str, s: Session) -> dict:
-    return {"@type": kind, "identity": dict(IDENTITY), "queryId": s.query_id, "catalogName": s.catalog_name}
-
-
-def _table_name(schema: str, table: str) -> dict:
-    return {"schemaName": schema, "tableName": table}
-
-
-def ping_request(s: Session) -> dict:
-    # Ping puts catalogName before queryId, unlike every metadata request.
-    return {
-        "@type": "PingRequest",
-        "identity": dict(IDENTITY),
-        "catalogName": s.catalog_name,
-        "queryId": s.query_id,
-    }
-
-
-def list_schemas_request(s: Session) -> dict:
-    return _envelope("ListSchemasRequest", s)
-
-
-def list_tables_request(s: Session, schema: str, next_token: str | None, page_size: int = -1) -> dict:
-    msg = _envelope("ListTablesRequest", s)
-    msg.update(schemaName=schema, nextToken=next_token, pageSize=page_size)
-    return msg
-
-
-def get_table_request(s: Session, schema: str, table: str) -> dict:
-    msg = _envelope("GetTableRequest", s)
-    msg["tableName"] = _table_name(schema, table)
-    if s.serde_version >= 5:
-        msg["queryPassthroughArguments"] = {}
-    return msg
-
-
-def capabilities_request(s: Session) -> dict:
-    return _envelope("GetDataSourceCapabilitiesRequest", s)
-
-
-@dataclass(frozen=True)
-class OrderField:
-    column: str
-    direction: str  # ASC_NULLS_FIRST | ASC_NULLS_LAST | DESC_NULLS_FIRST | DESC_NULLS_LAST
-
-
-def constraints(
-    s: Session, summary: dict[str, dict], *, limit: int | None = None, order_by: tuple[OrderField, ...] = ()
-) -> dict:
-    """The constraints object in the shape of the negotiated serde version."""
-    out: dict[str, Any] = {"summary": summary}
-    if s.serde_version >= 4:
-        out["expression"] = []
-        out["orderByClause"] = [{"columnName": o.column, "direction": o.direction} for o in order_by]
-        out["limit"] = -1 if limit is None else limit
-    if s.serde_version >= 5:
-        out["queryPassthroughArguments"] = {}
-    if s.serde_version >= 6:
-        out["queryPlan"] = None
-    return out
-
-
-def get_table_layout_request(
-    s: Session, schema: str, table: str, cons: dict, table_schema: pa.Schema, partition_columns: list[str]
-) -> dict:
-    msg = _envelope("GetTableLayoutRequest", s)
-    msg.update(
-        tableName=_table_name(schema, table),
-        constraints=cons,
-        schema=encode_schema(table_schema, s.serde_version),
-        partitionColumns=list(partition_columns),
-    )
-    return msg
-
-
-def get_splits_request(
-    s: Session,
-    schema: str,
-    table: str,
-    partitions: dict,
-    partition_columns: list[str],
-    cons: dict,
-    continuation_token: str | None,
-) -> dict:
-    msg = _envelope("GetSplitsRequest", s)
-    msg.update(
-        tableName=_table_name(schema, table),
-        partitions=partitions,
-        partitionColumns=list(partition_columns),
-        constraints=cons,
-        continuationToken=continuation_token,
-    )
-    return msg
-
-
-def read_records_request(
-    s: Session,
-    schema: str,
-    table: str,
-    projection: pa.Schema,
-    split: dict,
-    cons: dict,
-    *,
-    max_block_size: int = DEFAULT_MAX_BLOCK_SIZE,
-    max_inline_block_size: int = DEFAULT_MAX_INLINE_BLOCK_SIZE,
-) -> dict:
-    msg = _envelope("ReadRecordsRequest", s)
-    msg.update(
-        tableName=_table_name(schema, table),
-        schema=encode_schema(projection, s.serde_version),
-        split=split,
-        constraints=cons,
-        maxBlockSize=str(max_block_size),
-        maxInlineBlockSize=str(max_inline_block_size),
-    )
-    return msg
+    @property
+    def ids(self) -> dict[str, Any]:
+        """The `query_id=` and `identity=` keywords every protocol builder takes."""
+        return {"query_id": self.query_id, "identity": IDENTITY}
 
 
 # ---------------------------------------------------------------- responses
@@ -260,6 +49,20 @@ def expect(response: Any, *types: str) -> dict:
         got = response.get("@type") if isinstance(response, dict) else type(response).__name__
         raise QueryError(f"the connector answered {got!r} where {' or '.join(types)} was expected")
     return response
+
+
+def decode_schema(text: str) -> pa.Schema:
+    try:
+        return protocol.decode_schema(text)
+    except ProtocolError as exc:
+        raise QueryError(f"the connector sent an unreadable Arrow schema ({exc}); check its serde") from exc
+
+
+def decode_block(block: dict) -> pa.RecordBatch:
+    try:
+        return protocol.decode_block(block)
+    except ProtocolError as exc:
+        raise QueryError(f"the connector sent an unreadable Arrow block ({exc}); check its serde") from exc
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,7 @@ def connector_environment(api_url: str, moto_url: str | None, catalog: Path | No
                           **extra: str) -> Iterator[None]:
     """Point the in-process Athena connector at these servers (and forget its cached runtime)."""
     from athena_connector.handler import reset_container
+    from saasbridge.local.env import temporary_env
 
     env = {
         "SAASBRIDGE_API_URL": api_url, "SAASBRIDGE_API_KEY": API_KEY,
@@ -84,21 +85,12 @@ def connector_environment(api_url: str, moto_url: str | None, catalog: Path | No
         "AWS_ENDPOINT_URL": moto_url or "", "POWERTOOLS_METRICS_NAMESPACE": "saasbridge-bench",
         **extra,
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update({k: v for k, v in env.items()})
-    for k, v in env.items():
-        if not v:
-            os.environ.pop(k, None)
-    reset_container()
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with temporary_env(**{k: v or None for k, v in env.items()}):  # "" = unset it
         reset_container()
+        try:
+            yield
+        finally:
+            reset_container()
 
 
 def s3_client(moto_url: str) -> Any:

@@ -14,6 +14,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from saasbridge.local.env import temporary_env
+
 LOCAL_SPILL_BUCKET = "saasbridge-local-spill"
 
 
@@ -42,17 +44,9 @@ def local_aws(*, spill_bucket: bool = False) -> Iterator[None]:
                "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
         if spill_bucket:
             env["spill_bucket"] = LOCAL_SPILL_BUCKET
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
+        with temporary_env(**env):
             if spill_bucket:
                 import boto3
 
                 boto3.client("s3").create_bucket(Bucket=LOCAL_SPILL_BUCKET)
             yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value

@@ -7,25 +7,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import os
-from collections.abc import Iterator
+
+from saasbridge.local.env import temporary_env
 
 BUCKET = "saasbridge-demo"
 SCORED_CONTACTS = 25
-
-
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)  # boto3 and the in-process connector read their settings here
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def run(ctx) -> None:
@@ -36,7 +22,7 @@ def run(ctx) -> None:
     from saasbridge.local.flow_runner import ExtractOptions, WritebackOptions, run_extract, run_writeback
 
     ctx.heading("AppFlow: extract to S3 for training, write scores back")
-    with _environment(ctx.env()):
+    with temporary_env(**ctx.env()):  # boto3 and the in-process connector read their settings here
         s3 = boto3.client("s3")
         with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
             s3.create_bucket(Bucket=BUCKET)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from typing import Any
+
+from saasbridge.local.env import temporary_env
 
 SPILL_BUCKET = "saasbridge-demo-spill"
 
@@ -52,9 +53,8 @@ def run(ctx: Any) -> None:
     from saasbridge.local.lambda_endpoint import LambdaEndpoint
 
     ctx.heading("SQL: Athena federated query, played locally")
-    saved = {k: os.environ.get(k) for k in _env(ctx)}
-    os.environ.update(_env(ctx))  # the connector (served in this process) reads its settings here
-    try:
+    # The connector (served in this process) reads its settings from the environment.
+    with temporary_env(**_env(ctx)):
         _create_bucket(ctx)
         with LambdaEndpoint() as endpoint:
             ctx.say(
@@ -76,9 +76,3 @@ def run(ctx: Any) -> None:
                 ctx.table(shown.column_names, [list(r.values()) for r in shown.to_pylist()])
                 ctx.say(f"  {result.stats.line()}")
                 ctx.extras.setdefault("sql_stats", []).append(result.stats)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

@@ -13,7 +13,6 @@ the timed runs compare extraction throughput. Needs the `bench` extra (`pip inst
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import glob
 import os
@@ -21,7 +20,15 @@ from collections.abc import Iterator
 
 import pyarrow.parquet as pq
 
-from bench.support import API_KEY, Stopwatch, connector_environment, figure, truth_records, workdir
+from bench.support import (
+    API_KEY,
+    Stopwatch,
+    connector_environment,
+    figure,
+    run_from_command_line,
+    truth_records,
+    workdir,
+)
 
 ENTITIES = ("accounts", "contacts", "deals", "events", "predictions")
 
@@ -118,11 +125,7 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def main() -> None:
-    from bench.__main__ import markdown_table
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smaller database")
-    print(markdown_table(run(quick=parser.parse_args().quick)))
+    run_from_command_line(run, __doc__, quick_help="a smaller database")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ included), rows lost or doubled against the API's own database, and the 429s the
 
 from __future__ import annotations
 
-import argparse
 import time
 import uuid
 
@@ -23,6 +22,7 @@ from bench.support import (
     connector_environment,
     create_bucket,
     figure,
+    run_from_command_line,
     s3_client,
     truth_records,
     workdir,
@@ -116,11 +116,7 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def main() -> None:
-    from bench.__main__ import markdown_table
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smaller table")
-    print(markdown_table(run(quick=parser.parse_args().quick)))
+    run_from_command_line(run, __doc__, quick_help="a smaller table")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ filters the API can apply needs ceil(matching rows / 1,000) requests (at least o
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from bench.support import (
     catalog_with_budget,
     connector_environment,
     figure,
+    run_from_command_line,
     truth_records,
     workdir,
 )
@@ -125,11 +125,7 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def main() -> None:
-    from bench.__main__ import markdown_table
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smaller database")
-    print(markdown_table(run(quick=parser.parse_args().quick)))
+    run_from_command_line(run, __doc__, quick_help="a smaller database")
 
 
 if __name__ == "__main__":

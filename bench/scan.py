@@ -9,7 +9,6 @@ speed-up over one split, and 429s; rows checked against the API's own database.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 from bench.support import (
@@ -21,6 +20,7 @@ from bench.support import (
     connector_environment,
     create_bucket,
     figure,
+    run_from_command_line,
     truth_records,
     workdir,
 )
@@ -97,11 +97,7 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def main() -> None:
-    from bench.__main__ import markdown_table
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smaller table")
-    print(markdown_table(run(quick=parser.parse_args().quick)))
+    run_from_command_line(run, __doc__, quick_help="a smaller table")
 
 
 if __name__ == "__main__":

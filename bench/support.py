@@ -1,16 +1,18 @@
 """What the benchmark modules share: a figure row, the API bound, a catalog with chosen rate
 settings, the connector's environment for in-process runs, and a transport that sums the
-connector's own metrics (its EMF log lines) over every invocation."""
+connector's own metrics (its EMF log lines) over every invocation; and the command line of a module
+run on its own."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import re
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,15 @@ def figure(
         "bound_unit": unit if bound_unit is None else bound_unit,
         "ratio": ratio, "target": target, "pass": passed, **details,
     }
+
+
+def run_from_command_line(run: Callable[..., list[dict]], doc: str, *, quick_help: str) -> None:
+    """A bench module run on its own: `--quick` (`quick_help`), its figures printed as a markdown table."""
+    from bench.__main__ import markdown_table
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    print(markdown_table(run(quick=parser.parse_args().quick)))
 
 
 def api_bound_rows_per_s(

@@ -403,20 +403,41 @@ def test_short_lambda_deadline_pages_early_and_loses_nothing(env, tmp_path):
         scale=0.02, seed=29, rate_limit=1000, latency_ms=300, db_path=tmp_path / "api.sqlite"
     ) as api:
         truth = dump_records(api.db_path, "acme", "accounts")
-        # 4.5 s of Lambda time leaves the connector ~1.5 s per QueryData: a few 0.3 s API pages each.
-        transport = InProcessTransport(timeout_seconds=4.5)
+        # 6 s of Lambda time leaves the connector 3 s per QueryData (3 s reserve). A request is started
+        # only with its expected time + 0.25 s left, and none takes under 0.3 s, so one call holds at most
+        # 9 requests: 20 pages need at least 3 calls. A request slowed by load has 2.45 s to spare (with
+        # 1.5 s per call, 0.95 s: a slower one left the connector no room to start any request again).
+        transport = InProcessTransport(timeout_seconds=6)
         result = run_extract(
             ExtractOptions(
-                "accounts", str(tmp_path / "out"), api_url=api.url, page_size=4, transport=transport
+                "accounts", str(tmp_path / "out"), api_url=api.url, page_size=2, transport=transport
             )
         )
-        pages = -(-len(truth) // 4)
+        pages = -(-len(truth) // 2)
+        assert pages >= 20
         assert result.api_requests >= pages
         # DescribeConnectorConfiguration + DescribeEntity + QueryData calls: maxResults (1000) alone would
         # need a single QueryData; the deadline made the connector return early with a nextToken.
         assert result.invocations - 2 >= 3
         rows = read_files(blobs(result.files), "parquet", "accounts")
         assert_same_rows("accounts", rows, truth)
+
+
+def test_a_deadline_no_api_page_fits_stops_with_a_clear_error(env, tmp_path):
+    """Each QueryData may spend 0.5 s (3.2 s of Lambda time less the 3 s reserve; 0.5 s is the
+    connector's floor), every API page takes 0.8 s: the connector answers with no records and the same
+    nextToken; the runner stops after a bounded number of such calls (it used to loop until killed)."""
+    from saasbridge.local.flow_runner.extract import MAX_STALLED_CALLS
+    from saasbridge.local.flow_runner.protocol import FlowRunError
+    from saasbridge.local.processes import start_reference_api
+
+    with start_reference_api(scale=0.01, seed=31, rate_limit=1000, latency_ms=800) as api:
+        transport = InProcessTransport(timeout_seconds=3.2)
+        with pytest.raises(FlowRunError, match="makes no progress"):
+            run_extract(ExtractOptions("accounts", str(tmp_path / "out"), api_url=api.url, transport=transport))
+    # DescribeConnectorConfiguration, DescribeEntity, the first QueryData, then the stalled ones
+    assert transport.invocations <= 3 + MAX_STALLED_CALLS
+    assert not list((tmp_path / "out").rglob("*.parquet"))  # no partial output left behind
 
 
 class _ScriptedTransport:

@@ -1,5 +1,5 @@
-"""Bounded memory: a forced-spill full scan of `events` at scale 1 keeps about one block in
-memory, not the result. Measured in a fresh subprocess (Arrow pool peak, tracemalloc peak)."""
+"""Bounded memory: a forced-spill full scan of `events` (25,000 rows, ~25 blocks) keeps about one
+block in memory, not the result. Measured in a fresh subprocess (Arrow pool peak, tracemalloc peak)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,15 @@ import pytest
 
 from demo_saas import dump_records
 
-BLOCK = 500_000
+BLOCK = 100_000
+SCALE = 0.25  # events: 25,000 rows; the claim (a few blocks held, not the result) holds at any size
 
 
 @pytest.mark.slow
 def test_full_events_scan_spills_with_bounded_memory(moto_server, tmp_path):
     from saasbridge.local.processes import start_reference_api
 
-    with start_reference_api(scale=1.0, seed=7, rate_limit=1000) as api:
+    with start_reference_api(scale=SCALE, seed=7, rate_limit=1000) as api:
         expected = len(dump_records(api.db_path, "acme", "events"))
         env = {**os.environ, "SAASBRIDGE_API_URL": api.url, "SAASBRIDGE_API_KEY": "demo-acme-key",
                "spill_bucket": "athena-memory", "AWS_ENDPOINT_URL": moto_server.url, "AWS_ACCESS_KEY_ID": "testing",
@@ -33,7 +34,7 @@ def test_full_events_scan_spills_with_bounded_memory(moto_server, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     print("athena events scan memory:", result)
-    assert result["rows"] == expected >= 90_000
+    assert result["rows"] == expected >= 20_000
     assert result["blocks"] > result["splits"]  # blocks were written as they filled
     # the whole result is many blocks; the connector held only a few at a time
     assert result["spilled_bytes"] > 10 * BLOCK

@@ -38,16 +38,16 @@ SCALE = 0.02  # accounts 40, contacts 200, deals 100, events 2000 rows per tenan
 # ------------------------------------------------------------------ helpers shared by the cases
 
 
-def fast_catalog(directory: Path, *, rps: float = 50, concurrency: int = 4) -> Path:
+def fast_catalog(directory: Path, *, rps: float = 50, concurrency: int = 4, max_attempts: int = MAX_ATTEMPTS) -> Path:
     """The demo catalog with short backoffs (tests must be fast) and a given client rate budget."""
     text = default_catalog_path().read_text()
-    text, n = re.subn(r"retry:\n(  .*\n)+", f"retry:\n  max_attempts: {MAX_ATTEMPTS}\n  base_delay: 0.02\n"
+    text, n = re.subn(r"retry:\n(  .*\n)+", f"retry:\n  max_attempts: {max_attempts}\n  base_delay: 0.02\n"
                       "  max_delay: 0.2\n", text)
     assert n == 1
     text, n = re.subn(r"rate_limit:\n(  .*\n)+", f"rate_limit:\n  requests_per_second: {rps}\n  burst: {max(1, int(rps))}\n"
                       f"  max_concurrency: {concurrency}\n", text)
     assert n == 1
-    path = directory / f"catalog-{rps}-{concurrency}.yaml"
+    path = directory / f"catalog-{rps}-{concurrency}-{max_attempts}.yaml"
     path.write_text(text)
     load_catalog(path)  # still valid
     return path
@@ -158,8 +158,9 @@ def connectors(aws_env, monkeypatch, tmp_path):
     boto3.client("s3").create_bucket(Bucket=BUCKET)
 
     def setup(url: str, *, rps: float = 50, concurrency: int = 4, key: str = "demo-acme-key",
-              max_splits: int = 4) -> str:
-        monkeypatch.setenv("SAASBRIDGE_CATALOG", str(fast_catalog(tmp_path, rps=rps, concurrency=concurrency)))
+              max_splits: int = 4, max_attempts: int = MAX_ATTEMPTS) -> str:
+        monkeypatch.setenv("SAASBRIDGE_CATALOG", str(fast_catalog(tmp_path, rps=rps, concurrency=concurrency,
+                                                                  max_attempts=max_attempts)))
         monkeypatch.setenv("SAASBRIDGE_API_URL", url)
         monkeypatch.setenv("SAASBRIDGE_API_KEY", key)
         monkeypatch.setenv("SAASBRIDGE_ATHENA_MAX_SPLITS", str(max_splits))
@@ -312,8 +313,9 @@ def _one_line_no_secret(text: str) -> None:
 
 
 def test_api_down_is_a_clear_error(connectors, tmp_path):
+    # 3 attempts: every one fails (503s ask for a 1 s Retry-After), more would only take longer
     with start_reference_api(scale=0.01, seed=13, rate_limit=1000, fail_rate=1.0) as api:
-        arn = connectors(api.url)
+        arn = connectors(api.url, max_attempts=3)
         with pytest.raises(athena_errors.ApiUnavailableError) as exc:
             scan("accounts")
         _one_line_no_secret(str(exc.value))
@@ -325,7 +327,7 @@ def test_api_down_is_a_clear_error(connectors, tmp_path):
     stopped = start_reference_api(scale=0.01, seed=13, rate_limit=1000)
     url = stopped.url
     stopped.stop()  # nothing listens on the port any more
-    arn = connectors(url)
+    arn = connectors(url, max_attempts=3)
     with pytest.raises(athena_errors.ApiUnavailableError):
         scan("accounts")
     response2 = appflow_handler(query_event(url, arn, "accounts"), None)

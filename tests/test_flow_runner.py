@@ -360,7 +360,7 @@ def test_throttled_extract_loses_nothing(env, tmp_path):
     def throttled() -> int:
         return sum(c.stats.throttled for c in list(session._clients.values()))
 
-    with start_reference_api(scale=0.02, seed=23, rate_limit=4, db_path=tmp_path / "api.sqlite") as api:
+    with start_reference_api(scale=0.01, seed=23, rate_limit=4, db_path=tmp_path / "api.sqlite") as api:
         stop = threading.Event()
 
         def drain():

@@ -42,6 +42,8 @@ class SaasBridgeConnectorHandler(BaseLambdaConnectorHandler):
 
     def lambda_handler(self, event: Any, context: Any) -> dict:
         event_type = event.get("type") if isinstance(event, dict) else None
+        if not isinstance(event_type, str):
+            event_type = None  # a non-string "type" (a list, an object) is as unknown as a missing one
         try:
             _log_call(event, event_type)
             if event_type not in _REQUESTS:

@@ -1,6 +1,6 @@
 """Arrow record batches → AppFlow record strings, column by column.
 
-Produces exactly what `types.record_json` makes of `batch.to_pylist(maps_as_pydicts="strict")` rows (that per-value path
+Produces exactly what `types.record_json` makes of `batch.to_pylist(maps_as_pydicts="lossy")` rows (that per-value path
 stays the reference), but formats each column once per page in C where it can: timestamps, dates
 and decimals with a cast to text (decimals then travel as `orjson.Fragment`s, so they keep their
 digits), plain columns with one `to_pylist`. A column the
@@ -73,7 +73,7 @@ def _plain(t: pa.DataType) -> bool:
 
 
 def _per_value(array: pa.Array) -> list[Any]:
-    return [_json_value(v) for v in array.to_pylist(maps_as_pydicts="strict")]
+    return [_json_value(v) for v in array.to_pylist(maps_as_pydicts="lossy")]
 
 
 def _timestamps(array: pa.Array) -> list[Any]:

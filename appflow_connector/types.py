@@ -96,4 +96,4 @@ def record_json(row: dict[str, Any]) -> str:
 
 def batch_records(batch) -> list[str]:
     """A pyarrow RecordBatch → AppFlow record strings, in row order."""
-    return [record_json(row) for row in batch.to_pylist(maps_as_pydicts="strict")]
+    return [record_json(row) for row in batch.to_pylist(maps_as_pydicts="lossy")]

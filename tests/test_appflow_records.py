@@ -126,7 +126,7 @@ def batches(draw):
 def test_renderer_writes_what_the_per_value_path_writes(batch, data):
     names = batch.schema.names
     chosen = data.draw(st.lists(st.sampled_from(names), unique=True, max_size=len(names)))
-    expected = [record_json({c: row[c] for c in chosen}) for row in batch.to_pylist(maps_as_pydicts="strict")]
+    expected = [record_json({c: row[c] for c in chosen}) for row in batch.to_pylist(maps_as_pydicts="lossy")]
     assert record_texts(batch, chosen) == expected
 
 
@@ -140,7 +140,7 @@ def test_renderer_on_catalog_types_with_edge_values():
         "props": pa.array([[("a", "1")], [], None], pa.map_(pa.string(), pa.string())),
         "nested": pa.array([{"at": None, "amount": Decimal("1")}, None, {"at": dt.datetime(2024, 1, 1), "amount": None}], t),
     })  # fmt: skip
-    expected = [record_json(row) for row in batch.to_pylist(maps_as_pydicts="strict")]
+    expected = [record_json(row) for row in batch.to_pylist(maps_as_pydicts="lossy")]
     assert record_texts(batch, batch.schema.names) == expected
     assert '"amount":0.0000000001' in expected[0] and '"ts":"1969-12-31T23:59:59.999Z"' in expected[0]
     assert '"props":{"a":"1"}' in expected[0] and '"props":{}' in expected[1]  # a map is an object, even empty

@@ -105,3 +105,14 @@ def test_request_timer_expects_the_slowest_recent_request():
     assert timer.estimate() == 0.9
     timer.record(0.1)
     assert timer.estimate() == 0.3  # 0.9 left the window
+
+
+def test_request_timer_forgets_old_samples_so_one_slow_request_cannot_stall_forever():
+    now = [0.0]
+    timer = RequestTimer(initial=0.5, window=8, max_age=120.0, clock=lambda: now[0])
+    timer.record(40.0)  # one request slower than a whole AppFlow call's budget
+    assert timer.estimate() == 40.0
+    now[0] = 119.0
+    assert timer.estimate() == 40.0
+    now[0] = 121.0  # no request ran since: the estimate falls back instead of blocking for good
+    assert timer.estimate() == 0.5

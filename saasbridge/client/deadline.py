@@ -45,17 +45,26 @@ class Deadline:
 
 
 class RequestTimer:
-    """Expected duration of the next request: the slowest of the recent ones (cautious on purpose)."""
+    """Expected duration of the next request: the slowest of the recent ones (cautious on purpose).
 
-    def __init__(self, *, initial: float = 0.5, window: int = 8):
+    Samples older than `max_age` seconds are forgotten: the estimate only changes when a request
+    runs, so one very slow request must not keep a warm container from ever starting another."""
+
+    def __init__(self, *, initial: float = 0.5, window: int = 8, max_age: float = 120.0,
+                 clock=time.monotonic):
         self._lock = threading.Lock()
-        self._recent: deque[float] = deque(maxlen=window)
+        self._recent: deque[tuple[float, float]] = deque(maxlen=window)  # (when, seconds)
         self._initial = initial
+        self._max_age = max_age
+        self._clock = clock
 
     def record(self, seconds: float) -> None:
         with self._lock:
-            self._recent.append(max(0.0, seconds))
+            self._recent.append((self._clock(), max(0.0, seconds)))
 
     def estimate(self) -> float:
         with self._lock:
-            return max(self._recent) if self._recent else self._initial
+            horizon = self._clock() - self._max_age
+            while self._recent and self._recent[0][0] < horizon:
+                self._recent.popleft()
+            return max(s for _, s in self._recent) if self._recent else self._initial

@@ -7,15 +7,15 @@ import datetime as dt
 import json
 import random
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from appflow_connector.filters import FilterError, FilterField, parse_filter, parse_tree
 from saasbridge.catalog.model import FieldType
 from saasbridge.query import ir
+from tests.shared_fixtures import APPFLOW_FIXTURES
 
-CORPUS = Path("/work/shared/appflow-fixtures/filter-expressions.json")
+CORPUS = APPFLOW_FIXTURES / "filter-expressions.json"
 CASES = json.loads(CORPUS.read_text())["cases"]
 ALL_OPS = frozenset(
     [

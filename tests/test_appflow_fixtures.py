@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from pathlib import Path
 
 import boto3
 import orjson
@@ -19,8 +18,9 @@ import pytest
 
 from appflow_connector import session
 from appflow_connector.handler import lambda_handler
+from tests.shared_fixtures import APPFLOW_FIXTURES
 
-FIXTURES = Path("/work/shared/appflow-fixtures")
+FIXTURES = APPFLOW_FIXTURES
 READ_FIELDS = {"subject": "name", "status": "country", "priority": "employees", "isEscalated": "is_active",
                "updatedAt": "updated_at", "createdDate": "created_at", "tags": "industry", "customFields": "address"}  # fmt: skip
 WRITE_FIELDS = {"subject": "model", "status": "label"}

@@ -8,7 +8,6 @@ import copy
 import datetime as dt
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -70,8 +69,9 @@ from athena_connector.protocol.expressions import (
 from athena_connector.protocol.ipc import b64decode, is_modern
 from athena_connector.protocol.strict import StrictnessError
 from saasbridge.query import ir
+from tests.shared_fixtures import ATHENA_FIXTURES
 
-FIXTURES = Path("/work/shared/athena-fixtures")
+FIXTURES = ATHENA_FIXTURES
 VERSION_DIRS = {"v2": 2, "v4": 4, "v5": 5, "v6": 6}
 
 

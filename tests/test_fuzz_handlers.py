@@ -23,9 +23,10 @@ from athena_connector.errors import AthenaConnectorError
 from athena_connector.handler import lambda_handler as athena_handler
 from athena_connector.handler import reset_container
 from tests import reliability_report
+from tests.shared_fixtures import APPFLOW_FIXTURES, ATHENA_FIXTURES
 
-ATHENA_FIXTURES = sorted(p for p in Path("/work/shared/athena-fixtures").rglob("*Request*.json"))
-APPFLOW_FIXTURES = sorted(Path("/work/shared/appflow-fixtures/requests").glob("*.json"))
+ATHENA_FIXTURES = sorted(p for p in ATHENA_FIXTURES.rglob("*Request*.json"))
+APPFLOW_FIXTURES = sorted((APPFLOW_FIXTURES / "requests").glob("*.json"))
 SECRETS = ["demo-acme-key", "fuzz-secret-api-key-9f3a"]
 EXAMPLES = 60
 APPFLOW_CODES = {"InvalidArgument", "InvalidCredentials", "AccessDenied", "RequestTimeout", "RateLimitExceeded",

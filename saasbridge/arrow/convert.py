@@ -1,6 +1,6 @@
 """JSON records (parsed pages) → Arrow record batches typed by the catalog.
 
-Column-wise: one C-level pass (itemgetter) gathers every top-level key of the page; each column
+Column-wise: one C-level pass per top-level key gathers its values; each column
 becomes a typed array built by pyarrow in C. Strings, booleans, timestamps and dates need no
 Python type scan (pyarrow rejects every other JSON type for them; timestamps and dates are cast
 from their text, which is exact); numbers are type-checked first because pyarrow would truncate
@@ -18,8 +18,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from decimal import Context, Decimal, InvalidOperation
-from itertools import accumulate, chain
-from operator import itemgetter
+from itertools import accumulate, chain, repeat
 from typing import Any
 
 import pyarrow as pa
@@ -309,15 +308,9 @@ def _member(parents: list[Any], key: str) -> list[Any]:
 class _Page:
     """One page of records: each api path's raw values and each column array, each made once."""
 
-    def __init__(self, records: list[dict], keys: Sequence[str] = ()):
+    def __init__(self, records: list[dict]):
         self._records = records
         self._values: dict[tuple[str, ...], tuple[list[Any], int]] = {}
-        if len(keys) > 1 and records:
-            try:  # one C-level pass for all top-level keys; a record missing one takes .get below
-                columns = zip(*map(itemgetter(*keys), records), strict=True)
-                self._values = {(k,): (list(c), 0) for k, c in zip(keys, columns, strict=True)}
-            except KeyError:
-                pass
         self._arrays: dict[tuple[tuple[str, ...], FieldType], tuple[pa.Array, int]] = {}
 
     def values(self, path: tuple[str, ...]) -> tuple[list[Any], int]:
@@ -327,8 +320,9 @@ class _Page:
         if hit is not None:
             return hit
         if len(path) == 1:
-            key = path[0]
-            hit = ([r.get(key) for r in self._records], 0)
+            # one C-level pass per column: no per-record tuple (a row-wise transpose allocates one
+            # per record, and those allocations trigger garbage collections that cost more than the pass)
+            hit = (list(map(dict.get, self._records, repeat(path[0]))), 0)
         else:
             parents, lost = self.values(path[:-1])
             if not set(map(type, parents)) <= _DICT_OR_NONE:
@@ -361,7 +355,6 @@ class RecordConverter:
         for name in self.schema.names:
             f = entity.field(name)
             self._columns.append((name, tuple(f.api_name.split(".")), f.type))
-        self._keys = tuple(dict.fromkeys(path[0] for _, path, _ in self._columns))
         self.warnings = 0
         self.warning_columns: Counter[str] = Counter()
 
@@ -370,7 +363,7 @@ class RecordConverter:
             bad = sum(1 for r in records if type(r) is not dict)
             self._warn("(record)", bad)
             records = [r if type(r) is dict else {} for r in records]
-        page = _Page(records, self._keys)
+        page = _Page(records)
         arrays = []
         for name, path, ft in self._columns:
             array, bad = page.array(path, ft)

@@ -77,7 +77,11 @@ class _PageFetcher:
 
 
 class Reader:
-    """An iterator of `ReadPage`s; `.plan` is the plan used (for --explain), `.rows` the rows
+    """Read `query` through `client` (a SaasClient, or a Runtime whose `.client()` gives one).
+    `extra` is ANDed into the query (a split's window); `extra_residual`, when given, is what
+    the residual filter checks in its place.
+
+    An iterator of `ReadPage`s; `.plan` is the plan used (for --explain), `.rows` the rows
     returned so far, `.converter.warnings` the values of the wrong type turned into null.
     `prefetch=False` turns read-ahead off; `close()` (or `with`) ends a read early."""
 
@@ -254,20 +258,5 @@ def _check_resume(resume: dict | None, mode: str) -> dict:
     return dict(resume)
 
 
-def read(
-    client: Any,
-    catalog: Catalog,
-    query: Query,
-    *,
-    deadline: Any = None,
-    resume: dict | None = None,
-    extra: Expr | None = None,
-    extra_residual: Expr | None = None,
-    page_size: int | None = None,
-    prefetch: bool = True,
-) -> Reader:
-    """Read `query` through `client` (a SaasClient, or a Runtime whose `.client()` gives one).
-    `extra` is ANDed into the query (a split's window); `extra_residual`, when given, is what
-    the residual filter checks in its place."""
-    return Reader(client, catalog, query, deadline=deadline, resume=resume, extra=extra,
-                  extra_residual=extra_residual, page_size=page_size, prefetch=prefetch)
+# The entry point the connectors call (docs/architecture.md): the reader itself.
+read = Reader

@@ -18,28 +18,25 @@ def _ident(text: str) -> list[str]:
     return [p.strip('"').lower() for p in text.split(".")]
 
 
+# Leaf types by equality; Athena TIMESTAMP travels as date64 (see athena_connector/protocol/values).
+_SQL_NAMES: dict[pa.DataType, str] = {
+    pa.date64(): "timestamp",
+    pa.date32(): "date",
+    pa.string(): "varchar",
+    pa.bool_(): "boolean",
+    pa.int8(): "tinyint",
+    pa.int16(): "smallint",
+    pa.int32(): "integer",
+    pa.int64(): "bigint",
+    pa.float32(): "real",
+    pa.float64(): "double",
+}
+
+
 def sql_type(t: pa.DataType) -> str:
     """The Athena SQL type of an Arrow type as the connector sends it."""
-    if pa.types.is_date64(t):
-        return "timestamp"
-    if pa.types.is_date32(t):
-        return "date"
-    if pa.types.is_string(t):
-        return "varchar"
-    if pa.types.is_boolean(t):
-        return "boolean"
-    if pa.types.is_int8(t):
-        return "tinyint"
-    if pa.types.is_int16(t):
-        return "smallint"
-    if pa.types.is_int32(t):
-        return "integer"
-    if pa.types.is_int64(t):
-        return "bigint"
-    if pa.types.is_float32(t):
-        return "real"
-    if pa.types.is_float64(t):
-        return "double"
+    if t in _SQL_NAMES:
+        return _SQL_NAMES[t]
     if pa.types.is_decimal(t):
         return f"decimal({t.precision},{t.scale})"
     if pa.types.is_timestamp(t):

@@ -92,8 +92,3 @@ def _json_value(value: Any) -> Any:
 def record_json(row: dict[str, Any]) -> str:
     """One record as AppFlow wants it: a JSON object serialized to a string."""
     return orjson.dumps({k: _json_value(v) for k, v in row.items()}).decode()
-
-
-def batch_records(batch) -> list[str]:
-    """A pyarrow RecordBatch → AppFlow record strings, in row order."""
-    return [record_json(row) for row in batch.to_pylist(maps_as_pydicts="lossy")]

@@ -8,20 +8,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from saasbridge.errors import ConfigError
 
 DEFAULT_PROFILE = "local"
 # AppFlow's secret naming: appflow!<account>-<connector label>-<profile>.
 SECRET_NAME = "appflow!000000000000-saasbridge-{profile}"
-
-
-@dataclass(frozen=True)
-class Profile:
-    secret_arn: str
-    authentication_type: str  # as the Lambda event spells it: ApiKey, BasicAuth, OAuth2, CustomAuth
-    created_or_changed: bool  # True = a profile was (re)created: AppFlow validates it first
 
 
 def authentication_type(configuration: Mapping) -> str:

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 from pathlib import Path
 
@@ -143,9 +142,3 @@ class RotatingSink:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-
-
-def csv_text(rows: list[list[str]]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
-    return buf.getvalue()

@@ -11,8 +11,8 @@ from saasbridge.catalog.model import Catalog
 from saasbridge.client.auth import AuthStrategy
 from saasbridge.client.client import SaasClient
 from saasbridge.client.credentials import Credentials, credentials_from_env, credentials_from_secret
-from saasbridge.client.http import Transport, origin_key
-from saasbridge.client.ratelimit import RateLimiter, shared_rate_limiter
+from saasbridge.client.http import Transport
+from saasbridge.client.ratelimit import RateLimiter
 
 
 class Runtime:
@@ -57,12 +57,6 @@ class Runtime:
         needs are missing."""
         credentials = self.credentials
         with self._lock:
-            if self._transport is None:
-                budget = self.catalog.rate_limit
-                self._transport = Transport(max_connections=max(2, budget.max_concurrency))
-                self._limiter = shared_rate_limiter(
-                    origin_key(self.catalog.base_url), credentials.identity(), budget
-                )
             client = SaasClient(
                 self.catalog,
                 credentials,
@@ -70,8 +64,8 @@ class Runtime:
                 rate_budget=self._limiter,
                 auth=self._auth,
             )
-            if self._auth is None:
-                self._auth = client.auth
+            if self._transport is None:  # the first client builds what the later ones share
+                self._transport, self._limiter, self._auth = client.transport, client.rate_limiter, client.auth
             return client
 
     def __repr__(self) -> str:

@@ -103,7 +103,3 @@ def decode_block(block: dict[str, Any]) -> pa.RecordBatch:
     schema = decode_schema(block["schema"])
     records = block.get("records") or ""
     return decode_batch_bytes(b64decode(records, "Block records") if records else b"", schema)
-
-
-def block_is_modern(block: dict[str, Any]) -> bool:
-    return is_modern(b64decode(block.get("schema", ""), "Block schema"))

@@ -75,10 +75,6 @@ class Capabilities:
         return any(item.get("subType") == sub_type for item in self.raw.get(name, []))
 
     @property
-    def filter_pushdown(self) -> bool:
-        return bool(self.raw.get("supports_filter_pushdown"))
-
-    @property
     def limit_pushdown(self) -> bool:
         return self.has("supports_limit_pushdown", "integer_constant")
 

@@ -16,7 +16,6 @@ from saasbridge.local.flow_runner.destination import Destination
 from saasbridge.local.flow_runner.typing_ import Column, TableBuilder
 
 FORMATS = ("parquet", "csv", "jsonl")
-EXTENSIONS = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
 
 
 class FormatWriter:
@@ -119,7 +118,7 @@ class RotatingSink:
                 self._finish()
 
     def _open(self) -> None:
-        self._rel = f"{self.directory}/part-{len(self.files):05d}.{EXTENSIONS[self.fmt]}"
+        self._rel = f"{self.directory}/part-{len(self.files):05d}.{self.fmt}"
         path = self.destination.staging(self._rel)
         self._writer = _WRITERS[self.fmt](path, self.columns)
         self._rows_in_file = 0

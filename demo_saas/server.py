@@ -105,7 +105,9 @@ def exit_cleanly_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 
-def _exit_with_parent(parent_pid: int) -> None:
+def exit_with_parent(parent_pid: int) -> None:
+    """Exit this process as soon as its parent is gone (a killed test run leaves no orphan)."""
+
     def watch() -> None:
         while True:
             time.sleep(0.5)
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     exit_cleanly_on_sigterm()
     if args.parent_pid:
-        _exit_with_parent(args.parent_pid)
+        exit_with_parent(args.parent_pid)
 
     def ready(url: str) -> None:
         print(READY_PREFIX + url, flush=True)

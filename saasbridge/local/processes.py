@@ -210,18 +210,10 @@ def _run_moto(port: int, parent_pid: int) -> None:
     """Child side of `start_moto_server`: moto's own server, plus a parent watchdog."""
     from moto.server import main as moto_main
 
-    _exit_with_parent(parent_pid)
+    from demo_saas.server import exit_with_parent
+
+    exit_with_parent(parent_pid)
     moto_main(["-H", "127.0.0.1", "-p", str(port)])
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-    def watch() -> None:
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent_pid:
-                os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
 if __name__ == "__main__":

@@ -248,6 +248,16 @@ def _nan_free(v):
     return v
 
 
+def _assert_converts_like_the_oracle(values: list, type_text: str) -> None:
+    """A one-column decimal batch equals the oracle, with one warning per value it turns into null."""
+    e = _entity(("amount", "amount", type_text))
+    conv = RecordConverter(e)
+    got = conv.convert([{"amount": v} for v in values]).column(0).to_pylist()
+    exp = [_oracle(v, parse_type(type_text)) for v in values]
+    assert got == exp
+    assert conv.warnings == sum(1 for v, x in zip(values, exp, strict=True) if v is not None and x is None)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False, min_value=-1e16, max_value=1e16),
                           st.decimals(places=2, min_value=-10**12, max_value=10**12).map(float)), max_size=30),
@@ -256,12 +266,7 @@ def _nan_free(v):
 @example(values=[2.225073858507e-311], type_text="decimal(18,2)")
 @example(values=[5e-324, 0.25, None], type_text="decimal(10,3)")
 def test_float_only_decimal_columns_convert_like_the_oracle(values, type_text):
-    e = _entity(("amount", "amount", type_text))
-    conv = RecordConverter(e)
-    got = conv.convert([{"amount": v} for v in values]).column(0).to_pylist()
-    exp = [_oracle(v, parse_type(type_text)) for v in values]
-    assert got == exp
-    assert conv.warnings == sum(1 for v, x in zip(values, exp, strict=True) if v is not None and x is None)
+    _assert_converts_like_the_oracle(values, type_text)
 
 
 # decimal text as APIs send it: plain, exponent, long fractions, leading/trailing zeros
@@ -282,9 +287,4 @@ _decimal_text = st.one_of(
 @example(values=["1." + "0" * 39, "2"], type_text="decimal(18,0)")  # 40 digits: 0 before
 @example(values=["12345678901234567890123456789.5", "x"], type_text="decimal(38,1)")  # exact path, > 28 digits
 def test_text_decimal_columns_convert_like_the_oracle(values, type_text):
-    e = _entity(("amount", "amount", type_text))
-    conv = RecordConverter(e)
-    got = conv.convert([{"amount": v} for v in values]).column(0).to_pylist()
-    exp = [_oracle(v, parse_type(type_text)) for v in values]
-    assert got == exp
-    assert conv.warnings == sum(1 for v, x in zip(values, exp, strict=True) if v is not None and x is None)
+    _assert_converts_like_the_oracle(values, type_text)

@@ -21,6 +21,7 @@ class Counters:
     rows_returned: int = 0  # rows sent to Athena
     bytes_returned: int = 0  # Arrow bytes sent to Athena (inline or spilled)
     spilled_blocks: int = 0
+    values_nulled: int = 0  # wrongly typed API values the converter turned into null
 
 
 @dataclass

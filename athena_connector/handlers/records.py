@@ -123,7 +123,7 @@ def read_records(inv: Invocation) -> dict:
 
 def _count_nulled(inv: Invocation, reader) -> None:
     """Values of the wrong type the converter turned into null (schema drift) → ValuesNulled metric."""
-    inv.counters.values_nulled = getattr(inv.counters, "values_nulled", 0) + reader.converter.warnings
+    inv.counters.values_nulled += reader.converter.warnings
 
 
 def _top_n(inv: Invocation, entity: str, columns: list[str], where, window: SplitWindow,

@@ -219,8 +219,7 @@ def _get_validator() -> Any:
     if _validator is None:
         from jsonschema import Draft202012Validator
 
-        schema = json.loads(_schema_text())
-        _validator = Draft202012Validator(schema)
+        _validator = Draft202012Validator(catalog_schema())
     return _validator
 
 

@@ -47,16 +47,9 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _secrets_for(options):
-    from contextlib import nullcontext
-
-    from saasbridge.local.local_aws import local_aws, needs_local_secrets
-
-    return local_aws() if needs_local_secrets(options.transport, options.secret_arn, [options.to]) else nullcontext()
-
-
 def run(args: argparse.Namespace) -> int:
     from saasbridge.local.flow_runner import ExtractOptions, run_extract
+    from saasbridge.local.local_aws import aws_for_flow
 
     options = ExtractOptions(
         entity=args.entity, to=args.to, incremental=args.incremental, where=args.where,
@@ -67,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         max_results=args.max_results, rows_per_file=args.rows_per_file, lookback_seconds=args.lookback,
         progress=False if args.no_progress else None,
     )  # fmt: skip
-    with _secrets_for(options):
+    with aws_for_flow(options.transport, options.secret_arn, [options.to]):
         result = run_extract(options)
     print(result.summary())
     if result.training_manifest_uri:

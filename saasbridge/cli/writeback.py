@@ -28,18 +28,15 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from contextlib import nullcontext
-
     from saasbridge.local.flow_runner import WritebackOptions, run_writeback
-    from saasbridge.local.local_aws import local_aws, needs_local_secrets
+    from saasbridge.local.local_aws import aws_for_flow
 
     options = WritebackOptions(
         entity=args.entity, source=args.source, operation=args.operation, batch_size=args.batch_size,
         columns=csv_list(args.columns), transport=transport_from_args(args), secret_arn=args.secret_arn,
         profile_name=args.profile, api_url=args.api_url, progress=False if args.no_progress else None,
     )  # fmt: skip
-    local = needs_local_secrets(options.transport, options.secret_arn, [options.source])
-    with local_aws() if local else nullcontext():
+    with aws_for_flow(options.transport, options.secret_arn, [options.source]):
         result = run_writeback(options)
     for failure in result.failures[:MAX_FAILURES_SHOWN]:
         rid = f" (id {failure.record_id})" if failure.record_id else ""

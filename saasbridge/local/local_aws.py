@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from saasbridge.local.env import temporary_env
 
@@ -31,6 +31,11 @@ def needs_local_secrets(transport: object, secret_arn: str | None, uris: list[st
     return in_process and not secret_arn and not aws_configured_locally() and not any(
         u.startswith("s3://") for u in uris
     )
+
+
+def aws_for_flow(transport: object, secret_arn: str | None, uris: list[str]) -> AbstractContextManager[None]:
+    """`local_aws()` when the flow run needs it (see `needs_local_secrets`), else a no-op block."""
+    return local_aws() if needs_local_secrets(transport, secret_arn, uris) else nullcontext()
 
 
 @contextmanager

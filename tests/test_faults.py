@@ -24,6 +24,7 @@ from demo_saas import dump_records
 from demo_saas.faults import FaultInjector
 from saasbridge.catalog import default_catalog_path, load_catalog
 from saasbridge.client import ratelimit
+from saasbridge.local.engine.metrics import emf_metrics
 from saasbridge.local.processes import start_reference_api
 from tests import athena_driver, reliability_report
 from tests.athena_driver import actual_rows, scan, sort_key, truth_rows
@@ -131,20 +132,6 @@ def checksum(rows: list[dict]) -> str:
 def source_rows(server, entity_name: str, tenant: str = "acme") -> list[dict]:
     entity = load_catalog().entity(entity_name)
     return truth_rows(entity, dump_records(server.db_path, tenant, entity_name))
-
-
-def emf_metrics(stdout: str) -> dict[str, float]:
-    """Sum of every metric in the EMF lines the Athena connector printed."""
-    totals: dict[str, float] = {}
-    for line in stdout.splitlines():
-        if '"_aws"' not in line:
-            continue
-        doc = json.loads(line)
-        for spec in doc["_aws"]["CloudWatchMetrics"]:
-            for metric in spec["Metrics"]:
-                value = doc[metric["Name"]]
-                totals[metric["Name"]] = totals.get(metric["Name"], 0) + (sum(value) if isinstance(value, list) else value)
-    return totals
 
 
 def appflow_client_stats() -> dict:

@@ -4,7 +4,6 @@ A's rows (never one of B's), also when one warm container serves A, B and A agai
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 
 import boto3
 import pytest
@@ -16,6 +15,7 @@ from demo_saas import dump_records
 from saasbridge.catalog import load_catalog
 from tests import reliability_report
 from tests.athena_driver import actual_rows, scan, sort_key, truth_rows
+from tests.test_faults import extract
 
 KEYS = {"acme": "demo-acme-key", "globex": "demo-globex-key"}
 
@@ -31,17 +31,7 @@ def _secret(tenant: str) -> str:
 
 def _appflow_rows(api_url: str, arn: str, entity_name: str) -> list[dict]:
     entity = load_catalog().entity(entity_name)
-    token, records = None, []
-    while True:
-        response = appflow_handler({
-            "type": "QueryDataRequest", "entityIdentifier": entity_name, "maxResults": 1000, "nextToken": token,
-            "connectorContext": {"connectorRuntimeSettings": {"instanceUrl": api_url},
-                                 "credentials": {"secretArn": arn, "authenticationType": "ApiKey"}}}, None)
-        assert response["isSuccess"], response["errorDetails"]
-        records += [json.loads(r, parse_float=Decimal) for r in response["records"]]
-        token = response["nextToken"]
-        if not token:
-            break
+    records, _ = extract(api_url, arn, entity_name)
     plain = [{f.api_name: r.get(f.name) for f in entity.fields if "." not in f.api_name} for r in records]
     return truth_rows(entity, plain, [f.name for f in entity.fields if "." not in f.api_name])
 

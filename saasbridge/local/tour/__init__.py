@@ -21,7 +21,6 @@ class TourContext:
     s3_url: str
     db_path: Path | None = None
     tenant: str = "acme"
-    extras: dict[str, Any] = field(default_factory=dict)  # sections may leave things for later ones
     _console: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:

@@ -75,4 +75,3 @@ def run(ctx: Any) -> None:
                 shown = result.table.slice(0, 10)
                 ctx.table(shown.column_names, [list(r.values()) for r in shown.to_pylist()])
                 ctx.say(f"  {result.stats.line()}")
-                ctx.extras.setdefault("sql_stats", []).append(result.stats)

@@ -75,7 +75,6 @@ class TrainingSink:
         self.columns = [self.target, *self.features]
         self.validation_fraction = validation_fraction
         self.counts = {"train": 0, "validation": 0, "skipped_null_target": 0}
-        self._rows: dict[str, list[list]] = {"train": [], "validation": []}
         self._files: dict[str, list] = {}
         self._open()
 
@@ -123,10 +122,9 @@ class TrainingSink:
     def close(self) -> dict:
         """Publish both channels and the manifest; returns the manifest."""
         channels = {}
-        nbytes = 0
         for channel, (handle, _) in self._files.items():
             handle.close()
-            nbytes += self.destination.publish(self._rel(channel))
+            self.destination.publish(self._rel(channel))
             channels[channel] = self.destination.uri(f"{self.directory}/{channel}/")
         manifest = {
             "target": self.target.name,
@@ -142,5 +140,4 @@ class TrainingSink:
         rel = f"{self.directory}/manifest.json"
         self.destination.write_text(rel, json.dumps(manifest, indent=1))
         self.manifest_uri = self.destination.uri(rel)
-        self.bytes = nbytes
         return manifest

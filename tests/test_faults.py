@@ -212,8 +212,7 @@ def test_appflow_full_extracts_survive_failures(failing_api, connectors):
     reliability_report.record(
         "faults", f"AppFlow full extract, fail-rate {failing_api.fail_rate}",
         f"500/503/dropped connection on {failing_api.fail_rate:.0%} of requests; {stats['retries']} retries",
-        f"{sum(expected.values())} rows (5 entities, checksums)", f"{sum(delivered.values())} rows, checksums equal",
-        True)
+        f"{sum(expected.values())} rows (5 entities, checksums)", f"{sum(delivered.values())} rows, checksums equal")
 
 
 def test_athena_full_scans_survive_failures(failing_api, connectors, capsys):
@@ -236,7 +235,7 @@ def test_athena_full_scans_survive_failures(failing_api, connectors, capsys):
         "faults", f"Athena full scans, fail-rate {failing_api.fail_rate}",
         f"500/503/dropped connection on {failing_api.fail_rate:.0%} of requests; "
         f"{int(metrics['ApiRetries'])} retries (ApiRetries metric)",
-        f"{expected} rows (5 tables, checksums)", f"{delivered} rows, checksums equal", True)
+        f"{expected} rows (5 tables, checksums)", f"{delivered} rows, checksums equal")
 
 
 def drain_budget(url: str, key: str = "demo-acme-key") -> int:
@@ -288,8 +287,7 @@ def test_429_bursts_from_a_low_rate_limit(connectors, capsys):
     reliability_report.record(
         "faults", "429 bursts (--rate-limit 5, budget drained before each call)",
         f"HTTP 429 with Retry-After: {appflow_throttled} in the AppFlow pass, {int(athena_throttled)} in the Athena scan",
-        f"events {len(truth)} + deals {len(truth2)} rows", f"{len(rows)} + {len(got2)} rows, checksums equal",
-        True)
+        f"events {len(truth)} + deals {len(truth2)} rows", f"{len(rows)} + {len(got2)} rows, checksums equal")
 
 
 # ------------------------------------------------------------------ the API stays down
@@ -321,8 +319,7 @@ def test_api_down_is_a_clear_error(connectors, tmp_path):
     assert response2["isSuccess"] is False and response2["errorDetails"]["errorCode"] == "ServiceUnavailable"
     reliability_report.record(
         "faults", "API down (fail-rate 1.0; server stopped)", "every request fails / connection refused",
-        "typed error, no rows", f"Athena {type(exc.value).__name__}; AppFlow {response['errorDetails']['errorCode']}",
-        True)
+        "typed error, no rows", f"Athena {type(exc.value).__name__}; AppFlow {response['errorDetails']['errorCode']}")
 
 
 def _pages_then(failure):
@@ -351,7 +348,7 @@ def test_failure_after_the_first_page_is_never_a_short_result(connectors, kind):
     assert code == ("ServiceUnavailable" if kind == "503" else "RateLimitExceeded")
     reliability_report.record(
         "faults", f"HTTP {kind} forever after page 1", "page 1 ok, then the API keeps failing",
-        "error, not 3 rows that look complete", f"Athena {expected_athena.__name__}; AppFlow {code}", True)
+        "error, not 3 rows that look complete", f"Athena {expected_athena.__name__}; AppFlow {code}")
 
 
 # ------------------------------------------------------------------ garbage from the API
@@ -377,8 +374,7 @@ def test_garbage_bodies_are_clear_errors(connectors, case):
     _one_line_no_secret(str(exc.value))
     reliability_report.record("faults", f"API body: {case}", "a 200 answer with a broken body",
                               "typed error, no rows",
-                              f"Athena {type(exc.value).__name__}; AppFlow {response['errorDetails']['errorCode']}",
-                              True)
+                              f"Athena {type(exc.value).__name__}; AppFlow {response['errorDetails']['errorCode']}")
 
 
 TS = "2023-05-01T00:00:00.000Z"
@@ -446,7 +442,7 @@ def test_schema_drift_nulls_bad_values_and_counts_them(connectors, capsys):
     reliability_report.record("faults", "schema drift (missing/extra/wrongly typed fields)",
                               "3 records: missing fields, an unknown field, wrongly typed values (text for int, number for bool, …)",
                               f"3 rows, {expected_bad} values null and counted",
-                              f"{len(rows)} rows (both connectors), ValuesNulled={int(bad_values)}", True)
+                              f"{len(rows)} rows (both connectors), ValuesNulled={int(bad_values)}")
 
 
 def _drifted_split_field(request):
@@ -517,7 +513,7 @@ def test_slow_api_near_the_deadline_resumes_without_loss(connectors, monkeypatch
         f"AppFlow calls of 1 s; Athena Lambda with 0.9 s usable, 1 then {len(stats['splits'])} splits",
         f"events {len(truth)} rows (each connector)",
         f"AppFlow {len(rows)} rows over {calls} calls; Athena QueryDeadlineError with 1 split, "
-        f"{len(got2)} rows with {len(stats['splits'])} splits", True)
+        f"{len(got2)} rows with {len(stats['splits'])} splits")
 
 
 # ------------------------------------------------------------------ shared rate budget
@@ -590,7 +586,7 @@ def test_concurrent_splits_stay_under_the_shared_rate_budget(connectors, monkeyp
     reliability_report.record(
         "faults", "concurrent splits, shared rate budget", f"3 × {len(splits)} split reads at once, "
         f"budget {rps:.0f} req/s (burst {rps:.0f})", f"≤ {rps:.0f} + {rps:.0f}·t requests in any t seconds",
-        f"{len(times)} requests in {span:.1f} s, peak {worst:.0%} of the budget", True)
+        f"{len(times)} requests in {span:.1f} s, peak {worst:.0%} of the budget")
 
 
 # ------------------------------------------------------------------ updates during a listing
@@ -625,7 +621,7 @@ def test_updates_during_an_extract_lose_and_duplicate_nothing(connectors, tmp_pa
     reliability_report.record(
         "faults", "records updated during a paginated extract",
         f"{len(touched)} PATCHes between {calls} QueryData calls", f"{len(before)} rows, each once",
-        f"{len(ids)} rows, {len(ids) - len(set(ids))} duplicates, untouched rows equal to the source", True)
+        f"{len(ids)} rows, {len(ids) - len(set(ids))} duplicates, untouched rows equal to the source")
 
 
 def test_capture_helpers_are_consistent():

@@ -204,4 +204,4 @@ def test_specific_bad_inputs(configured, connector):
         "bad input", f"{connector} handler fuzz", f"{tried} hypothesis events (mutated fixtures, junk) + "
         f"{', '.join(cases)}", "typed error or valid response; no crash, no secret",
         f"{len(outcomes)} named cases → {', '.join(sorted(set(outcomes.values())))}"
-        + (f"; fuzz outcomes {dict(sorted(seen.items()))}" if tried else ""), True)
+        + (f"; fuzz outcomes {dict(sorted(seen.items()))}" if tried else ""))

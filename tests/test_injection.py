@@ -152,7 +152,7 @@ def test_passthrough_cannot_leave_the_entity_endpoint(env, query):
     assert outcome != "ran" or all(r.query.get("country") == "DE" for r in api.requests)
     reliability_report.record("injection", f"passthrough {query!r}", "system.query text",
                               "only /v1/accounts on the API's host, or a clear error",
-                              f"{outcome}; {len(api.requests)} request(s), all to /v1/accounts", True)
+                              f"{outcome}; {len(api.requests)} request(s), all to /v1/accounts")
 
 
 def test_next_page_urls_cannot_redirect(env):
@@ -172,11 +172,11 @@ def test_next_page_urls_cannot_redirect(env):
     assert len(calls) == 1 and calls[0].headers.get("host", "").startswith("127.0.0.1")
     reliability_report.record(
         "injection", "next-page URL to another host", "next = http://evil.example:1/steal",
-        "request refused, credentials not sent", "ApiError 'refusing to send credentials', 1 request (own host)", True)
+        "request refused, credentials not sent", "ApiError 'refusing to send credentials', 1 request (own host)")
 
 
 def test_summary_row():
     reliability_report.record(
         "injection", "filter values / SQL literals / ids", f"{len(NASTY)} values: quotes, &, ?, #, ../, %2e, "
         "URLs, NUL, unicode; AppFlow filter, Athena value set, RetrieveData ids, GET by id",
-        "same endpoint, value arrives exactly once, encoded", "checked at the server for each value", True)
+        "same endpoint, value arrives exactly once, encoded", "checked at the server for each value")

@@ -73,7 +73,7 @@ def test_each_tenant_sees_exactly_its_own_rows(env, monkeypatch, entity_name):
     reliability_report.record(
         "isolation", f"tenants acme/globex, {entity_name}", "A, B, A through AppFlow (one warm container) "
         "and Athena", f"acme {len(truth['acme'])}, globex {len(truth['globex'])} rows, each only its own",
-        f"acme {delivered['acme']}, globex {delivered['globex']} rows, equal to each tenant's data", True)
+        f"acme {delivered['acme']}, globex {delivered['globex']} rows, equal to each tenant's data")
 
 
 def test_retrieve_by_id_never_crosses_tenants(env):

@@ -192,7 +192,7 @@ def test_no_secret_in_logs_errors_metrics_or_responses(reference_api, aws_env, m
         "secrets", "logs, errors, metrics, responses of a full run",
         f"{len(secrets)} secrets (API keys, OAuth client secret + token, wrong key, "
         f"{len(made) - 1} spill key encodings); every log level DEBUG",
-        "0 occurrences", f"0 in {sum(len(t) for t in haystacks.values()):,} characters captured", True)
+        "0 occurrences", f"0 in {sum(len(t) for t in haystacks.values()):,} characters captured")
     reliability_report.record(
         "secrets", "spill objects", "forced spill, SSE AES256 configured", "AES-GCM ciphertext, SSE header",
-        "unreadable as Arrow, decryption with another key fails, ServerSideEncryption=AES256", True)
+        "unreadable as Arrow, decryption with another key fails, ServerSideEncryption=AES256")

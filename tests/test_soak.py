@@ -40,4 +40,4 @@ def test_soak_fail_rate_and_throttling(connectors):
     reliability_report.record(
         "soak", f"{ROUNDS} rounds, scale 0.2, fail-rate 0.2, --rate-limit 40",
         f"both connectors, every entity; AppFlow retries {stats['retries']}, throttled {stats['throttled']}",
-        f"{expected} rows", f"{delivered} rows, checksums equal", True)
+        f"{expected} rows", f"{delivered} rows, checksums equal")

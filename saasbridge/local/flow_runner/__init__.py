@@ -7,15 +7,35 @@ process, the local Lambda invoke endpoint, or a deployed Lambda. See docs in `ex
 event sequence and `incremental.py` for the incremental-pull rules.
 """
 
-from saasbridge.local.flow_runner.extract import ExtractOptions, ExtractResult, run_extract
-from saasbridge.local.flow_runner.transport import (
-    EndpointTransport,
-    InProcessTransport,
-    LambdaTransport,
-    Transport,
-)
-from saasbridge.local.flow_runner.writeback import WritebackOptions, WritebackResult, run_writeback
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from saasbridge.local.flow_runner.extract import ExtractOptions, ExtractResult, run_extract
+    from saasbridge.local.flow_runner.transport import (
+        EndpointTransport,
+        InProcessTransport,
+        LambdaTransport,
+        Transport,
+    )
+    from saasbridge.local.flow_runner.writeback import WritebackOptions, WritebackResult, run_writeback
+
+# Loaded on first use: the CLI imports `cli_options` from this package to build its parser, and
+# `saasbridge --help` should not pay for pyarrow.
+_EXPORTS = {
+    "EndpointTransport": "transport",
+    "ExtractOptions": "extract",
+    "ExtractResult": "extract",
+    "InProcessTransport": "transport",
+    "LambdaTransport": "transport",
+    "Transport": "transport",
+    "WritebackOptions": "writeback",
+    "WritebackResult": "writeback",
+    "run_extract": "extract",
+    "run_writeback": "writeback",
+}
 __all__ = [
     "EndpointTransport",
     "ExtractOptions",
@@ -28,3 +48,9 @@ __all__ = [
     "run_extract",
     "run_writeback",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from saasbridge.catalog import load_catalog, load_catalog_text
-from saasbridge.catalog.show import catalog_header, render_text, summarize
 from saasbridge.errors import CatalogError
 
 
@@ -37,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from saasbridge.catalog import load_catalog
+    from saasbridge.catalog.show import catalog_header, render_text, summarize
+
     catalog = load_catalog(args.catalog)
     entities = [catalog.entity(n) for n in args.entity] if args.entity else list(catalog.entities)
     if args.plain or not sys.stdout.isatty():
@@ -69,6 +70,8 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    from saasbridge.catalog import load_catalog
+
     catalog = load_catalog(args.file)
     fields = sum(len(e.fields) for e in catalog.entities)
     print(f"OK {args.file}: catalog {catalog.name!r}, {len(catalog.entities)} entities, {fields} columns")
@@ -76,6 +79,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_from_openapi(args: argparse.Namespace) -> int:
+    from saasbridge.catalog import load_catalog_text
     from saasbridge.catalog.openapi import draft_catalog_yaml, load_openapi
 
     if args.output and Path(args.output).exists() and not args.force:

@@ -55,9 +55,11 @@ junk = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=True),
     st.text(max_size=20), st.just("x" * 1_000_000),  # huge string
     st.just("!!!not base64!!!"), st.just(base64.b64encode(b"\xff\xff\xff\xff\x10\x00\x00\x00garbage").decode()),
-    st.just({"@type": "NoSuchThing"}), st.just([[[[[]]]]]), st.lists(st.integers(), max_size=3),
+    # mutable junk is built fresh per draw: a shared object mutated by a later step would make
+    # generation depend on earlier examples (hypothesis' FlakyStrategyDefinition)
+    st.builds(lambda: {"@type": "NoSuchThing"}), st.builds(lambda: [[[[[]]]]]), st.lists(st.integers(), max_size=3),
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
-    st.just(json.loads("[" * 200 + "]" * 200)),  # deep nesting
+    st.builds(lambda: json.loads("[" * 200 + "]" * 200)),  # deep nesting
     st.just("../../etc/passwd"), st.just("http://evil.example/"),
 )
 

@@ -64,3 +64,7 @@ class DeadlineExceeded(SaasBridgeError):
     def __init__(self, message: str, resume: dict | None = None):
         super().__init__(message)
         self.resume = resume
+
+
+class QuotaExhaustedError(RateLimitedError):
+    """A new scan refused: the credential's daily or hourly request quota is nearly spent."""

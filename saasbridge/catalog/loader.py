@@ -31,6 +31,7 @@ from saasbridge.catalog.model import (
     QuotaResponse,
     RateBudget,
     Retry,
+    SharedBudget,
     Sort,
     SplitHint,
     WriteOperation,
@@ -374,11 +375,15 @@ class _Builder:
             pagination=pagination,
             records_path=d.get("records_path", "data"),
             retry=retry,
-            rate_limit=RateBudget(**d.get("rate_limit", {})),
+            rate_limit=self.rate_limit(d.get("rate_limit", {})),
             headers=tuple(d.get("headers", {}).items()),
             api_versions=tuple(d.get("api_versions", ("v1",))),
             source_file=self.source,
         )
+
+    def rate_limit(self, d: dict[str, Any]) -> RateBudget:
+        shared = SharedBudget(**d.get("shared", {}))
+        return RateBudget(**{k: v for k, v in d.items() if k != "shared"}, shared=shared)
 
     def unique(self, names: list[str], path: PathKey, what: str) -> None:
         seen: set[str] = set()

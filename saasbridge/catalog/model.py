@@ -121,10 +121,24 @@ class Retry:
 
 
 @dataclass(frozen=True)
+class SharedBudget:
+    """The budget every process shares through a DynamoDB table (`rate_limit.shared`)."""
+
+    table: str | None = None  # None: only SAASBRIDGE_BUDGET_TABLE turns the shared budget on
+    lease: int | None = None  # tokens taken from the table at once; None = derived from the rate
+    daily_quota: int | None = None
+    hourly_quota: int | None = None
+    refuse_at: float = 0.8  # share of a quota after which new scans are refused
+    daily_remaining_header: str | None = None
+    hourly_remaining_header: str | None = None
+
+
+@dataclass(frozen=True)
 class RateBudget:
     requests_per_second: float = 10.0
     burst: int = 10
     max_concurrency: int = 4
+    shared: SharedBudget = field(default_factory=SharedBudget)
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ class SaasClient:
             self.rate_limiter = rate_budget
         else:
             self.rate_limiter = shared_rate_limiter(
-                origin_key(self.base_url), self.credentials.identity(), budget
+                origin_key(self.base_url), self.credentials.identity(), budget, catalog=catalog.name
             )
         self.retry = RetryPolicy(catalog.retry, rng=rng)
         self.stats = ClientStats()

@@ -5,66 +5,30 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from saasbridge.catalog.model import RateBudget
+from saasbridge.client.budget import Budget, TokenBucket, budget_table, make_budget
+from saasbridge.client.budget.local import Clock
 
-Clock = Callable[[], float]
+__all__ = ["Clock", "RateLimiter", "TokenBucket", "shared_rate_limiter"]
+
 EPOCH_THRESHOLD = 1_000_000_000  # an X-RateLimit-Reset above this is a Unix time, not a delta
-
-
-class TokenBucket:
-    """`rate` tokens per second, at most `burst` saved up. A request takes one token; when none is
-    left it takes one on credit and is told how long to wait, so concurrent callers queue fairly."""
-
-    def __init__(self, rate: float, burst: int, *, clock: Clock = time.monotonic):
-        self.rate = max(float(rate), 1e-6)
-        self.burst = max(1, int(burst))
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._tokens = float(self.burst)
-        self._last = clock()
-
-    def _refill(self, now: float) -> None:
-        self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
-        self._last = now
-
-    def reserve(self, max_wait: float | None = None) -> float | None:
-        """Take a token; return the seconds to wait before using it. With `max_wait`, take
-        nothing and return None when the wait would be longer."""
-        with self._lock:
-            self._refill(self._clock())
-            wait = 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self.rate
-            if max_wait is not None and wait > max_wait:
-                return None
-            self._tokens -= 1.0
-            return wait
-
-    def cap(self, tokens: float) -> None:
-        """Hold at most `tokens` now (the API says this is all that is left)."""
-        with self._lock:
-            self._refill(self._clock())
-            self._tokens = min(self._tokens, tokens)
-
-    def pause(self, seconds: float) -> None:
-        """No token before `seconds` from now (the API asked us to wait)."""
-        with self._lock:
-            self._refill(self._clock())
-            self._tokens = min(self._tokens, 1.0 - seconds * self.rate)
-
-    @property
-    def tokens(self) -> float:
-        with self._lock:
-            self._refill(self._clock())
-            return self._tokens
 
 
 class RateLimiter:
     """The rate budget of one API origin + credential: token bucket and concurrency cap."""
 
-    def __init__(self, budget: RateBudget, *, clock: Clock = time.monotonic, wall_clock: Clock = time.time):
+    def __init__(
+        self,
+        budget: RateBudget,
+        *,
+        clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,
+        bucket: Budget | None = None,
+    ):
         self.budget = budget
-        self.bucket = TokenBucket(budget.requests_per_second, budget.burst, clock=clock)
+        self.bucket = bucket or TokenBucket(budget.requests_per_second, budget.burst, clock=clock)
         self.slots = threading.BoundedSemaphore(max(1, budget.max_concurrency))
         self._wall_clock = wall_clock
 
@@ -72,7 +36,9 @@ class RateLimiter:
         return self.bucket.reserve(max_wait)
 
     def observe(self, headers: Mapping[str, str]) -> None:
-        """Slow down before the API says 429: follow X-RateLimit-Remaining / -Reset."""
+        """Slow down before the API says 429: follow X-RateLimit-Remaining / -Reset (and hand the
+        API's quota headers to the budget)."""
+        self.bucket.observe(headers)
         remaining = _number(headers.get("X-RateLimit-Remaining"))
         if remaining is None:
             return
@@ -99,14 +65,22 @@ def _number(value: str | None) -> float | None:
         return None
 
 
-_shared: dict[tuple[str, str], RateLimiter] = {}
+_shared: dict[tuple[str, str, str | None, str | None], RateLimiter] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_rate_limiter(origin: str, identity: str, budget: RateBudget) -> RateLimiter:
-    """The process-wide limiter for one API origin and credential identity (created on first use)."""
+def shared_rate_limiter(
+    origin: str, identity: str, budget: RateBudget, *, catalog: str | None = None
+) -> RateLimiter:
+    """The process-wide limiter for one API origin and credential identity (created on first use);
+    its bucket is the table's shared one when a budget table is named (see saasbridge.client.budget)."""
+    table = budget_table(budget) if catalog else None
+    key = (origin, identity, catalog if table else None, table)
     with _shared_lock:
-        limiter = _shared.get((origin, identity))
+        limiter = _shared.get(key)
         if limiter is None or limiter.budget != budget:
-            limiter = _shared[(origin, identity)] = RateLimiter(budget)
+            if limiter is not None:
+                limiter.bucket.close()
+            bucket = make_budget(budget, catalog=catalog, identity=identity, table=table)
+            limiter = _shared[key] = RateLimiter(budget, bucket=bucket)
         return limiter

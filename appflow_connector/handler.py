@@ -15,10 +15,13 @@ from custom_connector_sdk.lambda_handler import requests as rq
 from custom_connector_sdk.lambda_handler import responses as r
 from custom_connector_sdk.lambda_handler.lambda_handler import BaseLambdaConnectorHandler
 
+from appflow_connector import session
 from appflow_connector.configuration import SaasBridgeConfigurationHandler
 from appflow_connector.errors import error_details, error_response
 from appflow_connector.metadata import SaasBridgeMetadataHandler
+from appflow_connector.observability import publish
 from appflow_connector.records import SaasBridgeRecordHandler
+from saasbridge.client.budget.accounting import usage_since
 
 logger = logging.getLogger("appflow_connector")
 
@@ -64,9 +67,26 @@ class SaasBridgeConnectorHandler(BaseLambdaConnectorHandler):
             handler = getattr(self, handler_name)
             if isinstance(handler, SaasBridgeRecordHandler):
                 handler.lambda_context = context
-            return getattr(handler, method)(request).to_dict()
+            before = session.current_usage()
+            try:
+                return getattr(handler, method)(request).to_dict()
+            finally:
+                _account(event_type, event, before)
         except Exception as exc:  # the one place that turns every failure into a response
             return error_response(event_type, error_details(exc))
+
+
+def _account(event_type: str, event: dict, before: tuple[Any, dict]) -> None:
+    """Publish what this call spent of the API budget (a container serves one call at a time)."""
+    client, stats = session.current_usage()
+    if client is None:
+        return
+    usage = usage_since(before[1] if before[0] is client else {}, stats)
+    if not usage["requests"]:
+        return
+    ctx = event.get("connectorContext") if isinstance(event.get("connectorContext"), dict) else {}
+    execution_id = ctx.get("executionId")
+    publish(event_type, execution_id if isinstance(execution_id, str) else None, usage, client.rate_limiter.bucket)
 
 
 def _normalise(event: dict) -> dict:

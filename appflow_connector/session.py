@@ -113,6 +113,13 @@ _clients: dict[tuple[Any, ...], Any] = {}
 _clients_lock = threading.Lock()
 
 
+def current_usage() -> tuple[Any, dict]:
+    """The container's live client (or None) and its cumulative stats, to tell what one call spent."""
+    with _clients_lock:
+        client = next(iter(_clients.values()), None)
+    return client, client.stats.as_dict() if client is not None else {}
+
+
 def client_for(cat: Catalog, secret_arn: str | None):
     """A SaasClient for this catalog and secret, reused across calls of a warm container."""
     from saasbridge.client import SaasClient

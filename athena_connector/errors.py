@@ -47,6 +47,10 @@ class FederationThrottleException(AthenaConnectorError):
     that Athena can recognise it and slow down."""
 
 
+class ApiQuotaError(AthenaConnectorError):
+    """The credential's API request quota is nearly spent: new scans wait for it to reset."""
+
+
 class ApiRequestError(AthenaConnectorError):
     """The SaaS API rejected a request (400) or answered with another error."""
 

@@ -64,6 +64,8 @@ def _translate(exc: Exception) -> Exception:
         return errors.ApiAuthenticationError(
             f"the SaaS API rejected the connector's credentials (HTTP {exc.status or 401}); check "
             "SAASBRIDGE_API_KEY or the secret named by SAASBRIDGE_SECRET_ARN")
+    if isinstance(exc, core.QuotaExhaustedError):
+        return errors.ApiQuotaError(str(exc))
     if isinstance(exc, core.RateLimitedError):
         return errors.FederationThrottleException(f"the SaaS API kept rate-limiting the connector: {exc}")
     if isinstance(exc, core.ApiUnavailableError):
@@ -82,6 +84,15 @@ def _translate(exc: Exception) -> Exception:
         return errors.UnsupportedPredicateError(str(exc))
     return errors.AthenaConnectorError(
         f"internal error ({type(exc).__name__}); see the connector's CloudWatch log for this queryId")
+
+
+def _record_usage(inv: Invocation, query_id: str | None, stats: list[dict]) -> None:
+    """Add this invocation's API requests to its query's record in the shared budget table."""
+    limiter = next((c.rate_limiter for c in inv.clients if hasattr(c, "rate_limiter")), None)
+    if limiter is not None and query_id:
+        from saasbridge.client.budget.accounting import usage_of
+
+        limiter.bucket.record_usage("athena", query_id, usage_of(stats))
 
 
 def lambda_handler(event: dict, context: Any) -> dict:
@@ -113,5 +124,6 @@ def lambda_handler(event: dict, context: Any) -> dict:
     finally:
         if inv is not None and request is not None:
             stats = [c.stats.as_dict() for c in inv.clients if hasattr(c, "stats")]
-            publish(request.type, inv.counters, stats)
+            publish(request.type, inv.counters, stats, query_id=request.query_id)
+            _record_usage(inv, request.query_id, stats)
         logger.remove_keys(["queryId", "requestType", "catalogName"])

@@ -12,8 +12,11 @@ logger = Logger(service=SERVICE, level=os.environ.get("POWERTOOLS_LOG_LEVEL", "I
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "saasbridge"), service=SERVICE)
 
 
-def publish(request_type: str, counters: object, client_stats: list[dict]) -> dict[str, float]:
-    """Record one invocation's metrics and flush them (EMF on stdout); returns what was sent."""
+def publish(
+    request_type: str, counters: object, client_stats: list[dict], query_id: str | None = None
+) -> dict[str, float]:
+    """Record one invocation's metrics and flush them (EMF on stdout, with the Athena query id
+    as a property, so a query's API requests can be summed); returns what was sent."""
     values = {
         "ApiRequests": sum(s.get("requests", 0) for s in client_stats),
         "ApiRetries": sum(s.get("retries", 0) for s in client_stats),
@@ -27,6 +30,8 @@ def publish(request_type: str, counters: object, client_stats: list[dict]) -> di
     }
     units = {"ApiBytes": MetricUnit.Bytes, "BytesReturned": MetricUnit.Bytes}
     metrics.add_dimension(name="RequestType", value=request_type)
+    if query_id:
+        metrics.add_metadata(key="queryId", value=query_id)
     for name, value in values.items():
         metrics.add_metric(name=name, unit=units.get(name, MetricUnit.Count), value=value)
     metrics.flush_metrics()

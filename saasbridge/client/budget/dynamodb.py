@@ -397,7 +397,11 @@ class DynamoBudget(Budget):
                 else:
                     used = state.used(period, key) if state is not None else 0
                 if used >= self.settings.refuse_at * quota:
-                    raise QuotaExhaustedError(self._refusal(period, quota, used, resets, table_now))
+                    raise QuotaExhaustedError(
+                        self._refusal(period, quota, used, resets, table_now),
+                        status=429,
+                        retry_after=max(1.0, resets.timestamp() - table_now),
+                    )
 
     def _fresh_state(self) -> BucketState | None:
         now = self._clock()

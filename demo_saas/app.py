@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -42,6 +43,18 @@ class Behaviour:
     rate_limit: float = 50.0  # requests/s per tenant; 0 = unlimited
     latency_ms: int = 0
     fail_rate: float = 0.0
+    request_log: str | None = None  # file getting "<unix time> <tenant> <status>" per /v1 request
+
+
+class RequestLog:
+    """Appends one line per authenticated /v1 request: when it arrived, whose, and whether the
+    rate limit let it through (200) or not (429). Tests measure the rate clients keep with it."""
+
+    def __init__(self, path: str):
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
+    def write(self, tenant: str, status: int) -> None:
+        os.write(self._fd, f"{time.time():.6f} {tenant} {status}\n".encode())
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -81,6 +94,7 @@ class ProductionBehaviour:
         self.tokens = tokens
         self.limiter = RateLimiter(behaviour.rate_limit) if behaviour.rate_limit > 0 else None
         self.faults = FaultInjector(behaviour.seed, behaviour.fail_rate)
+        self.request_log = RequestLog(behaviour.request_log) if behaviour.request_log else None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -100,8 +114,10 @@ class ProductionBehaviour:
         scope[TENANT_KEY] = tenant
 
         extra_headers: list[tuple[bytes, bytes]] = []
-        if self.limiter is not None:
-            decision = self.limiter.take(tenant)
+        decision = self.limiter.take(tenant) if self.limiter is not None else None
+        if self.request_log is not None:
+            self.request_log.write(tenant, 429 if decision is not None and not decision.allowed else 200)
+        if decision is not None:
             extra_headers = decision.headers()
             if not decision.allowed:
                 response = error_response(

@@ -66,6 +66,7 @@ def serve(
     latency_ms: int = 0,
     fail_rate: float = 0.0,
     on_ready: Callable[[str], None] | None = None,
+    request_log: str | None = None,
 ) -> None:
     """Bind, seed (or reopen) the database, call `on_ready(url)`, then serve until interrupted."""
     import uvicorn
@@ -85,7 +86,9 @@ def serve(
         except StoreMismatch as exc:
             raise ServeError(str(exc)) from None
         stack.callback(store.close)
-        app = create_app(store, Behaviour(seed=seed, rate_limit=rate_limit, latency_ms=latency_ms, fail_rate=fail_rate))
+        app = create_app(store, Behaviour(
+            seed=seed, rate_limit=rate_limit, latency_ms=latency_ms, fail_rate=fail_rate, request_log=request_log
+        ))
         bound_host, bound_port = sock.getsockname()[:2]
         url = f"http://{_url_host(bound_host)}:{bound_port}"
         config = uvicorn.Config(app, http="h11", lifespan="off", log_level="warning", access_log=False)
@@ -128,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--fail-rate", type=float, default=0.0)
     parser.add_argument("--parent-pid", type=int, default=None)
+    parser.add_argument("--request-log", default=None, help="append '<unix time> <tenant> <status>' per /v1 request")
     args = parser.parse_args(argv)
     exit_cleanly_on_sigterm()
     if args.parent_pid:
@@ -140,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         serve(
             host=args.host, port=args.port, scale=args.scale, seed=args.seed, db_path=args.db,
             rate_limit=args.rate_limit, latency_ms=args.latency_ms, fail_rate=args.fail_rate, on_ready=ready,
+            request_log=args.request_log,
         )
     except ServeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -159,6 +159,7 @@ def start_reference_api(
     fail_rate: float = 0.0,
     db_path: str | os.PathLike | None = None,
     port: int | None = None,
+    request_log: str | os.PathLike | None = None,
 ) -> RunningServer:
     """Start the reference SaaS API on 127.0.0.1 (a free port unless `port` is given) and wait
     until `/healthz` answers. Without `db_path` the database lives in a temporary directory that
@@ -171,6 +172,8 @@ def start_reference_api(
         "--latency-ms", str(int(latency_ms)), "--fail-rate", repr(float(fail_rate)),
         "--db", os.fspath(db), "--parent-pid", str(os.getpid()),
     ]
+    if request_log is not None:
+        args += ["--request-log", os.fspath(request_log)]
     server = _spawn("reference-api", args, workdir)
     server.db_path = db
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS

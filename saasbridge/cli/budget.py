@@ -1,0 +1,86 @@
+"""`saasbridge budget init | show`: the DynamoDB table every process shares its API budget through."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from typing import Any
+
+from saasbridge.errors import ConfigError
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "budget",
+        help="create or read the shared API budget table (rate limit, quotas, per-query usage)",
+        description="One API budget for every process: a token bucket and request quotas per catalog and "
+        "credential in a DynamoDB table (at AWS_ENDPOINT_URL when set). Processes use it when "
+        "SAASBRIDGE_BUDGET_TABLE or the catalog's rate_limit.shared.table names it.",
+    )
+    sub = parser.add_subparsers(dest="budget_command", metavar="SUBCOMMAND", parser_class=type(parser))
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+    init = sub.add_parser("init", help="create the table (on-demand capacity, TTL on old counters)")
+    init.add_argument("--table", required=True, metavar="NAME", help="table name, e.g. saasbridge-budget")
+    init.set_defaults(func=run_init)
+
+    show = sub.add_parser("show", help="the bucket, quotas and per-query usage of this catalog and credential")
+    show.add_argument("--table", metavar="NAME", help="default: $SAASBRIDGE_BUDGET_TABLE or the catalog's")
+    show.add_argument("--catalog", metavar="FILE", help="catalog file (default: $SAASBRIDGE_CATALOG or the demo)")
+    show.add_argument("--query-id", metavar="ID", help="only this Athena query id or AppFlow execution id")
+    show.add_argument("--limit", type=int, default=20, metavar="N", help="most recent runs shown (default 20)")
+    show.set_defaults(func=run_show)
+
+
+def run_init(args: argparse.Namespace) -> int:
+    from saasbridge.client.budget.admin import create_table
+
+    created = create_table(args.table)
+    print(f"table {args.table} {'created' if created else 'already exists'}; use it with "
+          f"SAASBRIDGE_BUDGET_TABLE={args.table} or rate_limit.shared.table in the catalog")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from saasbridge.client.budget import budget_table
+    from saasbridge.client.budget.admin import read_tenant
+    from saasbridge.client.budget.dynamodb import period_keys, tenant_key
+    from saasbridge.runtime import Runtime
+
+    runtime = Runtime.from_env()
+    catalog = runtime.catalog
+    if args.catalog:
+        from saasbridge.catalog import load_catalog
+
+        catalog = load_catalog(args.catalog)
+    table = args.table or budget_table(catalog.rate_limit)
+    if not table:
+        raise ConfigError("no budget table named; pass --table NAME or set SAASBRIDGE_BUDGET_TABLE")
+    identity = runtime.credentials.identity()
+    bucket, runs = read_tenant(table, tenant_key(catalog.name, identity))
+    if args.query_id:
+        runs = [r for r in runs if r.run_id == args.query_id]
+    budget = catalog.rate_limit
+    print(f"table {table}, catalog {catalog.name}, credential {identity} (a hash)")
+    if bucket is None:
+        print("no process has used this budget yet")
+    else:
+        at = dt.datetime.fromtimestamp(bucket.ts, dt.UTC)
+        print(f"bucket: {bucket.tokens:.1f} of {budget.burst} tokens at {at:%Y-%m-%d %H:%M:%S} UTC, "
+              f"{budget.requests_per_second:g} req/s; {bucket.granted:,} tokens taken, {bucket.returned:,} "
+              "given back unused")
+        keys = period_keys(bucket.ts)
+        shared = budget.shared
+        for period, label, quota in (("day", "today", shared.daily_quota), ("hour", "this hour", shared.hourly_quota)):
+            used = bucket.used(period, keys[period][0])
+            limit = f" of {quota:,} ({used / quota:.0%}; new scans refused from {shared.refuse_at:.0%})" if quota else ""
+            print(f"requests {label}: {used:,}{limit}; resets {keys[period][1]:%Y-%m-%d %H:%M} UTC")
+    if not runs:
+        print("no per-query usage recorded" + (f" for {args.query_id}" if args.query_id else ""))
+        return 0
+    print(f"{'kind':<8} {'query / execution id':<40} {'requests':>8} {'retries':>7} {'429s':>5} {'calls':>5}  last")
+    for run in runs[: max(1, args.limit)]:
+        last = dt.datetime.fromtimestamp(run.updated_at, dt.UTC)
+        print(f"{run.kind:<8} {run.run_id:<40} {run.requests:>8,} {run.retries:>7,} {run.throttled:>5,} "
+              f"{run.invocations:>5,}  {last:%Y-%m-%d %H:%M:%S}")
+    return 0

@@ -56,7 +56,11 @@ def ensure_secret(name: str, values: Mapping[str, str], *, client=None) -> tuple
         try:
             current = client.get_secret_value(SecretId=name)
         except client.exceptions.ResourceNotFoundException:
-            return client.create_secret(Name=name, SecretString=text)["ARN"], True
+            try:
+                return client.create_secret(Name=name, SecretString=text)["ARN"], True
+            except client.exceptions.ResourceExistsException:
+                # Another run created it between our read and our create: update it like any other.
+                current = client.get_secret_value(SecretId=name)
         if current.get("SecretString") == text:
             return current["ARN"], False
         client.put_secret_value(SecretId=name, SecretString=text)

@@ -120,6 +120,7 @@ class BucketTable:
         self.table = table
         self.pk = pk
         self._client = client
+        self.calls = {"read": 0, "write": 0, "conflict": 0, "usage": 0}  # what the budget costs
 
     @property
     def client(self) -> Any:
@@ -128,6 +129,7 @@ class BucketTable:
         return self._client
 
     def read(self) -> BucketState | None:
+        self.calls["read"] += 1
         answer = self.client.get_item(
             TableName=self.table, Key=self._key(BUCKET_SK), ConsistentRead=True
         )
@@ -140,6 +142,7 @@ class BucketTable:
             condition, values = "attribute_not_exists(pk)", {}
         else:
             condition, values = "version = :v", {":v": {"N": str(old.version)}}
+        self.calls["write"] += 1
         try:
             self.client.put_item(
                 TableName=self.table,
@@ -149,6 +152,7 @@ class BucketTable:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except self.client.exceptions.ConditionalCheckFailedException as exc:
+            self.calls["conflict"] += 1
             item = getattr(exc, "response", {}).get("Item")
             raise _Conflict(BucketState.from_item(item) if item else self.read()) from None
 
@@ -163,6 +167,7 @@ class BucketTable:
             names[f"#c{i}"] = name
             values[f":c{i}"] = {"N": str(value)}
             adds.append(f"#c{i} :c{i}")
+        self.calls["usage"] += 1
         self.client.update_item(
             TableName=self.table,
             Key=self._key(f"{USAGE_SK}{kind}#{run_id}"),
@@ -218,6 +223,7 @@ class DynamoBudget(Budget):
         self._fallback = TokenBucket(self.rate, self.burst, clock=clock)
         self._down_until: float | None = None
         self._warned = False
+        self.local_tokens = 0  # tokens the in-process bucket handed out (table down or too contended)
         _open.add(self)
 
     # ---- tokens -------------------------------------------------------------------------------
@@ -226,22 +232,27 @@ class DynamoBudget(Budget):
         with self._lock:
             now = self._clock()
             if self._table_down(now):
-                return self._fallback.reserve(max_wait)
+                return self._local(max_wait)
             self._drop_stale(now)
             if not self._lease:
                 try:
                     if not self._take_lease(now, max_wait):
                         return None
                 except _TooContended:
-                    return self._fallback.reserve(max_wait)
+                    return self._local(max_wait)
                 except Exception as exc:  # noqa: BLE001 - any table failure: never fail a query for it
                     self._table_failed(exc)
-                    return self._fallback.reserve(max_wait)
+                    return self._local(max_wait)
             wait = max(0.0, self._lease[0] - now, self._paused_until - now)
             if max_wait is not None and wait > max_wait:
                 return None
             self._lease.popleft()
             return wait
+
+    def _local(self, max_wait: float | None) -> float | None:
+        wait = self._fallback.reserve(max_wait)
+        self.local_tokens += wait is not None
+        return wait
 
     def cap(self, tokens: float) -> None:
         with self._lock:

@@ -47,31 +47,32 @@ def test_create_table_is_idempotent_and_sets_a_ttl(table):
     assert ttl["TimeToLiveStatus"] == "ENABLED" and ttl["AttributeName"] == "expires_at"
 
 
-def test_a_lease_serves_several_requests_with_one_write(table):
+def expected_waits(count: int, rate: float, burst: int) -> list[float]:
+    """From a full bucket at a frozen clock, the k-th request waits for the (k-burst+1)-th refill."""
+    return [max(0.0, (k - burst + 1) / rate) for k in range(count)]
+
+
+def test_a_lease_serves_several_requests_with_one_update(table):
     pk = tenant()
     clock = FakeClock()
-    budget = DynamoBudget(BucketTable(table, pk), 10, 10, SharedBudget(lease=4), clock=clock,
-                          wall_clock=lambda: 1_800_000_000.0)
-    assert [budget.reserve() for _ in range(8)] == [0.0] * 8  # 8 of the 10 burst tokens, two leases
-    state, _ = read_tenant(table, pk)
-    assert state.version == 2 and state.granted == 8 and state.tokens == pytest.approx(2.0)
-    # the third lease runs into debt: its tokens come at the bucket's pace, queued behind the others
-    waits = [budget.reserve() for _ in range(4)]
-    assert waits == pytest.approx([0.0, 0.0, 0.1, 0.2])
-    budget.close()
-    state, _ = read_tenant(table, pk)
-    assert state.granted == 12 and state.returned == 0  # nothing left unused
+    budget = DynamoBudget(BucketTable(table, pk), 10, 10, SharedBudget(lease=4), clock=clock)
+    waits = [budget.reserve() for _ in range(12)]
+    # one bucket's schedule; the table keeps a lease of the burst in reserve (see the module doc)
+    assert waits == pytest.approx(expected_waits(12, 10, 10 - 4 - 1), abs=1e-5)
+    assert budget.table.calls["write"] - budget.table.calls["conflict"] == 3  # three leases
+    assert budget.table.calls["read"] == 0
+    state = read_tenant(table, pk).bucket
+    assert state.granted == 12 and state.returned == 0
 
 
-def test_close_gives_back_what_was_not_used(table):
+def test_unused_tokens_are_reported_at_exit_and_left_out_of_the_quota(table):
     pk = tenant()
-    budget = DynamoBudget(BucketTable(table, pk), 10, 10, SharedBudget(lease=5, daily_quota=1000))
+    budget = DynamoBudget(BucketTable(table, pk), 10, 10, SharedBudget(lease=5, daily_quota=1000, hourly_quota=100))
     budget.reserve()
     budget.close()
-    state, _ = read_tenant(table, pk)
-    assert (state.granted, state.returned) == (5, 4)
-    assert state.day_used == 1 and state.hour_used == 1  # the quota counts the request, not the lease
-    assert state.tokens == pytest.approx(9.0, abs=0.5)
+    seen = read_tenant(table, pk)
+    assert (seen.bucket.granted, seen.bucket.returned) == (5, 4)
+    assert sorted(seen.counts.values()) == [1, 1]  # today and this hour: the one request made
 
 
 def test_stale_tokens_are_dropped_and_reported(table):
@@ -81,7 +82,7 @@ def test_stale_tokens_are_dropped_and_reported(table):
     assert budget.reserve() == 0.0
     clock.now += 60  # a process that stalls does not keep its two other tokens
     assert budget.reserve() == 0.0
-    state, _ = read_tenant(table, pk)
+    state = read_tenant(table, pk).bucket
     assert (state.granted, state.returned) == (6, 2)
 
 
@@ -164,14 +165,14 @@ def test_quota_refuses_new_scans_with_what_is_left_and_when(table):
 def test_the_apis_quota_header_wins_over_the_local_count(table):
     settings = SharedBudget(daily_quota=1000, refuse_at=0.8, daily_remaining_header="X-Daily-Remaining")
     pk = tenant()
-    budget = DynamoBudget(BucketTable(table, pk), 1000, 100, settings)
+    budget = DynamoBudget(BucketTable(table, pk), 1000, 100, settings, clock=FakeClock())
     budget.reserve()
-    budget.admit_scan()  # 1 of 1000 by our count
+    budget.admit_scan()  # a lease of 50 of 1000 by our count
     budget.observe({"X-Daily-Remaining": "150"})  # other integrations spent the rest
     with pytest.raises(QuotaExhaustedError, match="850 of this credential's daily quota of 1,000"):
         budget.admit_scan()
-    budget.reserve()  # the next write stores the API's count for every process
-    budget.close()
+    budget.reserve()
+    budget.close()  # stores the API's count for every process
     fresh = DynamoBudget(BucketTable(table, pk), 1000, 100, settings)
     with pytest.raises(QuotaExhaustedError, match="150 left"):
         fresh.admit_scan()
@@ -197,7 +198,7 @@ def test_usage_records_add_up_per_query(table):
     budget.record_usage("athena", "q-1", {"requests": 3, "retries": 1, "throttled": 1})
     budget.record_usage("athena", "q-1", {"requests": 2, "retries": 0, "throttled": 0})
     budget.record_usage("appflow", "exec-9", {"requests": 7, "retries": 0, "throttled": 0})
-    _, runs = read_tenant(table, pk)
+    runs = read_tenant(table, pk).usage
     by_id = {r.run_id: r for r in runs}
     assert (by_id["q-1"].requests, by_id["q-1"].retries, by_id["q-1"].throttled, by_id["q-1"].invocations) == (5, 1, 1, 2)
     assert by_id["exec-9"].kind == "appflow" and by_id["exec-9"].requests == 7

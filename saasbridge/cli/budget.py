@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import time
 from typing import Any
 
 from saasbridge.errors import ConfigError
@@ -57,24 +58,28 @@ def run_show(args: argparse.Namespace) -> int:
     if not table:
         raise ConfigError("no budget table named; pass --table NAME or set SAASBRIDGE_BUDGET_TABLE")
     identity = runtime.credentials.identity()
-    bucket, runs = read_tenant(table, tenant_key(catalog.name, identity))
-    if args.query_id:
-        runs = [r for r in runs if r.run_id == args.query_id]
+    tenant = read_tenant(table, tenant_key(catalog.name, identity))
+    runs = [r for r in tenant.usage if not args.query_id or r.run_id == args.query_id]
     budget = catalog.rate_limit
     print(f"table {table}, catalog {catalog.name}, credential {identity} (a hash)")
-    if bucket is None:
+    now = time.time()
+    if tenant.bucket is None:
         print("no process has used this budget yet")
     else:
-        at = dt.datetime.fromtimestamp(bucket.ts, dt.UTC)
-        print(f"bucket: {bucket.tokens:.1f} of {budget.burst} tokens at {at:%Y-%m-%d %H:%M:%S} UTC, "
-              f"{budget.requests_per_second:g} req/s; {bucket.granted:,} tokens taken, {bucket.returned:,} "
-              "given back unused")
-        keys = period_keys(bucket.ts)
-        shared = budget.shared
-        for period, label, quota in (("day", "today", shared.daily_quota), ("hour", "this hour", shared.hourly_quota)):
-            used = bucket.used(period, keys[period][0])
-            limit = f" of {quota:,} ({used / quota:.0%}; new scans refused from {shared.refuse_at:.0%})" if quota else ""
-            print(f"requests {label}: {used:,}{limit}; resets {keys[period][1]:%Y-%m-%d %H:%M} UTC")
+        b = tenant.bucket
+        free = b.tokens(now, budget.requests_per_second, budget.burst)
+        state = f"{free:.1f} of {budget.burst} tokens free" if free >= 0 else f"a queue of {-free:.0f} tokens"
+        print(f"bucket: {state} at {budget.requests_per_second:g} req/s; {b.granted:,} tokens taken, "
+              f"{b.returned:,} of them unused")
+    shared = budget.shared
+    for (period, (key, resets)), label in zip(period_keys(now).items(), ("today", "this hour"), strict=True):
+        quota = shared.daily_quota if period == "day" else shared.hourly_quota
+        used = tenant.counts.get(f"{period}#{key}")
+        if used is None and not quota:
+            continue
+        used = used or 0
+        limit = f" of {quota:,} ({used / quota:.0%}; new scans refused from {shared.refuse_at:.0%})" if quota else ""
+        print(f"requests {label}: {used:,}{limit}; resets {resets:%Y-%m-%d %H:%M} UTC")
     if not runs:
         print("no per-query usage recorded" + (f" for {args.query_id}" if args.query_id else ""))
         return 0

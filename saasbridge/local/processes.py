@@ -216,7 +216,26 @@ def _run_moto(port: int, parent_pid: int) -> None:
     from demo_saas.server import exit_with_parent
 
     exit_with_parent(parent_pid)
+    _serialize_dynamodb()
     moto_main(["-H", "127.0.0.1", "-p", str(port)])
+
+
+def _serialize_dynamodb() -> None:
+    """moto answers each request on its own thread and its DynamoDB backend takes no lock, so two
+    conditional updates of one item can interleave; DynamoDB applies each one atomically. One
+    lock around DynamoDB requests restores that (the shared API budget relies on it)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    lock = threading.Lock()
+    dispatch = DomainDispatcherApplication.__call__
+
+    def serialized(self, environ, start_response):  # noqa: ANN001, ANN202 - a WSGI callable
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            with lock:
+                return dispatch(self, environ, start_response)
+        return dispatch(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = serialized
 
 
 if __name__ == "__main__":

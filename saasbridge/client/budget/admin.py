@@ -7,6 +7,7 @@ from typing import Any
 
 from saasbridge.client.budget.dynamodb import (
     BUCKET_SK,
+    COUNT_SK,
     TTL_ATTRIBUTE,
     USAGE_SK,
     BucketState,
@@ -64,10 +65,20 @@ class Usage:
         )  # fmt: skip
 
 
-def read_tenant(table: str, pk: str, *, client: Any = None) -> tuple[BucketState | None, list[Usage]]:
-    """The tenant's bucket item and its usage records, newest first."""
+@dataclass
+class Tenant:
+    """What the table holds for one catalog and credential."""
+
+    bucket: BucketState | None
+    counts: dict[str, int]  # "day#2026-11-28" / "hour#2026-11-28T03" -> requests counted
+    usage: list[Usage]  # newest first
+
+
+def read_tenant(table: str, pk: str, *, client: Any = None) -> Tenant:
+    """The tenant's bucket, request counts and usage records."""
     client = client or dynamodb_client()
     bucket: BucketState | None = None
+    counts: dict[str, int] = {}
     usage: list[Usage] = []
     paginator = client.get_paginator("query")
     for page in paginator.paginate(
@@ -80,7 +91,9 @@ def read_tenant(table: str, pk: str, *, client: Any = None) -> tuple[BucketState
             sk = item["sk"]["S"]
             if sk == BUCKET_SK:
                 bucket = BucketState.from_item(item)
+            elif sk.startswith(COUNT_SK):
+                counts[sk[len(COUNT_SK):]] = int(float(item.get("used", {"N": "0"})["N"]))
             elif sk.startswith(USAGE_SK):
                 usage.append(Usage.from_item(item))
     usage.sort(key=lambda u: u.updated_at, reverse=True)
-    return bucket, usage
+    return Tenant(bucket, counts, usage)

@@ -1,13 +1,18 @@
-"""The shared backend: one token bucket and request quota per catalog and credential in a DynamoDB
+"""The shared backend: one token bucket and request quotas per catalog and credential in a DynamoDB
 table, used by every process (Lambda containers, local commands) that names the table.
 
-A process takes tokens in small leases (one conditional write for several requests). A lease may
-run the bucket into debt: each of its tokens carries the time it may be used, so contenders queue
-in the order their writes land (fair), and the requests of all processes together keep the pace of
-one bucket. A token left unused for a while after its time is dropped (a stalled process does not
-hoard the budget) and reported back, with what is left at exit. Clocks: the table's time is the
-latest time any process wrote; a process whose clock is behind adopts it and advances it with its
-own monotonic clock, so skew costs at most one refill (capped at the burst), never a stall.
+The bucket is kept as GCRA's theoretical arrival time (`tat`): taking n tokens moves it n/rate
+later, in one atomic conditional update and no read, so contenders never retry each other's
+writes and queue in the order their updates land (fair). Each token of a lease carries the time
+it may be used; the requests of all processes together keep the pace of one bucket. A process
+takes a few tokens per update (a lease); a token left unused a while after its time (a lease
+that came back late, a stalled process) is dropped and reported, with what is left at exit, so the
+counts stay exact; a killed process loses at most its lease. The table keeps `lease` tokens of
+the burst (and one more) in reserve, which covers a lease used up to its own length late.
+
+Clocks: each update stamps the writer's time (`seen`); a process that finds a later stamp than
+its own clock adopts it and runs on from there with its monotonic clock, so skew between
+containers never stalls anyone and adds at most one burst.
 """
 
 from __future__ import annotations
@@ -16,13 +21,12 @@ import atexit
 import datetime as dt
 import logging
 import math
-import random
 import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from saasbridge.catalog.model import SharedBudget
@@ -33,12 +37,13 @@ from saasbridge.errors import QuotaExhaustedError
 log = logging.getLogger("saasbridge.client.budget")
 
 BUCKET_SK = "bucket"
+COUNT_SK = "count#"  # + period + "#" + period key: requests counted in one UTC day or hour
 USAGE_SK = "usage#"  # + kind + "#" + query id / flow execution id
 KEEP_SECONDS = 35 * 86400  # items untouched this long expire (the table's TTL attribute)
 TTL_ATTRIBUTE = "expires_at"
 RETRY_TABLE_SECONDS = 30.0  # after a failure, the in-process bucket serves this long
-MAX_CONFLICTS = 25
-STATE_FRESH_SECONDS = 1.0  # a quota check reuses a bucket item read this recently
+STATE_FRESH_SECONDS = 1.0  # a quota check reuses counts read this recently
+PERIODS = ("day", "hour")
 
 
 def default_lease(rate: float, burst: int) -> int:
@@ -49,50 +54,6 @@ def default_lease(rate: float, burst: int) -> int:
 def tenant_key(catalog: str, identity: str) -> str:
     """The partition key of a catalog and credential (`identity` is already a one-way hash)."""
     return f"{catalog}#{identity}"
-
-
-@dataclass(frozen=True)
-class BucketState:
-    """The bucket item: tokens at table time `ts`, cumulative counters, this period's request counts."""
-
-    tokens: float
-    ts: float
-    version: int = 0
-    granted: int = 0  # tokens ever taken from the bucket
-    returned: int = 0  # tokens given back unused (left at exit, or dropped as stale)
-    day: str = ""
-    day_used: int = 0
-    hour: str = ""
-    hour_used: int = 0
-
-    @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> BucketState:
-        def num(name: str, default: float = 0) -> float:
-            return float(item[name]["N"]) if name in item else default
-
-        return cls(
-            tokens=num("tokens"), ts=num("ts"), version=int(num("version")), granted=int(num("granted")),
-            returned=int(num("returned")), day=item.get("day", {}).get("S", ""), day_used=int(num("day_used")),
-            hour=item.get("hour", {}).get("S", ""), hour_used=int(num("hour_used")),
-        )  # fmt: skip
-
-    def to_item(self, pk: str, rate: float, burst: int) -> dict[str, Any]:
-        def n(value: float) -> dict[str, str]:
-            return {"N": repr(round(value, 6)) if isinstance(value, float) else str(value)}
-
-        return {
-            "pk": {"S": pk}, "sk": {"S": BUCKET_SK}, "tokens": n(self.tokens), "ts": n(self.ts),
-            "version": n(self.version), "granted": n(self.granted), "returned": n(self.returned),
-            "day": {"S": self.day}, "day_used": n(self.day_used), "hour": {"S": self.hour},
-            "hour_used": n(self.hour_used), "rate": n(float(rate)), "burst": n(burst),
-            TTL_ATTRIBUTE: n(int(self.ts) + KEEP_SECONDS),
-        }  # fmt: skip
-
-    def used(self, period: str, key: str) -> int:
-        """Requests counted in this period (0 when the item holds an older period)."""
-        if period == "day":
-            return self.day_used if self.day == key else 0
-        return self.hour_used if self.hour == key else 0
 
 
 def period_keys(epoch: float) -> dict[str, tuple[str, dt.datetime]]:
@@ -106,21 +67,40 @@ def period_keys(epoch: float) -> dict[str, tuple[str, dt.datetime]]:
     }
 
 
-class _Conflict(Exception):
-    """Another process wrote the bucket between our read and our write."""
+@dataclass(frozen=True)
+class BucketState:
+    """The bucket item: the theoretical arrival time, the last writer's clock, token counts."""
 
-    def __init__(self, current: BucketState | None):
-        self.current = current
+    tat: float
+    seen: float
+    granted: int = 0  # tokens ever taken from the bucket
+    returned: int = 0  # tokens taken but never used (left at exit, or dropped as stale)
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> BucketState:
+        def num(name: str) -> float:
+            return float(item[name]["N"]) if name in item else 0.0
+
+        return cls(num("tat"), num("seen"), int(num("granted")), int(num("returned")))
+
+    def tokens(self, now: float, rate: float, burst: int) -> float:
+        """Tokens free at `now` (negative: a queue of that many)."""
+        return min(float(burst), burst - (self.tat - now) * rate)
+
+
+def _n(value: float) -> dict[str, str]:
+    return {"N": repr(round(value, 6)) if isinstance(value, float) else str(value)}
 
 
 class BucketTable:
-    """The table's bucket and usage items for one tenant: conditional reads and writes, nothing more."""
+    """One tenant's items in the table: atomic updates of the bucket, counters and usage records."""
 
     def __init__(self, table: str, pk: str, *, client: Any = None):
         self.table = table
         self.pk = pk
         self._client = client
-        self.calls = {"read": 0, "write": 0, "conflict": 0, "usage": 0}  # what the budget costs
+        self.calls = {"read": 0, "write": 0, "conflict": 0, "retried": 0}  # what the budget costs in DynamoDB requests
+        self._tat = -math.inf  # where our last lease ended (the bucket's tat is at least that)
 
     @property
     def client(self) -> Any:
@@ -128,57 +108,107 @@ class BucketTable:
             self._client = dynamodb_client()
         return self._client
 
+    def _key(self, sk: str) -> dict[str, Any]:
+        return {"pk": {"S": self.pk}, "sk": {"S": sk}}
+
+    def _update(self, sk: str, expression: str, values: dict[str, Any], condition: str | None = None,
+                names: dict[str, str] | None = None) -> dict[str, Any] | None:  # fmt: skip
+        """One UpdateItem; the old attributes, or None when `condition` did not hold."""
+        self.calls["write"] += 1
+        extra: dict[str, Any] = {"ConditionExpression": condition} if condition else {}
+        if names:
+            extra["ExpressionAttributeNames"] = names
+        try:
+            answer = self.client.update_item(
+                TableName=self.table, Key=self._key(sk), UpdateExpression=expression,
+                ExpressionAttributeValues=values, ReturnValues="UPDATED_OLD", **extra,
+            )  # fmt: skip
+        except self.client.exceptions.ConditionalCheckFailedException:
+            self.calls["conflict"] += 1
+            return None
+        self.calls["retried"] += answer.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+        return answer.get("Attributes", {})
+
+    def take(
+        self, tokens: int, rate: float, now: float, latest: float, stale: int, lead: float = 0.0
+    ) -> tuple[float, float]:
+        """Move the bucket `tokens` later: join the queue when there is one (tat > now), else start
+        one `lead` seconds after `now` (when the answer will be back); refuse (return tat = inf)
+        when the first token would come after `latest`. Returns (the tat the lease starts from,
+        the previous writer's clock)."""
+        values = {":now": _n(now), ":n": _n(tokens), ":stale": _n(stale), ":exp": _n(int(now) + KEEP_SECONDS)}
+        sets = "seen = :now, expires_at = :exp ADD granted :n, returned :stale"
+        join = self._tat > now  # tat only grows: past our last lease's end there is surely a queue
+        for _ in range(100):
+            if join:
+                old = self._update(
+                    BUCKET_SK, f"SET tat = tat + :inc, {sets}",
+                    {**values, ":inc": _n(tokens / rate), ":latest": _n(latest)}, "tat > :now AND tat <= :latest",
+                )  # fmt: skip
+                if old is not None:
+                    start = float(old["tat"]["N"])
+                    break
+            else:
+                old = self._update(
+                    BUCKET_SK, f"SET tat = :start, {sets}", {**values, ":start": _n(now + lead + tokens / rate)},
+                    "attribute_not_exists(tat) OR tat <= :now",
+                )
+                if old is not None:
+                    start = now + lead
+                    break
+            if join:  # neither joined nor started: the queue is too long, or it just emptied
+                state = self.read()
+                if state is not None and state.tat > latest:
+                    return math.inf, state.seen
+            join = not join
+        else:
+            raise RuntimeError("the bucket item changed under every update")
+        self._tat = start + tokens / rate
+        return start, float(old.get("seen", {"N": "0"})["N"])
+
+    def report_unused(self, unused: int) -> None:
+        """Count tokens taken but never used. They are not put back: later leases may already
+        hold the times after them, and a second holder of a time would break the pace."""
+        self._update(BUCKET_SK, "ADD returned :r", {":r": _n(unused)})
+
     def read(self) -> BucketState | None:
         self.calls["read"] += 1
-        answer = self.client.get_item(
-            TableName=self.table, Key=self._key(BUCKET_SK), ConsistentRead=True
-        )
-        item = answer.get("Item")
+        item = self.client.get_item(TableName=self.table, Key=self._key(BUCKET_SK), ConsistentRead=True).get("Item")
         return BucketState.from_item(item) if item else None
 
-    def write(self, old: BucketState | None, new: BucketState, rate: float, burst: int) -> None:
-        """Put `new` if the item is still `old` (by version); raise _Conflict with the current one."""
-        if old is None:
-            condition, values = "attribute_not_exists(pk)", {}
+    def count(self, period: str, key: str, add: int, *, set_to: int | None = None, expires: float) -> None:
+        """Add `add` requests to a period's counter (or set it to `set_to` plus `add`: the API's count)."""
+        values = {":exp": _n(int(expires))}
+        if set_to is None:
+            expression, values[":add"] = "SET expires_at = :exp ADD used :add", _n(add)
         else:
-            condition, values = "version = :v", {":v": {"N": str(old.version)}}
-        self.calls["write"] += 1
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=new.to_item(self.pk, rate, burst),
-                ConditionExpression=condition,
-                **({"ExpressionAttributeValues": values} if values else {}),
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except self.client.exceptions.ConditionalCheckFailedException as exc:
-            self.calls["conflict"] += 1
-            item = getattr(exc, "response", {}).get("Item")
-            raise _Conflict(BucketState.from_item(item) if item else self.read()) from None
+            expression, values[":set"] = "SET expires_at = :exp, used = :set", _n(set_to + add)
+        self._update(f"{COUNT_SK}{period}#{key}", expression, values)
+
+    def counted(self, keys: Mapping[str, str]) -> dict[str, int]:
+        """Requests counted so far in each period ({"day": key, …})."""
+        self.calls["read"] += 1
+        answer = self.client.batch_get_item(RequestItems={self.table: {
+            "Keys": [self._key(f"{COUNT_SK}{p}#{k}") for p, k in keys.items()], "ConsistentRead": True,
+        }})  # fmt: skip
+        found = {item["sk"]["S"]: int(float(item.get("used", {"N": "0"})["N"]))
+                 for item in answer.get("Responses", {}).get(self.table, [])}  # fmt: skip
+        return {p: found.get(f"{COUNT_SK}{p}#{k}", 0) for p, k in keys.items()}
 
     def add_usage(self, kind: str, run_id: str, counts: Mapping[str, int | float], now: float) -> None:
-        names = {"#k": "kind", "#r": "run_id", "#u": "updated_at", "#e": TTL_ATTRIBUTE, "#f": "first_at"}
+        """Add one invocation's counts to the record of a query or flow run."""
+        names = {"#k": "kind", "#r": "run_id", "#u": "updated_at", "#f": "first_at"}
         values: dict[str, Any] = {
-            ":k": {"S": kind}, ":r": {"S": run_id}, ":u": {"N": str(int(now))},
-            ":e": {"N": str(int(now) + KEEP_SECONDS)}, ":one": {"N": "1"},
+            ":k": {"S": kind}, ":r": {"S": run_id}, ":u": _n(int(now)), ":e": _n(int(now) + KEEP_SECONDS),
+            ":one": _n(1),
         }  # fmt: skip
         adds = ["invocations :one"]
         for i, (name, value) in enumerate(sorted(counts.items())):
             names[f"#c{i}"] = name
-            values[f":c{i}"] = {"N": str(value)}
+            values[f":c{i}"] = _n(int(value))
             adds.append(f"#c{i} :c{i}")
-        self.calls["usage"] += 1
-        self.client.update_item(
-            TableName=self.table,
-            Key=self._key(f"{USAGE_SK}{kind}#{run_id}"),
-            UpdateExpression="SET #k = :k, #r = :r, #u = :u, #e = :e, #f = if_not_exists(#f, :u) ADD "
-            + ", ".join(adds),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-
-    def _key(self, sk: str) -> dict[str, Any]:
-        return {"pk": {"S": self.pk}, "sk": {"S": sk}}
+        expression = "SET #k = :k, #r = :r, #u = :u, expires_at = :e, #f = if_not_exists(#f, :u) ADD "
+        self._update(f"{USAGE_SK}{kind}#{run_id}", expression + ", ".join(adds), values, names=names)
 
 
 def dynamodb_client() -> Any:
@@ -202,29 +232,36 @@ class DynamoBudget(Budget):
         *,
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
-        sleep: Callable[[float], None] = time.sleep,
     ):
         self.table = table
         self.rate = max(float(rate), 1e-6)
         self.burst = max(1, int(burst))
         self.settings = settings
         self.lease_size = settings.lease or default_lease(self.rate, self.burst)
-        self.stale_after = max(self.lease_size, 2) / self.rate  # unused this long after its time: dropped
+        # The table's burst keeps a lease and one token in reserve: a token used up to a lease's
+        # length late, and a request delayed on its way to the API, still keep the requests the
+        # API sees in any window within rate * window + burst.
+        self.tolerance = max(0, self.burst - 2 - self.lease_size) / self.rate
+        self.stale_after = self.lease_size / self.rate
         self._clock = clock
-        self._sleep = sleep
         self._offset = wall_clock() - clock()  # table time = monotonic clock + offset
         self._lock = threading.Lock()
         self._lease: deque[float] = deque()  # when each held token may be used (monotonic clock)
-        self._unused = 0  # tokens dropped as stale, not yet reported to the table
+        self._stale = 0  # tokens dropped unused, not yet reported
         self._paused_until = 0.0
-        self._state: BucketState | None = None
-        self._state_read_at = -math.inf
-        self._api_left: dict[str, int] = {}  # the API's own quota counts, reported at the next write
+        self._latency = 0.0  # how long a lease takes to come back (moving average)
+        self._counts: dict[str, int] = {}
+        self._counts_at = -math.inf
+        self._api_left: dict[str, int] = {}  # the API's own quota counts, stored at the next lease
         self._fallback = TokenBucket(self.rate, self.burst, clock=clock)
         self._down_until: float | None = None
         self._warned = False
-        self.local_tokens = 0  # tokens the in-process bucket handed out (table down or too contended)
+        self.local_tokens = 0  # tokens the in-process bucket handed out while the table was down
         _open.add(self)
+        try:
+            assert table.client is not None  # made now, not on the first request (a Lambda's init phase)
+        except Exception as exc:  # noqa: BLE001 - no region, no boto3: the in-process bucket serves
+            self._table_failed(exc)
 
     # ---- tokens -------------------------------------------------------------------------------
 
@@ -234,15 +271,19 @@ class DynamoBudget(Budget):
             if self._table_down(now):
                 return self._local(max_wait)
             self._drop_stale(now)
-            if not self._lease:
+            for _ in range(3):  # a lease that came back too late to use is dropped: take another
+                if self._lease:
+                    break
                 try:
                     if not self._take_lease(now, max_wait):
                         return None
-                except _TooContended:
-                    return self._local(max_wait)
                 except Exception as exc:  # noqa: BLE001 - any table failure: never fail a query for it
                     self._table_failed(exc)
                     return self._local(max_wait)
+                now = self._clock()
+                self._drop_stale(now)
+            else:
+                return self._local(max_wait)
             wait = max(0.0, self._lease[0] - now, self._paused_until - now)
             if max_wait is not None and wait > max_wait:
                 return None
@@ -256,10 +297,9 @@ class DynamoBudget(Budget):
 
     def cap(self, tokens: float) -> None:
         with self._lock:
-            keep = max(0, math.floor(tokens))
-            while len(self._lease) > keep:
+            while len(self._lease) > max(0, math.floor(tokens)):
                 self._lease.pop()
-                self._unused += 1
+                self._stale += 1
         self._fallback.cap(tokens)
 
     def pause(self, seconds: float) -> None:
@@ -275,84 +315,31 @@ class DynamoBudget(Budget):
     def _drop_stale(self, now: float) -> None:
         while self._lease and self._lease[0] + self.stale_after < now:
             self._lease.popleft()
-            self._unused += 1
+            self._stale += 1
 
     def _take_lease(self, now: float, max_wait: float | None) -> bool:
-        """One conditional write for `lease_size` tokens; False (nothing taken) when the first
-        would come later than `max_wait`."""
+        """One atomic update for `lease_size` tokens; False (nothing taken) when the first would
+        come later than `max_wait`."""
         size = self.lease_size
-        taken: dict[str, float] = {}
-
-        def lease(state: BucketState | None, table_now: float) -> BucketState | None:
-            tokens = self._refilled(state, table_now)
-            if max_wait is not None and (1.0 - tokens) / self.rate > max_wait:
-                return None
-            taken["before"] = tokens
-            base = state or BucketState(tokens, table_now)
-            return self._count(base, table_now, size, tokens=tokens - size, granted=base.granted + size)
-
-        if self._commit(lease) is None:
+        table_now = now + self._offset
+        latest = math.inf if max_wait is None else table_now + max_wait + self.tolerance
+        tat, seen = self.table.take(size, self.rate, table_now, min(latest, 1e12), self._stale, self._latency)
+        self._latency += 0.3 * (self._clock() - now - self._latency)
+        if tat == math.inf:
             return False
-        before = taken["before"]
-        self._lease.extend(now + max(0.0, (i + 1 - before) / self.rate) for i in range(size))
+        self._count(table_now, size, unused=self._stale)
+        self._stale = 0
+        # The last writer read its clock before our update landed: a reading later than ours now
+        # (not merely later than ours before the call) means this clock is behind. Adopt its time.
+        after = self._clock() + self._offset
+        if seen > after:
+            self._offset += seen - after
+            table_now += seen - after
+            tat = max(tat, table_now)
+        start = max(tat, table_now) - self.tolerance
+        step = 1.0 / self.rate
+        self._lease.extend(now + max(0.0, start + i * step - table_now) for i in range(size))
         return True
-
-    def _refilled(self, state: BucketState | None, table_now: float) -> float:
-        if state is None:
-            return float(self.burst)
-        return min(float(self.burst), state.tokens + max(0.0, table_now - state.ts) * self.rate)
-
-    def _count(self, base: BucketState, table_now: float, requests: int, **changes: Any) -> BucketState:
-        """`base` with this period's request counts moved on by `requests` (less what was reported
-        unused; the API's own counts replace ours), at table time `table_now`."""
-        periods = period_keys(table_now)
-        counts: dict[str, Any] = {}
-        for period in ("day", "hour"):
-            key = periods[period][0]
-            used = base.used(period, key)
-            quota = self._quota(period)
-            if period in self._api_left and quota:  # the API's own count wins
-                used = max(0, quota - self._api_left[period]) + requests
-            else:
-                used = max(0, used + requests - self._unused)
-            counts[period] = key
-            counts[f"{period}_used"] = used
-        returned = base.returned + self._unused + changes.pop("returned_now", 0)
-        return replace(base, ts=table_now, version=base.version + 1, returned=returned, **counts, **changes)
-
-    def _commit(self, change: Callable[[BucketState | None, float], BucketState | None]) -> BucketState | None:
-        """Apply `change` to the bucket item with a conditional write, again on each conflict.
-        Returns the written state, or None when `change` declined."""
-        state = self._state if self._state is not None else self._read()
-        for attempt in range(MAX_CONFLICTS):
-            table_now = self._table_now(state)
-            new = change(state, table_now)
-            if new is None:
-                return None
-            try:
-                self.table.write(state, new, self.rate, self.burst)
-            except _Conflict as conflict:
-                state = conflict.current
-                self._state = None
-                self._sleep(random.uniform(0, 0.002 * (attempt + 1)))  # de-synchronise the contenders
-                continue
-            self._state, self._state_read_at = new, self._clock()
-            self._unused = 0
-            self._api_left.clear()
-            return new
-        raise _TooContended
-
-    def _read(self) -> BucketState | None:
-        state = self.table.read()
-        self._state, self._state_read_at = state, self._clock()
-        return state
-
-    def _table_now(self, state: BucketState | None) -> float:
-        now = self._clock() + self._offset
-        if state is not None and state.ts > now:
-            self._offset += state.ts - now  # this clock is behind the table's: adopt the table's time
-            now = state.ts
-        return now
 
     # ---- fallback -----------------------------------------------------------------------------
 
@@ -362,12 +349,10 @@ class DynamoBudget(Budget):
         if now < self._down_until:
             return True
         self._down_until = None  # try the table again
-        self._state = None
         return False
 
     def _table_failed(self, exc: BaseException) -> None:
         self._down_until = self._clock() + RETRY_TABLE_SECONDS
-        self._state = None
         if not self._warned:
             self._warned = True
             code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
@@ -382,51 +367,65 @@ class DynamoBudget(Budget):
     def _quota(self, period: str) -> int | None:
         return self.settings.daily_quota if period == "day" else self.settings.hourly_quota
 
+    def _count(self, table_now: float, leased: int, *, unused: int = 0) -> None:
+        """Count `leased` tokens as requests against the configured quotas, less `unused` ones
+        counted before. The API's own count, when it sent one, replaces ours."""
+        for period, (key, resets) in period_keys(table_now).items():
+            quota = self._quota(period)
+            if not quota:
+                continue
+            left = self._api_left.pop(period, None)
+            if left is None:
+                self.table.count(period, key, leased - unused, expires=resets.timestamp() + KEEP_SECONDS)
+            else:  # the API counted what it received; the lease's tokens are requests to come
+                self.table.count(period, key, leased, set_to=max(0, quota - left),
+                                 expires=resets.timestamp() + KEEP_SECONDS)  # fmt: skip
+            self._counts_at = -math.inf
+
     def observe(self, headers: Mapping[str, str]) -> None:
         for period, name in (("day", self.settings.daily_remaining_header),
                              ("hour", self.settings.hourly_remaining_header)):  # fmt: skip
             value = headers.get(name) if name else None
-            if value is not None:
-                try:
-                    left = int(float(value))
-                except ValueError:
-                    continue
-                with self._lock:
-                    self._api_left[period] = max(0, left)
+            if value is None:
+                continue
+            try:
+                left = max(0, int(float(value)))
+            except ValueError:
+                continue
+            with self._lock:
+                self._api_left[period] = left
 
     def admit_scan(self) -> None:
-        periods = [p for p in ("day", "hour") if self._quota(p)]
+        periods = [p for p in PERIODS if self._quota(p)]
         if not periods:
             return
         with self._lock:
-            state = self._fresh_state()
-            table_now = self._table_now(state)
+            table_now = self._clock() + self._offset
             keys = period_keys(table_now)
+            counts = self._fresh_counts({p: keys[p][0] for p in periods})
             for period in periods:
                 quota = self._quota(period) or 0
-                key, resets = keys[period]
-                if period in self._api_left:
-                    used = max(0, quota - self._api_left[period])
-                else:
-                    used = state.used(period, key) if state is not None else 0
+                left = self._api_left.get(period)
+                used = max(0, quota - left) if left is not None else counts.get(period, 0)
                 if used >= self.settings.refuse_at * quota:
+                    resets = keys[period][1]
                     raise QuotaExhaustedError(
                         self._refusal(period, quota, used, resets, table_now),
                         status=429,
                         retry_after=max(1.0, resets.timestamp() - table_now),
                     )
 
-    def _fresh_state(self) -> BucketState | None:
+    def _fresh_counts(self, keys: dict[str, str]) -> dict[str, int]:
         now = self._clock()
         if self._table_down(now):
-            return self._state
-        if self._state is not None and now - self._state_read_at < STATE_FRESH_SECONDS:
-            return self._state
-        try:
-            return self._read()
-        except Exception as exc:  # noqa: BLE001 - never fail a query for the table
-            self._table_failed(exc)
-            return None
+            return {}
+        if now - self._counts_at >= STATE_FRESH_SECONDS or set(keys) - set(self._counts):
+            try:
+                self._counts, self._counts_at = self.table.counted(keys), now
+            except Exception as exc:  # noqa: BLE001 - never fail a query for the table
+                self._table_failed(exc)
+                return {}
+        return self._counts
 
     def _refusal(self, period: str, quota: int, used: int, resets: dt.datetime, now: float) -> str:
         left = max(0, quota - used)
@@ -450,28 +449,19 @@ class DynamoBudget(Budget):
             self._table_failed(exc)
 
     def close(self) -> None:
-        """Give the held tokens back to the bucket and report the unused ones to the quota count."""
+        """Report the held tokens and the stale ones as unused (to the counts and the quota)."""
         with self._lock:
             held, self._lease = len(self._lease), deque()
-            if (not held and not self._unused) or self._table_down(self._clock()):
+            unused, self._stale = held + self._stale, 0
+            _open.discard(self)
+            if not unused or self._table_down(self._clock()):
                 return
-            self._unused += held
-
-            def give_back(state: BucketState | None, table_now: float) -> BucketState | None:
-                if state is None:
-                    return None
-                tokens = min(float(self.burst), self._refilled(state, table_now) + held)
-                return self._count(state, table_now, 0, tokens=tokens)
-
+            table_now = self._clock() + self._offset
             try:
-                self._commit(give_back)
+                self.table.report_unused(unused)
+                self._count(table_now, 0, unused=unused)
             except Exception as exc:  # noqa: BLE001 - at exit the table may be gone; nothing to tell
-                log.debug("could not give back %d tokens: %s", held, type(exc).__name__)
-        _open.discard(self)
-
-
-class _TooContended(Exception):
-    """MAX_CONFLICTS writes in a row lost the race; this request takes an in-process token."""
+                log.debug("could not give back %d tokens: %s", unused, type(exc).__name__)
 
 
 _open: weakref.WeakSet[DynamoBudget] = weakref.WeakSet()

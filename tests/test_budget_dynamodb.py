@@ -147,7 +147,8 @@ def test_clock_skew_costs_at_most_one_burst_and_starves_no_one(table):
 
 def test_quota_refuses_new_scans_with_what_is_left_and_when(table):
     pk = tenant()
-    budget = DynamoBudget(BucketTable(table, pk), 1000, 100, SharedBudget(lease=5, daily_quota=20, refuse_at=0.5))
+    budget = DynamoBudget(BucketTable(table, pk), 1000, 100, SharedBudget(lease=5, daily_quota=20, refuse_at=0.5),
+                          clock=FakeClock())
     budget.admit_scan()
     for _ in range(10):
         budget.reserve()  # a running read may go past the share: reads are never cut

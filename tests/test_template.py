@@ -182,7 +182,7 @@ def test_parameters_and_environment_are_the_documented_names():
         "AthenaCatalogName", "SpillBucket", "SpillPrefix", "DisableSpillEncryption", "KMSKeyId",
         "LambdaTimeout", "LambdaMemory", "PermissionsBoundaryARN", "SubnetIds", "SecurityGroupIds",
         "LambdaRoleARN", "ApiBaseUrl", "SecretName", "ReservedConcurrency", "AppFlowConnectorLabel",
-        "LogRetentionDays", "Architectures",
+        "LogRetentionDays", "Architectures", "SharedRateBudget",
     }
     assert source["Parameters"]["Architectures"]["Default"] == "arm64"
     assert set(source["Parameters"]["Architectures"]["AllowedValues"]) == {"arm64", "x86_64"}
@@ -240,6 +240,7 @@ def test_translated_template_for_combination(combo):
     resolved = resolve_for(translated, given)
     assert lint(resolved) == []
     check_resources(resolved, combo, given)
+    assert without_budget(resolved) == resolved  # the shared budget is off unless asked for
 
 
 # ---------------------------------------------------------------- what each combination must contain
@@ -392,3 +393,66 @@ def check_appflow_role(sts: list[dict], combo: dict[str, bool]) -> None:
     assert acts == expected  # no spill, Athena or KMS rights for the AppFlow function
     (secret,) = [st for st in sts if "secretsmanager:GetSecretValue" in actions(st)]
     assert subs(secret["Resource"]).endswith(":secret:appflow!${AWS::AccountId}-${AppFlowConnectorLabel}-*")
+
+
+# ---------------------------------------------------------------- the shared API budget (issue 14)
+
+BUDGET_ACTIONS = {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"}
+
+
+def without_budget(t: dict) -> dict:
+    """`t` less the table, its output, the functions' SAASBRIDGE_BUDGET_TABLE and its statements."""
+    t = copy.deepcopy(t)
+    t["Resources"].pop("SharedRateBudgetTable", None)
+    t.get("Outputs", {}).pop("SharedRateBudgetTable", None)
+    for resource in t["Resources"].values():
+        props = resource["Properties"]
+        props.get("Environment", {}).get("Variables", {}).pop("SAASBRIDGE_BUDGET_TABLE", None)
+        for policy in props.get("Policies", []) if resource["Type"] == "AWS::IAM::Role" else []:
+            doc = policy["PolicyDocument"]
+            doc["Statement"] = [s for s in doc["Statement"] if s.get("Sid") != "SharedRateBudget"]
+    return t
+
+
+@pytest.mark.parametrize("role", [False, True], ids=["roles", "existing-role"])
+def test_shared_rate_budget_adds_a_table_and_only_what_reaches_it(role):
+    combo = {"vpc": False, "kms": False, "role": role, "bucket": False}
+    off = parameters_for(combo)
+    on = {**off, "SharedRateBudget": "true"}
+    resolved = resolve_for(translate(load_source(), on), on)
+    assert lint(resolved) == []
+    # Everything else is exactly what the same parameters give without the budget.
+    assert without_budget(resolved) == resolve_for(translate(load_source(), off), off)
+
+    res = resolved["Resources"]
+    table = res["SharedRateBudgetTable"]
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    for name in ("AthenaConnectorFunction", "AppFlowConnectorFunction"):
+        env = res[name]["Properties"]["Environment"]["Variables"]
+        assert env["SAASBRIDGE_BUDGET_TABLE"] == {"Ref": "SharedRateBudgetTable"}
+    roles = [r for r in res.values() if r["Type"] == "AWS::IAM::Role"]
+    assert len(roles) == (0 if role else 2)
+    for r in roles:
+        (st,) = [s for s in statements(r) if any(a.startswith("dynamodb:") for a in actions(s))]
+        assert actions(st) == BUDGET_ACTIONS  # no Scan, Query, PutItem or DeleteItem
+        assert st["Resource"] == {"Fn::GetAtt": ["SharedRateBudgetTable", "Arn"]}
+
+
+def test_the_budget_table_matches_what_budget_init_creates(aws_env):
+    """The template's table and `saasbridge budget init`'s have the same keys and TTL attribute."""
+    import boto3
+
+    from saasbridge.client.budget.admin import create_table
+
+    props = load_source()["Resources"]["SharedRateBudgetTable"]["Properties"]
+    create_table("template-check")
+    described = boto3.client("dynamodb").describe_table(TableName="template-check")["Table"]
+    assert described["KeySchema"] == props["KeySchema"]
+    assert sorted(described["AttributeDefinitions"], key=str) == sorted(props["AttributeDefinitions"], key=str)
+    ttl = boto3.client("dynamodb").describe_time_to_live(TableName="template-check")["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == props["TimeToLiveSpecification"]["AttributeName"]

@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import os
-import re
 import signal
 import sqlite3
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.split_reader import budget_catalog
 from saasbridge.client.budget.admin import create_table, read_tenant
 from saasbridge.client.budget.dynamodb import tenant_key
 from saasbridge.client.credentials import credentials_from_env
@@ -50,18 +50,9 @@ def table(aws_env) -> str:
 
 
 def catalog_file(directory: Path, **shared: object) -> Path:
-    """The demo catalog with this test's rate budget (and shared settings) and small pages."""
-    text = (ROOT / "demo_saas" / "catalog.yaml").read_text()
-    extra = "".join(f"\n    {k}: {v}" for k, v in shared.items())
-    budget = (f"rate_limit:\n  requests_per_second: {RATE}\n  burst: {BURST}\n  max_concurrency: 2\n"
-              f"  shared:\n    lease: {LEASE}{extra}\n")
-    text, found = re.subn(r"rate_limit:\n(?:  .*\n)+", budget, text, count=1)
-    assert found == 1
-    text = text.replace("default_page_size: 100", f"default_page_size: {PAGE}")
-    text = text.replace("max_page_size: 1000", f"max_page_size: {PAGE}")
-    path = directory / f"catalog-{uuid.uuid4().hex[:6]}.yaml"
-    path.write_text(text)
-    return path
+    """The demo catalog with this test's budget (and shared settings) and small pages."""
+    return budget_catalog(directory, f"catalog-{uuid.uuid4().hex[:6]}", rate=RATE, burst=BURST, page=PAGE,
+                          lease=LEASE, **shared)
 
 
 def expected_ids(api) -> list[str]:
@@ -98,11 +89,11 @@ def run_env(api, catalog: Path, table: str | None) -> dict[str, str]:
 
 
 class Readers:
-    """Reader processes (tests/budget_reader.py) started together, released by one go file."""
+    """Reader processes (bench/split_reader.py) started together, released by one go file."""
 
     def __init__(self, count: int, env: dict[str, str], tmp: Path, page: int = PAGE):
         self.go = tmp / f"go-{uuid.uuid4().hex[:6]}"
-        args = [sys.executable, "-m", "tests.budget_reader", "accounts", str(page), str(self.go)]
+        args = [sys.executable, "-m", "bench.split_reader", "accounts", str(page), str(self.go)]
         self.procs = [
             subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
             for _ in range(count)
@@ -189,16 +180,15 @@ def test_four_processes_keep_one_pace_with_the_shared_table(api, table, readers,
 
 
 def test_per_process_buckets_alone_overshoot_and_draw_429s(api, readers, tmp_path):
-    """The control: the same load without the table spends four times the rate until the API
-    pushes back (the reference API's X-RateLimit headers stop each process after its first 429s;
-    an API without them answers 429 to every request over its limit)."""
+    """The control: the same load without the table spends several times the budget at once,
+    until the API pushes back. How many 429s that costs depends on the API: the reference API's
+    X-RateLimit headers stop each process after its first ones (`make bench` counts them)."""
     group = readers(4, run_env(api, catalog_file(tmp_path), None), tmp_path)
     since = group.start()
     results = group.finish()
     check_rows(results, api)
     seen = arrivals(api, since)
-    assert sum(1 for _, status in seen if status == 429) >= 4
-    assert worst_window_excess([t for t, _ in seen], RATE, BURST) > 10
+    assert worst_window_excess([t for t, _ in seen], RATE, BURST) > 10  # the budget overspent at once
 
 
 def test_a_process_killed_mid_lease_loses_at_most_one_lease(api, table, readers, tmp_path):
@@ -212,7 +202,8 @@ def test_a_process_killed_mid_lease_loses_at_most_one_lease(api, table, readers,
     seen = arrivals(api, since)
     bucket = bucket_of(table).bucket
     lost = bucket.granted - bucket.returned - len(seen)
-    assert 0 <= lost <= LEASE
+    # its lease, and the token of the request it was sending when killed (taken, never arrived)
+    assert 0 <= lost <= LEASE + 1
 
 
 def test_the_table_disappearing_mid_run_falls_back_without_losing_a_row(api, table, readers, tmp_path):

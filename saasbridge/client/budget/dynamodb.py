@@ -232,8 +232,10 @@ class DynamoBudget(Budget):
         *,
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
+        prefetch: bool = True,
     ):
         self.table = table
+        self.prefetch = prefetch  # take the next lease while the last token's request is out
         self.rate = max(float(rate), 1e-6)
         self.burst = max(1, int(burst))
         self.settings = settings
@@ -288,7 +290,21 @@ class DynamoBudget(Budget):
             if max_wait is not None and wait > max_wait:
                 return None
             self._lease.popleft()
+            if not self._lease and self.prefetch:
+                threading.Thread(target=self._prefetch, name="budget-lease", daemon=True).start()
             return wait
+
+    def _prefetch(self) -> None:
+        """The next lease, taken while the request of the last token is on its way (the next
+        reserve() finds it ready, or waits for the lock until it is)."""
+        with self._lock:
+            now = self._clock()
+            if self._lease or self._table_down(now):
+                return
+            try:
+                self._take_lease(now, None)
+            except Exception as exc:  # noqa: BLE001 - the next reserve() falls back
+                self._table_failed(exc)
 
     def _local(self, max_wait: float | None) -> float | None:
         wait = self._fallback.reserve(max_wait)
@@ -318,7 +334,7 @@ class DynamoBudget(Budget):
             self._stale += 1
 
     def _take_lease(self, now: float, max_wait: float | None) -> bool:
-        """One atomic update for `lease_size` tokens; False (nothing taken) when the first would
+        """One atomic update for a lease of tokens; False (nothing taken) when the first would
         come later than `max_wait`."""
         size = self.lease_size
         table_now = now + self._offset

@@ -10,3 +10,4 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 # Run order; a module that is not there yet is reported as missing, not as a failure.
 MODULES = ("conversion", "readrecords", "scan", "requests", "spill", "cold_start", "extract", "reference_api")
+MODULES += ("shared_budget",)  # concurrent splits with and without the shared API budget (issue 14)

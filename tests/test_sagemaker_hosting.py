@@ -109,8 +109,19 @@ def deploy(url: str, trained: Trained, *, async_output: str | None = None, model
                                                            "S3FailurePath": async_output + "-failures"}}  # fmt: skip
     sm.create_endpoint_config(**config)
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
-    assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "InService"
+    assert wait_for_endpoint(sm, name)["EndpointStatus"] == "InService"
     return name
+
+
+def wait_for_endpoint(sm, name: str, timeout: float = 120.0) -> dict:
+    """DescribeEndpoint until it leaves Creating (the stand-in starts the model server meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        endpoint = sm.describe_endpoint(EndpointName=name)
+        if endpoint["EndpointStatus"] not in ("Creating", "Updating"):
+            return endpoint
+        time.sleep(0.2)
+    raise AssertionError(f"endpoint {name} still Creating after {timeout} s")
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +155,27 @@ def test_model_error_has_sagemakers_shape(sagemaker_standin, trained, endpoint):
     assert error["LogStreamArn"].endswith(f"/aws/sagemaker/Endpoints/{endpoint}")
     with pytest.raises(runtime.exceptions.ValidationError, match="not found"):
         runtime.invoke_endpoint(EndpointName="no-such-endpoint", Body="1\n", ContentType="text/csv")
+
+
+def test_endpoint_with_an_unreadable_archive_fails_to_create(sagemaker_standin, trained):
+    s3, sm = boto("s3", sagemaker_standin.url), boto("sagemaker", sagemaker_standin.url)
+    bucket = f"broken-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="model.tar.gz", Body=b"not a tar archive")
+    broken = Trained.__new__(Trained)
+    broken.model_url = f"s3://{bucket}/model.tar.gz"
+    sm_name = f"broken-{uuid.uuid4().hex[:8]}"
+    sm.create_model(ModelName=sm_name, ExecutionRoleArn="arn:aws:iam::123456789012:role/sm",
+                    PrimaryContainer={"Image": SKLEARN_IMAGE, "ModelDataUrl": broken.model_url})  # fmt: skip
+    sm.create_endpoint_config(EndpointConfigName=sm_name, ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": sm_name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])  # fmt: skip
+    sm.create_endpoint(EndpointName=sm_name, EndpointConfigName=sm_name)
+    endpoint = wait_for_endpoint(sm, sm_name)
+    assert endpoint["EndpointStatus"] == "Failed"
+    assert "not a readable model.tar.gz" in endpoint["FailureReason"]
+    runtime = boto("sagemaker-runtime", sagemaker_standin.url)
+    with pytest.raises(runtime.exceptions.ValidationError, match="Failed, not InService"):
+        runtime.invoke_endpoint(EndpointName=sm_name, Body="1\n", ContentType="text/csv")
 
 
 def test_injected_throttling_then_model_error_then_success(sagemaker_standin, trained, endpoint):
@@ -251,6 +283,31 @@ def test_transform_job_joins_ids_to_the_models_predictions(sagemaker_standin, tr
         assert got == list(zip([r["id"] for r in rows], trained.own_predictions(rows), strict=True))
 
 
+def test_transform_job_over_json_lines_keeps_the_id_key(sagemaker_standin, trained, endpoint):
+    """JSON records: InputFilter picks the features, the answer joins as SageMakerOutput, the
+    OutputFilter keeps the id and the answer; one request per record (SingleRecord)."""
+    s3, sm = boto("s3", sagemaker_standin.url), boto("sagemaker", sagemaker_standin.url)
+    bucket = f"batch-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    rows = trained.rows[:40]
+    records = [{"id": r["id"], "features": [None if c == "" else float(c) for c in line.split(",")]}
+               for r, line in zip(rows, trained.feature_lines(rows), strict=True)]  # fmt: skip
+    s3.put_object(Bucket=bucket, Key="in/rows.jsonl", Body="".join(json.dumps(r) + "\n" for r in records).encode())
+    name = f"json-{uuid.uuid4().hex[:8]}"
+    request = transform_request(name, endpoint, f"s3://{bucket}/in/rows.jsonl", f"s3://{bucket}/out",
+                                BatchStrategy="SingleRecord", MaxConcurrentTransforms=2,
+                                DataProcessing={"InputFilter": "$.features", "JoinSource": "Input",
+                                                "OutputFilter": "$['id','SageMakerOutput']"})  # fmt: skip
+    request["TransformInput"]["ContentType"] = request["TransformOutput"]["Accept"] = "application/jsonlines"
+    sm.create_transform_job(**request)
+    job = wait_for_job(sm, name)
+    assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
+    out = s3.get_object(Bucket=bucket, Key="out/rows.jsonl.out")["Body"].read().decode()
+    got = [json.loads(line) for line in out.splitlines()]
+    assert got == [{"id": r["id"], "SageMakerOutput": {"score": p}}
+                   for r, p in zip(rows, trained.own_predictions(rows), strict=True)]  # fmt: skip
+
+
 def test_failing_transform_job_reports_failed_with_a_reason(sagemaker_standin, trained, endpoint):
     s3, sm = boto("s3", sagemaker_standin.url), boto("sagemaker", sagemaker_standin.url)
     bucket = f"batch-{uuid.uuid4().hex[:8]}"
@@ -265,9 +322,9 @@ def test_failing_transform_job_reports_failed_with_a_reason(sagemaker_standin, t
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="out/")
 
 
-def test_model_server_serves_ping_and_invocations_like_the_container(trained, tmp_path):
-    """The container stand-in on its own: /ping, /invocations with the script's hooks, and the
-    scikit-learn container's defaults when the script has none (csv → array → model.predict)."""
+def test_model_server_without_hooks_uses_the_sklearn_containers_defaults(trained, tmp_path):
+    """The container stand-in on its own: /ping, and /invocations with the scikit-learn container's
+    defaults for the hooks a script leaves out (json → float32 array → model.predict → json)."""
     import urllib.error
     import urllib.request
 
@@ -280,23 +337,21 @@ def test_model_server_serves_ping_and_invocations_like_the_container(trained, tm
         "import joblib, os\n\ndef model_fn(model_dir):\n    return joblib.load(os.path.join(model_dir, 'model.joblib'))\n")
     lines = [line for line in trained.feature_lines() if "" not in line.split(",")][:20]
     x = np.array([[float(c) for c in line.split(",")] for line in lines])
-    csv_body = "".join(line + "\n" for line in lines).encode()
-    json_body = json.dumps(x.tolist()).encode()  # 2-D even for one feature (a 1-column CSV decodes to 1-D)
-    for program, body, content_type in (("train.py", csv_body, "text/csv"), ("bare.py", json_body, "application/json")):
-        server = processes._spawn("model", ["-m", "saasbridge.local.sagemaker.container", "--model-dir", str(model_dir)],
-                                  extra_env={"SAGEMAKER_PROGRAM": program})  # fmt: skip
-        with server:
-            server.url = processes._wait_for_line(server, READY_PREFIX, time.monotonic() + 60)
-            with urllib.request.urlopen(server.url + "/ping", timeout=10) as ping:
-                assert ping.status == 200
-            request = urllib.request.Request(server.url + "/invocations", data=body, method="POST",
-                                             headers={"Content-Type": content_type, "Accept": "application/json"})  # fmt: skip
-            try:
-                with urllib.request.urlopen(request, timeout=30) as answer:
-                    out = json.loads(answer.read())
-            except urllib.error.HTTPError as exc:
-                raise AssertionError(exc.read().decode()[-2000:]) from None
-        if program == "train.py":  # the script's hooks: float64 rows, probability of the positive class
-            assert out["predictions"] == trained.model.predict_proba(x)[:, 1].tolist()
-        else:  # the scikit-learn container's defaults: float32 array, model.predict → class labels
-            assert out == trained.model.predict(x.astype(np.float32)).tolist()
+    body = json.dumps(x.tolist()).encode()  # 2-D even for one feature (a 1-column CSV decodes to 1-D)
+    server = processes._spawn("model", ["-m", "saasbridge.local.sagemaker.container", "--model-dir", str(model_dir)],
+                              extra_env={"SAGEMAKER_PROGRAM": "bare.py"})  # fmt: skip
+    with server:
+        server.url = processes._wait_for_line(server, READY_PREFIX, time.monotonic() + 60)
+        with urllib.request.urlopen(server.url + "/ping", timeout=10) as ping:
+            assert ping.status == 200
+        request = urllib.request.Request(server.url + "/invocations", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.headers["Content-Type"] == "application/json"
+            out = json.loads(answer.read())
+        request = urllib.request.Request(server.url + "/invocations", data=b"x", method="POST",
+                                         headers={"Content-Type": "application/x-unknown"})  # fmt: skip
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(request, timeout=30)
+        assert info.value.code == 500 and b"not supported" in info.value.read()
+    assert out == trained.model.predict(x.astype(np.float32)).tolist()

@@ -1,5 +1,6 @@
 """Which model serves an endpoint (read from the control plane) and the model-server processes that
-serve them, one per model, started on first use and stopped with the stand-in."""
+serve them (one per archive and environment), started with the endpoint or on first use and
+stopped with the stand-in."""
 
 from __future__ import annotations
 
@@ -33,6 +34,11 @@ class ModelSpec:
     model_name: str
     model_data_url: str
     environment: tuple[tuple[str, str], ...]
+
+    @property
+    def server_key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """Models with the same archive and environment share one server (they would answer alike)."""
+        return self.model_data_url, self.environment
 
 
 @dataclass(frozen=True)
@@ -81,24 +87,24 @@ def resolve_endpoint(sagemaker: Any, endpoint_name: str, variant: str | None = N
 
 
 class ModelHosts:
-    """Model servers by ModelSpec: the archive is fetched from the S3 stand-in and unpacked into a
+    """Model servers by archive and environment: the archive is fetched from the S3 stand-in and unpacked into a
     temporary directory, then `container.py` serves it in its own process."""
 
     def __init__(self) -> None:
-        self._servers: dict[ModelSpec, processes.RunningServer] = {}
-        self._locks: dict[ModelSpec, threading.Lock] = {}
+        self._servers: dict[tuple, processes.RunningServer] = {}
+        self._locks: dict[tuple, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def url_for(self, spec: ModelSpec, s3: Any) -> str:
         """The model server's URL, starting it first if needed (one start per spec at a time)."""
         with self._lock:
-            lock = self._locks.setdefault(spec, threading.Lock())
+            lock = self._locks.setdefault(spec.server_key, threading.Lock())
         with lock:
-            server = self._servers.get(spec)
+            server = self._servers.get(spec.server_key)
             if server is not None and server.process.poll() is None:
                 return server.url
             server = self._start(spec, s3)
-            self._servers[spec] = server
+            self._servers[spec.server_key] = server
             return server.url
 
     def _start(self, spec: ModelSpec, s3: Any) -> processes.RunningServer:

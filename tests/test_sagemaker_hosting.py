@@ -23,11 +23,11 @@ from botocore.config import Config
 from demo_saas.store import dump_records
 from saasbridge.cli import main
 from saasbridge.local.sagemaker.archive import pack_model_dir
+from saasbridge.local.sagemaker.deploy import deploy_endpoint, upload_model, wait_for_transform_job
 from saasbridge.local.sagemaker.standin import clear_faults, inject_fault
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = "do_not_contact"
-SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 
 
 def cell(value) -> str:
@@ -87,41 +87,17 @@ def trained(reference_api, sagemaker_standin, tmp_path_factory) -> Trained:
     s3 = boto("s3", sagemaker_standin.url)
     bucket = f"models-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key="contacts/model.tar.gz", Body=pack_model_dir(model_dir))
-    url = f"s3://{bucket}/contacts/model.tar.gz"
+    url = upload_model(model_dir, f"s3://{bucket}/contacts/model.tar.gz", s3)
     rows = dump_records(reference_api.db_path, "acme", "contacts")
     return Trained(model_dir, features, rows, url)
 
 
-def deploy(url: str, trained: Trained, *, async_output: str | None = None, model_env: dict | None = None) -> str:
+def deploy(url: str, trained: Trained, *, async_output: str | None = None) -> str:
     """CreateModel, CreateEndpointConfig, CreateEndpoint through the stand-in; the endpoint name."""
-    sm = boto("sagemaker", url)
     name = f"contacts-{uuid.uuid4().hex[:8]}"
-    sm.create_model(ModelName=name, ExecutionRoleArn="arn:aws:iam::123456789012:role/sm",
-                    PrimaryContainer={"Image": SKLEARN_IMAGE, "ModelDataUrl": trained.model_url,
-                                      "Environment": {"SAGEMAKER_PROGRAM": "train.py",
-                                                      "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
-                                                      **(model_env or {})}})  # fmt: skip
-    config: dict = {"EndpointConfigName": name, "ProductionVariants": [
-        {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}]}  # fmt: skip
-    if async_output:
-        config["AsyncInferenceConfig"] = {"OutputConfig": {"S3OutputPath": async_output,
-                                                           "S3FailurePath": async_output + "-failures"}}  # fmt: skip
-    sm.create_endpoint_config(**config)
-    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
-    assert wait_for_endpoint(sm, name)["EndpointStatus"] == "InService"
+    endpoint = deploy_endpoint(name, trained.model_url, boto("sagemaker", url), async_output=async_output)
+    assert endpoint["EndpointStatus"] == "InService"
     return name
-
-
-def wait_for_endpoint(sm, name: str, timeout: float = 120.0) -> dict:
-    """DescribeEndpoint until it leaves Creating (the stand-in starts the model server meanwhile)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        endpoint = sm.describe_endpoint(EndpointName=name)
-        if endpoint["EndpointStatus"] not in ("Creating", "Updating"):
-            return endpoint
-        time.sleep(0.2)
-    raise AssertionError(f"endpoint {name} still Creating after {timeout} s")
 
 
 @pytest.fixture(scope="module")
@@ -162,20 +138,15 @@ def test_endpoint_with_an_unreadable_archive_fails_to_create(sagemaker_standin, 
     bucket = f"broken-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="model.tar.gz", Body=b"not a tar archive")
-    broken = Trained.__new__(Trained)
-    broken.model_url = f"s3://{bucket}/model.tar.gz"
-    sm_name = f"broken-{uuid.uuid4().hex[:8]}"
-    sm.create_model(ModelName=sm_name, ExecutionRoleArn="arn:aws:iam::123456789012:role/sm",
-                    PrimaryContainer={"Image": SKLEARN_IMAGE, "ModelDataUrl": broken.model_url})  # fmt: skip
-    sm.create_endpoint_config(EndpointConfigName=sm_name, ProductionVariants=[
-        {"VariantName": "AllTraffic", "ModelName": sm_name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])  # fmt: skip
-    sm.create_endpoint(EndpointName=sm_name, EndpointConfigName=sm_name)
-    endpoint = wait_for_endpoint(sm, sm_name)
+    name = f"broken-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(RuntimeError, match="is Failed"):
+        deploy_endpoint(name, f"s3://{bucket}/model.tar.gz", sm)
+    endpoint = sm.describe_endpoint(EndpointName=name)
     assert endpoint["EndpointStatus"] == "Failed"
     assert "not a readable model.tar.gz" in endpoint["FailureReason"]
     runtime = boto("sagemaker-runtime", sagemaker_standin.url)
     with pytest.raises(runtime.exceptions.ValidationError, match="Failed, not InService"):
-        runtime.invoke_endpoint(EndpointName=sm_name, Body="1\n", ContentType="text/csv")
+        runtime.invoke_endpoint(EndpointName=name, Body="1\n", ContentType="text/csv")
 
 
 def test_injected_throttling_then_model_error_then_success(sagemaker_standin, trained, endpoint):
@@ -242,16 +213,6 @@ def test_async_invocation_writes_output_and_failure_objects(sagemaker_standin, t
                                       InputLocation=f"s3://{bucket}/in/batch.csv")  # fmt: skip
 
 
-def wait_for_job(sm, name: str, timeout: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = sm.describe_transform_job(TransformJobName=name)
-        if job["TransformJobStatus"] != "InProgress":
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"transform job {name} still InProgress after {timeout} s")
-
-
 def transform_request(name: str, model: str, source: str, output: str, **extra) -> dict:
     return {"TransformJobName": name, "ModelName": model, "BatchStrategy": "MultiRecord", "MaxPayloadInMB": 1,
             "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": source}},
@@ -273,7 +234,7 @@ def test_transform_job_joins_ids_to_the_models_predictions(sagemaker_standin, tr
     sm.create_transform_job(**transform_request(
         name, endpoint, f"s3://{bucket}/in/", f"s3://{bucket}/out",
         DataProcessing={"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-1]"}))  # fmt: skip
-    job = wait_for_job(sm, name)
+    job = wait_for_transform_job(sm, name, timeout=120)
     assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
     assert [j["TransformJobStatus"] for j in sm.list_transform_jobs()["TransformJobSummaries"]
             if j["TransformJobName"] == name] == ["Completed"]  # fmt: skip
@@ -300,7 +261,7 @@ def test_transform_job_over_json_lines_keeps_the_id_key(sagemaker_standin, train
                                                 "OutputFilter": "$['id','SageMakerOutput']"})  # fmt: skip
     request["TransformInput"]["ContentType"] = request["TransformOutput"]["Accept"] = "application/jsonlines"
     sm.create_transform_job(**request)
-    job = wait_for_job(sm, name)
+    job = wait_for_transform_job(sm, name, timeout=120)
     assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
     out = s3.get_object(Bucket=bucket, Key="out/rows.jsonl.out")["Body"].read().decode()
     got = [json.loads(line) for line in out.splitlines()]
@@ -316,7 +277,7 @@ def test_failing_transform_job_reports_failed_with_a_reason(sagemaker_standin, t
     name = f"bad-{uuid.uuid4().hex[:8]}"
     sm.create_transform_job(**transform_request(name, endpoint, f"s3://{bucket}/in/rows.csv", f"s3://{bucket}/out",
                                                 DataProcessing={"InputFilter": "$[1:]"}))  # fmt: skip
-    job = wait_for_job(sm, name)
+    job = wait_for_transform_job(sm, name, timeout=120)
     assert job["TransformJobStatus"] == "Failed"
     assert "the model answered 500" in job["FailureReason"]
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="out/")
@@ -355,3 +316,9 @@ def test_model_server_without_hooks_uses_the_sklearn_containers_defaults(trained
             urllib.request.urlopen(request, timeout=30)
         assert info.value.code == 500 and b"not supported" in info.value.read()
     assert out == trained.model.predict(x.astype(np.float32)).tolist()
+
+
+def test_serve_refuses_a_non_loopback_moto_url(capsys):
+    assert main(["sagemaker", "serve", "--moto-url", "http://10.1.2.3:5000"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--moto-url" in err and "loopback" in err

@@ -46,10 +46,7 @@ def sagemaker_standin(moto_server):
 
 
 @pytest.fixture
-def sagemaker_env(sagemaker_standin, monkeypatch):
+def sagemaker_env(aws_env, sagemaker_standin, monkeypatch):
     """Point boto3 (S3, SageMaker, SageMaker runtime) at the stand-in with dummy credentials."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", sagemaker_standin.url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     return sagemaker_standin

@@ -4,11 +4,11 @@ then InService, or Failed with the reason (an unreadable archive, a model_fn tha
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 from saasbridge.local.sagemaker.hosts import EndpointNotFound, ModelHosts, ModelStartError, resolve_endpoint
+from saasbridge.local.sagemaker.tracking import Tracked
 
 
 @dataclass
@@ -17,21 +17,14 @@ class EndpointState:
     failure_reason: str | None = None
 
 
-class EndpointStates:
+class EndpointStates(Tracked[EndpointState]):
     def __init__(self, hosts: ModelHosts):
+        super().__init__()
         self.hosts = hosts
-        self._states: dict[str, EndpointState] = {}
-        self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
 
     def start(self, name: str, clients: Any, *, updating: bool = False) -> None:
         state = EndpointState("Updating" if updating else "Creating")
-        with self._lock:
-            self._states[name] = state
-        thread = threading.Thread(target=self._bring_up, args=(name, clients, state), name=f"endpoint-{name}", daemon=True)
-        with self._lock:
-            self._threads.append(thread)
-        thread.start()
+        self.launch(name, state, lambda: self._bring_up(name, clients, state))
 
     def _bring_up(self, name: str, clients: Any, state: EndpointState) -> None:
         try:
@@ -43,29 +36,7 @@ class EndpointStates:
         except Exception as exc:  # any other error fails the endpoint with a reason, as SageMaker reports it
             state.status, state.failure_reason = "Failed", f"{type(exc).__name__}: {exc}"[:1024]
 
-    def forget(self, name: str) -> None:
-        with self._lock:
-            self._states.pop(name, None)
-
-    def status(self, name: str) -> EndpointState | None:
-        with self._lock:
-            return self._states.get(name)
-
-    def patch(self, response: dict[str, Any]) -> dict[str, Any]:
+    def describe(self, response: dict[str, Any]) -> dict[str, Any]:
         """A DescribeEndpoint or ListEndpoints answer with the endpoints' real states."""
-        for endpoint in [response, *response.get("Endpoints", [])]:
-            state = self.status(endpoint.get("EndpointName", ""))
-            if state is None:
-                continue
-            endpoint["EndpointStatus"] = state.status
-            if state.failure_reason:
-                endpoint["FailureReason"] = state.failure_reason
-            else:
-                endpoint.pop("FailureReason", None)
-        return response
-
-    def wait(self, timeout: float | None = None) -> None:
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(timeout)
+        return self.patch(response, "EndpointName", "Endpoints",
+                          lambda s: {"EndpointStatus": s.status, "FailureReason": s.failure_reason})  # fmt: skip

@@ -115,11 +115,11 @@ class Gateway:
         elif target == "DeleteEndpoint":
             self.endpoints.forget(json.loads(body)["EndpointName"])
         elif target in ("DescribeEndpoint", "ListEndpoints"):
-            reply.body = json.dumps(self.endpoints.patch(json.loads(reply.body))).encode()
+            reply.body = json.dumps(self.endpoints.describe(json.loads(reply.body))).encode()
         elif target == "CreateTransformJob":
             self.transforms.start(json.loads(body), self.clients(access_key, region))
         elif target in ("DescribeTransformJob", "ListTransformJobs"):
-            reply.body = json.dumps(self.transforms.patch(json.loads(reply.body))).encode()
+            reply.body = json.dumps(self.transforms.describe(json.loads(reply.body))).encode()
         return reply
 
     def _forward(self, environ: dict[str, Any], method: str, headers: dict[str, str], body: bytes) -> Reply:

@@ -123,7 +123,7 @@ class Runtime:
         return response.status, response.data, response.headers.get("Content-Type", "application/octet-stream")
 
     def _target(self, clients: Clients, endpoint: str, variant: str | None) -> EndpointTarget | Reply:
-        state = self.endpoints.status(endpoint)
+        state = self.endpoints.get(endpoint)
         if state is not None and state.status in ("Creating", "Failed"):
             return validation_error(f"Endpoint {endpoint} of account {ACCOUNT_ID} is {state.status}, not InService"
                                     + (f": {state.failure_reason}" if state.failure_reason else ""))  # fmt: skip

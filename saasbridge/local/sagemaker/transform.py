@@ -14,7 +14,6 @@ import csv
 import gzip
 import io
 import json
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from typing import Any
 
 from saasbridge.local.sagemaker import jsonpath
 from saasbridge.local.sagemaker.hosts import ModelStartError, model_spec, split_s3_url
+from saasbridge.local.sagemaker.tracking import Tracked
 
 MB = 1024 * 1024
 JSON_TYPES = ("application/json", "application/jsonlines", "application/x-jsonlines")
@@ -208,24 +208,16 @@ class TransformJob:
             raise TransformFailed(f"ClientError: OutputFilter on {key}: {exc}") from None
 
 
-class TransformJobs:
+class TransformJobs(Tracked[JobState]):
     """Jobs started through the gateway, their states, and the patching of Describe/List answers."""
 
     def __init__(self, runtime: Any):
+        super().__init__()
         self.runtime = runtime
-        self._jobs: dict[str, JobState] = {}
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
 
     def start(self, request: dict[str, Any], clients: Any) -> None:
-        name = request["TransformJobName"]
         state = JobState()
-        with self._lock:
-            self._jobs[name] = state
-        thread = threading.Thread(target=self._run, args=(request, clients, state), name=f"transform-{name}", daemon=True)
-        with self._lock:
-            self._threads.append(thread)
-        thread.start()
+        self.launch(request["TransformJobName"], state, lambda: self._run(request, clients, state))
 
     def _run(self, request: dict[str, Any], clients: Any, state: JobState) -> None:
         try:
@@ -238,26 +230,8 @@ class TransformJobs:
         finally:
             state.ended = datetime.now(UTC)
 
-    def patch(self, response: dict[str, Any]) -> dict[str, Any]:
+    def describe(self, response: dict[str, Any]) -> dict[str, Any]:
         """A DescribeTransformJob or ListTransformJobs answer with the real states of our jobs."""
-        for job in [response, *response.get("TransformJobSummaries", [])]:
-            state = self._jobs.get(job.get("TransformJobName", ""))
-            if state is None:
-                continue
-            job["TransformJobStatus"] = state.status
-            if state.failure_reason:
-                job["FailureReason"] = state.failure_reason
-            else:
-                job.pop("FailureReason", None)
-            job["TransformStartTime"] = state.started.timestamp()
-            if state.ended:
-                job["TransformEndTime"] = state.ended.timestamp()
-            else:
-                job.pop("TransformEndTime", None)
-        return response
-
-    def wait(self, timeout: float | None = None) -> None:
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(timeout)
+        return self.patch(response, "TransformJobName", "TransformJobSummaries", lambda s: {
+            "TransformJobStatus": s.status, "FailureReason": s.failure_reason,
+            "TransformStartTime": s.started.timestamp(), "TransformEndTime": s.ended.timestamp() if s.ended else None})  # fmt: skip

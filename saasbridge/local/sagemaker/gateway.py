@@ -155,8 +155,9 @@ class Gateway:
         return error_reply(404, "UnknownOperationException", f"unknown stand-in path {path}")
 
     def close(self) -> None:
-        self.endpoints.wait()
-        self.transforms.wait()
+        """Stop the model servers (unfinished jobs are abandoned, as when an instance is stopped)."""
+        self.endpoints.wait(timeout=1)
+        self.transforms.wait(timeout=1)
         self.hosts.stop_all()
 
 

@@ -5,6 +5,7 @@ stopped with the stand-in."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from saasbridge.local import processes
-from saasbridge.local.sagemaker.archive import unpack_model
+from saasbridge.local.sagemaker.archive import ModelArchiveError, unpack_model
 from saasbridge.local.sagemaker.container import READY_PREFIX
 
 MODEL_START_TIMEOUT_SECONDS = 120.0
@@ -78,10 +79,11 @@ def resolve_endpoint(sagemaker: Any, endpoint_name: str, variant: str | None = N
         raise EndpointNotFound(endpoint_name)
     config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     variants = config.get("ProductionVariants") or []
-    chosen = next((v for v in variants if v.get("VariantName") == variant), None) if variant else None
-    chosen = chosen or (variants[0] if variants else None)
-    if chosen is None:
+    if not variants:
         raise ModelStartError(f"endpoint configuration {config['EndpointConfigName']} has no production variant")
+    chosen = next((v for v in variants if v.get("VariantName") == variant), None) if variant else variants[0]
+    if chosen is None:
+        raise ModelStartError(f"endpoint {endpoint_name} has no production variant {variant}")
     return EndpointTarget(endpoint_name, chosen.get("VariantName", "AllTraffic"),
                           model_spec(sagemaker, chosen["ModelName"]), config.get("AsyncInferenceConfig") or {})  # fmt: skip
 
@@ -119,7 +121,8 @@ class ModelHosts:
         # unpickles) is what SageMaker's container does with the archive its owner configured.
         try:
             model_dir = unpack_model(data, workdir / "model")
-        except Exception as exc:
+        except ModelArchiveError as exc:
+            shutil.rmtree(workdir, ignore_errors=True)
             raise ModelStartError(f"model {spec.model_name}: {exc}") from None
         args = ["-m", "saasbridge.local.sagemaker.container", "--model-dir", str(model_dir),
                 "--parent-pid", str(os.getpid())]  # fmt: skip

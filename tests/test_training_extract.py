@@ -19,19 +19,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from appflow_connector import session
 from demo_saas.store import dump_records
 from saasbridge.cli import main
 from saasbridge.local.flow_runner import ExtractOptions, run_extract
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def fresh_session():
-    session.reset()
-    yield
-    session.reset()
+pytestmark = pytest.mark.usefixtures("fresh_session")
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,16 @@ def aws_env(moto_server, monkeypatch):
     return moto_server
 
 
+@pytest.fixture
+def fresh_session():
+    """The AppFlow connector's cached catalog forgotten before and after the test."""
+    from appflow_connector import session
+
+    session.reset()
+    yield
+    session.reset()
+
+
 @pytest.fixture(scope="session")
 def sagemaker_standin(moto_server):
     """The SageMaker hosting stand-in (`saasbridge sagemaker serve`) as a real process, forwarding the

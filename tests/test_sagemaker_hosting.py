@@ -118,6 +118,29 @@ def test_invoke_endpoint_answers_the_models_own_predictions(sagemaker_standin, t
     assert json.loads(as_json["Body"].read())["predictions"] == trained.own_predictions()
 
 
+def test_code_from_an_s3_sourcedir_serves_a_model_packed_without_code(sagemaker_standin, trained, tmp_path):
+    """As the SageMaker SDK deploys when it does not repack: model.tar.gz holds the model only and
+    SAGEMAKER_SUBMIT_DIRECTORY names an s3:// sourcedir.tar.gz with the script."""
+    import shutil
+
+    (tmp_path / "model").mkdir()
+    shutil.copy(trained.model_dir / "model.joblib", tmp_path / "model")
+    (tmp_path / "source").mkdir()
+    shutil.copy(ROOT / "examples" / "train.py", tmp_path / "source" / "serve.py")
+    s3 = boto("s3", sagemaker_standin.url)
+    bucket = f"sdk-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    model_url = upload_model(tmp_path / "model", f"s3://{bucket}/model.tar.gz", s3)
+    source_url = upload_model(tmp_path / "source", f"s3://{bucket}/sourcedir.tar.gz", s3)
+    name = f"sdk-{uuid.uuid4().hex[:8]}"
+    deploy_endpoint(name, model_url, boto("sagemaker", sagemaker_standin.url), program="serve.py",
+                    environment={"SAGEMAKER_SUBMIT_DIRECTORY": source_url})  # fmt: skip
+    runtime = boto("sagemaker-runtime", sagemaker_standin.url)
+    body = "".join(line + "\n" for line in trained.feature_lines())
+    answer = runtime.invoke_endpoint(EndpointName=name, Body=body, ContentType="text/csv", Accept="text/csv")
+    assert [float(v) for v in answer["Body"].read().decode().splitlines()] == trained.own_predictions()
+
+
 def test_model_error_has_sagemakers_shape(sagemaker_standin, trained, endpoint):
     runtime = boto("sagemaker-runtime", sagemaker_standin.url)
     wrong_width = "1,2,3,4,5,6,7,8,9\n"  # more features than the model was trained on

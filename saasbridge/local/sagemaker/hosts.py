@@ -110,28 +110,34 @@ class ModelHosts:
             return server.url
 
     def _start(self, spec: ModelSpec, s3: Any) -> processes.RunningServer:
-        try:
-            bucket, key = split_s3_url(spec.model_data_url)
-            data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except (ValueError, s3.exceptions.ClientError) as exc:
-            raise ModelStartError(f"cannot read the model data {spec.model_data_url} of model "
-                                  f"{spec.model_name}: {exc}") from None  # fmt: skip
         workdir = Path(tempfile.mkdtemp(prefix="saasbridge-sagemaker-model-"))
-        # The archive comes from the local S3 stand-in the user deployed it to: loading it (model_fn
+        env = dict(spec.environment)
+        # The archives come from the local S3 stand-in the user deployed them to: loading them (model_fn
         # unpickles) is what SageMaker's container does with the archive its owner configured.
         try:
-            model_dir = unpack_model(data, workdir / "model")
-        except ModelArchiveError as exc:
+            model_dir = unpack_model(self._fetch(s3, spec.model_data_url, spec), workdir / "model")
+            source = env.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
+            if source.startswith("s3://"):  # the SDK's sourcedir.tar.gz, when the code is not in the model
+                env["SAGEMAKER_SUBMIT_DIRECTORY"] = str(unpack_model(self._fetch(s3, source, spec), workdir / "code"))
+        except (ModelStartError, ModelArchiveError) as exc:
             shutil.rmtree(workdir, ignore_errors=True)
             raise ModelStartError(f"model {spec.model_name}: {exc}") from None
         args = ["-m", "saasbridge.local.sagemaker.container", "--model-dir", str(model_dir),
                 "--parent-pid", str(os.getpid())]  # fmt: skip
-        server = processes._spawn(f"sagemaker-model-{spec.model_name}", args, workdir, dict(spec.environment))
+        server = processes._spawn(f"sagemaker-model-{spec.model_name}", args, workdir, env)
         try:
             server.url = processes._wait_for_line(server, READY_PREFIX, time.monotonic() + MODEL_START_TIMEOUT_SECONDS)
         except processes.ServerStartError as exc:
             raise ModelStartError(f"model {spec.model_name} did not start: {exc}") from None
         return server
+
+    @staticmethod
+    def _fetch(s3: Any, url: str, spec: ModelSpec) -> bytes:
+        try:
+            bucket, key = split_s3_url(url)
+            return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except (ValueError, s3.exceptions.ClientError) as exc:
+            raise ModelStartError(f"cannot read {url}: {exc}") from None
 
     def stop_all(self) -> None:
         with self._lock:

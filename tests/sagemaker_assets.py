@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-BUCKET = "sm-modellog"
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sklearn:1.2"
 INSTANCE = "ml.m5.large"
 
@@ -28,27 +27,33 @@ class Assets:
     package: dict  # describe_model_package
 
 
+def bucket_of(region: str) -> str:
+    """S3 bucket names are global: one bucket per region keeps each test's objects apart."""
+    return f"sm-modellog-{region}"
+
+
 def create_assets(session: Any) -> Assets:
     """A model with its training job and artifacts, a transform job, an endpoint configuration and
     endpoint, a model package group with two versions (one with the same artifacts), and an
     unrelated model with its own transform job."""
     sm, s3, iam = session.client("sagemaker"), session.client("s3"), session.client("iam")
     region = session.region_name
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": region})
-    role = iam.create_role(RoleName="sm-exec", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    bucket = bucket_of(region)
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    role = iam.create_role(RoleName=f"sm-exec-{region}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     sm.create_training_job(
         TrainingJobName="churn-train-1",
         AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
         RoleArn=role,
         InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/data/train/"}}}],
-        OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/training"},
+            "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/data/train/"}}}],
+        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/training"},
         ResourceConfig={"InstanceType": INSTANCE, "InstanceCount": 2, "VolumeSizeInGB": 10},
         StoppingCondition={"MaxRuntimeInSeconds": 3600},
         Tags=[{"Key": "team", "Value": "ml"}],
     )
-    artifacts = f"s3://{BUCKET}/training/churn-train-1/output/model.tar.gz"
-    s3.put_object(Bucket=BUCKET, Key="training/churn-train-1/output/model.tar.gz", Body=b"not a real model")
+    artifacts = f"s3://{bucket}/training/churn-train-1/output/model.tar.gz"
+    s3.put_object(Bucket=bucket, Key="training/churn-train-1/output/model.tar.gz", Body=b"not a real model")
     sm.create_model(
         ModelName="churn-model",
         PrimaryContainer={"Image": IMAGE, "ModelDataUrl": artifacts,
@@ -59,16 +64,16 @@ def create_assets(session: Any) -> Assets:
     )
     sm.create_model(
         ModelName="other-model",
-        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/elsewhere/model.tar.gz"},
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{bucket}/elsewhere/model.tar.gz"},
         ExecutionRoleArn=role,
     )
     for job, model in (("churn-batch-1", "churn-model"), ("other-batch-1", "other-model")):
         sm.create_transform_job(
             TransformJobName=job, ModelName=model,
             TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
-                                                            "S3Uri": f"s3://{BUCKET}/batch/{job}/in.csv"}},
+                                                            "S3Uri": f"s3://{bucket}/batch/{job}/in.csv"}},
                             "ContentType": "text/csv", "SplitType": "Line"},
-            TransformOutput={"S3OutputPath": f"s3://{BUCKET}/batch/{job}/out/"},
+            TransformOutput={"S3OutputPath": f"s3://{bucket}/batch/{job}/out/"},
             TransformResources={"InstanceType": INSTANCE, "InstanceCount": 1},
         )
     sm.create_endpoint_config(
@@ -78,7 +83,7 @@ def create_assets(session: Any) -> Assets:
     )
     sm.create_endpoint(EndpointName="churn-endpoint", EndpointConfigName="churn-config-1")
     sm.create_model_package_group(ModelPackageGroupName="churn-group")
-    for url in (f"s3://{BUCKET}/elsewhere/v0.tar.gz", artifacts):
+    for url in (f"s3://{bucket}/elsewhere/v0.tar.gz", artifacts):
         sm.create_model_package(
             ModelPackageGroupName="churn-group",
             InferenceSpecification={"Containers": [{"Image": IMAGE, "ModelDataUrl": url}],

@@ -48,4 +48,10 @@ class ModelLog:
         return importer.import_model(self.inventory, self.writer, name)
 
     def sync(self, tags: Mapping[str, str] | None = None) -> ModelLogResult:
-        return importer.sync(self.inventory, self.writer, tags=tags)
+        return importer.sync(self.inventory, self.writer, tags=tags, scope=self.arn_scope())
+
+    def arn_scope(self) -> str:
+        """The ARN prefix of this account and region's SageMaker assets: what a sync may mark deleted."""
+        caller = AwsService(self.session.client("sts", region_name=self.inventory.sm.region)).call("get_caller_identity")
+        partition = caller["Arn"].split(":")[1]
+        return f"arn:{partition}:sagemaker:{self.inventory.sm.region}:{caller['Account']}:"

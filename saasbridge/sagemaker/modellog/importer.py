@@ -40,9 +40,12 @@ def import_model(inventory: Inventory, writer: ModelLogWriter, name: str) -> Mod
     return ModelLogResult([desc["ModelArn"]], _delta(before, writer.written))
 
 
-def sync(inventory: Inventory, writer: ModelLogWriter, *, tags: Mapping[str, str] | None = None) -> ModelLogResult:
+def sync(
+    inventory: Inventory, writer: ModelLogWriter, *, scope: str, tags: Mapping[str, str] | None = None
+) -> ModelLogResult:
     """Every model (or those carrying all `tags`) with its related assets; what SageMaker no longer
-    lists is marked deleted in the log."""
+    lists is marked deleted in the log, among the records whose ARN starts with `scope` (this
+    account and region: a sync never marks another region's assets deleted)."""
     for entity in MODEL_LOG_ENTITIES:  # one listing each: compare without a request per record
         writer.all_records(entity)
     before = dict(writer.written)
@@ -64,7 +67,7 @@ def sync(inventory: Inventory, writer: ModelLogWriter, *, tags: Mapping[str, str
         | {r["arn"] for r, _ in inventory.model_packages()},
         "deployments": {r["arn"] for r in inventory.endpoints()},
     }
-    gone = {entity: writer.mark_deleted(entity, arns) for entity, arns in present.items()}
+    gone = {entity: writer.mark_deleted(entity, arns, scope) for entity, arns in present.items()}
     result = ModelLogResult([d["ModelArn"] for d in descs], _delta(before, writer.written))
     result.marked_deleted = {e: ids for e, ids in gone.items() if ids}
     return result

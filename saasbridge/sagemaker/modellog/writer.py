@@ -70,11 +70,13 @@ class ModelLogWriter:
         old.update(changes)
         return True
 
-    def mark_deleted(self, entity: str, present_arns: Iterable[str]) -> list[str]:
-        """Mark deleted every record of `entity` whose ARN SageMaker no longer lists; their ids."""
+    def mark_deleted(self, entity: str, present_arns: Iterable[str], scope: str) -> list[str]:
+        """Mark deleted every record of `entity` under the ARN prefix `scope` whose ARN SageMaker no
+        longer lists; their ids."""
         present = set(present_arns)
         gone = [
-            r["id"] for r in self.all_records(entity).values() if not r.get("deleted") and r.get("arn") not in present
+            r["id"] for r in self.all_records(entity).values()
+            if not r.get("deleted") and str(r.get("arn")).startswith(scope) and r.get("arn") not in present
         ]
         for record_id in gone:
             self.put(entity, {"id": record_id, "deleted": True})

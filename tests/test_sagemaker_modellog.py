@@ -400,3 +400,32 @@ def test_cli_errors_are_one_line(servers, capsys):
     assert "--tag 'oops' is not KEY=VALUE" in capsys.readouterr().err
     assert main(["sagemaker", "sync", "--since", "yesterday", "--region", "eu-north-1"]) == 1
     assert "--since 'yesterday'" in capsys.readouterr().err
+
+
+def test_lambda_sync_on_schedule_and_state_change(servers, monkeypatch):
+    from saasbridge.sagemaker import lambda_sync
+
+    _moto, api = servers
+    region = "eu-west-2"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+    monkeypatch.setenv("SAASBRIDGE_MODEL_LOG_TAGS", "log=yes")
+    session = _session(region)
+    assets = create_assets(session)
+    scheduled = lambda_sync.lambda_handler({"detail-type": "Scheduled Event", "source": "aws.events"})
+    assert scheduled["ok"] and not scheduled["incremental"], scheduled
+    assert scheduled["written"] == {"models": 1, "model_versions": 2, "deployments": 1, "ml_jobs": 2}
+    assert set(_stored(api, region)["models"]) == {_id(assets.model["ModelArn"])}  # the tagged model only
+
+    session.client("sagemaker").add_tags(ResourceArn=assets.training["TrainingJobArn"],
+                                         Tags=[{"Key": "stage", "Value": "prod"}])
+    event = {"detail-type": "SageMaker Training Job State Change", "source": "aws.sagemaker",
+             "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "detail": {"TrainingJobName": "churn-train-1"}}
+    changed = lambda_sync.lambda_handler(event)
+    assert changed["ok"] and changed["incremental"] and changed["written"] == {"ml_jobs": 1}
+    job = _stored(api, region)["ml_jobs"][_id(assets.training["TrainingJobArn"])]
+    assert job["tags"] == {"team": "ml", "stage": "prod"}
+
+    for bad in (None, [], {"detail-type": "Something Else"}, {"detail-type": "SageMaker Endpoint State Change",
+                                                               "time": "not a time"}):
+        answer = lambda_sync.lambda_handler(bad)
+        assert answer["ok"] is False and answer["error"]

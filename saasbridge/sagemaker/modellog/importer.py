@@ -130,7 +130,7 @@ def _delta(before: dict[str, int], after: Mapping[str, int]) -> dict[str, int]:
     return {e: n - before.get(e, 0) for e, n in after.items() if n - before.get(e, 0)}
 
 
-def parse_since(text: str | None) -> datetime | None:
+def parse_since(text: str | None, what: str = "--since") -> datetime | None:
     """`--since` as an aware datetime (ISO-8601; a date or a time without offset is UTC)."""
     if not text:
         return None
@@ -139,5 +139,5 @@ def parse_since(text: str | None) -> datetime | None:
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise SaasBridgeError(f"--since {text!r} is not an ISO-8601 date or date-time (e.g. 2025-01-31T12:00:00Z)") from None
+        raise SaasBridgeError(f"{what} {text!r} is not an ISO-8601 date or date-time (e.g. 2025-01-31T12:00:00Z)") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)

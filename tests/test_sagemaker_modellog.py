@@ -429,3 +429,21 @@ def test_lambda_sync_on_schedule_and_state_change(servers, monkeypatch):
                                                                "time": "not a time"}):
         answer = lambda_sync.lambda_handler(bad)
         assert answer["ok"] is False and answer["error"]
+
+
+def test_sync_gate_starts_the_flow_for_a_new_configuration_only(servers, capsys):
+    from saasbridge.cli import main
+
+    _moto, api = servers
+    region = "eu-south-1"
+    session = _session(region)
+    create_assets(session)
+    assert main(["sagemaker", "sync", "--region", region, "--no-progress", "--gate"]) == 0
+    assert _stored(api, region)["approvals"] == {}  # churn-config-1 already runs on churn-endpoint
+    _second_config(session)
+    assert main(["sagemaker", "sync", "--region", region, "--no-progress", "--gate"]) == 1  # nothing recorded yet
+    (approval,) = _stored(api, region)["approvals"].values()
+    assert approval["endpoint_config_arn"].endswith("/churn-config-2") and approval["status"] == "checks_failed"
+    assert "checks_failed" in capsys.readouterr().out
+    assert main(["sagemaker", "sync", "--region", region, "--no-progress", "--gate"]) == 0  # not new any more
+    assert len(_stored(api, region)["approvals"]) == 1 and set(_endpoints(session)) == {"churn-endpoint"}

@@ -40,6 +40,8 @@ def register(subparsers: Any) -> None:
     sync.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
                       help="only models with this tag (repeatable: all must match)")
     sync.add_argument("--since", help="ISO-8601 time of the previous sync (incremental)")
+    sync.add_argument("--gate", action="store_true", help="start the gated deployment (see deploy) for each "
+                      "endpoint configuration the sync newly logged that no endpoint runs yet")
     add_aws_options(sync)
     sync.set_defaults(func=run_sync)
 
@@ -91,9 +93,17 @@ def run_sync(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise ConfigError(f"--tag {item!r} is not KEY=VALUE")
         tags[key] = value
-    result = open_log(args, parse_since(args.since)).sync(tags)
+    log = open_log(args, parse_since(args.since))
+    result = log.sync(tags)
     print(result.summary())
-    return 0
+    if not args.gate:
+        return 0
+    from saasbridge.sagemaker.modellog.deploy import gate_new_configurations
+
+    outcomes = gate_new_configurations(log)
+    for outcome in outcomes:
+        print(outcome.message)
+    return 1 if any(o.failed for o in outcomes) else 0
 
 
 def run_deploy(args: argparse.Namespace) -> int:

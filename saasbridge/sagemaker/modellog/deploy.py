@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from saasbridge.errors import SaasBridgeError
 from saasbridge.sagemaker.aws import AwsService
 from saasbridge.sagemaker.modellog import ModelLog
-from saasbridge.sagemaker.modellog.ids import approval_id, record_id
+from saasbridge.sagemaker.modellog.ids import approval_id, arn_name, record_id
 from saasbridge.sagemaker.modellog.testrun import TestRun, default_output_url, run_test
 
 REQUIRED_ASSETS = ("documentation_url", "input_schema")
@@ -188,6 +188,21 @@ class GatedDeployment:
 
     def _model_arn(self) -> str:
         return self.sm.call("describe_model", ModelName=self.options.model)["ModelArn"]
+
+
+def gate_new_configurations(log: ModelLog, **options: object) -> list[DeployOutcome]:
+    """Start the flow for each endpoint configuration this run newly logged that no endpoint runs
+    yet: one request per (model, configuration), waiting for its decision like `deploy`."""
+    deployed = {r.get("endpoint_config_arn") for r in log.writer.all_records("deployments").values()}
+    outcomes = []
+    for config_id in log.writer.created.get("model_versions", []):
+        config = log.writer.current("model_versions", config_id) or {}
+        if config.get("kind") != "endpoint_config" or config.get("arn") in deployed:
+            continue
+        for model_arn in config.get("model_arns") or []:
+            flow = DeployOptions(model=arn_name(model_arn), config=config["name"], **options)  # type: ignore[arg-type]
+            outcomes.append(deploy(log.refreshed(), flow))
+    return outcomes
 
 
 def deploy(log: ModelLog, options: DeployOptions, *, sleep: Callable[[float], None] = time.sleep) -> DeployOutcome:

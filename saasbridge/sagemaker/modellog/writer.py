@@ -27,6 +27,7 @@ class ModelLogWriter:
         self.client = client
         self.catalog = client.catalog
         self.written: Counter[str] = Counter()
+        self.created: dict[str, list[str]] = {}  # entity → ids of the records this writer created
         self._known: dict[str, dict[str, dict]] = {}  # entity → id → record, as the SaaS holds it
         self._complete: set[str] = set()  # entities whose every record is in `_known`
 
@@ -62,6 +63,7 @@ class ModelLogWriter:
         if old is None:
             self._write(entity, "upsert", record)
             self._known.setdefault(entity, {})[record["id"]] = dict(record)
+            self.created.setdefault(entity, []).append(record["id"])
             return True
         changes = {k: v for k, v in record.items() if k != "id" and old.get(k) != v}
         if not changes:

@@ -272,17 +272,23 @@ def _package_status(session, assets):
         ModelPackageName=assets.package["ModelPackageArn"])["ModelApprovalStatus"]
 
 
-def test_deploy_approved_puts_the_endpoint_in_service_once(servers):
-    _moto, api = servers
-    region = "us-west-2"
+def _ready_to_deploy(region):
+    """Assets, a second endpoint configuration, the model imported with its test data recorded, and
+    the id its approval request will have (derived from the model and configuration ARNs)."""
+    from saasbridge.sagemaker.modellog.ids import approval_id
+
     session = _session(region)
     assets = create_assets(session)
     _second_config(session)
     _record_assets(region, assets, test_data=True)
-    from saasbridge.sagemaker.modellog.ids import approval_id
+    config_arn = assets.model["ModelArn"].replace(":model/churn-model", ":endpoint-config/churn-config-2")
+    return session, assets, approval_id(assets.model["ModelArn"], config_arn)
 
-    aid = approval_id(assets.model["ModelArn"], assets.model["ModelArn"].replace(":model/churn-model",
-                                                                                  ":endpoint-config/churn-config-2"))
+
+def test_deploy_approved_puts_the_endpoint_in_service_once(servers):
+    _moto, api = servers
+    region = "us-west-2"
+    session, assets, aid = _ready_to_deploy(region)
     _supply_test_output(region, aid, b"0.12\n0.8700000001\n")  # matches the expectations (within 1e-6)
 
     pending = _deploy(region)
@@ -342,14 +348,7 @@ def test_deploy_rejected_creates_no_endpoint(servers):
 def test_deploy_with_a_failed_test_transform_creates_no_endpoint_and_records_the_failure(servers):
     _moto, api = servers
     region = "ca-central-1"
-    session = _session(region)
-    assets = create_assets(session)
-    _second_config(session)
-    _record_assets(region, assets, test_data=True)
-    from saasbridge.sagemaker.modellog.ids import approval_id
-
-    aid = approval_id(assets.model["ModelArn"], assets.model["ModelArn"].replace(":model/churn-model",
-                                                                                  ":endpoint-config/churn-config-2"))
+    session, assets, aid = _ready_to_deploy(region)
     # moto cannot fail a job: the failure is an output that differs from the recorded expectations
     _supply_test_output(region, aid, b"0.12\n0.10\n")
     failed = _deploy(region)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from saasbridge.errors import SaasBridgeError
-from saasbridge.sagemaker.aws import AwsService
+from saasbridge.sagemaker.aws import AwsCallError, AwsService
 from saasbridge.sagemaker.modellog import ModelLog
 from saasbridge.sagemaker.modellog.ids import approval_id, arn_name, record_id
 from saasbridge.sagemaker.modellog.testrun import TestRun, default_output_url, run_test
@@ -144,11 +144,14 @@ class GatedDeployment:
     def _deploy(self, base: dict) -> DeployOutcome:
         name, config_name = base["endpoint_name"], self.options.config
         endpoint = self.sm.call("describe_endpoint", missing=True, EndpointName=name)
-        if endpoint is None:
-            self.sm.call("create_endpoint", EndpointName=name, EndpointConfigName=config_name,
-                         Tags=[{"Key": "saasbridge:approval", "Value": base["id"]}])
-        elif endpoint["EndpointConfigName"] != config_name:
-            self.sm.call("update_endpoint", EndpointName=name, EndpointConfigName=config_name)
+        try:
+            if endpoint is None:
+                self.sm.call("create_endpoint", EndpointName=name, EndpointConfigName=config_name,
+                             Tags=[{"Key": "saasbridge:approval", "Value": base["id"]}])
+            elif endpoint["EndpointConfigName"] != config_name:
+                self.sm.call("update_endpoint", EndpointName=name, EndpointConfigName=config_name)
+        except AwsCallError as exc:  # refused (permission, quota, bad configuration): recorded, not deployed
+            return self._record(base, "deploy_failed", str(exc))
         endpoint = self._wait_for_endpoint(name)
         self.log.refreshed().import_model(self.options.model)  # records the deployment
         if endpoint["EndpointStatus"] != "InService":

@@ -61,7 +61,7 @@ def artifact_urls(desc: dict) -> set[str]:
     return {c["model_data_url"] for c in containers if c.get("model_data_url")}
 
 
-def _base(arn: str, tags: dict[str, str]) -> dict:
+def _base(arn: str, tags: dict[str, str] | None) -> dict:
     return {"id": record_id(arn), "arn": arn, "tags": tags, "console_url": console_url(arn), "deleted": False}
 
 
@@ -158,48 +158,41 @@ def _duration(start: datetime | None, end: datetime | None) -> int | None:
     return None if start is None or end is None else int((end - start).total_seconds())
 
 
-def training_job_record(desc: dict, tags: dict[str, str], model_arn: str | None) -> dict:
-    resources = desc.get("ResourceConfig") or {}
-    start, end = desc.get("TrainingStartTime"), desc.get("TrainingEndTime")
+def _job_record(desc: dict, tags: dict[str, str] | None, kind: str, model_arn: str | None, *, prefix: str,
+                input_urls: list[str], output_url: str | None, resources: dict) -> dict:
+    start, end = desc.get(f"{prefix}StartTime"), desc.get(f"{prefix}EndTime")
     return {
-        **_base(desc["TrainingJobArn"], tags),
-        "kind": "training",
-        "name": desc["TrainingJobName"],
+        **_base(desc[f"{prefix}JobArn"], tags),
+        "kind": kind,
+        "name": desc[f"{prefix}JobName"],
         "model_arn": model_arn,
-        "status": desc.get("TrainingJobStatus"),
+        "status": desc.get(f"{prefix}JobStatus"),
         "created_time": iso(desc.get("CreationTime")),
         "started_at": iso(start),
         "ended_at": iso(end),
         "duration_seconds": _duration(start, end),
-        "input_urls": [
-            ch["DataSource"]["S3DataSource"]["S3Uri"]
-            for ch in desc.get("InputDataConfig", []) if "S3DataSource" in ch.get("DataSource", {})
-        ],
-        "output_url": (desc.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
-        or (desc.get("OutputDataConfig") or {}).get("S3OutputPath"),
+        "input_urls": input_urls,
+        "output_url": output_url,
         "instance_type": resources.get("InstanceType"),
         "instance_count": resources.get("InstanceCount"),
         "failure_reason": desc.get("FailureReason") or None,
     }
 
 
-def transform_job_record(desc: dict, tags: dict[str, str], model_arn: str | None) -> dict:
-    resources = desc.get("TransformResources") or {}
-    start, end = desc.get("TransformStartTime"), desc.get("TransformEndTime")
+def training_job_record(desc: dict, tags: dict[str, str] | None, model_arn: str | None) -> dict:
+    inputs = [
+        ch["DataSource"]["S3DataSource"]["S3Uri"]
+        for ch in desc.get("InputDataConfig", []) if "S3DataSource" in ch.get("DataSource", {})
+    ]
+    output = (desc.get("ModelArtifacts") or {}).get("S3ModelArtifacts") or (desc.get("OutputDataConfig") or {}).get(
+        "S3OutputPath")
+    return _job_record(desc, tags, "training", model_arn, prefix="Training", input_urls=inputs, output_url=output,
+                       resources=desc.get("ResourceConfig") or {})
+
+
+def transform_job_record(desc: dict, tags: dict[str, str] | None, model_arn: str | None) -> dict:
     source = ((desc.get("TransformInput") or {}).get("DataSource") or {}).get("S3DataSource") or {}
-    return {
-        **_base(desc["TransformJobArn"], tags),
-        "kind": "transform",
-        "name": desc["TransformJobName"],
-        "model_arn": model_arn,
-        "status": desc.get("TransformJobStatus"),
-        "created_time": iso(desc.get("CreationTime")),
-        "started_at": iso(start),
-        "ended_at": iso(end),
-        "duration_seconds": _duration(start, end),
-        "input_urls": [source["S3Uri"]] if source.get("S3Uri") else [],
-        "output_url": (desc.get("TransformOutput") or {}).get("S3OutputPath"),
-        "instance_type": resources.get("InstanceType"),
-        "instance_count": resources.get("InstanceCount"),
-        "failure_reason": desc.get("FailureReason") or None,
-    }
+    return _job_record(desc, tags, "transform", model_arn, prefix="Transform",
+                       input_urls=[source["S3Uri"]] if source.get("S3Uri") else [],
+                       output_url=(desc.get("TransformOutput") or {}).get("S3OutputPath"),
+                       resources=desc.get("TransformResources") or {})

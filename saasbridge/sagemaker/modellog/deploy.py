@@ -22,7 +22,7 @@ from saasbridge.errors import SaasBridgeError
 from saasbridge.sagemaker.aws import AwsCallError, AwsService
 from saasbridge.sagemaker.modellog import ModelLog
 from saasbridge.sagemaker.modellog.ids import approval_id, arn_name, record_id
-from saasbridge.sagemaker.modellog.testrun import TestRun, default_output_url, run_test
+from saasbridge.sagemaker.modellog.testrun import ModelTestRun, default_output_url, run_test
 
 REQUIRED_ASSETS = ("documentation_url", "input_schema")
 FAILED = ("checks_failed", "test_failed", "rejected", "deploy_failed")
@@ -119,7 +119,7 @@ class GatedDeployment:
         if model.get("test_data_url"):
             o = self.options
             job_name = f"sbtest-{aid.removeprefix('apr_')[:40]}"
-            run = TestRun(job_name, o.model, model["test_data_url"], model["test_expected_url"],
+            run = ModelTestRun(job_name, o.model, model["test_data_url"], model["test_expected_url"],
                           o.test_output_url or default_output_url(model["test_data_url"], job_name), o.instance_type)
             job_arn, problem = run_test(self.sm, self.s3, run, timeout=o.job_timeout_seconds,
                                         poll=o.poll_seconds, sleep=self.sleep)

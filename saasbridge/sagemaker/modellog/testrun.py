@@ -17,7 +17,7 @@ FINISHED = ("Completed", "Failed", "Stopped")
 
 
 @dataclass(frozen=True)
-class TestRun:
+class ModelTestRun:
     job_name: str
     model_name: str
     input_url: str
@@ -34,7 +34,7 @@ def default_output_url(input_url: str, job_name: str) -> str:
     return f"{posixpath.dirname(input_url.rstrip('/'))}/saasbridge-test-output/{job_name}/"
 
 
-def run_test(sm: AwsService, s3: AwsService, run: TestRun, *, timeout: float = 3600, poll: float = 10,
+def run_test(sm: AwsService, s3: AwsService, run: ModelTestRun, *, timeout: float = 3600, poll: float = 10,
              sleep: Callable[[float], None] = time.sleep) -> tuple[str, str | None]:
     """(job ARN, why the test failed or None). Starts the job once: a re-run finds it by name."""
     job = sm.call("describe_transform_job", missing=True, TransformJobName=run.job_name)

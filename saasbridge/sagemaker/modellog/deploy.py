@@ -119,8 +119,9 @@ class GatedDeployment:
         if model.get("test_data_url"):
             o = self.options
             job_name = f"sbtest-{aid.removeprefix('apr_')[:40]}"
-            run = ModelTestRun(job_name, o.model, model["test_data_url"], model["test_expected_url"],
-                          o.test_output_url or default_output_url(model["test_data_url"], job_name), o.instance_type)
+            output = o.test_output_url or default_output_url(model["test_data_url"], job_name)
+            run = ModelTestRun(job_name, o.model, model["test_data_url"], model["test_expected_url"], output,
+                               o.instance_type)
             job_arn, problem = run_test(self.sm, self.s3, run, timeout=o.job_timeout_seconds,
                                         poll=o.poll_seconds, sleep=self.sleep)
             checks["test"] = {"job": job_name, "passed": problem is None}

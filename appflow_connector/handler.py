@@ -17,7 +17,8 @@ from custom_connector_sdk.lambda_handler.lambda_handler import BaseLambdaConnect
 
 from appflow_connector import session
 from appflow_connector.configuration import SaasBridgeConfigurationHandler
-from appflow_connector.errors import error_details, error_response
+from appflow_connector.errors import error_details
+from appflow_connector.failures import error_response
 from appflow_connector.metadata import SaasBridgeMetadataHandler
 from appflow_connector.observability import publish
 from appflow_connector.records import SaasBridgeRecordHandler

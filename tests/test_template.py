@@ -183,6 +183,7 @@ def test_parameters_and_environment_are_the_documented_names():
         "LambdaTimeout", "LambdaMemory", "PermissionsBoundaryARN", "SubnetIds", "SecurityGroupIds",
         "LambdaRoleARN", "ApiBaseUrl", "SecretName", "ReservedConcurrency", "AppFlowConnectorLabel",
         "LogRetentionDays", "Architectures", "SharedRateBudget",
+        "ModelLogSync", "ModelLogSchedule", "ModelLogTags",  # the optional model-log sync
     }
     assert source["Parameters"]["Architectures"]["Default"] == "arm64"
     assert set(source["Parameters"]["Architectures"]["AllowedValues"]) == {"arm64", "x86_64"}
@@ -443,6 +444,19 @@ def test_shared_rate_budget_adds_a_table_and_only_what_reaches_it(role):
         assert st["Resource"] == {"Fn::GetAtt": ["SharedRateBudgetTable", "Arn"]}
 
 
+def test_the_model_log_sync_shares_the_budget_too():
+    on = {**BASE, "ModelLogSync": "true", "SharedRateBudget": "true"}
+    resolved = resolve_for(translate(load_source(), on), on)
+    assert lint(resolved) == []
+    res = resolved["Resources"]
+    env = res["ModelLogSyncFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["SAASBRIDGE_BUDGET_TABLE"] == {"Ref": "SharedRateBudgetTable"}
+    (st,) = [s for s in statements(res["ModelLogSyncRole"]) if s.get("Sid") == "SharedRateBudget"]
+    assert actions(st) == BUDGET_ACTIONS and st["Resource"] == {"Fn::GetAtt": ["SharedRateBudgetTable", "Arn"]}
+    off = {k: v for k, v in on.items() if k != "SharedRateBudget"}
+    assert without_budget(resolved) == resolve_for(translate(load_source(), off), off)
+
+
 def test_the_budget_table_matches_what_budget_init_creates(aws_env):
     """The template's table and `saasbridge budget init`'s have the same keys and TTL attribute."""
     import boto3
@@ -456,3 +470,55 @@ def test_the_budget_table_matches_what_budget_init_creates(aws_env):
     assert sorted(described["AttributeDefinitions"], key=str) == sorted(props["AttributeDefinitions"], key=str)
     ttl = boto3.client("dynamodb").describe_time_to_live(TableName="template-check")["TimeToLiveDescription"]
     assert ttl["AttributeName"] == props["TimeToLiveSpecification"]["AttributeName"]
+# ---------------------------------------------------------------- the optional SageMaker model-log sync
+
+MODEL_LOG_READS = {
+    "sagemaker:DescribeModel", "sagemaker:DescribeTrainingJob", "sagemaker:DescribeTransformJob",
+    "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeEndpoint", "sagemaker:DescribeModelPackage",
+    "sagemaker:ListModelPackages", "sagemaker:ListTags",
+}
+MODEL_LOG_LISTS = {
+    "sagemaker:ListModels", "sagemaker:ListTrainingJobs", "sagemaker:ListTransformJobs",
+    "sagemaker:ListEndpointConfigs", "sagemaker:ListEndpoints", "sagemaker:ListModelPackageGroups",
+}
+
+
+@pytest.mark.parametrize("role", [False, True], ids=["created-role", "existing-role"])
+def test_model_log_sync_function_when_enabled(role):
+    from saasbridge.sagemaker.lambda_sync import STATE_CHANGES
+
+    given = {**BASE, "ModelLogSync": "true", **({"LambdaRoleARN": EXISTING_ROLE} if role else {})}
+    resolved = resolve_for(translate(load_source(), given), given)
+    assert lint(resolved) == []
+    res = resolved["Resources"]
+    fn = res["ModelLogSyncFunction"]["Properties"]
+    assert fn["Handler"] == "saasbridge.sagemaker.lambda_sync.lambda_handler"
+    assert fn["Code"] == res["AthenaConnectorFunction"]["Properties"]["Code"]  # the same code package
+    assert fn["ReservedConcurrentExecutions"] == 1
+    env = fn["Environment"]["Variables"]
+    assert env["SAASBRIDGE_SECRET_ARN"] == {"Ref": "SecretName"} and env["SAASBRIDGE_MODEL_LOG_TAGS"] == {"Ref": "ModelLogTags"}
+    rules = [r["Properties"] for r in res.values() if r["Type"] == "AWS::Events::Rule"]
+    assert sorted("ScheduleExpression" in r for r in rules) == [False, True]
+    (pattern,) = [r["EventPattern"] for r in rules if "EventPattern" in r]
+    assert pattern["source"] == ["aws.sagemaker"] and set(pattern["detail-type"]) == STATE_CHANGES
+    if role:
+        assert "ModelLogSyncRole" not in res and fn["Role"] == EXISTING_ROLE
+        return
+    sts = statements(res["ModelLogSyncRole"])
+    granted = set().union(*(actions(st) for st in sts))
+    assert granted == MODEL_LOG_READS | MODEL_LOG_LISTS | {
+        "logs:CreateLogStream", "logs:PutLogEvents", "secretsmanager:GetSecretValue"}
+    # read-only: nothing that creates, updates or deletes; only the List actions are unscoped
+    assert not any(a.split(":")[1].startswith(("Create", "Update", "Delete", "Put", "Add", "Stop")) for a in granted
+                   if a.startswith("sagemaker:"))
+    for st in sts:
+        if st["Resource"] == "*":
+            assert actions(st) == MODEL_LOG_LISTS, st
+        elif actions(st) & MODEL_LOG_READS:
+            assert subs(st["Resource"]) == "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:*"
+
+
+def test_model_log_sync_is_absent_by_default():
+    given = dict(BASE)
+    resolved = resolve_for(translate(load_source(), given), given)
+    assert not [n for n in resolved["Resources"] if n.startswith("ModelLogSync")]

@@ -250,6 +250,7 @@ class DynamoBudget(Budget):
         self._lock = threading.Lock()
         self._lease: deque[float] = deque()  # when each held token may be used (monotonic clock)
         self._stale = 0  # tokens dropped unused, not yet reported
+        self._uncounted = 0  # requests on in-process tokens, not yet in the quota count
         self._paused_until = 0.0
         self._latency = 0.0  # how long a lease takes to come back (moving average)
         self._counts: dict[str, int] = {}
@@ -273,9 +274,7 @@ class DynamoBudget(Budget):
             if self._table_down(now):
                 return self._local(max_wait)
             self._drop_stale(now)
-            for _ in range(3):  # a lease that came back too late to use is dropped: take another
-                if self._lease:
-                    break
+            if not self._lease:
                 try:
                     if not self._take_lease(now, max_wait):
                         return None
@@ -283,9 +282,7 @@ class DynamoBudget(Budget):
                     self._table_failed(exc)
                     return self._local(max_wait)
                 now = self._clock()
-                self._drop_stale(now)
-            else:
-                return self._local(max_wait)
+                self._drop_stale(now, keep=1)  # a lease that came back late: its last token still serves
             wait = max(0.0, self._lease[0] - now, self._paused_until - now)
             if max_wait is not None and wait > max_wait:
                 return None
@@ -308,7 +305,9 @@ class DynamoBudget(Budget):
 
     def _local(self, max_wait: float | None) -> float | None:
         wait = self._fallback.reserve(max_wait)
-        self.local_tokens += wait is not None
+        if wait is not None:
+            self.local_tokens += 1
+            self._uncounted += 1  # a request all the same: the quota counts it once the table is back
         return wait
 
     def cap(self, tokens: float) -> None:
@@ -328,8 +327,8 @@ class DynamoBudget(Budget):
         with self._lock:
             return float(len(self._lease))
 
-    def _drop_stale(self, now: float) -> None:
-        while self._lease and self._lease[0] + self.stale_after < now:
+    def _drop_stale(self, now: float, keep: int = 0) -> None:
+        while len(self._lease) > keep and self._lease[0] + self.stale_after < now:
             self._lease.popleft()
             self._stale += 1
 
@@ -343,8 +342,8 @@ class DynamoBudget(Budget):
         self._latency += 0.3 * (self._clock() - now - self._latency)
         if tat == math.inf:
             return False
-        self._count(table_now, size, unused=self._stale)
-        self._stale = 0
+        self._count(table_now, size, unused=self._stale - self._uncounted)
+        self._stale = self._uncounted = 0
         # The last writer read its clock before our update landed: a reading later than ours now
         # (not merely later than ours before the call) means this clock is behind. Adopt its time.
         after = self._clock() + self._offset
@@ -385,7 +384,8 @@ class DynamoBudget(Budget):
 
     def _count(self, table_now: float, leased: int, *, unused: int = 0) -> None:
         """Count `leased` tokens as requests against the configured quotas, less `unused` ones
-        counted before. The API's own count, when it sent one, replaces ours."""
+        counted before (negative: requests made on in-process tokens). The API's own count, when
+        it sent one, replaces ours (it has every request it received)."""
         for period, (key, resets) in period_keys(table_now).items():
             quota = self._quota(period)
             if not quota:

@@ -56,6 +56,7 @@ def read_concurrently(count: int, env: dict[str, str], tmp: Path) -> tuple[float
 
 
 def arrivals(log: Path, since: float) -> list[tuple[float, int]]:
+    """(arrival time, status) of the tenant's requests since `since`, from the API's request log."""
     out = []
     for line in log.read_text().splitlines():
         at, tenant, status = line.split()
@@ -65,7 +66,7 @@ def arrivals(log: Path, since: float) -> list[tuple[float, int]]:
 
 
 def worst_window_excess(times: list[float], rate: float, burst: float) -> float:
-    """max over windows of (requests in it) - (rate * width + burst)."""
+    """max over windows [t_i, t_j] of (requests in it) - (rate * width + burst); <= 0 keeps the budget."""
     return max((j - i + 1) - (rate * (times[j] - times[i]) + burst)
                for i in range(len(times)) for j in range(i, len(times)))
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.shared_budget import arrivals as log_arrivals
+from bench.shared_budget import worst_window_excess
 from bench.split_reader import budget_catalog
 from saasbridge.client.budget.admin import create_table, read_tenant
 from saasbridge.client.budget.dynamodb import tenant_key
@@ -61,22 +63,8 @@ def expected_ids(api) -> list[str]:
 
 
 def arrivals(api, since: float) -> list[tuple[float, int]]:
-    """(arrival time, status) of the tenant's requests since `since`, in order."""
-    out = []
-    for line in api.request_log.read_text().splitlines():
-        at, tenant, status = line.split()
-        if tenant == TENANT and float(at) >= since:
-            out.append((float(at), int(status)))
-    return sorted(out)
-
-
-def worst_window_excess(times: list[float], rate: float, burst: float) -> float:
-    """max over windows [t_i, t_j] of (requests in it) - (rate * width + burst); <= 0 keeps the budget."""
-    worst = -float("inf")
-    for i in range(len(times)):
-        for j in range(i, len(times)):
-            worst = max(worst, (j - i + 1) - (rate * (times[j] - times[i]) + burst))
-    return worst
+    """(arrival time, status) of the tenant's requests since `since`, from the API's request log."""
+    return log_arrivals(api.request_log, since)
 
 
 def run_env(api, catalog: Path, table: str | None) -> dict[str, str]:

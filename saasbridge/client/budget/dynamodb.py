@@ -7,7 +7,8 @@ writes and queue in the order their updates land (fair). Each token of a lease c
 it may be used; the requests of all processes together keep the pace of one bucket. A process
 takes a few tokens per update (a lease); a token left unused a while after its time (a lease
 that came back late, a stalled process) is dropped and reported, with what is left at exit, so the
-counts stay exact; a killed process loses at most its lease. The table keeps `lease` tokens of
+counts stay exact; a killed process loses at most its lease (and the token of the request it
+was sending). While the last token's request is out, the next lease is taken. The table keeps `lease` tokens of
 the burst (and one more) in reserve, which covers a lease used up to its own length late.
 
 Clocks: each update stamps the writer's time (`seen`); a process that finds a later stamp than
@@ -262,7 +263,7 @@ class DynamoBudget(Budget):
         self.local_tokens = 0  # tokens the in-process bucket handed out while the table was down
         _open.add(self)
         try:
-            assert table.client is not None  # made now, not on the first request (a Lambda's init phase)
+            _ = table.client  # made now, not on the first request (a Lambda's init phase)
         except Exception as exc:  # noqa: BLE001 - no region, no boto3: the in-process bucket serves
             self._table_failed(exc)
 

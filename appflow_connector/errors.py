@@ -17,6 +17,7 @@ from saasbridge.errors import (
     DeadlineExceeded,
     NotFoundError,
     QueryError,
+    QuotaExhaustedError,
     RateLimitedError,
     SaasBridgeError,
     UnknownEntityError,
@@ -49,6 +50,8 @@ def _classify(exc: BaseException) -> tuple[r.ErrorCode, int | None]:
     E = r.ErrorCode
     if isinstance(exc, ConnectorError):
         return exc.code, exc.retry_after
+    if isinstance(exc, QuotaExhaustedError):  # hours until the reset: fail the flow run, do not retry it
+        return E.ClientError, None
     if isinstance(exc, RateLimitedError):
         return E.RateLimitExceeded, max(1, math.ceil(exc.retry_after or 1))
     if isinstance(exc, AuthenticationError):

@@ -266,3 +266,22 @@ def test_appflow_calls_publish_usage_per_execution(table, monkeypatch, capsys):
         ("exec-1", [4.0], [2.0]), ("exec-1", [1.0], [0.0])]
     (run,) = read_tenant(table, pk).usage
     assert (run.kind, run.run_id, run.requests, run.retries, run.throttled, run.invocations) == ("appflow", "exec-1", 5, 1, 2, 2)
+
+
+def test_budget_init_command_creates_the_table_once(aws_env, capsys):
+    from saasbridge.cli import main
+
+    name = f"budget-cli-{uuid.uuid4().hex[:6]}"
+    assert main(["budget", "init", "--table", name]) == 0
+    assert main(["budget", "init", "--table", name]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"table {name} created") and out[1].startswith(f"table {name} already exists")
+
+
+def test_budget_show_without_a_table_says_how_to_name_one(monkeypatch, capsys):
+    from saasbridge.cli import main
+
+    monkeypatch.delenv("SAASBRIDGE_BUDGET_TABLE", raising=False)
+    assert main(["budget", "show"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "pass --table NAME or set SAASBRIDGE_BUDGET_TABLE" in line

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -265,3 +266,23 @@ def test_two_extracts_at_once_share_the_table_and_the_profile_secret(api, table,
         assert sorted(i.split(",")[0] for i in ids) == expected_ids(api)
     runs = bucket_of(table).usage
     assert len([r for r in runs if r.kind == "appflow"]) == 2  # one record per flow execution
+
+
+def test_extract_refuses_a_new_flow_once_the_quota_share_is_spent(api, table, tmp_path):
+    from saasbridge.client.budget.dynamodb import BucketTable, period_keys
+
+    env = run_env(api, catalog_file(tmp_path, daily_quota=100, refuse_at=0.8), table)
+    identity = credentials_from_env({"SAASBRIDGE_API_KEY": API_KEY}).identity()
+    day, resets = period_keys(time.time())["day"]
+    BucketTable(table, tenant_key("crm", identity)).count("day", day, 90, expires=resets.timestamp())
+    since = time.time()
+    cmd = [sys.executable, "-m", "saasbridge", "extract", "accounts", "--no-progress", "--to", str(tmp_path / "out")]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert done.returncode != 0
+    (line,) = [x for x in done.stderr.splitlines() if "new scans are refused" in x]
+    checks = len(arrivals(api, since))  # the profile's credential check before the flow reads
+    used, left = (int(x) for x in re.search(r"(\d+) of this credential's daily quota of 100 .* (\d+) left", line).groups())
+    # counted: the 90, the checks, and the rest of the lease they came from (given back at exit)
+    assert 90 + checks <= used <= 90 + checks + LEASE - 1 and left == 100 - used
+    assert "resets at" in line and "ClientError" in line  # a flow failed, not retried for hours
+    assert not list((tmp_path / "out").rglob("part-*"))

@@ -1,5 +1,6 @@
 """Client-side rate budget: a token bucket plus a concurrency cap, shared per API origin and
-credential identity by every thread of the process."""
+credential identity by every thread of the process; the bucket is the one every process shares
+through DynamoDB when a budget table is named (saasbridge.client.budget)."""
 
 from __future__ import annotations
 

@@ -337,7 +337,7 @@ BROKEN = {
     "relative path without slash": (_ent("events", "path", "v1/events"), lambda d: "entities[3].path",
                                     ["must start with '/'"]),
     "placeholder in list path": (_ent("events", "path", "/v1/{tenant}/events"), lambda d: "entities[3].path",
-                                 ["cannot contain placeholders"]),
+                                 ["placeholder 'tenant' is not a column of events"]),
     "get path without id": (_ent("deals", "get_path", "/v1/deals/one"), lambda d: "entities[2].get_path", ["has no {id}"]),
     "wrong value type": (_ent("deals", "ids_max", "many"), lambda d: "entities[2].ids_max", ["expected an integer"]),
     "zero rate": (_set(("rate_limit", "requests_per_second"), 0), lambda d: "rate_limit.requests_per_second",

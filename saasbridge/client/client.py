@@ -35,6 +35,9 @@ from saasbridge.errors import (
 
 log = logging.getLogger("saasbridge.client")
 
+# A query parameter's value: a list repeats the key (`?status=a&status=b`).
+QueryValue = str | list[str]
+
 # Methods that may be sent again after an ambiguous failure (a 500, or a connection dropped after
 # the request left): a repeated POST could create a record twice.
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
@@ -96,27 +99,30 @@ class SaasClient:
     def list_pages(
         self,
         entity: Entity,
-        params: Mapping[str, str],
+        params: Mapping[str, QueryValue],
         *,
         page_size: int,
         resume: dict | None = None,
         deadline: Deadline | None = None,
+        path: str | None = None,
     ) -> Iterator[Page]:
-        """Pages of the entity's list endpoint, fetched lazily; resume with a page's `resume`."""
+        """Pages of the entity's list endpoint, fetched lazily; resume with a page's `resume`.
+        `path` replaces the entity's path (a parent-scoped path with its placeholders filled)."""
         paginator = make_paginator(
             self.catalog.pagination_for(entity), page_size, resolve_url=self._resolve_next
         )
         if resume is not None:
             paginator.restore(resume)
         records_path = self.catalog.records_path_for(entity)
-        list_url = self._url(entity.path)
+        list_url = self._url(path or entity.path)
+        static = self.catalog.params_for(entity)
         while not paginator.done:
             position = paginator.state()
             request = paginator.next_request()
             if request.url is None:
-                url, query = list_url, {**params, **request.params}
-            else:
-                url, query = request.url, {}
+                url, query = list_url, {**static, **params, **request.params}
+            else:  # the API's next-page URL, with the static parameters it may have dropped
+                url, query = request.url, static
             response = self._exchange("GET", url, params=query, deadline=deadline, resume=position)
             self._raise_for_status(response, "GET")
             body = response.json()
@@ -131,7 +137,8 @@ class SaasClient:
                 found = self.get_many(entity, [id], deadline=deadline)
                 return found[0] if found else None
             raise QueryError(f"entity {entity.name!r} has neither get_path nor ids_param; cannot fetch by id")
-        response = self._exchange("GET", self._url(self._id_path(entity.get_path, id)), deadline=deadline)
+        url = self._url(self._id_path(entity.get_path, id))
+        response = self._exchange("GET", url, params=self.catalog.params_for(entity), deadline=deadline)
         if response.status == 404:
             return None
         self._raise_for_status(response, "GET")
@@ -152,12 +159,20 @@ class SaasClient:
                 records.extend(page.records)
         return records
 
+    def probe(self, entity: Entity | None = None, *, deadline: Deadline | None = None) -> Response:
+        """One cheap authenticated request: the first page of one record of `entity` (default: the
+        first entity whose path has no placeholders), asked with every paging parameter the first
+        page takes (`page=1`, `offset=0`), so that no API answers with a whole collection."""
+        entity = entity or probe_entity(self.catalog)
+        path, params = probe_request(self.catalog, entity)
+        return self.request("GET", path, params=params, deadline=deadline)
+
     def request(
         self,
         method: str,
         path_or_url: str,
         *,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, QueryValue] | None = None,
         json: Any = None,
         deadline: Deadline | None = None,
     ) -> Response:
@@ -293,7 +308,7 @@ class SaasClient:
         method: str,
         url: str,
         *,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, QueryValue] | None = None,
         headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
         deadline: Deadline | None = None,
@@ -524,10 +539,24 @@ class _Slot:
         self._slots.release()
 
 
-def _with_query(url: str, params: Mapping[str, str]) -> str:
+def probe_entity(catalog: Catalog) -> Entity:
+    """The entity a probe reads: the first one that needs no path value."""
+    return next((e for e in catalog.entities if not e.path_columns), catalog.entities[0])
+
+
+def probe_request(catalog: Catalog, entity: Entity) -> tuple[str, dict[str, str]]:
+    """(path, query parameters) of a one-record first page of `entity`: its static parameters
+    and the first page's paging parameters at page size 1."""
+    first = make_paginator(catalog.pagination_for(entity), 1).next_request()
+    return entity.path, {**catalog.params_for(entity), **first.params}
+
+
+def _with_query(url: str, params: Mapping[str, QueryValue]) -> str:
+    """`url` with `params` set (replacing its own of the same name); a list value repeats the key."""
     if not params:
         return url
     parts = urlsplit(url)
     pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
-    pairs.extend((k, str(v)) for k, v in params.items())
+    for k, v in params.items():
+        pairs.extend((k, str(x)) for x in v) if isinstance(v, list | tuple) else pairs.append((k, str(v)))
     return urlunsplit(parts._replace(query=urlencode(pairs)))

@@ -1,0 +1,195 @@
+"""API shapes of issue 13, each through both connectors (Athena handler events and AppFlow handler
+events) against the helpdesk stub (tests/shapes_api.py): exact rows, and the request count at its
+minimum, counted at the server."""
+
+from __future__ import annotations
+
+import json
+import math
+from contextlib import ExitStack
+from dataclasses import dataclass
+from decimal import Decimal
+
+import boto3
+import pyarrow as pa
+import pytest
+
+from appflow_connector import session
+from appflow_connector.handler import lambda_handler as appflow_handler
+from athena_connector import errors as athena_errors
+from athena_connector import protocol as p
+from athena_connector.handler import reset_container
+from saasbridge.catalog import load_catalog
+from saasbridge.client import ratelimit
+from tests.athena_driver import scan
+from tests.httpstub import StubServer
+from tests.shapes_api import ACCOUNTS, API_KEY, NOTES, Behaviour, all_notes, catalog_yaml, handler
+
+BUCKET = "shapes-spill"
+PAGE = 5
+PAGE_NUMBER = ("{style: page_number, page_param: page, limit_param: per_page, default_page_size: 5, "
+               "max_page_size: 5, total_header: X-Total-Count}")
+
+
+def pages(rows: int, size: int = PAGE) -> int:
+    """Requests a listing of `rows` needs when the API says its total: at least one."""
+    return max(1, math.ceil(rows / size))
+
+
+@dataclass
+class Deployed:
+    api: StubServer
+    arn: str
+
+    def athena(self, table: str, *, summary: dict | None = None, columns: list[str] | None = None,
+               limit: int | None = None) -> list[dict]:
+        return scan(table, summary=summary, columns=columns, limit=limit, schema_name="helpdesk").to_pylist()
+
+    def appflow_call(self, entity: str, *, expression: str | None = None, fields: list[str] | None = None,
+                     token: str | None = None, max_results: int = 1000) -> dict:
+        event = {"type": "QueryDataRequest", "entityIdentifier": entity, "selectedFieldNames": fields,
+                 "filterExpression": expression, "maxResults": max_results, "nextToken": token,
+                 "connectorContext": {"apiVersion": "v1",
+                                      "connectorRuntimeSettings": {"instanceUrl": self.api.url},
+                                      "credentials": {"secretArn": self.arn, "authenticationType": "ApiKey"}}}
+        return appflow_handler(event, None)
+
+    def appflow(self, entity: str, **kwargs) -> list[dict]:
+        """Every record of a QueryData listing, following nextToken as AppFlow does."""
+        token, records = None, []
+        for _ in range(1000):
+            response = self.appflow_call(entity, token=token, **kwargs)
+            assert response["isSuccess"], response["errorDetails"]
+            records += [json.loads(r, parse_float=Decimal) for r in response["records"]]
+            token = response["nextToken"]
+            if not token:
+                return records
+        raise AssertionError("QueryData never ended")
+
+    def paths(self) -> list[str]:
+        """The API requests since the last call, as `path?query` (and forget them)."""
+        taken, self.api.requests[:] = list(self.api.requests), []
+        return [r.raw_path for r in taken]
+
+
+@pytest.fixture
+def deploy(aws_env, monkeypatch, tmp_path):
+    """Both connectors serving a catalog against a helpdesk stub: `deploy(catalog_text, behaviour)`."""
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    stack = ExitStack()
+
+    def setup(text: str, behaviour: Behaviour | None = None, secret: dict | None = None) -> Deployed:
+        api = stack.enter_context(StubServer(handler(behaviour or Behaviour())))
+        path = tmp_path / "helpdesk.yaml"
+        path.write_text(text)
+        load_catalog(path, env={"SAASBRIDGE_API_URL": api.url})  # valid
+        secret = secret or {"apiKey": API_KEY}
+        for name, value in {"SAASBRIDGE_CATALOG": str(path), "SAASBRIDGE_API_URL": api.url,
+                            "spill_bucket": BUCKET, "SAASBRIDGE_ATHENA_MAX_SPLITS": "1"}.items():
+            monkeypatch.setenv(name, value)
+        for key, var in (("apiKey", "SAASBRIDGE_API_KEY"), ("accessToken", "SAASBRIDGE_ACCESS_TOKEN")):
+            if key in secret:
+                monkeypatch.setenv(var, secret[key])
+        sm = boto3.client("secretsmanager")
+        name = f"helpdesk-{len(stack._exit_callbacks)}-{tmp_path.name}"
+        arn = sm.create_secret(Name=name, SecretString=json.dumps(secret))["ARN"]
+        _reset()
+        return Deployed(api, arn)
+
+    yield setup
+    stack.close()
+    _reset()
+
+
+def _reset() -> None:
+    reset_container()
+    session.reset()
+    session._clients.clear()
+    ratelimit._shared.clear()
+    from saasbridge.client.credentials import clear_secret_cache
+
+    clear_secret_cache()
+
+
+def _key(row: dict) -> str:
+    return json.dumps(row, sort_keys=True, default=str)
+
+
+def same(got: list[dict], want: list[dict], columns: list[str]) -> bool:
+    """The same rows (as a multiset) on `columns`, timestamps compared as text."""
+    def norm(rows):
+        return sorted(_key({c: _text(r.get(c)) for c in columns}) for r in rows)
+
+    return norm(got) == norm(want)
+
+
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%dT%H:%M:%S")
+    return str(value).replace(".000Z", "").replace("Z", "")
+
+
+def strings(values: list[str]) -> dict:
+    return p.values_in(pa.string(), values)
+
+
+# ------------------------------------------------------------------ 1. parent-scoped resources
+
+
+NOTE_COLUMNS = ["id", "account_id", "body", "status", "created_at"]
+
+
+def test_parent_scoped_listing_bound_by_the_query(deploy):
+    """`WHERE account_id IN (…)`: one request series per value, on its path; the value is in the rows."""
+    d = deploy(catalog_yaml(pagination=PAGE_NUMBER))
+    chosen = ["acc_5", "acc_2", "acc_1"]  # 11, 3 and 0 notes
+    want = [n for n in all_notes() if n["account_id"] in chosen]
+    got = d.athena("notes", summary={"account_id": strings(chosen)})
+    assert same(got, want, NOTE_COLUMNS) and len(got) == 14
+    requested = d.paths()
+    assert sorted({r.split("?")[0] for r in requested}) == sorted(f"/accounts/{a}/notes" for a in chosen)
+    assert len(requested) == sum(pages(len(NOTES[a])) for a in chosen)  # 3 + 1 + 1
+    flows = d.appflow("notes", expression="account_id in ('acc_5', 'acc_2', 'acc_1')")
+    assert same(flows, want, NOTE_COLUMNS)
+    assert len(d.paths()) == sum(pages(len(NOTES[a])) for a in chosen)
+    one = d.appflow("notes", expression="account_id = 'acc_7'", fields=["id", "account_id"])
+    assert sorted(r["id"] for r in one) == [n["id"] for n in NOTES["acc_7"]]
+    assert {r["account_id"] for r in one} == {"acc_7"}
+    assert d.paths() == [f"/accounts/acc_7/notes?page={i}&per_page=5" for i in (1, 2)]
+
+
+def test_parent_scoped_listing_fans_out_over_the_parent(deploy):
+    """No constraint: the parent is paged first, then one listing per parent row."""
+    d = deploy(catalog_yaml(pagination=PAGE_NUMBER))
+    minimum = pages(len(ACCOUNTS)) + sum(pages(len(n)) for n in NOTES.values())
+    got = d.athena("notes")
+    assert same(got, all_notes(), NOTE_COLUMNS) and len(got) == sum(map(len, NOTES.values()))
+    requested = d.paths()
+    assert len(requested) == minimum, requested
+    parent_pages = [r for r in requested if r.startswith("/accounts?")]
+    assert parent_pages == ["/accounts?page=1&per_page=5", "/accounts?page=2&per_page=5"]
+    # AppFlow in small calls: every nextToken resumes inside the fan-out without loss or repeat
+    flows = d.appflow("notes", max_results=4)
+    assert same(flows, all_notes(), NOTE_COLUMNS) and len(flows) == len(got)
+    d.paths()
+    whole = d.appflow("notes")
+    assert same(whole, all_notes(), NOTE_COLUMNS)
+    assert len(d.paths()) == minimum
+
+
+def test_parent_scoped_without_constraint_or_parent_is_a_one_line_error(deploy):
+    d = deploy(catalog_yaml(pagination=PAGE_NUMBER, parent=False))
+    with pytest.raises(athena_errors.UnsupportedPredicateError) as exc:
+        d.athena("notes")
+    response = d.appflow_call("notes")
+    message = response["errorDetails"]["errorMessage"]
+    assert not response["isSuccess"] and response["errorDetails"]["errorCode"] == "InvalidArgument"
+    for text in (str(exc.value), message):
+        assert "account_id" in text and "\n" not in text, text
+    assert d.paths() == []
+    # bound by the query it works without a parent
+    got = d.athena("notes", summary={"account_id": strings(["acc_3"])})
+    assert same(got, [n for n in all_notes() if n["account_id"] == "acc_3"], NOTE_COLUMNS)
+    assert len(d.paths()) == 1  # 5 notes, one full page, the total says it is the last

@@ -66,6 +66,16 @@ class Deployed:
                 return records
         raise AssertionError("QueryData never ended")
 
+    def read(self, connector: str, entity: str, *, accounts: list[str] | None = None,
+             statuses: list[str] | None = None, columns: list[str] | None = None) -> list[dict]:
+        """The rows of `entity` through one connector, constrained to some accounts / statuses."""
+        if connector == "athena":
+            summary = {k: strings(v) for k, v in (("account_id", accounts), ("status", statuses)) if v}
+            return self.athena(entity, summary=summary or None, columns=columns)
+        terms = [f"{k} in ({', '.join(repr(x) for x in v)})"
+                 for k, v in (("account_id", accounts), ("status", statuses)) if v]
+        return self.appflow(entity, expression=" and ".join(terms) or None, fields=columns)
+
     def paths(self) -> list[str]:
         """The API requests since the last call, as `path?query` (and forget them)."""
         taken, self.api.requests[:] = list(self.api.requests), []
@@ -193,3 +203,36 @@ def test_parent_scoped_without_constraint_or_parent_is_a_one_line_error(deploy):
     got = d.athena("notes", summary={"account_id": strings(["acc_3"])})
     assert same(got, [n for n in all_notes() if n["account_id"] == "acc_3"], NOTE_COLUMNS)
     assert len(d.paths()) == 1  # 5 notes, one full page, the total says it is the last
+
+
+# ------------------------------------------------------------------ 2. totals and has-more in headers
+
+
+SIGNALS = {
+    "X-Total-Count": (PAGE_NUMBER, Behaviour()),
+    "Content-Range": ("{style: offset, offset_param: offset, limit_param: limit, default_page_size: 5, "
+                      "max_page_size: 5, total_header: Content-Range}", Behaviour(paging="offset", total="content-range")),
+    "has-more header": ("{style: page_number, page_param: page, limit_param: per_page, default_page_size: 5, "
+                        "max_page_size: 5, has_more_header: X-Has-More}", Behaviour(total="has-more")),
+}
+
+
+@pytest.mark.parametrize("signal", list(SIGNALS))
+def test_header_signals_end_the_listing_without_asking_for_an_empty_page(deploy, signal):
+    pagination, behaviour = SIGNALS[signal]
+    d = deploy(catalog_yaml(pagination=pagination), behaviour)
+    for connector in ("athena", "appflow"):
+        assert same(d.read(connector, "accounts"), ACCOUNTS, ["id", "name"])
+        assert len(d.paths()) == pages(len(ACCOUNTS)) == 2
+        for account in ("acc_3", "acc_1", "acc_5"):  # a full page, none, 11 rows
+            got = d.read(connector, "notes", accounts=[account])
+            assert same(got, [n for n in all_notes() if n["account_id"] == account], NOTE_COLUMNS)
+            assert len(d.paths()) == pages(len(NOTES[account]))
+
+
+def test_without_a_signal_the_listing_asks_for_the_empty_page(deploy):
+    """The baseline the header signals improve on: the empty page after the last one."""
+    d = deploy(catalog_yaml(pagination="{style: page_number, page_param: page, limit_param: per_page, "
+                                       "default_page_size: 5, max_page_size: 5}"), Behaviour(total=None))
+    assert same(d.athena("notes", summary={"account_id": strings(["acc_3"])}), NOTES["acc_3"], ["id"])
+    assert len(d.paths()) == pages(len(NOTES["acc_3"])) + 1

@@ -116,11 +116,7 @@ def configuration_error_response(details: r.ErrorDetails) -> dict:
 
 def probe_api(cat: Catalog, settings: dict | None, secret_arn: str | None) -> None:
     """One cheap authenticated request (first page of one record of the first entity)."""
-    client = session.client_for(cat, secret_arn)
-    entity = cat.entities[0]
-    pagination = cat.pagination_for(entity)
-    params = {pagination.limit_param: "1"} if pagination.limit_param else None
-    client.request("GET", entity.path, params=params)
+    session.client_for(cat, secret_arn).probe()
 
 
 class SaasBridgeConfigurationHandler(ConfigurationHandler):
@@ -165,9 +161,12 @@ class SaasBridgeConfigurationHandler(ConfigurationHandler):
 
 def _reachability(url: str, cat: Catalog) -> str | None:
     """Whether an HTTP server answers at the base URL (any status counts: credentials come later)."""
-    target = url.rstrip("/") + cat.entities[0].path
+    from saasbridge.client.client import probe_entity, probe_request
+
+    path, params = probe_request(cat, probe_entity(cat))
     try:
-        urllib3.request("GET", target, timeout=PROBE_TIMEOUT, retries=False, redirect=False)
+        urllib3.request("GET", url.rstrip("/") + path, fields=params, timeout=PROBE_TIMEOUT, retries=False,
+                        redirect=False)
     except urllib3.exceptions.HTTPError as exc:
         return f"no API answers at {url} ({type(exc).__name__}); check the URL and network access"
     return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from contextlib import ExitStack
 from dataclasses import dataclass
 from decimal import Decimal
@@ -92,7 +93,7 @@ def deploy(aws_env, monkeypatch, tmp_path):
         api = stack.enter_context(StubServer(handler(behaviour or Behaviour())))
         path = tmp_path / "helpdesk.yaml"
         path.write_text(text)
-        load_catalog(path, env={"SAASBRIDGE_API_URL": api.url})  # valid
+        load_catalog(path, env={**os.environ, "SAASBRIDGE_API_URL": api.url})  # valid
         secret = secret or {"apiKey": API_KEY}
         for name, value in {"SAASBRIDGE_CATALOG": str(path), "SAASBRIDGE_API_URL": api.url,
                             "spill_bucket": BUCKET, "SAASBRIDGE_ATHENA_MAX_SPLITS": "1"}.items():
@@ -236,3 +237,112 @@ def test_without_a_signal_the_listing_asks_for_the_empty_page(deploy):
                                        "default_page_size: 5, max_page_size: 5}"), Behaviour(total=None))
     assert same(d.athena("notes", summary={"account_id": strings(["acc_3"])}), NOTES["acc_3"], ["id"])
     assert len(d.paths()) == pages(len(NOTES["acc_3"])) + 1
+
+
+# ------------------------------------------------------------------ 6. static query parameters
+
+
+def test_static_params_of_catalog_and_entity_go_with_every_request(deploy, monkeypatch):
+    monkeypatch.setenv("HELPDESK_API_VERSION", "2024-01")
+    d = deploy(catalog_yaml(pagination=PAGE_NUMBER, top_extra='params: {api-version: "${HELPDESK_API_VERSION}"}',
+                            notes_extra="    params: {view: full, api-version: '2024-01'}"),
+               Behaviour(required={"api-version": "2024-01"}))
+    for connector in ("athena", "appflow"):
+        assert same(d.read(connector, "notes", accounts=["acc_4", "acc_6"]),
+                    [n for n in all_notes() if n["account_id"] in ("acc_4", "acc_6")], NOTE_COLUMNS)
+        requests, d.api.requests[:] = list(d.api.requests), []
+        assert len(requests) == pages(6) + pages(1)
+        assert all(r.values("api-version") == ["2024-01"] and r.values("view") == ["full"] for r in requests)
+        assert same(d.read(connector, "accounts"), ACCOUNTS, ["id", "name"])
+        requests, d.api.requests[:] = list(d.api.requests), []
+        assert len(requests) == pages(len(ACCOUNTS))
+        assert all(r.values("api-version") == ["2024-01"] and not r.values("view") for r in requests)
+
+
+# ------------------------------------------------------------------ 4. list-valued parameters as repeated keys
+
+
+def test_in_filter_and_projection_as_repeated_keys(deploy):
+    d = deploy(catalog_yaml(pagination=PAGE_NUMBER, status_filter=", filters: [{op: in, param: status, repeat: true}]",
+                            notes_extra="    projection_param: field\n    projection_repeat: true"))
+    accounts, statuses = ["acc_5", "acc_7"], ["open", "closed"]
+    want = [n for n in all_notes() if n["account_id"] in accounts and n["status"] in statuses]
+    per_account = {a: len([n for n in want if n["account_id"] == a]) for a in accounts}
+    for connector in ("athena", "appflow"):
+        got = d.read(connector, "notes", accounts=accounts, statuses=statuses, columns=["id", "status"])
+        assert same(got, want, ["id", "status"]) and len(got) == len(want) > 0
+        requests, d.api.requests[:] = list(d.api.requests), []
+        assert len(requests) == sum(pages(n) for n in per_account.values())
+        for r in requests:
+            assert sorted(r.values("status")) == ["closed", "open"]
+            assert {"id", "status"} <= set(r.values("field")) and len(r.values("field")) == len(set(r.values("field")))
+
+
+# ------------------------------------------------------------------ 5. sort direction as its own parameter
+
+
+SORT = """\
+    sort:
+      param: sort_by
+      default: null
+      options:
+        - {column: created_at, value: created_at, params: {order: asc}}
+        - {column: created_at, descending: true, value: created_at, params: {order: desc}}"""
+
+
+def test_sort_direction_as_its_own_parameter(deploy):
+    """ORDER BY … DESC LIMIT n: asked of the API as sort_by + order, so one page of n rows is enough.
+    (AppFlow's QueryData has no order: the AppFlow path reads the same rows unordered.)"""
+    d = deploy(catalog_yaml(pagination=PAGE_NUMBER, notes_sort=SORT))
+    newest = sorted(NOTES["acc_5"], key=lambda n: n["created_at"], reverse=True)[:3]
+    table = scan("notes", summary={"account_id": strings(["acc_5"])}, limit=3, order_by=[("created_at", "DESC_NULLS_LAST")],
+                 schema_name="helpdesk")
+    assert table.column("id").to_pylist() == [n["id"] for n in newest]
+    assert d.paths() == ["/accounts/acc_5/notes?sort_by=created_at&order=desc&page=1&per_page=3"]
+    assert same(d.read("appflow", "notes", accounts=["acc_5"]), [n for n in all_notes() if n["account_id"] == "acc_5"],
+                NOTE_COLUMNS)
+
+
+# ------------------------------------------------------------------ 3. a short page ends the listing (opt-in)
+
+
+def test_short_page_ends_the_listing_when_asked(deploy):
+    d = deploy(catalog_yaml(pagination="{style: page_number, page_param: page, limit_param: per_page, "
+                                       "default_page_size: 5, max_page_size: 5, stop_on_short_page: true}"),
+               Behaviour(total=None))
+    for connector in ("athena", "appflow"):
+        assert same(d.read(connector, "accounts"), ACCOUNTS, ["id", "name"])
+        assert len(d.paths()) == 2  # 5 + 2: the short second page is the last
+        for account, requests in (("acc_7", 2), ("acc_6", 1), ("acc_3", 2)):  # 10 rows: full, full, (empty)
+            got = d.read(connector, "notes", accounts=[account])
+            assert same(got, [n for n in all_notes() if n["account_id"] == account], NOTE_COLUMNS)
+            assert len(d.paths()) == requests + (account == "acc_7")
+
+
+# ------------------------------------------------------------------ 8. cheap probes
+
+
+def test_probes_ask_for_one_record_with_the_page_number(deploy):
+    """The API ignores per_page without a page number: a probe without it would read everything."""
+    d = deploy(catalog_yaml(pagination=PAGE_NUMBER, top_extra="params: {api-version: '2024-01'}"),
+               Behaviour(required={"api-version": "2024-01"}))
+    creds = {"secretArn": d.arn, "authenticationType": "ApiKey"}
+    answer = appflow_handler({"type": "ValidateCredentialsRequest", "credentials": creds,
+                              "connectorRuntimeSettings": {"instanceUrl": d.api.url}}, None)
+    assert answer["isSuccess"], answer
+    answer = appflow_handler({"type": "ValidateConnectorRuntimeSettingsRequest", "scope": "CONNECTOR_PROFILE",
+                              "connectorRuntimeSettings": {"instanceUrl": d.api.url}}, None)
+    assert answer["isSuccess"], answer
+    one = "/accounts?api-version=2024-01&page=1&per_page=1"
+    assert d.paths() == [one, one]
+    assert len(d.athena("accounts", limit=1)) == 1
+    assert d.paths() == [one]
+    bad = appflow_handler({"type": "ValidateCredentialsRequest", "connectorRuntimeSettings": {"instanceUrl": d.api.url},
+                           "credentials": {"secretArn": _secret(d, {"apiKey": "wrong"}), "authenticationType": "ApiKey"}},
+                          None)
+    assert not bad["isSuccess"] and d.paths() == [one]
+
+
+def _secret(d: Deployed, value: dict) -> str:
+    return boto3.client("secretsmanager").create_secret(Name=f"wrong-{d.api.url[-5:]}",
+                                                        SecretString=json.dumps(value))["ARN"]

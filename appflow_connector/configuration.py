@@ -41,13 +41,14 @@ def _authentication(cat: Catalog) -> tuple[sdk_auth.AuthenticationConfig, dict |
         return sdk_auth.AuthenticationConfig(is_basic_auth_supported=True), None
     if a.type in ("api_key", "bearer"):
         return sdk_auth.AuthenticationConfig(is_api_key_auth_supported=True), None
-    if a.type == "oauth2_client_credentials":
+    if a.type in ("oauth2_client_credentials", "oauth2_authorization_code"):
         token_url = urljoin(cat.base_url.rstrip("/") + "/", (a.token_url or "/oauth/token").lstrip("/"))
+        code = a.type == "oauth2_authorization_code"  # AppFlow runs the consent, stores and refreshes tokens
         defaults = {
             "oAuthScopes": list(a.scopes),
             "tokenURL": [token_url],
-            "authURL": [],
-            "oAuth2GrantTypesSupported": ["CLIENT_CREDENTIALS"],
+            "authURL": [a.auth_url] if code else [],
+            "oAuth2GrantTypesSupported": ["AUTHORIZATION_CODE" if code else "CLIENT_CREDENTIALS"],
             "oAuth2ContentType": "URL_ENCODED",
             "oAuth2MethodType": "HTTP_POST",
             "addBasicAuthHeader": False,

@@ -9,6 +9,7 @@ import math
 import os
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from decimal import Decimal
 
 import boto3
@@ -23,7 +24,7 @@ from athena_connector.handler import reset_container
 from saasbridge.catalog import load_catalog
 from saasbridge.client import ratelimit
 from tests.athena_driver import scan
-from tests.httpstub import StubServer
+from tests.httpstub import StubServer, reply
 from tests.shapes_api import ACCOUNTS, API_KEY, NOTES, Behaviour, all_notes, catalog_yaml, handler
 
 BUCKET = "shapes-spill"
@@ -346,3 +347,104 @@ def test_probes_ask_for_one_record_with_the_page_number(deploy):
 def _secret(d: Deployed, value: dict) -> str:
     return boto3.client("secretsmanager").create_secret(Name=f"wrong-{d.api.url[-5:]}",
                                                         SecretString=json.dumps(value))["ARN"]
+
+
+# ------------------------------------------------------------------ 7. OAuth2 authorization code with refresh tokens
+
+
+class TokenServer:
+    """The provider's token endpoint, rotating refresh tokens: each is good for one refresh."""
+
+    def __init__(self) -> None:
+        self.refresh = {"rt-initial-5d1c"}
+        self.access = {"at-appflow-stored-93b2"}
+        self.issued = 0
+        self.calls: list[dict] = []
+
+    def handle(self, request):
+        form = request.form()
+        self.calls.append(form)
+        if (form.get("grant_type"), form.get("client_id"), form.get("client_secret")) != (
+                "refresh_token", "helpdesk-client", "helpdesk-client-secret-e4"):
+            return reply({"error": "invalid_client"}, status=401)
+        if form.get("refresh_token") not in self.refresh:
+            return reply({"error": "invalid_grant"}, status=400)
+        self.refresh.discard(form["refresh_token"])
+        self.issued += 1
+        access, rotated = f"at-issued-{self.issued:04d}-7a", f"rt-rotated-{self.issued:04d}-c9"
+        self.access.add(access)
+        self.refresh.add(rotated)
+        return reply({"access_token": access, "refresh_token": rotated, "expires_in": 3600, "token_type": "bearer"})
+
+
+OAUTH = ('{type: oauth2_authorization_code, token_url: /oauth/token, auth_url: "https://login.helpdesk.example/authorize", '
+         'scopes: [notes.read, offline_access]}')
+
+
+@pytest.fixture
+def oauth_api(deploy, monkeypatch):
+    tokens = TokenServer()
+    behaviour = Behaviour(token_ok=lambda t: t in tokens.access)
+    inner = handler(behaviour)
+    d = deploy(catalog_yaml(pagination=PAGE_NUMBER, auth=OAUTH), behaviour,
+               secret={"clientId": "helpdesk-client", "clientSecret": "helpdesk-client-secret-e4",
+                       "refreshToken": "rt-initial-5d1c", "accessToken": "at-appflow-stored-93b2"})
+    d.api.handler = lambda r: tokens.handle(r) if r.path == "/oauth/token" else inner(r)
+    monkeypatch.delenv("SAASBRIDGE_API_KEY", raising=False)
+    monkeypatch.delenv("SAASBRIDGE_ACCESS_TOKEN", raising=False)
+    monkeypatch.setenv("SAASBRIDGE_SECRET_ARN", d.arn)
+    return d, tokens
+
+
+def _secret_value(arn: str) -> dict:
+    return json.loads(boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
+
+
+def test_athena_refreshes_and_writes_the_rotated_refresh_token_back(oauth_api, capsys, caplog):
+    d, tokens = oauth_api
+    caplog.set_level("DEBUG", logger="saasbridge")  # (botocore at DEBUG prints secret values itself)
+    for run in (1, 2):  # two containers: the second starts from the token the first wrote back
+        _reset()
+        assert same(d.athena("accounts"), ACCOUNTS, ["id", "name"])
+        assert len([p for p in d.paths() if p.startswith("/accounts")]) == pages(len(ACCOUNTS))
+        assert tokens.issued == run
+        stored = _secret_value(d.arn)
+        assert stored["refreshToken"] == f"rt-rotated-{run:04d}-c9" and stored["clientId"] == "helpdesk-client"
+    # another container rotated the token after this one cached the secret: a refused refresh reads it again
+    boto3.client("secretsmanager").put_secret_value(SecretId=d.arn, SecretString=json.dumps(
+        {**_secret_value(d.arn), "refreshToken": "rt-other-container-31"}))
+    tokens.refresh = {"rt-other-container-31"}
+    reset_container()  # a new Runtime; the credentials cache still holds the old token
+    assert same(d.athena("accounts"), ACCOUNTS, ["id", "name"])
+    assert [c["refresh_token"] for c in tokens.calls[-2:]] == ["rt-rotated-0002-c9", "rt-other-container-31"]
+    assert _secret_value(d.arn)["refreshToken"] == "rt-rotated-0003-c9"
+    logged = capsys.readouterr().out + capsys.readouterr().err + caplog.text
+    for secret in ("rt-", "at-", "helpdesk-client-secret"):
+        assert secret not in logged
+
+
+def test_appflow_advertises_the_grant_and_uses_the_token_appflow_stores(oauth_api, capsys, caplog):
+    d, tokens = oauth_api
+    fixture = json.loads((Path(__file__).parents[2] / "shared/appflow-fixtures/responses/"
+                          "DescribeConnectorConfigurationResponse.oauth2.json").read_text())["authenticationConfig"]
+    config = appflow_handler({"type": "DescribeConnectorConfigurationRequest", "locale": "en-US"},
+                             None)["authenticationConfig"]
+    assert config["isOAuth2Supported"] is True
+    defaults = config["oAuth2Defaults"]
+    assert set(fixture["oAuth2Defaults"]) - {"oAuth2CustomProperties"} <= set(defaults)
+    assert defaults["authURL"] == ["https://login.helpdesk.example/authorize"]
+    assert defaults["tokenURL"] == [f"{d.api.url}/oauth/token"]
+    assert defaults["oAuth2GrantTypesSupported"] == ["AUTHORIZATION_CODE"]
+    assert defaults["oAuthScopes"] == ["notes.read", "offline_access"]
+    caplog.set_level("DEBUG", logger="saasbridge")  # (botocore at DEBUG prints secret values itself)
+    got = d.read("appflow", "notes", accounts=["acc_5"])
+    assert same(got, [n for n in all_notes() if n["account_id"] == "acc_5"], NOTE_COLUMNS)
+    requests, d.api.requests[:] = list(d.api.requests), []
+    assert len(requests) == pages(len(NOTES["acc_5"])) and not tokens.calls  # AppFlow refreshes, not the connector
+    assert {r.headers["authorization"] for r in requests} == {"Bearer at-appflow-stored-93b2"}
+    tokens.access.clear()  # the stored token expired: AppFlow is told, so that it refreshes
+    response = d.appflow_call("notes", expression="account_id = 'acc_5'")
+    assert not response["isSuccess"] and response["errorDetails"]["errorCode"] == "InvalidCredentials"
+    assert not tokens.calls
+    logged = capsys.readouterr().out + caplog.text + json.dumps(response)
+    assert "at-appflow" not in logged and "rt-" not in logged

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsp
 import orjson
 
 from saasbridge.catalog.model import Catalog, Entity, RateBudget, WriteOp, WriteOperation
-from saasbridge.client.auth import AuthStrategy, build_auth
+from saasbridge.client.auth import AuthStrategy, TokenStore, build_auth
 from saasbridge.client.credentials import Credentials
 from saasbridge.client.deadline import Deadline, RequestTimer
 from saasbridge.client.http import Response, Transport, TransportError, display_url, origin_key, same_origin
@@ -72,6 +72,7 @@ class SaasClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
         timer: RequestTimer | None = None,
+        token_store: TokenStore | None = None,
     ):
         self.catalog = catalog
         self.base_url = catalog.base_url.rstrip("/")
@@ -91,7 +92,12 @@ class SaasClient:
         self.timer = timer or RequestTimer()
         self._headers = {"Accept": "application/json", "User-Agent": "saasbridge", **dict(catalog.headers)}
         self.auth = auth or build_auth(
-            catalog.auth, self.credentials, base_url=self.base_url, send=self._send_without_auth, clock=clock
+            catalog.auth,
+            self.credentials,
+            base_url=self.base_url,
+            send=self._send_without_auth,
+            clock=clock,
+            token_store=token_store,
         )
 
     # ---- public API -------------------------------------------------------------------------

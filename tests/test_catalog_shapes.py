@@ -9,8 +9,8 @@ import math
 import os
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 from decimal import Decimal
+from pathlib import Path
 
 import boto3
 import pyarrow as pa

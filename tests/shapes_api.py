@@ -63,7 +63,7 @@ def handler(behaviour: Behaviour):
         if key := request.query.get("sort_by"):
             rows.sort(key=lambda r: r.get(key) or "", reverse=request.query.get("order") == "desc")
         rows, headers = _page(request, behaviour, rows)
-        if fields := request.values("field"):
+        if fields := request.values("fields"):
             rows = [{k: v for k, v in r.items() if k in fields} for r in rows]
         return reply(rows, **headers)
 

@@ -265,7 +265,7 @@ def test_static_params_of_catalog_and_entity_go_with_every_request(deploy, monke
 
 def test_in_filter_and_projection_as_repeated_keys(deploy):
     d = deploy(catalog_yaml(pagination=PAGE_NUMBER, status_filter=", filters: [{op: in, param: status, repeat: true}]",
-                            notes_extra="    projection_param: field\n    projection_repeat: true"))
+                            notes_extra="    projection_param: fields\n    projection_repeat: true"))
     accounts, statuses = ["acc_5", "acc_7"], ["open", "closed"]
     want = [n for n in all_notes() if n["account_id"] in accounts and n["status"] in statuses]
     per_account = {a: len([n for n in want if n["account_id"] == a]) for a in accounts}
@@ -276,7 +276,7 @@ def test_in_filter_and_projection_as_repeated_keys(deploy):
         assert len(requests) == sum(pages(n) for n in per_account.values())
         for r in requests:
             assert sorted(r.values("status")) == ["closed", "open"]
-            assert {"id", "status"} <= set(r.values("field")) and len(r.values("field")) == len(set(r.values("field")))
+            assert {"id", "status"} <= set(r.values("fields")) and len(r.values("fields")) == len(set(r.values("fields")))
 
 
 # ------------------------------------------------------------------ 5. sort direction as its own parameter
@@ -448,3 +448,84 @@ def test_appflow_advertises_the_grant_and_uses_the_token_appflow_stores(oauth_ap
     assert not tokens.calls
     logged = capsys.readouterr().out + caplog.text + json.dumps(response)
     assert "at-appflow" not in logged and "rt-" not in logged
+
+
+# ------------------------------------------------------------------ the shapes drafted by `catalog from-openapi`
+
+
+def _param(name: str, schema: dict, where: str = "query", **extra) -> dict:
+    return {"name": name, "in": where, "schema": schema, **extra}
+
+
+def helpdesk_openapi() -> dict:
+    """The helpdesk API described the way such APIs document themselves."""
+    common = [_param("api-version", {"type": "string", "enum": ["2024-01"]}, required=True),
+              _param("page", {"type": "integer"}), _param("per_page", {"type": "integer", "maximum": 5, "default": 5})]
+    listed = {"200": {"headers": {"X-Total-Count": {"schema": {"type": "integer"}}},
+                      "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/X"}}}}}}
+
+    def responses(schema: str) -> dict:
+        return json.loads(json.dumps(listed).replace("#/components/schemas/X", f"#/components/schemas/{schema}"))
+
+    string = {"type": "string"}
+    return {
+        "openapi": "3.1.0", "info": {"title": "Helpdesk"}, "servers": [{"url": "https://api.helpdesk.example"}],
+        "paths": {
+            "/accounts": {"get": {"parameters": common, "responses": responses("Account")}},
+            "/accounts/{accountId}": {"get": {"parameters": [_param("accountId", string, "path", required=True)],
+                                              "responses": {"200": {"description": "one"}}}},
+            "/accounts/{accountId}/notes": {"get": {"parameters": [
+                _param("accountId", string, "path", required=True), *common,
+                _param("status", {"type": "array", "items": string}, explode=True),
+                _param("fields", {"type": "array", "items": string}, explode=True),
+                _param("sort_by", {"type": "string", "enum": ["created_at"]}),
+                _param("order", {"type": "string", "enum": ["asc", "desc"], "default": "asc"}),
+            ], "responses": responses("Note")}},
+        },
+        "components": {
+            "schemas": {
+                "Account": {"type": "object", "required": ["id"], "properties": {"id": string, "name": string}},
+                "Note": {"type": "object", "required": ["id", "created_at"], "properties": {
+                    "id": string, "body": string, "status": string,
+                    "created_at": {"type": "string", "format": "date-time"}}},
+            },
+            "securitySchemes": {"oauth": {"type": "oauth2", "flows": {"authorizationCode": {
+                "authorizationUrl": "https://login.helpdesk.example/authorize",
+                "tokenUrl": "https://login.helpdesk.example/token", "scopes": {"notes.read": "read notes"}}}}},
+        },
+        "security": [{"oauth": ["notes.read"]}],
+    }
+
+
+def test_from_openapi_drafts_the_shapes_and_the_draft_serves_them(deploy):
+    import yaml
+
+    from saasbridge.catalog.openapi import draft_catalog_yaml
+
+    text = draft_catalog_yaml(helpdesk_openapi(), source="helpdesk.json")
+    draft = yaml.safe_load(text)
+    assert draft["auth"] == {"type": "oauth2_authorization_code", "token_url": "https://login.helpdesk.example/token",
+                             "auth_url": "https://login.helpdesk.example/authorize", "scopes": ["notes.read"]}
+    assert draft["params"] == {"api-version": "2024-01"}
+    assert draft["pagination"] == {"style": "page_number", "page_param": "page", "total_header": "X-Total-Count",
+                                   "limit_param": "per_page", "max_page_size": 5, "default_page_size": 5}
+    notes = draft["entities"][1]
+    assert (notes["name"], notes["path"], notes["parent"]) == ("notes", "/accounts/{account_id}/notes",
+                                                                {"entity": "accounts"})
+    assert notes["projection_repeat"] is True
+    assert notes["sort"]["options"] == [
+        {"column": "created_at", "descending": False, "value": "created_at", "params": {"order": "asc"}},
+        {"column": "created_at", "descending": True, "value": "created_at", "params": {"order": "desc"}}]
+    fields = {f["name"]: f for f in notes["fields"]}
+    assert fields["account_id"] == {"name": "account_id", "type": "string", "nullable": False}
+    assert fields["status"]["filters"] == [{"op": "in", "param": "status", "repeat": True}]
+    # the draft, with the stub's API key instead of the OAuth app, serves both connectors exactly
+    served = yaml.safe_dump({**draft, "auth": {"type": "api_key", "header": "X-Api-Key", "prefix": ""}})
+    d = deploy(served, Behaviour(required={"api-version": "2024-01"}))
+    want = [n for n in all_notes() if n["account_id"] in ("acc_4", "acc_7") and n["status"] in ("open", "pending")]
+    for connector in ("athena", "appflow"):
+        got = d.read(connector, "notes", accounts=["acc_4", "acc_7"], statuses=["open", "pending"])
+        assert same(got, want, NOTE_COLUMNS)
+        assert len(d.paths()) == sum(pages(len([n for n in want if n["account_id"] == a])) for a in ("acc_4", "acc_7"))
+        assert same(d.read(connector, "notes"), all_notes(), NOTE_COLUMNS)
+        assert len(d.paths()) == pages(len(ACCOUNTS)) + sum(pages(len(n)) for n in NOTES.values())

@@ -45,7 +45,11 @@ def all_notes() -> list[dict]:
     return [{**n, "account_id": acc} for acc, notes in NOTES.items() for n in notes]
 
 
-def handler(behaviour: Behaviour):
+def handler(behaviour: Behaviour, notes: dict[str, list[dict]] | None = None):
+    """The API's request handler; `notes` (account id → its notes) replaces the fixed data."""
+    notes = NOTES if notes is None else notes
+    accounts = ACCOUNTS if notes is NOTES else [{"id": a, "name": a} for a in notes]
+
     def handle(request: StubRequest) -> StubReply:
         if not _authorised(request, behaviour):
             return reply({"error": "unauthorized"}, status=401)
@@ -53,9 +57,9 @@ def handler(behaviour: Behaviour):
             if request.values(name) != [value]:
                 return reply({"error": f"{name}={value} is required"}, status=400)
         if request.path == "/accounts":
-            rows = list(ACCOUNTS)
-        elif (m := NOTES_PATH.match(request.path)) and unquote(m.group(1)) in NOTES:
-            rows = list(NOTES[unquote(m.group(1))])
+            rows = list(accounts)
+        elif (m := NOTES_PATH.match(request.path)) and unquote(m.group(1)) in notes:
+            rows = list(notes[unquote(m.group(1))])
         else:
             return reply({"error": "not found"}, status=404)
         if statuses := request.values("status"):

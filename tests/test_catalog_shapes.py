@@ -26,6 +26,7 @@ from athena_connector.handler import reset_container
 from saasbridge.catalog import load_catalog, load_catalog_text
 from saasbridge.client import ratelimit
 from tests.athena_driver import scan
+from tests.helpers import put_secret
 from tests.httpstub import StubServer, reply
 from tests.shapes_api import ACCOUNTS, API_KEY, NOTES, Behaviour, all_notes, catalog_yaml, handler
 
@@ -104,9 +105,7 @@ def deploy(aws_env, monkeypatch, tmp_path):
         for key, var in (("apiKey", "SAASBRIDGE_API_KEY"), ("accessToken", "SAASBRIDGE_ACCESS_TOKEN")):
             if key in secret:
                 monkeypatch.setenv(var, secret[key])
-        sm = boto3.client("secretsmanager")
-        name = f"helpdesk-{len(stack._exit_callbacks)}-{tmp_path.name}"
-        arn = sm.create_secret(Name=name, SecretString=json.dumps(secret))["ARN"]
+        arn = put_secret(f"helpdesk-{tmp_path.name}", secret)
         _reset()
         return Deployed(api, arn)
 
@@ -347,8 +346,7 @@ def test_probes_ask_for_one_record_with_the_page_number(deploy):
 
 
 def _secret(d: Deployed, value: dict) -> str:
-    return boto3.client("secretsmanager").create_secret(Name=f"wrong-{d.api.url[-5:]}",
-                                                        SecretString=json.dumps(value))["ARN"]
+    return put_secret(f"wrong-{d.api.url[-5:]}", value)
 
 
 # ------------------------------------------------------------------ 7. OAuth2 authorization code with refresh tokens

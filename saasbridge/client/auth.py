@@ -215,7 +215,10 @@ class OAuth2RefreshToken(OAuth2ClientCredentials):
         if isinstance(rotated, str) and rotated and rotated != self._refresh_token:
             self._refresh_token = rotated
             if self._store is not None:
-                self._store.save(rotated)
+                try:
+                    self._store.save(rotated)
+                except ConfigError as exc:  # the old token is spent either way: keep serving, say so
+                    log.error("%s; the next container will need a new authorization", exc)
             else:
                 log.warning("the API rotated the OAuth2 refresh token; it is kept in memory only (set "
                             "SAASBRIDGE_SECRET_ARN to keep it in the secret)")

@@ -183,11 +183,10 @@ class Reader:
         assert parent is not None and self.plan.parent_query is not None
         keys = dict(parent.keys)
         start, first = self._state.get("parent"), int(self._state.get("batch", 0))
-        finished = False
         rows_reader = Reader(self.client, self.catalog, self.plan.parent_query, deadline=self.deadline,
                              resume=start, prefetch=False)
         with closing(rows_reader):
-            while not finished:
+            while True:
                 try:
                     page = next(rows_reader, None)
                 except DeadlineExceeded as exc:
@@ -198,22 +197,23 @@ class Reader:
                 rows = page.batch.to_pylist()
                 for j in range(first, len(rows)):
                     bound = {c: rows[j][keys[c]] for c in keys}
-                    last = j == len(rows) - 1
-                    following = {"parent": start, "batch": j + 1} if not last else (
-                        {"parent": page.resume, "batch": 0} if page.resume is not None else None)
                     if any(v is None for v in bound.values()):
                         continue  # a parent row without the key has no listing
+                    if j < len(rows) - 1:
+                        following: dict | None = {"parent": start, "batch": j + 1}
+                    else:
+                        following = None if page.resume is None else {"parent": page.resume, "batch": 0}
                     where = {"parent": start, "batch": j}
                     with closing(self._list(dict(self.plan.params), "list", where, following=following,
                                             bound=bound)) as pages:
-                        for p in pages:
-                            finished = p.resume is None
-                            yield p
-                            if finished:
+                        for listed in pages:
+                            yield listed
+                            if listed.resume is None:
                                 return
                     self._state = {"mode": "list", **(following or {}), "page": None, "rows": self.rows}
+                if page.resume is None:
+                    break
                 start, first = page.resume, 0
-                finished = page.resume is None
         yield ReadPage(_empty(self.schema), None)  # the last parent rows had no listing to end on
 
     def _list(self, params: dict, mode: str, where: dict, *, following: dict | None = None,

@@ -252,7 +252,9 @@ class SaasClient:
             payload = {operation.body_key: payload} if operation.body_key else payload
         body, headers = self._json_body(payload)
         url = self._url(self._id_path(operation.path, record_id))
-        response = self._exchange(method, url, headers=headers, body=body, deadline=deadline)
+        response = self._exchange(
+            method, url, params=self.catalog.params_for(entity), headers=headers, body=body, deadline=deadline
+        )
         return self._write_outcome(response, operation, record_id)
 
     def _write_batch(
@@ -267,7 +269,12 @@ class SaasClient:
         body, headers = self._json_body(payload)
         method = operation.method.upper()
         response = self._exchange(
-            method, self._url(operation.path), headers=headers, body=body, deadline=deadline
+            method,
+            self._url(operation.path),
+            params=self.catalog.params_for(entity),
+            headers=headers,
+            body=body,
+            deadline=deadline,
         )
         if not response.ok or len(chunk) == 1 and not operation.errors_path:
             return [self._write_outcome(response, operation, self._record_id(entity, r)) for r in chunk]

@@ -446,6 +446,15 @@ def test_appflow_advertises_the_grant_and_uses_the_token_appflow_stores(oauth_ap
     response = d.appflow_call("notes", expression="account_id = 'acc_5'")
     assert not response["isSuccess"] and response["errorDetails"]["errorCode"] == "InvalidCredentials"
     assert not tokens.calls
+    # AppFlow refreshed and stored a new access token: the warm container picks it up on the next 401
+    tokens.access.add("at-appflow-refreshed-11")
+    boto3.client("secretsmanager").put_secret_value(SecretId=d.arn, SecretString=json.dumps(
+        {**_secret_value(d.arn), "accessToken": "at-appflow-refreshed-11"}))
+    d.paths()
+    again = d.read("appflow", "notes", accounts=["acc_5"])
+    assert same(again, got, NOTE_COLUMNS) and not tokens.calls
+    used = [r.headers["authorization"] for r in d.api.requests]
+    assert used == ["Bearer at-appflow-stored-93b2"] + ["Bearer at-appflow-refreshed-11"] * pages(11)  # 401, retried
     logged = capsys.readouterr().out + caplog.text + json.dumps(response)
     assert "at-appflow" not in logged and "rt-" not in logged
 

@@ -237,14 +237,44 @@ class OAuth2RefreshToken(OAuth2ClientCredentials):
         return f"OAuth2RefreshToken(token_url={display_url(self.token_url)!r})"
 
 
-def stored_token_auth(auth: Auth, credentials: Credentials) -> AuthStrategy | None:
+class StoredAccessToken(AuthStrategy):
     """The AppFlow path of the authorization-code grant: AppFlow runs the consent and refreshes
-    the tokens it stores, so requests use its access token as it is (a 401 tells AppFlow to
-    refresh). None for other auth types."""
+    the tokens it stores in the profile's secret, so requests use its access token as it is.
+    After a 401 the secret is read once more (`reload`): when AppFlow has refreshed the token
+    meanwhile, the request is retried with it; otherwise the 401 stands and tells AppFlow to
+    refresh."""
+
+    def __init__(self, token: str, reload: Callable[[], str | None] | None = None):
+        self._token = token
+        self._reload = reload
+        self._lock = threading.Lock()
+
+    def apply(self, headers: dict[str, str], params: dict[str, str]) -> object:
+        with self._lock:
+            headers["Authorization"] = f"Bearer {self._token}"
+            return self._token
+
+    def refresh(self, used: object) -> bool:
+        try:
+            latest = self._reload() if self._reload is not None else None
+        except ConfigError:  # the secret cannot be read now: the 401 stands
+            latest = None
+        with self._lock:
+            if latest and latest != used:
+                self._token = latest
+                return True
+            return self._token != used  # another thread already switched to a newer token
+
+
+def stored_token_auth(
+    auth: Auth, credentials: Credentials, reload: Callable[[], str | None] | None = None
+) -> AuthStrategy | None:
+    """`StoredAccessToken` for the authorization-code grant on the AppFlow path; None for other
+    auth types. `reload` reads the access token the secret holds now."""
     if auth.type != "oauth2_authorization_code":
         return None
     (token,) = _need(credentials, auth.type, "accessToken")
-    return BearerAuth(token)
+    return StoredAccessToken(token, reload)
 
 
 def _need(credentials: Credentials, auth_type: str, *keys: str) -> list[str]:

@@ -116,8 +116,9 @@ def credentials_from_secret(arn_or_name: str, *, client: Any = None) -> Credenti
 
 
 class SecretTokenStore:
-    """The secret an OAuth2 refresh token came from: a rotated one is written back (the other keys
-    kept), so the next container starts from it. Needs secretsmanager:PutSecretValue."""
+    """The secret OAuth2 tokens come from, read again on demand: a rotated refresh token is written
+    back (the other keys kept), so the next container starts from it (needs
+    secretsmanager:PutSecretValue); an access token another party refreshed is picked up."""
 
     def __init__(self, arn_or_name: str, *, client: Any = None):
         self.arn = arn_or_name
@@ -138,10 +139,17 @@ class SecretTokenStore:
             raise ConfigError(f"cannot read secret {self.arn!r} ({code}); check SAASBRIDGE_SECRET_ARN") from None
         return values if isinstance(values, dict) else {}
 
-    def load(self) -> str | None:
-        """The refresh token the secret holds now (read again, not from the cache)."""
-        token = self._values().get("refreshToken")
+    def read(self, key: str) -> str | None:
+        """A key's value as the secret holds it now (read again; the cache takes the new values)."""
+        values = self._values()
+        with _secret_lock:
+            _secret_cache[self.arn] = (time.monotonic(), Credentials(values, source=f"secret {self.arn}"))
+        token = values.get(key)
         return str(token) if token else None
+
+    def load(self) -> str | None:
+        """The refresh token the secret holds now."""
+        return self.read("refreshToken")
 
     def save(self, refresh_token: str) -> None:
         values = {**self._values(), "refreshToken": refresh_token}

@@ -396,13 +396,21 @@ def oauth_api(deploy, monkeypatch):
     return d, tokens
 
 
+def _all_logs_at_debug(caplog) -> None:
+    """Every logger at DEBUG but boto3's wire trace, which prints Secrets Manager bodies by design
+    (as in tests/test_secrets.py)."""
+    caplog.set_level("DEBUG")
+    for name in ("botocore", "boto3", "s3transfer"):
+        caplog.set_level("INFO", logger=name)
+
+
 def _secret_value(arn: str) -> dict:
     return json.loads(boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
 
 
 def test_athena_refreshes_and_writes_the_rotated_refresh_token_back(oauth_api, capsys, caplog):
     d, tokens = oauth_api
-    caplog.set_level("DEBUG", logger="saasbridge")  # (botocore at DEBUG prints secret values itself)
+    _all_logs_at_debug(caplog)
     for run in (1, 2):  # two containers: the second starts from the token the first wrote back
         _reset()
         assert same(d.athena("accounts"), ACCOUNTS, ["id", "name"])
@@ -419,6 +427,7 @@ def test_athena_refreshes_and_writes_the_rotated_refresh_token_back(oauth_api, c
     assert [c["refresh_token"] for c in tokens.calls[-2:]] == ["rt-rotated-0002-c9", "rt-other-container-31"]
     assert _secret_value(d.arn)["refreshToken"] == "rt-rotated-0003-c9"
     logged = capsys.readouterr().out + capsys.readouterr().err + caplog.text
+    assert "request served" in logged  # the logs were captured
     for secret in ("rt-", "at-", "helpdesk-client-secret"):
         assert secret not in logged
 
@@ -436,7 +445,7 @@ def test_appflow_advertises_the_grant_and_uses_the_token_appflow_stores(oauth_ap
     assert defaults["tokenURL"] == [f"{d.api.url}/oauth/token"]
     assert defaults["oAuth2GrantTypesSupported"] == ["AUTHORIZATION_CODE"]
     assert defaults["oAuthScopes"] == ["notes.read", "offline_access"]
-    caplog.set_level("DEBUG", logger="saasbridge")  # (botocore at DEBUG prints secret values itself)
+    _all_logs_at_debug(caplog)
     got = d.read("appflow", "notes", accounts=["acc_5"])
     assert same(got, [n for n in all_notes() if n["account_id"] == "acc_5"], NOTE_COLUMNS)
     requests, d.api.requests[:] = list(d.api.requests), []

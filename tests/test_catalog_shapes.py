@@ -159,11 +159,11 @@ def test_parent_scoped_listing_bound_by_the_query(deploy):
     d = deploy(catalog_yaml(pagination=PAGE_NUMBER))
     chosen = ["acc_5", "acc_2", "acc_1"]  # 11, 3 and 0 notes
     want = [n for n in all_notes() if n["account_id"] in chosen]
-    got = d.athena("notes", summary={"account_id": strings(chosen)})
+    got = d.athena("notes", summary={"account_id": strings([*chosen, "acc_gone"])})  # 404: no such account
     assert same(got, want, NOTE_COLUMNS) and len(got) == 14
     requested = d.paths()
-    assert sorted({r.split("?")[0] for r in requested}) == sorted(f"/accounts/{a}/notes" for a in chosen)
-    assert len(requested) == sum(pages(len(NOTES[a])) for a in chosen)  # 3 + 1 + 1
+    assert sorted({r.split("?")[0] for r in requested}) == sorted(f"/accounts/{a}/notes" for a in [*chosen, "acc_gone"])
+    assert len(requested) == sum(pages(len(NOTES[a])) for a in chosen) + 1  # 3 + 1 + 1, and the 404
     flows = d.appflow("notes", expression="account_id in ('acc_5', 'acc_2', 'acc_1')")
     assert same(flows, want, NOTE_COLUMNS)
     assert len(d.paths()) == sum(pages(len(NOTES[a])) for a in chosen)

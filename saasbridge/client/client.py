@@ -113,7 +113,8 @@ class SaasClient:
         path: str | None = None,
     ) -> Iterator[Page]:
         """Pages of the entity's list endpoint, fetched lazily; resume with a page's `resume`.
-        `path` replaces the entity's path (a parent-scoped path with its placeholders filled)."""
+        `path` replaces the entity's path (a parent-scoped path with its placeholders filled); a
+        404 on its first page is an empty listing (no such parent), as `get` reads a 404."""
         paginator = make_paginator(
             self.catalog.pagination_for(entity), page_size, resolve_url=self._resolve_next
         )
@@ -122,6 +123,7 @@ class SaasClient:
         records_path = self.catalog.records_path_for(entity)
         list_url = self._url(path or entity.path)
         static = self.catalog.params_for(entity)
+        first = resume is None
         while not paginator.done:
             position = paginator.state()
             request = paginator.next_request()
@@ -130,6 +132,10 @@ class SaasClient:
             else:  # the API's next-page URL, with the static parameters it may have dropped
                 url, query = request.url, static
             response = self._exchange("GET", url, params=query, deadline=deadline, resume=position)
+            if response.status == 404 and path is not None and first:
+                yield Page([], None, len(response.body))
+                return
+            first = False
             self._raise_for_status(response, "GET")
             body = response.json()
             records = extract_records(body, records_path, response.url)

@@ -202,6 +202,11 @@ def test_parent_scoped_without_constraint_or_parent_is_a_one_line_error(deploy):
     for text in (str(exc.value), message):
         assert "account_id" in text and "\n" not in text, text
     assert d.paths() == []
+    listing = appflow_handler({"type": "ListEntitiesRequest", "connectorContext": {
+        "connectorRuntimeSettings": {"instanceUrl": d.api.url}, "apiVersion": "v1",
+        "credentials": {"secretArn": d.arn, "authenticationType": "ApiKey"}}}, None)
+    described = {e["entityIdentifier"]: e["description"] for e in listing["entities"]}
+    assert "filter on account_id" in described["notes"] and described["accounts"] is None
     # bound by the query it works without a parent
     got = d.athena("notes", summary={"account_id": strings(["acc_3"])})
     assert same(got, [n for n in all_notes() if n["account_id"] == "acc_3"], NOTE_COLUMNS)

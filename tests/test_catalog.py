@@ -386,9 +386,6 @@ BROKEN = {
     "sort option without value or params": (
         _ent("deals", "sort", {"options": [{"column": "amount", "param": "sort_desc"}]}),
         lambda d: "entities[2].sort.options[0]", ["needs value", "params"]),
-    "two sort options for one order": (
-        _ent("deals", "sort", {"options": [{"column": "amount", "value": "a"}, {"column": "amount", "value": "b"}]}),
-        lambda d: "entities[2].sort.options[1]", ["two options for amount"]),
     "authorization code without auth url": (
         _set(("auth",), {"type": "oauth2_authorization_code", "token_url": "https://login.example.com/token"}),
         lambda d: "auth.auth_url", ["needs auth_url"]),

@@ -416,7 +416,7 @@ class _Builder:
                 (*path, "default_page_size"),
                 f"default_page_size {p.default_page_size} exceeds max_page_size {p.max_page_size}; lower it",
             )
-        for key in ("total_path", "has_more_path", "total_header", "has_more_header"):
+        for key in ("total_header", "has_more_header"):
             if getattr(p, key) and p.style not in ("offset", "page_number"):
                 raise _Problem((*path, key), f"{key} applies to offset and page_number pagination, not {p.style!r}; "
                                "remove it (the other styles end on their own signal)")
@@ -591,9 +591,6 @@ class _Builder:
         for i, o in enumerate(d.get("options", [])):
             column("sort column", ("sort", "options", i, "column"), o["column"])
             descending = o.get("descending", False)
-            if any(c == o["column"] and desc == descending for c, desc, _ in options):
-                raise _Problem((*path, "options", i), f"two options for {o['column']}"
-                               f"{' descending' if descending else ''}; keep one")
             if "value" not in o and not o.get("params"):
                 raise _Problem((*path, "options", i), "an option needs value (of param) or params; add "
                                "e.g. value: -updated_at or params: {sort: updated_at, order: desc}")

@@ -30,8 +30,9 @@ def catalog() -> Catalog:
     with _catalog_lock:
         if _catalog is None:
             from saasbridge.catalog import load_catalog
+            from saasbridge.runtime import catalog_path
 
-            _catalog = load_catalog()
+            _catalog = load_catalog(catalog_path())
         return _catalog
 
 

@@ -16,6 +16,7 @@ from athena_connector import protocol as p
 from athena_connector.handler import lambda_handler
 from saasbridge.catalog import load_catalog
 from saasbridge.catalog.model import Entity, FieldType
+from saasbridge.runtime import catalog_path
 from tests.helpers import api_value
 
 CATALOG_NAME = "saas"
@@ -141,4 +142,4 @@ def same_rows(a: list[dict], b: list[dict]) -> bool:
 
 
 def catalog():
-    return load_catalog()
+    return load_catalog(catalog_path())

@@ -19,7 +19,6 @@ from saasbridge.catalog import (
     FieldType,
     catalog_from_dict,
     catalog_schema,
-    default_catalog_path,
     format_type,
     load_catalog,
     load_catalog_text,
@@ -27,6 +26,7 @@ from saasbridge.catalog import (
 )
 from saasbridge.catalog.loader import clear_cache
 from saasbridge.errors import CatalogError
+from saasbridge.runtime import catalog_path, default_catalog_path
 
 DEMO = default_catalog_path()
 
@@ -112,15 +112,15 @@ def test_base_url_comes_from_the_environment():
     assert load_catalog(DEMO, env={}).base_url == "http://127.0.0.1:8080"
 
 
-def test_none_means_env_catalog_or_the_bundled_one(tmp_path, monkeypatch):
+def test_the_served_catalog_is_the_env_one_or_the_bundled_one(tmp_path, monkeypatch):
     monkeypatch.delenv("SAASBRIDGE_CATALOG", raising=False)
-    assert load_catalog().source_file == str(DEMO)
+    assert load_catalog(catalog_path()).source_file == str(DEMO)
     doc = demo_doc()
     doc["name"] = "other"
     path = tmp_path / "other.yaml"
     path.write_text(yaml.safe_dump(doc))
     monkeypatch.setenv("SAASBRIDGE_CATALOG", str(path))
-    assert load_catalog().name == "other"
+    assert load_catalog(catalog_path()).name == "other"
 
 
 def test_cache_notices_a_changed_file(tmp_path):
@@ -620,7 +620,7 @@ def test_catalog_package_imports_no_local_only_module():
     import sys
 
     code = (
-        "import sys, saasbridge.catalog as c; c.load_catalog(); "
+        "import sys, saasbridge.catalog as c; from saasbridge.runtime import catalog_path; c.load_catalog(catalog_path()); "
         "bad = sorted({m.split('.')[0] for m in sys.modules} & "
         "{'pandas', 'duckdb', 'fastapi', 'uvicorn', 'moto', 'sqlglot', 'rich', 'pydantic', 'demo_saas'}); "
         "print(','.join(bad))"

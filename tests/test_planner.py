@@ -26,6 +26,7 @@ from saasbridge.query.ir import (
     Query,
 )
 from saasbridge.query.planner import plan
+from saasbridge.runtime import catalog_path
 
 UTC = dt.UTC
 T0 = dt.datetime(2024, 3, 5, 17, 4, 11, 250000, tzinfo=UTC)
@@ -33,7 +34,7 @@ T0 = dt.datetime(2024, 3, 5, 17, 4, 11, 250000, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def cat() -> Catalog:
-    return load_catalog()
+    return load_catalog(catalog_path())
 
 
 def _custom() -> Catalog:

@@ -301,6 +301,12 @@ def check_resources(t: dict, combo: dict[str, bool], given: dict[str, Any]) -> N
     assert env["spill_prefix"] == {"Ref": "SpillPrefix"}
     assert env["disable_spill_encryption"] == {"Ref": "DisableSpillEncryption"}
     assert ("kms_key_id" in env) == combo["kms"]
+    # KMSKeyId also encrypts both functions' environment variables and log groups (checkov CKV_AWS_173/158).
+    key_arn = {"Fn::Sub": "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/${KMSKeyId}"}
+    for fn in (athena, appflow):
+        assert fn.get("KmsKeyArn") == (key_arn if combo["kms"] else None)
+    for group in ("AthenaConnectorLogGroup", "AppFlowConnectorLogGroup"):
+        assert res[group]["Properties"].get("KmsKeyId") == (key_arn if combo["kms"] else None)
     created_bucket = not combo["bucket"]
     assert ("SpillBucketResource" in res) == created_bucket
     assert ("SpillBucketPolicy" in res) == created_bucket

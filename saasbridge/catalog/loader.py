@@ -10,7 +10,6 @@ import dataclasses
 import datetime as dt
 import difflib
 import importlib.resources
-import importlib.util
 import json
 import os
 import re
@@ -40,7 +39,6 @@ from saasbridge.catalog.model import (
 from saasbridge.catalog.types import format_type, is_numeric, is_ordered, is_scalar, parse_type
 from saasbridge.errors import CatalogError
 
-CATALOG_ENV = "SAASBRIDGE_CATALOG"
 PathKey = tuple[str | int, ...]
 
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -66,21 +64,10 @@ class _Problem(Exception):
 # --------------------------------------------------------------------------- public API
 
 
-def default_catalog_path() -> Path:
-    """The bundled reference API catalog, `demo_saas/catalog.yaml` (found without importing
-    demo_saas, which may pull in local-only packages)."""
-    spec = importlib.util.find_spec("demo_saas")
-    if spec is None or not spec.submodule_search_locations:
-        raise CatalogError(f"the bundled demo catalog is missing (no demo_saas package); set {CATALOG_ENV}")
-    return Path(next(iter(spec.submodule_search_locations))) / "catalog.yaml"
-
-
-def load_catalog(path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None) -> Catalog:
-    """Load and validate a catalog file. `None` = `$SAASBRIDGE_CATALOG` or the bundled demo catalog.
+def load_catalog(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Catalog:
+    """Load and validate a catalog file (which one a deployment serves: `saasbridge.runtime.catalog_path`).
     `env` (default `os.environ`) supplies `${VAR}` values. Cached per (path, mtime, used variables)."""
     env = os.environ if env is None else env
-    if path is None:
-        path = env.get(CATALOG_ENV) or default_catalog_path()
     file = Path(path)
     try:
         stat = file.stat()

@@ -98,6 +98,13 @@ def live_cases(api_url: str, secret_arn: str, bad_secret_arn: str, db_path: Path
          "request": {"type": "RetrieveDataRequest", "entityIdentifier": "accounts", "idFieldName": "id", "ids": ids,
                      "connectorContext": ctx},
          "expect": {"isSuccess": True, "records": [r for r in accounts if r["id"] in ids]}},
+        {"name": "live error unknown entity",
+         "request": {"type": "QueryDataRequest", "entityIdentifier": "no_such_entity", "connectorContext": ctx},
+         "expect": {"isSuccess": False}},
+        {"name": "live error invalid filter",
+         "request": {"type": "QueryDataRequest", "entityIdentifier": "accounts", "filterExpression": "updated_at > ",
+                     "connectorContext": ctx},
+         "expect": {"isSuccess": False, "errorCode": "InvalidArgument"}},
         {"name": "live write with a partial failure",
          "request": {"type": "WriteDataRequest", "entityIdentifier": "predictions", "operation": "INSERT",
                      "allOrNone": False, "connectorContext": ctx, "records": [
@@ -106,19 +113,12 @@ def live_cases(api_url: str, secret_arn: str, bad_secret_arn: str, db_path: Path
                          json.dumps({"entity_type": "account", "entity_id": "acc_000003", "model": "conf", "score": 0.75}),
                      ]},
          "expect": {"isSuccess": False, "errorCode": "PartialWriteFailure", "writeResults": [True, False, True]}},
-        {"name": "live error unknown entity",
-         "request": {"type": "QueryDataRequest", "entityIdentifier": "no_such_entity", "connectorContext": ctx},
-         "expect": {"isSuccess": False}},
-        {"name": "live error invalid filter",
-         "request": {"type": "QueryDataRequest", "entityIdentifier": "accounts", "filterExpression": "updated_at > ",
-                     "connectorContext": ctx},
-         "expect": {"isSuccess": False, "errorCode": "InvalidArgument"}},
     ]
     return cases
 
 
 def write(out: Path, api_url: str, secret_arn: str, bad_secret_arn: str, db_path: Path) -> None:
-    """cases.json: the fixture cases, then the live flow."""
+    """cases.json: the live flow (its reads before its write), then the fixture cases (which write too)."""
     out.mkdir(parents=True, exist_ok=True)
-    cases = fixture_cases(api_url, secret_arn) + live_cases(api_url, secret_arn, bad_secret_arn, db_path)
+    cases = live_cases(api_url, secret_arn, bad_secret_arn, db_path) + fixture_cases(api_url, secret_arn)
     (out / "cases.json").write_text(json.dumps(cases, indent=1))

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -118,11 +119,23 @@ def prepare_aws(moto_url: str) -> tuple[str, str, str]:
     return key_id, arns[0], arns[1]
 
 
+def surefire_counts(reports: Path) -> tuple[int, int, int]:
+    """(passed, failed, skipped) over the Surefire XML reports."""
+    tests = failed = skipped = 0
+    for report in reports.glob("TEST-*.xml"):
+        suite = ET.parse(report).getroot()
+        tests += int(suite.get("tests", 0))
+        failed += int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+        skipped += int(suite.get("skipped", 0))
+    return tests - failed - skipped, failed, skipped
+
+
 def run(maven_args: list[str]) -> int:
     if shutil.which("java") is None or shutil.which("mvn") is None:
         print("conformance: java and mvn must be on the PATH (Java 17, Maven 3.8)", file=sys.stderr)
         return 2
     shutil.rmtree(WORK, ignore_errors=True)
+    shutil.rmtree(PROJECT / "target" / "surefire-reports", ignore_errors=True)
     WORK.mkdir(parents=True)
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
@@ -148,8 +161,10 @@ def run(maven_args: list[str]) -> int:
         print(f"conformance: servers ready in {time.monotonic() - started:.1f} s; running the SDK judges", flush=True)
         code = subprocess.call(maven_command(f"-Dconformance.env={env_file}", "test", *maven_args),
                                env={**os.environ, **AWS})
-    print(f"conformance: {'passed' if code == 0 else 'FAILED'} in {time.monotonic() - started:.1f} s "
-          f"(Surefire reports in conformance/target/surefire-reports)", flush=True)
+    reports = PROJECT / "target" / "surefire-reports"
+    passed, failed, skipped = surefire_counts(reports)
+    print(f"conformance ({time.monotonic() - started:.0f} s, Surefire reports in {reports.relative_to(ROOT)}):")
+    print(f"conformance: {passed} passed, {failed} failed, {skipped} skipped", flush=True)
     return code
 
 

@@ -139,7 +139,7 @@ def run(maven_args: list[str]) -> int:
     WORK.mkdir(parents=True)
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
-        api = stack.enter_context(processes.start_reference_api(scale=0.05, seed=42, rate_limit=1000))
+        api = stack.enter_context(processes.start_reference_api(scale=0.02, seed=42, rate_limit=1000))
         moto = stack.enter_context(processes.start_moto_server())
         kms_key, secret_arn, bad_secret_arn = prepare_aws(moto.url)
         assert api.db_path is not None

@@ -9,17 +9,16 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import boto3
 import pyarrow as pa
 import pytest
 
 from athena_connector import protocol as p
-from athena_connector.handler import lambda_handler, reset_container
+from athena_connector.handler import lambda_handler
 from tests.athena_driver import CATALOG_NAME, Context
+from tests.test_athena_handler import athena  # noqa: F401 (the connector against the reference API and moto)
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ROOT / "conformance"
-BUCKET = "judge-spill"
 
 pytestmark = pytest.mark.skipif(shutil.which("java") is None or shutil.which("mvn") is None,
                                 reason="java and mvn are needed for the conformance judge")
@@ -53,20 +52,6 @@ def judge(classpath: str, cases: list[dict], tmp_path: Path) -> dict[str, str]:
     return verdicts
 
 
-@pytest.fixture
-def athena(reference_api, aws_env, monkeypatch):
-    monkeypatch.setenv("SAASBRIDGE_API_URL", reference_api.url)
-    monkeypatch.setenv("SAASBRIDGE_API_KEY", "demo-acme-key")
-    monkeypatch.setenv("spill_bucket", BUCKET)
-    monkeypatch.setenv("spill_prefix", "judge")
-    monkeypatch.delenv("SAASBRIDGE_CATALOG", raising=False)
-    monkeypatch.delenv("disable_spill_encryption", raising=False)
-    boto3.client("s3").create_bucket(Bucket=BUCKET)
-    reset_container()
-    yield aws_env
-    reset_container()
-
-
 def call(event: dict) -> dict:
     return json.loads(json.dumps(lambda_handler(event, Context())))
 
@@ -96,7 +81,8 @@ def table_schema() -> str:
     return call(p.build_get_table_request(CATALOG_NAME, "crm", "accounts", query_id="q-judge"))["schema"]
 
 
-def test_the_judge_accepts_real_answers_and_rejects_each_corruption(athena, judge_classpath, tmp_path):
+@pytest.mark.usefixtures("athena")
+def test_the_judge_accepts_real_answers_and_rejects_each_corruption(moto_server, judge_classpath, tmp_path):
     table = call(p.build_get_table_request(CATALOG_NAME, "crm", "accounts", query_id="q-judge"))
     unsupported = dict(table, schema=p.encode_schema(pa.schema([pa.field("at", pa.timestamp("ms"))])))
     remote = spilled_answer()
@@ -107,7 +93,7 @@ def test_the_judge_accepts_real_answers_and_rejects_each_corruption(athena, judg
     query = {"isSuccess": True, "errorDetails": None, "nextToken": None, "records": ['{"id": "acc_000001"}']}
     bad_code = {"isSuccess": False, "errorDetails": {"errorCode": "Oops", "errorMessage": "x", "retryAfterSeconds": None},
                 "nextToken": None, "records": None}
-    s3 = athena.url
+    s3 = moto_server.url
     cases = [
         {"name": "table", "kind": "athena", "version": 6, "message": table},
         {"name": "table-swapped", "kind": "athena", "version": 6, "message": swapped(table, "tableName", "schema")},

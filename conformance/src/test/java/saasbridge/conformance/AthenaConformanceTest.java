@@ -110,6 +110,7 @@ class AthenaConformanceTest
                     AthenaDriver.IDENTITY, AthenaDriver.queryId(), AthenaDriver.CATALOG), version);
             assertTrue(caps.getCapabilities().containsKey("supports_filter_pushdown"), caps.getCapabilities().toString());
         }
+        int continued = 0;
         for (String name : all) {
             Schema schema = driver.tableSchema(table(name), version);
             List<ObjectNode> truth = expected.rows(name);
@@ -119,6 +120,7 @@ class AthenaConformanceTest
             AthenaDriver.Scan scan = driver.scan(table(name), schema, schema, AthenaDriver.constraints(Map.of()), version,
                     MAX_BLOCK, MAX_INLINE);
             assertEquals(0, scan.spilledAnswers(), "small answers come inline");
+            continued += scan.splits() > 2 ? 1 : 0;
             Expected.assertSameRows(truth, scan.rows(), name + " (serde v" + version + ")");
             Schema projection = new Schema(List.of(schema.getFields().get(schema.getFields().size() - 1),
                     schema.getFields().get(0)));
@@ -127,6 +129,7 @@ class AthenaConformanceTest
             Expected.assertSameRows(Expected.project(truth, projection, r -> true), projected.rows(),
                     name + " projected " + projection);
         }
+        assertTrue(continued > 0, "some table has more splits than a GetSplits page (2): continuation tokens followed");
     }
 
     private List<String> listTables(int version, int pageSize)

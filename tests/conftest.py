@@ -33,3 +33,13 @@ def aws_env(moto_server, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     return moto_server
+
+
+@pytest.fixture
+def fresh_session():
+    """The AppFlow connector's cached catalog forgotten before and after the test."""
+    from appflow_connector import session
+
+    session.reset()
+    yield
+    session.reset()

@@ -7,6 +7,10 @@ import com.amazonaws.athena.connector.lambda.domain.predicate.OrderByField;
 import com.amazonaws.athena.connector.lambda.domain.predicate.ValueSet;
 import com.amazonaws.athena.connector.lambda.metadata.GetDataSourceCapabilitiesRequest;
 import com.amazonaws.athena.connector.lambda.metadata.GetDataSourceCapabilitiesResponse;
+import com.amazonaws.athena.connector.lambda.metadata.GetSplitsRequest;
+import com.amazonaws.athena.connector.lambda.metadata.GetSplitsResponse;
+import com.amazonaws.athena.connector.lambda.metadata.GetTableLayoutRequest;
+import com.amazonaws.athena.connector.lambda.metadata.GetTableLayoutResponse;
 import com.amazonaws.athena.connector.lambda.metadata.GetTableRequest;
 import com.amazonaws.athena.connector.lambda.metadata.GetTableResponse;
 import com.amazonaws.athena.connector.lambda.metadata.ListSchemasRequest;
@@ -256,12 +260,10 @@ class AthenaConformanceTest
 
     private static EncryptionKey firstSplitKey(AthenaDriver d, Schema schema)
     {
-        var layout = d.<com.amazonaws.athena.connector.lambda.metadata.GetTableLayoutResponse>call(
-                new com.amazonaws.athena.connector.lambda.metadata.GetTableLayoutRequest(AthenaDriver.IDENTITY, "q-key",
+        GetTableLayoutResponse layout = d.call(new GetTableLayoutRequest(AthenaDriver.IDENTITY, "q-key",
                         AthenaDriver.CATALOG, table("accounts"), AthenaDriver.constraints(Map.of()), schema,
                         new HashSet<>()), 6);
-        var splits = d.<com.amazonaws.athena.connector.lambda.metadata.GetSplitsResponse>call(
-                new com.amazonaws.athena.connector.lambda.metadata.GetSplitsRequest(AthenaDriver.IDENTITY, "q-key",
+        GetSplitsResponse splits = d.call(new GetSplitsRequest(AthenaDriver.IDENTITY, "q-key",
                         AthenaDriver.CATALOG, table("accounts"), layout.getPartitions(), List.of(),
                         AthenaDriver.constraints(Map.of()), null), 6);
         return splits.getSplits().iterator().next().getEncryptionKey();

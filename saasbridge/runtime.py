@@ -10,7 +10,12 @@ from collections.abc import Mapping
 from saasbridge.catalog.model import Catalog
 from saasbridge.client.auth import AuthStrategy
 from saasbridge.client.client import SaasClient
-from saasbridge.client.credentials import Credentials, credentials_from_env, credentials_from_secret
+from saasbridge.client.credentials import (
+    Credentials,
+    SecretTokenStore,
+    credentials_from_env,
+    credentials_from_secret,
+)
 from saasbridge.client.http import Transport
 from saasbridge.client.ratelimit import RateLimiter
 
@@ -63,6 +68,7 @@ class Runtime:
                 transport=self._transport,
                 rate_budget=self._limiter,
                 auth=self._auth,
+                token_store=SecretTokenStore(arn) if (arn := self.env.get("SAASBRIDGE_SECRET_ARN")) else None,
             )
             if self._transport is None:  # the first client builds what the later ones share
                 self._transport, self._limiter, self._auth = client.transport, client.rate_limiter, client.auth

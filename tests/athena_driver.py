@@ -36,9 +36,9 @@ def invoke(event: dict, version: int = 6) -> dict:
 
 def scan(table: str, *, summary: dict | None = None, columns: list[str] | None = None, limit: int | None = None,
          order_by: list[tuple[str, str]] = (), passthrough: dict | None = None, max_block: int = 16_000_000,
-         max_inline: int = 3_465_000, version: int = 6, s3: Any = None, stats: dict | None = None) -> pa.Table:
+         max_inline: int = 3_465_000, version: int = 6, s3: Any = None, stats: dict | None = None,
+         schema_name: str = "crm") -> pa.Table:
     """Layout → splits (following tokens) → a read per split; returns the rows Athena would get."""
-    schema_name = "crm"
     qid = str(uuid.uuid4())
     # a GetTable request carries no Arrow, so nothing tells a v2 caller apart: answered as announced (v6)
     get = invoke(p.build_get_table_request(CATALOG_NAME, schema_name, table, passthrough=passthrough,

@@ -337,7 +337,7 @@ BROKEN = {
     "relative path without slash": (_ent("events", "path", "v1/events"), lambda d: "entities[3].path",
                                     ["must start with '/'"]),
     "placeholder in list path": (_ent("events", "path", "/v1/{tenant}/events"), lambda d: "entities[3].path",
-                                 ["cannot contain placeholders"]),
+                                 ["placeholder 'tenant' is not a column of events"]),
     "get path without id": (_ent("deals", "get_path", "/v1/deals/one"), lambda d: "entities[2].get_path", ["has no {id}"]),
     "wrong value type": (_ent("deals", "ids_max", "many"), lambda d: "entities[2].ids_max", ["expected an integer"]),
     "zero rate": (_set(("rate_limit", "requests_per_second"), 0), lambda d: "rate_limit.requests_per_second",
@@ -362,6 +362,39 @@ BROKEN = {
     "empty entities": (_set(("entities",), []), lambda d: "entities", ["the list is empty"]),
     "unset variable": (_set(("base_url",), "${NO_SUCH_SAASBRIDGE_VAR}/api"), lambda d: "base_url",
                        ["environment variable NO_SUCH_SAASBRIDGE_VAR is not set"]),
+    # issue 13 shapes
+    "placeholder on a list column": (_ent("accounts", "path", "/v1/tags/{tags}/accounts"),
+                                     lambda d: "entities[0].path", ["needs a scalar column 'tags'"]),
+    "parent without placeholder": (_ent("contacts", "parent", {"entity": "accounts"}),
+                                   lambda d: "entities[1].parent", ["parent applies to a path with placeholders"]),
+    "parent unknown": (lambda d: (_ent("contacts", "path", "/v1/accounts/{account_id}/contacts")(d),
+                                  _ent("contacts", "parent", {"entity": "acounts"})(d)),
+                       lambda d: "entities[1].parent.entity", ["'acounts' is not another entity", "accounts"]),
+    "parent key not a placeholder": (
+        lambda d: (_ent("contacts", "path", "/v1/accounts/{account_id}/contacts")(d),
+                   _ent("contacts", "parent", {"entity": "accounts", "keys": {"account_id": "id", "owner": "id"}})(d)),
+        lambda d: "entities[1].parent.keys.owner", ["'owner' is not a placeholder"]),
+    "parent key not a parent column": (
+        lambda d: (_ent("contacts", "path", "/v1/accounts/{account_id}/contacts")(d),
+                   _ent("contacts", "parent", {"entity": "accounts", "keys": {"account_id": "uuid"}})(d)),
+        lambda d: "entities[1].parent.keys.account_id", ["'uuid' is not a column of accounts"]),
+    "header total on cursor paging": (_set(("pagination", "total_header"), "X-Total-Count"),
+                                      lambda d: "pagination.total_header", ["offset and page_number", "'cursor'"]),
+    "repeat on eq": (_add_filter("accounts", "country", {"op": "eq", "param": "c", "repeat": True}),
+                     lambda d: f"entities[0].fields[{field_index(d, 'accounts', 'country')}].filters[0].repeat",
+                     ["only to op 'in'"]),
+    "sort option without value or params": (
+        _ent("deals", "sort", {"options": [{"column": "amount", "param": "sort_desc"}]}),
+        lambda d: "entities[2].sort.options[0]", ["needs value", "params"]),
+    "authorization code without auth url": (
+        _set(("auth",), {"type": "oauth2_authorization_code", "token_url": "https://login.example.com/token"}),
+        lambda d: "auth.auth_url", ["needs auth_url"]),
+    "authorization code over http": (
+        _set(("auth",), {"type": "oauth2_authorization_code", "token_url": "/oauth/token",
+                         "auth_url": "http://login.example.com/authorize"}),
+        lambda d: "auth.auth_url", ["not an https URL"]),
+    "static param not a scalar": (_set(("params",), {"api-version": ["a"]}), lambda d: "params.api-version",
+                                  ["expected"]),
 }
 
 

@@ -364,7 +364,8 @@ def check_athena_role(sts: list[dict], combo: dict[str, bool], bucket_ref: dict)
         for action in actions(st):
             by_action.setdefault(action, []).append(st)
     expected = {"logs:CreateLogStream", "logs:PutLogEvents", "s3:PutObject", "s3:GetObject",
-                "s3:ListBucket", "athena:GetQueryExecution", "secretsmanager:GetSecretValue"}
+                "s3:ListBucket", "athena:GetQueryExecution", "secretsmanager:GetSecretValue",
+                "secretsmanager:PutSecretValue"}
     if combo["kms"]:
         expected |= {"kms:GenerateDataKey", "kms:GenerateRandom"}
     if combo["vpc"]:
@@ -378,6 +379,7 @@ def check_athena_role(sts: list[dict], combo: dict[str, bool], bucket_ref: dict)
     assert listing["Condition"] == {"StringLike": {"s3:prefix": {"Fn::Sub": "${SpillPrefix}/*"}}}
     (secret,) = by_action["secretsmanager:GetSecretValue"]
     assert subs(secret["Resource"]).endswith(":secret:${SecretName}-??????")
+    assert by_action["secretsmanager:PutSecretValue"] == [secret]  # only that secret: rotated refresh tokens
     if combo["kms"]:
         (key,) = by_action["kms:GenerateDataKey"]
         assert subs(key["Resource"]).endswith(":key/${KMSKeyId}")

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-quick soak package clean
+.PHONY: demo test lint bench bench-quick soak package clean conformance
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ demo: $(STAMP)
 test: $(STAMP) $(SCAN_STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -n 2 -m 'not soak' tests
+	@if command -v java >/dev/null && command -v mvn >/dev/null; then $(PY) -m conformance.launch; \
+	else echo "conformance: skipped (java and mvn are not on the PATH; see README, Conformance)"; fi
+
+# The published AWS SDKs (Java, Maven) judge the connectors' messages; starts and stops its own servers.
+conformance: $(STAMP)
+	$(PY) -m conformance.launch
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,1 @@
+"""The SageMaker side of saasbridge: AWS sessions (`credentials`), the model log (`modellog`)."""

@@ -66,6 +66,8 @@ def to_row_value(f: FieldSpec, value: Any) -> Any:
         return None
     if f.kind in _JSON_KINDS:
         return orjson.dumps(value).decode()
+    if f.kind == "datetime" and isinstance(value, str):  # a written timestamp (model log)
+        return parse_ts(value)
     if f.kind == "boolean":
         return int(value)
     if f.kind == "number" and f.decimals is not None:
@@ -182,9 +184,19 @@ def value_error(f: FieldSpec, value: Any) -> str | None:
         )
         if ok:
             value.update({k: value.get(k) for k in ADDRESS_KEYS})
-    else:  # datetime fields are server-maintained
+    elif kind == "datetime":  # created_at/updated_at are refused earlier, as system fields
+        ok = isinstance(value, str) and _is_timestamp(value)
+    else:
         return f"{f.name} is read-only"
     return None if ok else f"{f.name} must be {_KIND_WORDS[kind]}"
+
+
+def _is_timestamp(text: str) -> bool:
+    try:
+        parse_ts(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_date(text: str) -> bool:
@@ -198,5 +210,5 @@ def _is_date(text: str) -> bool:
 _KIND_WORDS = {
     "string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
     "date": "a date YYYY-MM-DD", "string_list": "a list of strings",
-    "string_map": "an object of string values", "address": f"an object with string keys {', '.join(ADDRESS_KEYS)}",
+    "string_map": "an object of string values", "datetime": "an ISO-8601 date-time", "address": f"an object with string keys {', '.join(ADDRESS_KEYS)}",
 }

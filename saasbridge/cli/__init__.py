@@ -13,6 +13,7 @@ from saasbridge.errors import SaasBridgeError
 
 # Sub-command modules, in the order `--help` lists them.
 COMMAND_MODULES = ("demo", "api", "catalog", "sql", "extract", "writeback", "lambda_serve", "invoke", "package")
+COMMAND_MODULES += ("predict", "models")  # inference (issue 16)
 
 
 class _Parser(argparse.ArgumentParser):

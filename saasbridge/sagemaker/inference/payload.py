@@ -8,7 +8,7 @@ import io
 import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -60,6 +60,7 @@ class Batch:
 
     rows: list[int]
     body: bytes
+    ids: list[str] = field(default_factory=list)  # the rows' ids, set by the run (batch transform joins on them)
 
 
 def batches(

@@ -121,6 +121,7 @@ def predict(options: PredictOptions, scorer: Scorer) -> PredictResult:
     batches: list[Batch] = []
     for item in payload.batches(lines, max_bytes=max_bytes, max_rows=options.max_rows_per_request):
         if isinstance(item, Batch):
+            item.ids = [row_ids[i] for i in item.rows]
             batches.append(item)
         else:
             result.fail(item[1], [row_ids[item[0]]])

@@ -9,7 +9,7 @@ import shutil
 import tarfile
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from saasbridge.errors import ConfigError
 
@@ -63,7 +63,9 @@ def unpack(archive: Path, into: Path) -> None:
                         f"{archive.name}: member {member.name!r} is a link or special file; a model archive "
                         "holds only files and directories"
                     )
-                tarfile.data_filter(member, str(into))  # raises on absolute paths and `..`
+                if member.name.startswith(("/", "\\")) or ".." in PurePosixPath(member.name).parts:
+                    raise ModelImportError(f"{archive.name}: member {member.name!r} points outside the archive")
+                tarfile.data_filter(member, str(into))  # and whatever else the data filter refuses
                 total += member.size
             if total > MAX_UNPACKED_BYTES:
                 raise ModelImportError(f"{archive.name}: unpacks to {total} bytes, over {MAX_UNPACKED_BYTES}")

@@ -1,12 +1,20 @@
-"""A SageMaker script-mode training entry point for `saasbridge extract --for-training` channels.
+"""A SageMaker script-mode entry point: trains on `saasbridge extract --for-training` channels and
+serves the model it saved (the scikit-learn container's inference hooks).
 
-SageMaker passes the channels as directories in `SM_CHANNEL_TRAIN` / `SM_CHANNEL_VALIDATION` and
-expects the model in `SM_MODEL_DIR` (outputs in `SM_OUTPUT_DATA_DIR`). The CSV files have no
-header and the target first; an empty field is a missing value (imputed with the training mean).
-The model is a logistic regression fitted by batch gradient descent (numpy only) on standardised
-features; a non-binary target is first turned into "above the training median".
+Training, as a SageMaker training job runs it: the channels are directories in
+`SM_CHANNEL_TRAIN` / `SM_CHANNEL_VALIDATION`, CSV files without header, target first, an empty
+field a missing value. The model is a scikit-learn pipeline (mean imputation, standardisation,
+logistic regression); a non-binary target is first turned into "above the training median".
+`SM_MODEL_DIR` receives `model.joblib`, `model.onnx` (the same pipeline for onnxruntime, when
+skl2onnx is installed), `model.json` (inputs, output, threshold) and `code/train.py` (this script),
+so the `model.tar.gz` SageMaker packs from it is served with `SAGEMAKER_PROGRAM=train.py`.
 
-    python examples/train.py --epochs 300 --learning-rate 0.1
+Serving, as SageMaker's scikit-learn container runs it: `model_fn` loads `model.joblib`,
+`input_fn` reads rows of features (text/csv without header, application/json as a list of rows
+or {"instances": rows}, application/jsonlines as one row a line), `predict_fn` returns the
+probability of the positive class per row, `output_fn` writes one score a row.
+
+    python examples/train.py --max-iter 200 --C 1.0
 """
 
 from __future__ import annotations
@@ -14,9 +22,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
+
+MODEL_FILE = "model.joblib"
+ONNX_FILE = "model.onnx"
+METADATA_FILE = "model.json"
+CSV, JSON, JSONLINES = "text/csv", "application/json", "application/jsonlines"
+
+
+# ---------------------------------------------------------------- training
 
 
 def load_channel(directory: str) -> np.ndarray:
@@ -24,42 +42,93 @@ def load_channel(directory: str) -> np.ndarray:
     files = sorted(p for p in Path(directory).rglob("*.csv") if p.is_file())
     if not files:
         raise SystemExit(f"no CSV files in channel {directory}")
-    parts = []
-    for path in files:
-        text = path.read_text().strip()
-        if not text:
-            continue
-        rows = [
-            [float(cell) if cell != "" else np.nan for cell in line.split(",")] for line in text.splitlines()
-        ]
-        parts.append(np.array(rows, dtype=float))
+    parts = [parse_csv(p.read_text()) for p in files]
+    parts = [p for p in parts if len(p)]
     if not parts:
         raise SystemExit(f"channel {directory} holds no rows")
     return np.vstack(parts)
 
 
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+def parse_csv(text: str) -> np.ndarray:
+    """CSV rows of numbers without header as a float matrix; an empty field is NaN."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return np.zeros((0, 0))
+    return np.array([[float(c) if c.strip() else np.nan for c in line.split(",")] for line in lines], dtype=float)
 
 
-def fit(x: np.ndarray, y: np.ndarray, *, epochs: int, learning_rate: float) -> tuple[np.ndarray, float]:
-    w, b = np.zeros(x.shape[1]), 0.0
-    for _ in range(epochs):
-        error = sigmoid(x @ w + b) - y
-        w -= learning_rate * (x.T @ error) / len(y)
-        b -= learning_rate * float(error.mean())
-    return w, b
+def build_pipeline(*, max_iter: int, c: float):
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return Pipeline([
+        ("impute", SimpleImputer(strategy="mean", keep_empty_features=True)),
+        ("scale", StandardScaler()),
+        ("classify", LogisticRegression(max_iter=max_iter, C=c)),
+    ])  # fmt: skip
 
 
-def log_loss(p: np.ndarray, y: np.ndarray) -> float:
-    p = np.clip(p, 1e-12, 1 - 1e-12)
-    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+def export_onnx(model, features: int, path: Path) -> bool:
+    """The pipeline as ONNX (float32 input: onnxruntime's Imputer has no float64 kernel); False without skl2onnx."""
+    try:
+        from skl2onnx import to_onnx
+    except ImportError:
+        print("skl2onnx is not installed: no model.onnx (add skl2onnx to requirements.txt)", file=sys.stderr)
+        return False
+    onnx_model = to_onnx(model, np.zeros((1, features), dtype=np.float32), options={"zipmap": False},
+                         target_opset=17)  # fmt: skip
+    path.write_bytes(onnx_model.SerializeToString())
+    return True
+
+
+def metrics_for(model, x: np.ndarray, y: np.ndarray, prefix: str) -> dict:
+    from sklearn.metrics import accuracy_score, log_loss
+
+    p = model.predict_proba(x)[:, 1]
+    return {f"{prefix}_rows": len(y), f"{prefix}_log_loss": float(log_loss(y, p, labels=[0.0, 1.0])),
+            f"{prefix}_accuracy": float(accuracy_score(y, p >= 0.5))}  # fmt: skip
+
+
+def train(args: argparse.Namespace) -> dict:
+    import joblib
+
+    data = load_channel(args.train)
+    y_raw, x = data[:, 0], data[:, 1:]
+    binary = set(np.unique(y_raw)) <= {0.0, 1.0}
+    threshold = 0.5 if binary else float(np.median(y_raw))
+    y = (y_raw > threshold).astype(float)
+    if len(set(y)) < 2:
+        raise SystemExit(f"the training target has a single class after thresholding at {threshold}; "
+                         "choose another target or more rows")  # fmt: skip
+    model = build_pipeline(max_iter=args.max_iter, c=args.C).fit(x, y)
+    metrics = {"features": int(x.shape[1]), "threshold": threshold, **metrics_for(model, x, y, "train")}
+    if args.validation and Path(args.validation).is_dir():
+        val = load_channel(args.validation)
+        metrics.update(metrics_for(model, val[:, 1:], (val[:, 0] > threshold).astype(float), "validation"))
+
+    model_dir = Path(args.model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, model_dir / MODEL_FILE)
+    has_onnx = export_onnx(model, x.shape[1], model_dir / ONNX_FILE)
+    metadata = {"framework": "scikit-learn", "model": MODEL_FILE, "onnx": ONNX_FILE if has_onnx else None,
+                "features": int(x.shape[1]), "output": "probability of the positive class",
+                "threshold": threshold, "content_types": [CSV, JSON, JSONLINES]}  # fmt: skip
+    (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=1))
+    code_dir = model_dir / "code"
+    code_dir.mkdir(exist_ok=True)
+    shutil.copyfile(__file__, code_dir / Path(__file__).name)
+    out_dir = Path(args.output_dir) if args.output_dir else model_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    return metrics
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--learning-rate", type=float, default=0.1)
+    parser.add_argument("--max-iter", type=int, default=200, help="logistic regression iterations")
+    parser.add_argument("--C", type=float, default=1.0, help="inverse regularisation strength")
     parser.add_argument("--train", default=os.environ.get("SM_CHANNEL_TRAIN"))
     parser.add_argument("--validation", default=os.environ.get("SM_CHANNEL_VALIDATION"))
     parser.add_argument("--model-dir", default=os.environ.get("SM_MODEL_DIR"))
@@ -67,40 +136,56 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.train and args.model_dir):
         raise SystemExit("set SM_CHANNEL_TRAIN and SM_MODEL_DIR (or --train / --model-dir)")
+    print(json.dumps(train(args)))
 
-    train = load_channel(args.train)
-    y_raw, x = train[:, 0], train[:, 1:]
-    binary = set(np.unique(y_raw)) <= {0.0, 1.0}
-    threshold = 0.5 if binary else float(np.median(y_raw))
-    y = (y_raw > threshold).astype(float)
-    mean = np.nanmean(x, axis=0) if x.shape[1] else np.zeros(0)
-    mean = np.where(np.isnan(mean), 0.0, mean)
-    x = np.where(np.isnan(x), mean, x)
-    scale = x.std(axis=0) if x.shape[1] else np.zeros(0)
-    scale = np.where(scale == 0, 1.0, scale)
-    xs = (x - mean) / scale
-    w, b = fit(xs, y, epochs=args.epochs, learning_rate=args.learning_rate)
 
-    metrics = {"train_rows": len(y), "features": int(x.shape[1]), "threshold": threshold,
-               "train_log_loss": log_loss(sigmoid(xs @ w + b), y),
-               "train_accuracy": float(((sigmoid(xs @ w + b) >= 0.5) == y).mean())}  # fmt: skip
-    if args.validation and Path(args.validation).is_dir():
-        val = load_channel(args.validation)
-        vy = (val[:, 0] > threshold).astype(float)
-        vx = (np.where(np.isnan(val[:, 1:]), mean, val[:, 1:]) - mean) / scale
-        p = sigmoid(vx @ w + b)
-        metrics.update(validation_rows=len(vy), validation_log_loss=log_loss(p, vy),
-                       validation_accuracy=float(((p >= 0.5) == vy).mean()))  # fmt: skip
+# ---------------------------------------------------------------- serving (SageMaker inference hooks)
 
-    model_dir = Path(args.model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    model = {"kind": "logistic_regression", "weights": w.tolist(), "bias": b, "feature_mean": mean.tolist(),
-             "feature_scale": scale.tolist(), "threshold": threshold}  # fmt: skip
-    (model_dir / "model.json").write_text(json.dumps(model, indent=1))
-    out_dir = Path(args.output_dir) if args.output_dir else model_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    print(json.dumps(metrics))
+
+def model_fn(model_dir: str):
+    """The fitted pipeline saved by training (a joblib file: load only archives you trust)."""
+    import joblib
+
+    return joblib.load(Path(model_dir) / MODEL_FILE)
+
+
+def input_fn(body: str | bytes, content_type: str) -> np.ndarray:
+    """Rows of features as a float matrix; an empty CSV field or a JSON null is a missing value."""
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    kind = content_type.split(";")[0].strip().lower()
+    if kind == CSV:
+        return parse_csv(text)
+    if kind == JSON:
+        rows = json.loads(text)
+        rows = rows["instances"] if isinstance(rows, dict) else rows
+    elif kind in (JSONLINES, "application/x-jsonlines"):
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        rows = [r["features"] if isinstance(r, dict) else r for r in rows]
+    else:
+        raise ValueError(f"unsupported content type {content_type!r}: send {CSV}, {JSON} or {JSONLINES}")
+    return np.array([[np.nan if v is None else float(v) for v in row] for row in rows], dtype=float).reshape(
+        len(rows), -1
+    )
+
+
+def predict_fn(data: np.ndarray, model) -> np.ndarray:
+    """Probability of the positive class, one per row."""
+    if len(data) == 0:
+        return np.zeros(0)
+    return model.predict_proba(data)[:, 1]
+
+
+def output_fn(prediction: np.ndarray, accept: str) -> tuple[str, str]:
+    """One score a row, printed exactly (repr of the float); JSON as {"predictions": [...]}."""
+    kind = (accept or JSON).split(";")[0].strip().lower()
+    scores = [repr(float(p)) for p in prediction]
+    if kind == CSV:
+        return "".join(s + "\n" for s in scores), CSV
+    if kind in (JSONLINES, "application/x-jsonlines"):
+        return "".join(f"{{\"score\": {s}}}\n" for s in scores), JSONLINES
+    if kind in (JSON, "*/*"):
+        return json.dumps({"predictions": [float(p) for p in prediction]}), JSON
+    raise ValueError(f"unsupported accept type {accept!r}: ask for {CSV}, {JSON} or {JSONLINES}")
 
 
 if __name__ == "__main__":

@@ -138,17 +138,49 @@ def test_train_script_runs_on_an_extract_like_a_sagemaker_job(api, env, tmp_path
     env_vars = {**os.environ, "SM_CHANNEL_TRAIN": str(run_dir / "train"), "SM_CHANNEL_VALIDATION": str(run_dir / "validation"),
                 "SM_MODEL_DIR": str(model_dir), "SM_OUTPUT_DATA_DIR": str(output_dir)}  # fmt: skip
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "train.py"), "--epochs", "50"],
+        [sys.executable, str(ROOT / "examples" / "train.py"), "--max-iter", "50"],
         env=env_vars, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    model = json.loads((model_dir / "model.json").read_text())
+    metadata = json.loads((model_dir / "model.json").read_text())
     metrics = json.loads((output_dir / "metrics.json").read_text())
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert len(model["weights"]) == len(manifest["columns"]) - 1
+    assert metadata["features"] == metrics["features"] == len(manifest["columns"]) - 1
     assert metrics["train_rows"] == manifest["rows"]["train"]
     assert metrics["validation_rows"] == manifest["rows"]["validation"]
     assert 0.0 <= metrics["validation_accuracy"] <= 1.0
+    # what SageMaker packs and its scikit-learn container serves: joblib model, script under code/
+    assert (model_dir / "code" / "train.py").read_text() == (ROOT / "examples" / "train.py").read_text()
+    check_served_model(model_dir, run_dir / "validation" / "part-00000.csv")
+
+
+def check_served_model(model_dir: Path, csv_path: Path) -> None:
+    """The script's hooks score the validation rows as the fitted pipeline does, and the ONNX copy
+    agrees with it within 1e-6."""
+    import importlib.util
+
+    import numpy as np
+    import onnxruntime
+
+    spec = importlib.util.spec_from_file_location("served_train", model_dir / "code" / "train.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    model = script.model_fn(str(model_dir))
+    rows = [r[1:] for r in csv.reader(io.StringIO(csv_path.read_text()))]  # drop the target
+    body = "".join(",".join(r) + "\n" for r in rows)
+    x = np.array([[float(c) if c else np.nan for c in r] for r in rows])
+    own = model.predict_proba(x)[:, 1]
+    served, content_type = script.output_fn(script.predict_fn(script.input_fn(body, "text/csv"), model), "text/csv")
+    assert content_type == "text/csv"
+    assert [float(v) for v in served.splitlines()] == own.tolist()
+    as_json, _ = script.output_fn(script.predict_fn(script.input_fn(json.dumps(
+        [[None if np.isnan(v) else v for v in row] for row in x.tolist()]), "application/json"), model),
+        "application/json")  # fmt: skip
+    assert json.loads(as_json)["predictions"] == own.tolist()
+    session = onnxruntime.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    outputs = session.run(None, {session.get_inputs()[0].name: x.astype(np.float32)})
+    probabilities = next(o for o in outputs if getattr(o, "ndim", 0) == 2)
+    assert np.allclose(probabilities[:, 1], own, rtol=0, atol=1e-6)
 
 
 def test_train_script_refuses_to_run_without_channels(tmp_path):

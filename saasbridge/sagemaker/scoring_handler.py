@@ -1,7 +1,8 @@
 """The sealed scoring API's Lambda (template.yaml, `EnableScoringApi`): API Gateway passes
 `POST /endpoints/{name}/invocations`; the function, in the customer's VPC, calls InvokeEndpoint
 and answers with the model's body. The SaaS holds no SageMaker permission, only the right to call
-this API. boto3 only. Environment: `ALLOWED_ENDPOINTS` (comma-separated names, `*` for any)."""
+this API. boto3 only. Environment: `ALLOWED_ENDPOINTS`, the template's ScoringEndpoints: an
+endpoint name or a name prefix ending in `*` (the same pattern scopes the role's InvokeEndpoint)."""
 
 from __future__ import annotations
 
@@ -30,8 +31,10 @@ def _error(status: int, code: str, message: str) -> dict:
 
 
 def _allowed(name: str) -> bool:
-    allowed = [n.strip() for n in os.environ.get("ALLOWED_ENDPOINTS", "").split(",") if n.strip()]
-    return "*" in allowed or name in allowed
+    pattern = os.environ.get("ALLOWED_ENDPOINTS", "").strip()
+    if pattern.endswith("*"):
+        return name.startswith(pattern[:-1])
+    return bool(pattern) and name == pattern
 
 
 # SageMaker runtime errors → the status the SaaS sees (it retries 429 and 503).

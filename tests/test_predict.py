@@ -120,3 +120,144 @@ def test_imported_onnx_model_scores_in_process_and_a_rerun_does_not_duplicate(ap
     after = {p["id"]: p for p in written(api, "churn-onnx")}
     assert after.keys() == before.keys()
     assert all(after[k]["score"] == before[k]["score"] for k in after)
+
+
+# ---------------------------------------------------------------- against the SageMaker stand-in
+
+ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
+
+
+@pytest.fixture(scope="module")
+def deployed(trained, sagemaker_standin):
+    """The trained archive in the S3 stand-in, served by a real-time and an asynchronous endpoint."""
+    import boto3
+
+    model_dir, archive = trained
+    aws = {"endpoint_url": sagemaker_standin.url, "region_name": "us-east-1", "aws_access_key_id": "testing",
+           "aws_secret_access_key": "testing"}  # fmt: skip
+    s3, sm = boto3.client("s3", **aws), boto3.client("sagemaker", **aws)
+    s3.create_bucket(Bucket="predict-test")
+    s3.put_object(Bucket="predict-test", Key="churn/model.tar.gz", Body=archive.read_bytes())
+    container = {"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
+                 "ModelDataUrl": "s3://predict-test/churn/model.tar.gz",
+                 "Environment": {"SAGEMAKER_PROGRAM": "train.py"}}  # fmt: skip
+    for name in ("churn", "churn-async", "churn-batch"):
+        sm.create_model(ModelName=name, PrimaryContainer=container, ExecutionRoleArn=ROLE)
+    variant = {"VariantName": "AllTraffic", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+    sm.create_endpoint_config(EndpointConfigName="churn-rt", ProductionVariants=[{**variant, "ModelName": "churn"}])
+    sm.create_endpoint_config(
+        EndpointConfigName="churn-async", ProductionVariants=[{**variant, "ModelName": "churn-async"}],
+        AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": "s3://predict-test/async-out/",
+                                               "S3FailurePath": "s3://predict-test/async-failed/"}},
+    )  # fmt: skip
+    sm.create_endpoint(EndpointName="churn-rt", EndpointConfigName="churn-rt")
+    sm.create_endpoint(EndpointName="churn-async", EndpointConfigName="churn-async")
+    for name in ("churn-rt", "churn-async"):
+        sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    return model_dir
+
+
+@pytest.fixture
+def standin_env(sagemaker_env, api, monkeypatch):
+    monkeypatch.setenv("SAASBRIDGE_API_KEY", "demo-acme-key")
+    monkeypatch.setenv("SAASBRIDGE_API_URL", api.url)
+    yield sagemaker_env
+    from saasbridge.local.sagemaker.standin import clear_faults
+
+    clear_faults(sagemaker_env.url)
+
+
+def predict_args(*extra: str) -> list[str]:
+    return ["predict", "accounts", "--features", ",".join(FEATURES), "--where", WHERE, "--no-progress", *extra]
+
+
+def test_realtime_endpoint_predictions_equal_the_models_own(api, deployed, standin_env, capsys):
+    expected = expected_scores(api, deployed)
+    assert main(predict_args("--endpoint", "churn-rt", "--max-rows-per-request", "7", "--concurrency", "3")) == 0
+    n = len(expected)
+    assert f"{n} rows read, {n} predicted, {n} written to predictions, 0 failed" in capsys.readouterr().out
+    assert_exactly(api, "churn", expected, atol=0, endpoint="churn-rt")  # the model's name, from the endpoint
+
+
+def test_throttling_is_retried_and_a_failing_batch_loses_no_other_row(api, deployed, standin_env, capsys):
+    from saasbridge.local.sagemaker.standin import inject_fault
+
+    expected = expected_scores(api, deployed)
+    n, size = len(expected), 5
+    inject_fault(standin_env.url, "throttle", count=4, endpoint="churn-rt")
+    args = predict_args("--endpoint", "churn-rt", "--max-rows-per-request", str(size), "--model-name", "churn-faults")
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"{n} rows read, {n} predicted, {n} written to predictions, 0 failed, 4 retried requests" in out
+    assert_exactly(api, "churn-faults", expected, atol=0, endpoint="churn-rt")
+
+    inject_fault(standin_env.url, "model_error", count=1, endpoint="churn-rt")
+    args = predict_args("--endpoint", "churn-rt", "--max-rows-per-request", str(size), "--model-name", "churn-one-bad")
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert f"{n} rows read, {n - size} predicted, {n - size} written to predictions, {size} failed" in captured.out
+    assert f"{size} rows failed: ModelError" in captured.err
+    got = written(api, "churn-one-bad")
+    assert len(got) == n - size and len({p["entity_id"] for p in got}) == n - size  # every other row, once
+    assert all(p["score"] == expected[p["entity_id"]] for p in got)
+    assert main(args) == 0  # the re-run fills the gap and duplicates nothing
+    assert_exactly(api, "churn-one-bad", expected, atol=0, endpoint="churn-rt")
+
+
+def test_async_endpoint(api, deployed, standin_env, capsys):
+    expected = expected_scores(api, deployed)
+    args = predict_args("--endpoint", "churn-async", "--mode", "async", "--s3-uri", "s3://predict-test/async-in",
+                        "--max-rows-per-request", "10")  # fmt: skip
+    assert main(args) == 0
+    n = len(expected)
+    assert f"async: accounts scored with endpoint churn-async (model churn-async): {n} rows read, {n} predicted, {n} written" in capsys.readouterr().out
+    assert_exactly(api, "churn-async", expected, atol=0, endpoint="churn-async")
+
+
+def test_batch_transform(api, deployed, standin_env, capsys):
+    import boto3
+
+    expected = expected_scores(api, deployed)
+    args = predict_args("--endpoint", "churn-rt", "--mode", "batch", "--model-name", "churn-batch", "--s3-uri",
+                        "s3://predict-test/batch")  # fmt: skip
+    assert main(args) == 0
+    n = len(expected)
+    assert f"{n} rows read, {n} predicted, {n} written" in capsys.readouterr().out
+    assert_exactly(api, "churn-batch", expected, atol=0, endpoint="churn-rt")
+    s3 = boto3.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="predict-test", Prefix="batch/")["Contents"]]
+    inputs = [k for k in keys if k.endswith(".csv") and "/input/" in k]
+    assert inputs and all(any(k.endswith(i.rsplit("/", 1)[1] + ".out") for k in keys) for i in inputs)
+    first = s3.get_object(Bucket="predict-test", Key=inputs[0])["Body"].read().decode().splitlines()[0]
+    assert first.split(",")[0] in expected  # the id travels with the row, the model never sees it
+
+
+def test_scoring_api_with_an_api_key(api, deployed, standin_env, monkeypatch, capsys):
+    from saasbridge.local.scoring_api import ScoringApiServer
+
+    expected = expected_scores(api, deployed)
+    with ScoringApiServer(api_key="local-scoring-key", allowed_endpoints="churn-*") as scoring:
+        args = predict_args("--endpoint", "churn-rt", "--scoring-url", scoring.url, "--model-name", "churn-api",
+                            "--max-rows-per-request", "9")  # fmt: skip
+        monkeypatch.setenv("SAASBRIDGE_SCORING_API_KEY", "wrong")
+        assert main(args) == 1
+        assert "HTTP 403" in capsys.readouterr().err
+        assert written(api, "churn-api") == []
+        monkeypatch.setenv("SAASBRIDGE_SCORING_API_KEY", "local-scoring-key")
+        assert main(args) == 0
+    assert "local-scoring-key" not in capsys.readouterr().out
+    assert_exactly(api, "churn-api", expected, atol=0, endpoint="churn-rt")
+
+
+def test_athena_external_function_calls_the_endpoint(api, deployed, standin_env):
+    from saasbridge.local.engine import Engine, run_sql
+
+    expected = expected_scores(api, deployed)
+    sql = ("USING EXTERNAL FUNCTION predict_churn(employees DOUBLE, revenue DOUBLE) RETURNS DOUBLE "
+           "SAGEMAKER 'churn-rt' "
+           "SELECT id, predict_churn(employees, annual_revenue) AS score FROM crm.accounts "
+           "WHERE country IN ('DE', 'FR', 'US') ORDER BY id")  # fmt: skip
+    result = run_sql(Engine(), sql)
+    rows = result.table.to_pylist()
+    assert [r["id"] for r in rows] == sorted(expected)
+    assert all(r["score"] == expected[r["id"]] for r in rows)

@@ -261,3 +261,21 @@ def test_athena_external_function_calls_the_endpoint(api, deployed, standin_env)
     rows = result.table.to_pylist()
     assert [r["id"] for r in rows] == sorted(expected)
     assert all(r["score"] == expected[r["id"]] for r in rows)
+
+
+def test_notebook_athena_ml_cell_runs_against_the_standin(api, deployed, standin_env):
+    """The notebook's section 4 local cell, as written, scores the federated table with the endpoint."""
+    notebook = json.loads((ROOT / "examples" / "sagemaker_notebook.ipynb").read_text())
+    cells, in_section = [], False
+    for cell in notebook["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            in_section = source.startswith("## 4.")
+        elif in_section:
+            cells.append(source)
+    assert len(cells) == 1
+    scope: dict = {}
+    exec(compile("import saasbridge\n" + cells[0], "notebook", "exec"), scope)
+    expected = expected_scores(api, deployed, where=lambda r: r["country"] == "DE")
+    got = {r["id"]: r["churn_score"] for r in scope["scored"].to_pylist()}
+    assert got == expected

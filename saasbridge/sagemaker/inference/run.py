@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from saasbridge.errors import ConfigError
 from saasbridge.local.flow_runner.incremental import format_instant
@@ -89,8 +90,37 @@ def predict(options: PredictOptions, scorer: Scorer) -> PredictResult:
         raise ConfigError("--features: name the feature columns, in the order the model was trained on")
     started = time.monotonic()
     reader = options.connection.open()
-    writer = copy.copy(reader)  # the write calls carry the target's entity definition
-    source.check_target(writer, options.into, PREDICTION_FIELDS)
+    writer = _Writer(copy.copy(reader), options.into)  # write calls carry the target's entity definition
+    source.check_target(writer.session, options.into, PREDICTION_FIELDS)
+    result = PredictResult(options.entity, options.into, scorer.mode, scorer.model, scorer.endpoint)
+    batches, row_ids = _input_batches(reader, options, scorer, result)
+    predicted_at = format_instant(options.clock())
+    progress = Progress(f"{options.entity} → {scorer.mode} → {options.into}", enabled=options.progress,
+                        total=sum(len(b.rows) for b in batches))  # fmt: skip
+    try:
+        for batch, outcome in scorer.score_all(batches):
+            ids = [row_ids[i] for i in batch.rows]
+            if isinstance(outcome, str):
+                result.fail(outcome, ids)
+            else:
+                result.predicted += len(ids)
+                for rid, prediction in zip(ids, outcome, strict=True):
+                    writer.add(rid, _record(options.entity, rid, prediction, scorer, predicted_at), result)
+            progress.update(records=result.predicted + result.failed)
+        writer.flush(result)
+    finally:
+        progress.close()
+        scorer.close()
+    result.retries = scorer.retries
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _input_batches(
+    reader: Any, options: PredictOptions, scorer: Scorer, result: PredictResult
+) -> tuple[list[Batch], list[str]]:
+    """Read the rows and encode their features into batches (whose `rows` index the returned row
+    ids); rows that cannot be sent are failed."""
     fields, pk = source.entity_fields(reader, options.entity)
     id_column = options.id_column or pk
     if not id_column:
@@ -98,12 +128,11 @@ def predict(options: PredictOptions, scorer: Scorer) -> PredictResult:
     unknown = [c for c in [id_column, *options.features] if c not in fields]
     if unknown:
         raise ConfigError(f"{', '.join(unknown)}: not fields of {options.entity} (fields: {', '.join(fields)})")
-    result = PredictResult(options.entity, options.into, scorer.mode, scorer.model, scorer.endpoint)
-    columns = list(dict.fromkeys([id_column, *options.features]))
     row_ids: list[str] = []
-    lines: list[tuple[int, bytes]] = []
     seen: set[str] = set()
-    for row in source.read_rows(reader, options.entity, columns, options.where):
+    lines: list[tuple[int, bytes]] = []
+    for row in source.read_rows(reader, options.entity, list(dict.fromkeys([id_column, *options.features])),
+                                options.where):  # fmt: skip
         result.read += 1
         rid = row.get(id_column)
         if rid is None or str(rid) in seen:
@@ -117,47 +146,37 @@ def predict(options: PredictOptions, scorer: Scorer) -> PredictResult:
             continue
         lines.append((len(row_ids), line))
         row_ids.append(str(rid))
-    max_bytes = scorer.max_payload_bytes or payload.MAX_PAYLOAD_BYTES
     batches: list[Batch] = []
+    max_bytes = scorer.max_payload_bytes or payload.MAX_PAYLOAD_BYTES
     for item in payload.batches(lines, max_bytes=max_bytes, max_rows=options.max_rows_per_request):
         if isinstance(item, Batch):
             item.ids = [row_ids[i] for i in item.rows]
             batches.append(item)
         else:
             result.fail(item[1], [row_ids[item[0]]])
-    predicted_at = format_instant(options.clock())
-    pending: list[tuple[str, dict]] = []
+    return batches, row_ids
 
-    def flush() -> None:
-        outcomes = source.upsert(writer, options.into, [record for _, record in pending])
-        for (rid, _), problem in zip(pending, outcomes, strict=True):
+
+class _Writer:
+    """Buffers prediction records and upserts them WRITE_BATCH at a time, accounting each."""
+
+    def __init__(self, session: Any, entity: str):
+        self.session, self.entity = session, entity
+        self._pending: list[tuple[str, dict]] = []
+
+    def add(self, row_id: str, record: dict, result: PredictResult) -> None:
+        self._pending.append((row_id, record))
+        if len(self._pending) >= source.WRITE_BATCH:
+            self.flush(result)
+
+    def flush(self, result: PredictResult) -> None:
+        outcomes = source.upsert(self.session, self.entity, [record for _, record in self._pending])
+        for (row_id, _), problem in zip(self._pending, outcomes, strict=True):
             if problem is None:
                 result.written += 1
             else:
-                result.fail(problem, [rid])
-        pending.clear()
-
-    progress = Progress(f"{options.entity} → {scorer.mode} → {options.into}", enabled=options.progress,
-                        total=len(row_ids))  # fmt: skip
-    try:
-        for batch, outcome in scorer.score_all(batches):
-            ids = [row_ids[i] for i in batch.rows]
-            if isinstance(outcome, str):
-                result.fail(outcome, ids)
-            else:
-                result.predicted += len(ids)
-                for rid, prediction in zip(ids, outcome, strict=True):
-                    pending.append((rid, _record(options.entity, rid, prediction, scorer, predicted_at)))
-                if len(pending) >= source.WRITE_BATCH:
-                    flush()
-            progress.update(records=result.predicted + result.failed)
-        flush()
-    finally:
-        progress.close()
-        scorer.close()
-    result.retries = scorer.retries
-    result.seconds = time.monotonic() - started
-    return result
+                result.fail(problem, [row_id])
+        self._pending.clear()
 
 
 def _record(entity: str, row_id: str, prediction: Prediction, scorer: Scorer, predicted_at: str) -> dict:

@@ -7,6 +7,7 @@ line per row, batches under the 6 MB request limit, one value per line in the an
 
 from __future__ import annotations
 
+import inspect
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -135,8 +136,16 @@ def register(con: Any, functions: list[ExternalFunction], client: Any) -> list[E
     callers = []
     for function in functions:
         caller = EndpointCaller(function, client)
+
+        def udf(*columns: Any, _caller: EndpointCaller = caller) -> Any:
+            return _caller(*columns)
+
+        # DuckDB reads the arity from the signature.
+        udf.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter(name, inspect.Parameter.POSITIONAL_ONLY) for name, _ in function.params]
+        )
         con.create_function(
-            function.name, caller, [DUCKDB_TYPES[t] for _, t in function.params], DUCKDB_TYPES[function.returns],
+            function.name, udf, [DUCKDB_TYPES[t] for _, t in function.params], DUCKDB_TYPES[function.returns],
             type="arrow", null_handling="special", side_effects=True,
         )  # fmt: skip
         callers.append(caller)

@@ -5,6 +5,7 @@ them — train, deploy, predict, query in a few seconds."""
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import sys
 import tempfile
@@ -43,7 +44,9 @@ def _train(ctx, tmp: Path) -> Path:
     model_dir = tmp / "model"
     done = subprocess.run([sys.executable, str(TRAIN_SCRIPT), "--train", str(channels / "train"), "--model-dir",
                            str(model_dir)], capture_output=True, text=True, check=True)  # fmt: skip
-    ctx.say(f"examples/train.py on {extract.records} accounts (target is_active): {done.stdout.strip()[:120]}")
+    metrics = json.loads(done.stdout.strip().splitlines()[-1])
+    ctx.say(f"examples/train.py on {metrics['train_rows']} of {extract.records} accounts (target is_active, features "
+            f"{', '.join(FEATURES)}): train accuracy {metrics['train_accuracy']:.3f}")  # fmt: skip
     return model_dir
 
 

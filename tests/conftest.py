@@ -33,3 +33,23 @@ def aws_env(moto_server, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     return moto_server
+
+
+@pytest.fixture(scope="session")
+def sagemaker_standin(moto_server):
+    """The SageMaker hosting stand-in (`saasbridge sagemaker serve`) as a real process, forwarding the
+    control plane and S3 to the session's moto server; stops the model servers it started."""
+    from saasbridge.local.sagemaker.standin import start_sagemaker_standin
+
+    with start_sagemaker_standin(moto_server.url) as server:
+        yield server
+
+
+@pytest.fixture
+def sagemaker_env(sagemaker_standin, monkeypatch):
+    """Point boto3 (S3, SageMaker, SageMaker runtime) at the stand-in with dummy credentials."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sagemaker_standin.url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    return sagemaker_standin

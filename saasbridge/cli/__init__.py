@@ -12,7 +12,8 @@ from saasbridge import __version__
 from saasbridge.errors import SaasBridgeError
 
 # Sub-command modules, in the order `--help` lists them.
-COMMAND_MODULES = ("demo", "api", "catalog", "sql", "extract", "writeback", "lambda_serve", "invoke", "package")
+COMMAND_MODULES = ("demo", "api", "catalog", "sql", "extract", "writeback", "lambda_serve", "invoke", "package",
+                   "sagemaker")
 COMMAND_MODULES += ("predict", "models")  # inference (issue 16)
 
 

@@ -98,11 +98,13 @@ def _stop_all() -> None:
         server.stop()
 
 
-def _spawn(name: str, args: list[str], workdir: Path | None = None) -> RunningServer:
+def _spawn(
+    name: str, args: list[str], workdir: Path | None = None, extra_env: dict[str, str] | None = None
+) -> RunningServer:
     workdir = workdir or Path(tempfile.mkdtemp(prefix=f"saasbridge-{name}-"))
     stdout = open(workdir / "stdout.log", "wb")  # noqa: SIM115 (closed by RunningServer.stop)
     stderr = open(workdir / "stderr.log", "wb")  # noqa: SIM115
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **(extra_env or {}), "PYTHONUNBUFFERED": "1"}
     try:
         process = subprocess.Popen(
             [sys.executable, *args], stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, env=env

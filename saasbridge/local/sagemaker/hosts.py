@@ -1,0 +1,131 @@
+"""Which model serves an endpoint (read from the control plane) and the model-server processes that
+serve them, one per model, started on first use and stopped with the stand-in."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from saasbridge.local import processes
+from saasbridge.local.sagemaker.archive import unpack_model
+from saasbridge.local.sagemaker.container import READY_PREFIX
+
+MODEL_START_TIMEOUT_SECONDS = 120.0
+
+
+class EndpointNotFound(LookupError):
+    """No such endpoint (or not InService) in the control plane."""
+
+
+class ModelStartError(RuntimeError):
+    """The model's archive could not be fetched or its server did not start."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model server is started from: the model's primary container."""
+
+    model_name: str
+    model_data_url: str
+    environment: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class EndpointTarget:
+    endpoint_name: str
+    variant_name: str
+    model: ModelSpec
+    async_config: dict[str, Any]
+
+
+def split_s3_url(url: str) -> tuple[str, str]:
+    """`s3://bucket/key` → (bucket, key)."""
+    if not url.startswith("s3://") or "/" not in url[5:]:
+        raise ValueError(f"{url!r} is not an s3://bucket/key URL")
+    bucket, _, key = url[5:].partition("/")
+    return bucket, key
+
+
+def model_spec(sagemaker: Any, model_name: str, extra_env: dict[str, str] | None = None) -> ModelSpec:
+    """The model's primary (or first) container as a ModelSpec."""
+    model = sagemaker.describe_model(ModelName=model_name)
+    container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+    url = container.get("ModelDataUrl")
+    if not url:
+        raise ModelStartError(f"model {model_name} has no ModelDataUrl (a model.tar.gz in S3) to serve")
+    env = {**(container.get("Environment") or {}), **(extra_env or {})}
+    return ModelSpec(model_name, url, tuple(sorted(env.items())))
+
+
+def resolve_endpoint(sagemaker: Any, endpoint_name: str, variant: str | None = None) -> EndpointTarget:
+    """Endpoint → its configuration → the production variant's model (the named one, else the first)."""
+    try:
+        endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+    except sagemaker.exceptions.ClientError as exc:
+        raise EndpointNotFound(endpoint_name) from exc
+    if endpoint.get("EndpointStatus") != "InService":
+        raise EndpointNotFound(endpoint_name)
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    variants = config.get("ProductionVariants") or []
+    chosen = next((v for v in variants if v.get("VariantName") == variant), None) if variant else None
+    chosen = chosen or (variants[0] if variants else None)
+    if chosen is None:
+        raise ModelStartError(f"endpoint configuration {config['EndpointConfigName']} has no production variant")
+    return EndpointTarget(endpoint_name, chosen.get("VariantName", "AllTraffic"),
+                          model_spec(sagemaker, chosen["ModelName"]), config.get("AsyncInferenceConfig") or {})  # fmt: skip
+
+
+class ModelHosts:
+    """Model servers by ModelSpec: the archive is fetched from the S3 stand-in and unpacked into a
+    temporary directory, then `container.py` serves it in its own process."""
+
+    def __init__(self) -> None:
+        self._servers: dict[ModelSpec, processes.RunningServer] = {}
+        self._locks: dict[ModelSpec, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def url_for(self, spec: ModelSpec, s3: Any) -> str:
+        """The model server's URL, starting it first if needed (one start per spec at a time)."""
+        with self._lock:
+            lock = self._locks.setdefault(spec, threading.Lock())
+        with lock:
+            server = self._servers.get(spec)
+            if server is not None and server.process.poll() is None:
+                return server.url
+            server = self._start(spec, s3)
+            self._servers[spec] = server
+            return server.url
+
+    def _start(self, spec: ModelSpec, s3: Any) -> processes.RunningServer:
+        try:
+            bucket, key = split_s3_url(spec.model_data_url)
+            data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except (ValueError, s3.exceptions.ClientError) as exc:
+            raise ModelStartError(f"cannot read the model data {spec.model_data_url} of model "
+                                  f"{spec.model_name}: {exc}") from None  # fmt: skip
+        workdir = Path(tempfile.mkdtemp(prefix="saasbridge-sagemaker-model-"))
+        # The archive comes from the local S3 stand-in the user deployed it to: loading it (model_fn
+        # unpickles) is what SageMaker's container does with the archive its owner configured.
+        try:
+            model_dir = unpack_model(data, workdir / "model")
+        except Exception as exc:
+            raise ModelStartError(f"model {spec.model_name}: {exc}") from None
+        args = ["-m", "saasbridge.local.sagemaker.container", "--model-dir", str(model_dir),
+                "--parent-pid", str(os.getpid())]  # fmt: skip
+        server = processes._spawn(f"sagemaker-model-{spec.model_name}", args, workdir, dict(spec.environment))
+        try:
+            server.url = processes._wait_for_line(server, READY_PREFIX, time.monotonic() + MODEL_START_TIMEOUT_SECONDS)
+        except processes.ServerStartError as exc:
+            raise ModelStartError(f"model {spec.model_name} did not start: {exc}") from None
+        return server
+
+    def stop_all(self) -> None:
+        with self._lock:
+            servers, self._servers = list(self._servers.values()), {}
+        for server in servers:
+            server.stop()

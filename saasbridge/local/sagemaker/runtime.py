@@ -1,0 +1,208 @@
+"""The SageMaker runtime data plane: InvokeEndpoint and InvokeEndpointAsync against model servers,
+answering with the status codes, headers and error shapes the real service uses, so boto3's
+`sagemaker-runtime` client raises the same exceptions."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import urllib3
+
+from saasbridge.local.sagemaker.hosts import (
+    EndpointNotFound,
+    EndpointTarget,
+    ModelHosts,
+    ModelStartError,
+    resolve_endpoint,
+    split_s3_url,
+)
+
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's request and response limit
+MODEL_TIMEOUT_SECONDS = 60.0  # the container's response timeout
+ACCOUNT_ID = "123456789012"  # moto's default account
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def error_reply(status: int, code: str, message: str, **extra: Any) -> Reply:
+    """A rest-json error as SageMaker sends it: the code in `x-amzn-ErrorType`, the fields in the body."""
+    body = json.dumps({"Message": message, **extra}).encode()
+    return Reply(status, body, {"Content-Type": "application/json", "x-amzn-ErrorType": code})
+
+
+def validation_error(message: str) -> Reply:
+    return error_reply(400, "ValidationError", message)
+
+
+def endpoint_not_found(name: str) -> Reply:
+    return validation_error(f"Endpoint {name} of account {ACCOUNT_ID} not found.")
+
+
+def model_error(endpoint: str, variant: str, status: int, text: str) -> Reply:
+    """What the runtime answers when the container does not answer 2xx (HTTP 424 ModelError)."""
+    kind = "client" if 400 <= status < 500 else "server"
+    log_group = f"/aws/sagemaker/Endpoints/{endpoint}"
+    message = (f"Received {kind} error ({status}) from {variant.lower() if variant else 'primary'} with message "
+               f"\"{text}\". See https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1"
+               f"#logEventViewer:group={log_group} in account {ACCOUNT_ID} for more information.")  # fmt: skip
+    return error_reply(424, "ModelError", message, OriginalStatusCode=status, OriginalMessage=text,
+                       LogStreamArn=f"arn:aws:logs:us-east-1:{ACCOUNT_ID}:log-group:{log_group}",
+                       ErrorCode="CLIENT_ERROR_FROM_MODEL" if kind == "client" else "SERVER_ERROR_FROM_MODEL")  # fmt: skip
+
+
+class Faults:
+    """Injected failures for tests: the next N runtime calls (for one endpoint, or any) answer
+    ThrottlingException, or a ModelError as if the container had failed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, str], int] = {}
+
+    def add(self, kind: str, count: int, endpoint: str = "*") -> None:
+        if kind not in ("throttle", "model_error"):
+            raise ValueError(f"unknown fault {kind!r}: use throttle or model_error")
+        with self._lock:
+            self._pending[(kind, endpoint)] = self._pending.get((kind, endpoint), 0) + int(count)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pending.clear()
+
+    def take(self, kind: str, endpoint: str) -> bool:
+        """Consume one pending fault of `kind` for `endpoint` (or for any endpoint)."""
+        with self._lock:
+            for key in ((kind, endpoint), (kind, "*")):
+                if self._pending.get(key, 0) > 0:
+                    self._pending[key] -= 1
+                    return True
+        return False
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {f"{k}:{e}": n for (k, e), n in self._pending.items() if n}
+
+
+@dataclass
+class Clients:
+    """boto3 clients for the control plane and S3 of the caller's account and region."""
+
+    sagemaker: Any
+    s3: Any
+
+
+class Runtime:
+    def __init__(self, hosts: ModelHosts, faults: Faults):
+        self.hosts = hosts
+        self.faults = faults
+        self.http = urllib3.PoolManager(maxsize=16)
+
+    # ------------------------------------------------------------ the container call
+
+    def call_model(self, model_url: str, body: bytes, content_type: str, accept: str,
+                   custom_attributes: str | None = None) -> tuple[int, bytes, str]:  # fmt: skip
+        headers = {"Content-Type": content_type or "application/json", "Accept": accept or "*/*"}
+        if custom_attributes:
+            headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
+        try:
+            response = self.http.request("POST", model_url + "/invocations", body=body, headers=headers,
+                                         timeout=MODEL_TIMEOUT_SECONDS, retries=False)  # fmt: skip
+        except urllib3.exceptions.HTTPError as exc:
+            return 0, f"Your invocation timed out or failed while waiting for a response from the container: {exc}".encode(), "text/plain"
+        return response.status, response.data, response.headers.get("Content-Type", "application/octet-stream")
+
+    def _target(self, clients: Clients, endpoint: str, variant: str | None) -> EndpointTarget | Reply:
+        try:
+            return resolve_endpoint(clients.sagemaker, endpoint, variant)
+        except EndpointNotFound:
+            return endpoint_not_found(endpoint)
+        except ModelStartError as exc:
+            return validation_error(str(exc))
+
+    def _invoke_target(self, clients: Clients, target: EndpointTarget, body: bytes, content_type: str,
+                       accept: str, custom_attributes: str | None = None) -> Reply:  # fmt: skip
+        if self.faults.take("model_error", target.endpoint_name):
+            return model_error(target.endpoint_name, target.variant_name, 500, "injected model error")
+        try:
+            url = self.hosts.url_for(target.model, clients.s3)
+        except ModelStartError as exc:
+            return model_error(target.endpoint_name, target.variant_name, 500, str(exc))
+        status, out, out_type = self.call_model(url, body, content_type, accept, custom_attributes)
+        if not 200 <= status < 300:
+            return model_error(target.endpoint_name, target.variant_name, status, out.decode("utf-8", "replace"))
+        return Reply(200, out, {"Content-Type": out_type, "x-Amzn-Invoked-Production-Variant": target.variant_name})
+
+    # ------------------------------------------------------------ InvokeEndpoint
+
+    def invoke(self, clients: Clients, endpoint: str, body: bytes, headers: Callable[[str], str | None]) -> Reply:
+        if self.faults.take("throttle", endpoint):
+            return error_reply(400, "ThrottlingException", "Rate exceeded")
+        if len(body) > MAX_PAYLOAD_BYTES:
+            return validation_error(f"Request payload of {len(body)} bytes exceeds the {MAX_PAYLOAD_BYTES} bytes "
+                                    "InvokeEndpoint accepts; send smaller batches or use InvokeEndpointAsync")  # fmt: skip
+        target = self._target(clients, endpoint, headers("X-Amzn-SageMaker-Target-Variant"))
+        if isinstance(target, Reply):
+            return target
+        return self._invoke_target(clients, target, body, headers("Content-Type") or "application/json",
+                                   headers("Accept") or "*/*", headers("X-Amzn-SageMaker-Custom-Attributes"))  # fmt: skip
+
+    # ------------------------------------------------------------ InvokeEndpointAsync
+
+    def invoke_async(self, clients: Clients, endpoint: str, headers: Callable[[str], str | None]) -> Reply:
+        if self.faults.take("throttle", endpoint):
+            return error_reply(400, "ThrottlingException", "Rate exceeded")
+        input_location = headers("X-Amzn-SageMaker-InputLocation")
+        if not input_location:
+            return validation_error("InputLocation is required for InvokeEndpointAsync")
+        target = self._target(clients, endpoint, None)
+        if isinstance(target, Reply):
+            return target
+        output_config = target.async_config.get("OutputConfig") or {}
+        output_path = output_config.get("S3OutputPath")
+        if not output_path:
+            return validation_error(f"Endpoint {endpoint} is not an asynchronous endpoint (its configuration has "
+                                    "no AsyncInferenceConfig); call InvokeEndpoint instead")  # fmt: skip
+        inference_id = headers("X-Amzn-SageMaker-Inference-Id") or str(uuid.uuid4())
+        object_id = str(uuid.uuid4())
+        extension = (headers("X-Amzn-SageMaker-S3OutputPathExtension") or "").strip("/")
+        output_base = output_path.rstrip("/") + (f"/{extension}" if extension else "")
+        failure_base = (output_config.get("S3FailurePath") or output_path).rstrip("/") + (f"/{extension}" if extension else "")
+        filename = headers("X-Amzn-SageMaker-Filename")
+        output_location = f"{output_base}/{filename or object_id + '.out'}"
+        failure_location = f"{failure_base}/{object_id}-error.out"
+        job = threading.Thread(
+            target=self._run_async,
+            args=(clients, target, input_location, output_location, failure_location,
+                  headers("X-Amzn-SageMaker-Content-Type") or "application/json",
+                  headers("X-Amzn-SageMaker-Accept") or "*/*", headers("X-Amzn-SageMaker-Custom-Attributes")),
+            name=f"async-{endpoint}", daemon=True,
+        )  # fmt: skip
+        job.start()
+        return Reply(202, json.dumps({"InferenceId": inference_id}).encode(),
+                     {"Content-Type": "application/json", "X-Amzn-SageMaker-OutputLocation": output_location,
+                      "X-Amzn-SageMaker-FailureLocation": failure_location})  # fmt: skip
+
+    def _run_async(self, clients: Clients, target: EndpointTarget, input_location: str, output_location: str,
+                   failure_location: str, content_type: str, accept: str, custom_attributes: str | None) -> None:  # fmt: skip
+        try:
+            bucket, key = split_s3_url(input_location)
+            body = clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as exc:  # a missing input object is the request's failure, written where SageMaker writes it
+            reply = error_reply(400, "ValidationError", f"cannot read InputLocation {input_location}: {exc}")
+        else:
+            reply = self._invoke_target(clients, target, body, content_type, accept, custom_attributes)
+        if reply.status == 200:
+            location, payload, kind = output_location, reply.body, reply.headers.get("Content-Type", "application/octet-stream")
+        else:
+            location, payload, kind = failure_location, reply.body, "application/json"
+        bucket, key = split_s3_url(location)
+        clients.s3.put_object(Bucket=bucket, Key=key, Body=payload, ContentType=kind)

@@ -1,0 +1,263 @@
+"""Batch transform jobs run for real: what a CreateTransformJob against the stand-in asks for is
+executed against the model's server, and the job's status is then what DescribeTransformJob says.
+
+Supported as SageMaker documents it: S3Prefix input (every object under the prefix, gzip or not),
+SplitType None or Line, BatchStrategy SingleRecord or MultiRecord (records packed up to
+MaxPayloadInMB), MaxConcurrentTransforms, DataProcessing (InputFilter, JoinSource=Input,
+OutputFilter; CSV records are JSON arrays of their fields), AssembleWith None or Line, and the
+output object `<input key relative to the S3Uri's folder>.out` under S3OutputPath.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from saasbridge.local.sagemaker import jsonpath
+from saasbridge.local.sagemaker.hosts import ModelStartError, model_spec, split_s3_url
+
+MB = 1024 * 1024
+JSON_TYPES = ("application/json", "application/jsonlines", "application/x-jsonlines")
+
+
+class TransformFailed(Exception):
+    """The job's FailureReason."""
+
+
+@dataclass
+class JobState:
+    status: str = "InProgress"
+    failure_reason: str | None = None
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    ended: datetime | None = None
+    outputs: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RecordFormat:
+    """How one record is read, filtered and written for a content type."""
+
+    csv: bool
+
+    def parse(self, text: str) -> Any:
+        if self.csv:
+            return next(csv.reader([text]), [])
+        return json.loads(text)
+
+    def dump(self, value: Any) -> str:
+        if self.csv:
+            if not isinstance(value, list):
+                return str(value)
+            out = io.StringIO()
+            csv.writer(out, lineterminator="").writerow(value)
+            return out.getvalue()
+        return json.dumps(value, separators=(",", ":"))
+
+
+def record_format(content_type: str | None) -> RecordFormat:
+    kind = (content_type or "").split(";")[0].strip().lower()
+    return RecordFormat(csv=kind not in JSON_TYPES)
+
+
+def output_key(s3_uri: str, key: str, output_path: str) -> str:
+    """Where SageMaker writes the output of input object `key`: its path relative to the S3Uri's
+    folder, under S3OutputPath, with `.out` appended."""
+    _, prefix = split_s3_url(s3_uri)
+    folder = prefix[: prefix.rfind("/") + 1]
+    return f"{output_path.rstrip('/')}/{key[len(folder):]}.out"
+
+
+class TransformJob:
+    """One job's execution (the CreateTransformJob request, the caller's clients, the runtime)."""
+
+    def __init__(self, request: dict[str, Any], clients: Any, runtime: Any):
+        self.request = request
+        self.clients = clients
+        self.runtime = runtime
+        source = request["TransformInput"]["DataSource"]["S3DataSource"]
+        if source.get("S3DataType", "S3Prefix") != "S3Prefix":
+            raise TransformFailed(f"S3DataType {source.get('S3DataType')} is not supported by the stand-in; use S3Prefix")
+        self.s3_uri = source["S3Uri"]
+        tin, tout = request["TransformInput"], request["TransformOutput"]
+        self.content_type = tin.get("ContentType") or "application/octet-stream"
+        self.split = tin.get("SplitType", "None")
+        if self.split not in ("None", "Line"):
+            raise TransformFailed(f"SplitType {self.split} is not supported by the stand-in; use Line or None")
+        self.gzip = tin.get("CompressionType", "None") == "Gzip"
+        self.accept = tout.get("Accept") or "*/*"
+        self.assemble = tout.get("AssembleWith", "None")
+        self.output_path = tout["S3OutputPath"]
+        self.multi = request.get("BatchStrategy", "SingleRecord") == "MultiRecord"
+        self.max_payload = int(request.get("MaxPayloadInMB", 6) or 6) * MB
+        self.workers = max(1, int(request.get("MaxConcurrentTransforms", 1) or 1))
+        processing = request.get("DataProcessing") or {}
+        self.input_filter = processing.get("InputFilter") or "$"
+        self.output_filter = processing.get("OutputFilter") or "$"
+        self.join = processing.get("JoinSource", "None") == "Input"
+        self.in_format = record_format(self.content_type)
+        self.out_format = record_format(self.accept if self.accept != "*/*" else self.content_type)
+
+    def run(self, state: JobState) -> None:
+        try:
+            spec = model_spec(self.clients.sagemaker, self.request["ModelName"], self.request.get("Environment"))
+            self.model_url = self.runtime.hosts.url_for(spec, self.clients.s3)
+        except ModelStartError as exc:
+            raise TransformFailed(f"ClientError: {exc}") from None
+        bucket, prefix = split_s3_url(self.s3_uri)
+        keys = [o["Key"] for page in self.clients.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+                for o in page.get("Contents", []) if not o["Key"].endswith("/")]  # fmt: skip
+        if not keys:
+            raise TransformFailed(f"ClientError: no input objects under {self.s3_uri}")
+        for key in keys:
+            body = self.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            out = self.transform_object(gzip.decompress(body) if self.gzip else body, key)
+            out_bucket, out_key = split_s3_url(output_key(self.s3_uri, key, self.output_path))
+            self.clients.s3.put_object(Bucket=out_bucket, Key=out_key, Body=out)
+            state.outputs.append(f"s3://{out_bucket}/{out_key}")
+
+    def transform_object(self, body: bytes, key: str) -> bytes:
+        if self.split == "None":
+            return self._transform_records([body.decode("utf-8")] if self._filters else [body], key, whole=True)
+        records = [line for line in body.decode("utf-8").splitlines() if line.strip()]
+        return self._transform_records(records, key, whole=False)
+
+    @property
+    def _filters(self) -> bool:
+        return self.join or self.input_filter.strip() != "$" or self.output_filter.strip() != "$"
+
+    def _model_input(self, record: Any) -> Any:
+        if self.input_filter.strip() == "$":
+            return record
+        return self.in_format.dump(jsonpath.apply(self.input_filter, self.in_format.parse(record)))
+
+    def _batches(self, records: list[Any]) -> list[list[int]]:
+        """Record indexes per request: one each, or as many as fit in MaxPayloadInMB."""
+        if not self.multi:
+            return [[i] for i in range(len(records))]
+        batches, current, size = [], [], 0
+        for i, record in enumerate(records):
+            length = len(record) + 1
+            if current and size + length > self.max_payload:
+                batches.append(current)
+                current, size = [], 0
+            current.append(i)
+            size += length
+        return batches + ([current] if current else [])
+
+    def _call(self, payload: bytes, key: str) -> bytes:
+        if len(payload) > self.max_payload:
+            raise TransformFailed(f"ClientError: a record of {key} is larger than MaxPayloadInMB")
+        status, out, _ = self.runtime.call_model(self.model_url, payload, self.content_type, self.accept)
+        if not 200 <= status < 300:
+            text = out.decode("utf-8", "replace")[:500]
+            raise TransformFailed(f"ClientError: the model answered {status} for a request from {key}: {text}")
+        return out
+
+    def _transform_records(self, records: list[Any], key: str, *, whole: bool) -> bytes:
+        try:
+            inputs = [self._model_input(r) for r in records]
+        except (jsonpath.FilterError, ValueError) as exc:
+            raise TransformFailed(f"ClientError: InputFilter on {key}: {exc}") from None
+        batches = self._batches(inputs)
+
+        def payload(batch: list[int]) -> bytes:
+            parts = [inputs[i] for i in batch]
+            if whole and isinstance(parts[0], bytes):
+                return parts[0]
+            return "".join(p + "\n" for p in parts).encode() if not whole else parts[0].encode()
+
+        with ThreadPoolExecutor(self.workers) as pool:
+            answers = list(pool.map(lambda b: self._call(payload(b), key), batches))
+        if not self._filters:
+            sep = b"\n" if self.assemble == "Line" else b""
+            return b"".join(a if (not sep or a.endswith(sep)) else a + sep for a in answers)
+        results: list[str] = []
+        for batch, answer in zip(batches, answers, strict=True):
+            lines = [answer.decode("utf-8")] if whole else [ln for ln in answer.decode("utf-8").splitlines() if ln.strip()]
+            if len(lines) != len(batch):
+                raise TransformFailed(f"ClientError: the model returned {len(lines)} records for {len(batch)} inputs "
+                                      f"of {key}; joining and filtering need one output line per record")  # fmt: skip
+            results.extend(self._output_record(records[i], line, key) for i, line in zip(batch, lines, strict=True))
+        if self.assemble == "Line":
+            return "".join(r + "\n" for r in results).encode()
+        return "".join(results).encode()
+
+    def _output_record(self, record: str, output: str, key: str) -> str:
+        out_value = self.out_format.parse(output) if self.out_format.csv == self.in_format.csv or not self.join else output
+        if self.join:
+            source = self.in_format.parse(record)
+            if self.in_format.csv:
+                joined: Any = source + (out_value if isinstance(out_value, list) else [out_value])
+            elif isinstance(source, dict):
+                joined = {**source, "SageMakerOutput": out_value}
+            else:
+                joined = {"SageMakerInput": source, "SageMakerOutput": out_value}
+            fmt = self.in_format
+        else:
+            joined, fmt = out_value, self.out_format
+        try:
+            return fmt.dump(jsonpath.apply(self.output_filter, joined))
+        except jsonpath.FilterError as exc:
+            raise TransformFailed(f"ClientError: OutputFilter on {key}: {exc}") from None
+
+
+class TransformJobs:
+    """Jobs started through the gateway, their states, and the patching of Describe/List answers."""
+
+    def __init__(self, runtime: Any):
+        self.runtime = runtime
+        self._jobs: dict[str, JobState] = {}
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def start(self, request: dict[str, Any], clients: Any) -> None:
+        name = request["TransformJobName"]
+        state = JobState()
+        with self._lock:
+            self._jobs[name] = state
+        thread = threading.Thread(target=self._run, args=(request, clients, state), name=f"transform-{name}", daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
+
+    def _run(self, request: dict[str, Any], clients: Any, state: JobState) -> None:
+        try:
+            TransformJob(request, clients, self.runtime).run(state)
+            state.status = "Completed"
+        except TransformFailed as exc:
+            state.status, state.failure_reason = "Failed", str(exc)[:1024]
+        except Exception as exc:  # any other error fails the job with a reason, as SageMaker reports it
+            state.status, state.failure_reason = "Failed", f"InternalServerError: {type(exc).__name__}: {exc}"[:1024]
+        finally:
+            state.ended = datetime.now(UTC)
+
+    def patch(self, response: dict[str, Any]) -> dict[str, Any]:
+        """A DescribeTransformJob or ListTransformJobs answer with the real states of our jobs."""
+        for job in [response, *response.get("TransformJobSummaries", [])]:
+            state = self._jobs.get(job.get("TransformJobName", ""))
+            if state is None:
+                continue
+            job["TransformJobStatus"] = state.status
+            if state.failure_reason:
+                job["FailureReason"] = state.failure_reason
+            else:
+                job.pop("FailureReason", None)
+            job["TransformStartTime"] = state.started.timestamp()
+            if state.ended:
+                job["TransformEndTime"] = state.ended.timestamp()
+            else:
+                job.pop("TransformEndTime", None)
+        return response
+
+    def wait(self, timeout: float | None = None) -> None:
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout)

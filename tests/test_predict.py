@@ -279,3 +279,28 @@ def test_notebook_athena_ml_cell_runs_against_the_standin(api, deployed, standin
     expected = expected_scores(api, deployed, where=lambda r: r["country"] == "DE")
     got = {r["id"]: r["churn_score"] for r in scope["scored"].to_pylist()}
     assert got == expected
+
+
+def test_cross_account_role_with_external_id(api, deployed, standin_env, monkeypatch, capsys, caplog):
+    """--role-arn/--external-id: the runtime calls run with the assumed role's credentials (STS of
+    the stand-in), and neither those nor the base credentials appear in any output."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIABASECREDENTIAL01")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "base-secret-never-printed")
+    expected = expected_scores(api, deployed)
+    args = predict_args("--endpoint", "churn-rt", "--model-name", "churn-xacct", "--role-arn",
+                        "arn:aws:iam::123456789012:role/customer-scoring", "--external-id", "saas-tenant-acme")  # fmt: skip
+    assert main(args) == 0
+    assert_exactly(api, "churn-xacct", expected, atol=0, endpoint="churn-rt")
+    # A role of another account sees that account's endpoints, not this one: the calls carry the role.
+    other = [a.replace("123456789012", "210987654321") for a in args]
+    assert main(other) == 1
+    seen = capsys.readouterr()
+    assert f"{len(expected)} rows failed: ValidationError: Endpoint churn-rt" in seen.err
+    from saasbridge.sagemaker.credentials import AwsAccess, aws_session
+
+    assumed = aws_session(AwsAccess(role_arn="arn:aws:iam::123456789012:role/customer-scoring",
+                                    external_id="saas-tenant-acme")).get_credentials().get_frozen_credentials()  # fmt: skip
+    assert assumed.access_key != "AKIABASECREDENTIAL01"  # really assumed
+    text = seen.out + seen.err + caplog.text
+    for secret in ("base-secret-never-printed", assumed.secret_key, assumed.token, "saas-tenant-acme"):
+        assert secret not in text

@@ -91,3 +91,35 @@ def test_scoring_handler_is_lean():
             "print(sorted(m for m in ('pandas','duckdb','fastapi','moto','sklearn','sqlglot','rich','numpy','pyarrow') if m in sys.modules))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_model_packages_declared_content_type_is_used(aws_env):
+    """A model built from a registry package that declares JSON Lines gets JSON Lines; otherwise CSV
+    (the control plane is the moto server)."""
+    import boto3
+
+    from saasbridge.sagemaker.inference import describe_endpoint
+
+    session = boto3.Session()
+    sm = session.client("sagemaker")
+    sm.create_model_package_group(ModelPackageGroupName="units-churn")
+    package = sm.create_model_package(
+        ModelPackageGroupName="units-churn",
+        InferenceSpecification={"Containers": [{"Image": "img", "ModelDataUrl": "s3://b/model.tar.gz"}],
+                                "SupportedContentTypes": ["application/jsonlines", "text/csv"],
+                                "SupportedResponseMIMETypes": ["application/jsonlines"]},
+    )["ModelPackageArn"]  # fmt: skip
+    role = "arn:aws:iam::123456789012:role/x"
+    sm.create_model(ModelName="units-pkg", Containers=[{"ModelPackageName": package}], ExecutionRoleArn=role)
+    sm.create_model(ModelName="units-plain", PrimaryContainer={"Image": "img", "ModelDataUrl": "s3://b/m.tar.gz"},
+                    ExecutionRoleArn=role)  # fmt: skip
+    variant = {"VariantName": "v", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+    for name in ("units-pkg", "units-plain"):
+        sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{**variant, "ModelName": name}])
+        sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    assert describe_endpoint(session, "units-pkg").content_type == "application/jsonlines"
+    plain = describe_endpoint(session, "units-plain")
+    assert (plain.model, plain.content_type) == ("units-plain", "text/csv")
+    assert describe_endpoint(session, "units-pkg", content_type="text/csv").content_type == "text/csv"
+    unknown = describe_endpoint(session, "no-such-endpoint")  # a runtime-only role sees no control plane
+    assert (unknown.model, unknown.content_type) == ("no-such-endpoint", "text/csv")

@@ -304,3 +304,11 @@ def test_cross_account_role_with_external_id(api, deployed, standin_env, monkeyp
     text = seen.out + seen.err + caplog.text
     for secret in ("base-secret-never-printed", assumed.secret_key, assumed.token, "saas-tenant-acme"):
         assert secret not in text
+
+
+def test_json_lines_input(api, deployed, standin_env, capsys):
+    expected = expected_scores(api, deployed)
+    args = predict_args("--endpoint", "churn-rt", "--content-type", "application/jsonlines", "--model-name",
+                        "churn-jsonl", "--max-rows-per-request", "8")  # fmt: skip
+    assert main(args) == 0
+    assert_exactly(api, "churn-jsonl", expected, atol=0, endpoint="churn-rt")

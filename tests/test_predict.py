@@ -312,3 +312,18 @@ def test_json_lines_input(api, deployed, standin_env, capsys):
                         "churn-jsonl", "--max-rows-per-request", "8")  # fmt: skip
     assert main(args) == 0
     assert_exactly(api, "churn-jsonl", expected, atol=0, endpoint="churn-rt")
+
+
+def test_scoring_api_with_iam_auth_signs_requests(api, deployed, standin_env, monkeypatch, capsys):
+    from saasbridge.local.scoring_api import ScoringApiServer
+
+    expected = expected_scores(api, deployed)
+    monkeypatch.delenv("SAASBRIDGE_SCORING_API_KEY", raising=False)
+    with ScoringApiServer(iam_access_keys={"testing"}, allowed_endpoints="churn-rt") as scoring:
+        args = predict_args("--endpoint", "churn-rt", "--scoring-url", scoring.url, "--model-name", "churn-iam")
+        assert main(args) == 0
+        assert scoring.requests >= 1
+    assert_exactly(api, "churn-iam", expected, atol=0, endpoint="churn-rt")
+    with ScoringApiServer(iam_access_keys={"someone-else"}) as scoring:
+        assert main(predict_args("--endpoint", "churn-rt", "--scoring-url", scoring.url, "--model-name", "x")) == 1
+    assert "HTTP 403" in capsys.readouterr().err

@@ -2,8 +2,10 @@
 (template.yaml, ScoringApi), for local runs and tests. `POST /endpoints/{name}/invocations`
 becomes an API Gateway proxy event (body base64, as with BinaryMediaTypes */*) for
 `saasbridge.sagemaker.scoring_handler.lambda_handler`, whose proxy response is sent back. With an
-`api_key`, a request without the matching `x-api-key` gets 403 as API Gateway answers it; the
-handler reaches SageMaker through boto3 (AWS_ENDPOINT_URL → the SageMaker stand-in)."""
+`api_key`, a request without the matching `x-api-key` gets 403 as API Gateway answers it; with
+`iam_access_keys`, a request must carry a SigV4 `Authorization` for service execute-api by one of
+those access keys (the signature itself is not verified locally). The handler reaches SageMaker
+through boto3 (AWS_ENDPOINT_URL → the SageMaker stand-in)."""
 
 from __future__ import annotations
 
@@ -16,13 +18,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 _PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations/?$")
+_SIGV4 = re.compile(r"^AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/\d{8}/[^/]+/execute-api/aws4_request, ")
 
 
 class ScoringApiServer:
     """`with ScoringApiServer(api_key=…) as api: api.url` — stopped when the block ends."""
 
-    def __init__(self, *, api_key: str | None = None, allowed_endpoints: str = "*"):
+    def __init__(
+        self, *, api_key: str | None = None, iam_access_keys: set[str] | None = None, allowed_endpoints: str = "*"
+    ):
         self.api_key = api_key
+        self.iam_access_keys = iam_access_keys
         self.allowed_endpoints = allowed_endpoints
         self.requests = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
@@ -78,6 +84,11 @@ def _handler_class(api: ScoringApiServer) -> type[BaseHTTPRequestHandler]:
             if api.api_key is not None and not hmac.compare_digest(self.headers.get("x-api-key", ""), api.api_key):
                 self._send(403, b'{"message": "Forbidden"}')
                 return
+            if api.iam_access_keys is not None:
+                signed = _SIGV4.match(self.headers.get("Authorization", ""))
+                if not signed or signed["key"] not in api.iam_access_keys:
+                    self._send(403, b'{"message": "Missing Authentication Token"}')
+                    return
             from saasbridge.sagemaker.scoring_handler import lambda_handler
 
             answer = lambda_handler(api.event(m["name"], body, dict(self.headers.items())))

@@ -1,5 +1,5 @@
-"""Every failure as AppFlow's `errorDetails`: exceptions → ErrorCode, and the error response of each
-request type (the SDK response classes, so the shape is exactly the SDK's, explicit nulls included)."""
+"""Every failure as AppFlow's `errorDetails`: exceptions → ErrorCode (the response each request type
+answers with is in `failures`)."""
 
 from __future__ import annotations
 
@@ -72,26 +72,3 @@ def _classify(exc: BaseException) -> tuple[r.ErrorCode, int | None]:
             return E.ClientError, None
         return E.ServerError, None
     return E.UnknownError, None
-
-
-def error_response(event_type: str | None, details: r.ErrorDetails) -> dict:
-    """The failure response for `event_type`, with the keys its success response has."""
-    if event_type == "DescribeConnectorConfigurationRequest":
-        from appflow_connector.configuration import configuration_error_response
-
-        return configuration_error_response(details)
-    builders = {
-        "ValidateCredentialsRequest": lambda: r.ValidateCredentialsResponse(False, details),
-        "ValidateConnectorRuntimeSettingsRequest": lambda: r.ValidateConnectorRuntimeSettingsResponse(
-            False, None, details
-        ),
-        "ListEntitiesRequest": lambda: r.ListEntitiesResponse(False, details),
-        "DescribeEntityRequest": lambda: r.DescribeEntityResponse(False, details),
-        "QueryDataRequest": lambda: r.QueryDataResponse(False, details),
-        "RetrieveDataRequest": lambda: r.RetrieveDataResponse(False, details),
-        "WriteDataRequest": lambda: r.WriteDataResponse(False, details),
-    }
-    build = builders.get(event_type or "")
-    if build is None:
-        return {"isSuccess": False, "errorDetails": details.to_dict()}
-    return build().to_dict()

@@ -16,7 +16,8 @@ from custom_connector_sdk.lambda_handler import responses as r
 from custom_connector_sdk.lambda_handler.lambda_handler import BaseLambdaConnectorHandler
 
 from appflow_connector.configuration import SaasBridgeConfigurationHandler
-from appflow_connector.errors import error_details, error_response
+from appflow_connector.errors import error_details
+from appflow_connector.failures import error_response
 from appflow_connector.metadata import SaasBridgeMetadataHandler
 from appflow_connector.records import SaasBridgeRecordHandler
 

@@ -22,7 +22,7 @@ from appflow_connector.render import record_texts
 from appflow_connector.types import filter_fields
 from saasbridge.catalog.model import Entity
 from saasbridge.client.deadline import Deadline
-from saasbridge.errors import DeadlineExceeded, UnknownEntityError
+from saasbridge.errors import DeadlineExceeded
 from saasbridge.query.ir import InList, Query
 
 DEFAULT_MAX_RESULTS = 1000
@@ -37,13 +37,6 @@ def call_deadline(context: Any) -> Deadline:
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         budget = min(budget, context.get_remaining_time_in_millis() / 1000.0 - LAMBDA_RESERVE_SECONDS)
     return Deadline(max(0.5, budget))
-
-
-def resolve_entity(cat, identifier: str) -> Entity:
-    try:
-        return cat.entity(identifier)
-    except UnknownEntityError as exc:
-        raise ConnectorError(r.ErrorCode.InvalidArgument, f"Unknown entity: {exc}") from None
 
 
 def selected_columns(entity: Entity, names: list[str] | None) -> list[str]:
@@ -136,7 +129,7 @@ class SaasBridgeRecordHandler(RecordHandler):
         ctx = request.connector_context
         settings = ctx.connector_runtime_settings if ctx else None
         cat = session.catalog_for(settings)
-        entity = resolve_entity(cat, request.entity_identifier)
+        entity = session.resolve_entity(cat, request.entity_identifier)
         columns = selected_columns(entity, request.selected_field_names)
         parsed = parse_filter(request.filter_expression, filter_fields(entity))
         fingerprint = tokens.query_fingerprint(
@@ -164,7 +157,7 @@ class SaasBridgeRecordHandler(RecordHandler):
 
         ctx = request.connector_context
         cat = session.catalog_for(ctx.connector_runtime_settings if ctx else None)
-        entity = resolve_entity(cat, request.entity_identifier)
+        entity = session.resolve_entity(cat, request.entity_identifier)
         columns = selected_columns(entity, request.selected_field_names)
         id_field = request.id_field_name or entity.primary_key
         if not id_field or not entity.has_field(id_field):

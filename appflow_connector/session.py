@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 from custom_connector_sdk.lambda_handler.responses import ErrorCode
 
 from appflow_connector.errors import ConnectorError
-from saasbridge.catalog.model import Catalog
-from saasbridge.errors import ConfigError
+from saasbridge.catalog.model import Catalog, Entity
+from saasbridge.errors import ConfigError, UnknownEntityError
 
 INSTANCE_URL = "instanceUrl"  # runtime setting: the API base URL (CONNECTOR_PROFILE scope)
 PAGE_SIZE = "pageSize"  # runtime setting: records per API request (SOURCE_AND_DESTINATION)
@@ -73,6 +73,14 @@ def catalog_for(settings: Mapping[str, str] | None) -> Catalog:
     if problem:
         raise ConnectorError(ErrorCode.InvalidArgument, f"runtime setting {INSTANCE_URL} {problem}")
     return dataclasses.replace(base, base_url=url.rstrip("/"))
+
+
+def resolve_entity(cat: Catalog, identifier: str) -> Entity:
+    """The entity AppFlow names, or InvalidArgument when the catalog has none by that name."""
+    try:
+        return cat.entity(identifier)
+    except UnknownEntityError as exc:
+        raise ConnectorError(ErrorCode.InvalidArgument, f"Unknown entity: {exc}") from None
 
 
 def page_size(settings: Mapping[str, str] | None, maximum: int) -> int | None:

@@ -10,7 +10,6 @@ from custom_connector_sdk.lambda_handler import responses as r
 
 from appflow_connector import session
 from appflow_connector.errors import ConnectorError, error_details
-from appflow_connector.records import resolve_entity
 from saasbridge.catalog.model import Entity
 from saasbridge.errors import SaasBridgeError
 
@@ -52,7 +51,7 @@ def _result_parts(result: Any) -> tuple[bool, str | None, str | None]:
 def write_data(request: rq.WriteDataRequest) -> r.WriteDataResponse:
     ctx = request.connector_context
     cat = session.catalog_for(ctx.connector_runtime_settings if ctx else None)
-    entity = resolve_entity(cat, request.entity_identifier)
+    entity = session.resolve_entity(cat, request.entity_identifier)
     op = (request.operation.name if request.operation else "INSERT").lower()
     if entity.write_operation(op) is None:
         supported = ", ".join(w.op.upper() for w in entity.writes) or "none (read-only entity)"

@@ -21,9 +21,9 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
 
 from bench import MODULES
+from bench.support import figure, markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
 LATEST = ROOT / "bench" / "results" / "latest.json"
@@ -36,8 +36,6 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 def conversion_rows(results: list[dict]) -> list[dict]:
     """bench.conversion reports cases per entity; the table wants the two ratios with targets."""
-    from bench.support import figure
-
     out = []
     for entity in dict.fromkeys(r["entity"] for r in results):
         cases = {r["name"][:2]: r for r in results if r["entity"] == entity}
@@ -58,8 +56,6 @@ def conversion_rows(results: list[dict]) -> list[dict]:
 
 def cold_start_rows(results: list[dict]) -> list[dict]:
     """bench.cold_start reports import times per handler and bytecode variant, and the package size."""
-    from bench.support import figure
-
     out = [figure(f"Cold start: import of {r['handler']} ({r['bytecode']}, median of {r['runs']})",
                   r["import_ms"], "ms", bound=r["interpreter_ms"], bound_label="bare interpreter start",
                   target="(informational)", process_ms=r.get("process_ms"), heaviest=r.get("heaviest"))
@@ -74,8 +70,6 @@ def cold_start_rows(results: list[dict]) -> list[dict]:
 
 def generic_rows(name: str, results: list[dict]) -> list[dict]:
     """Rows already in the table's shape pass through; anything else is shown as name = value."""
-    from bench.support import figure
-
     out = []
     for r in results:
         if "figure" in r:
@@ -94,8 +88,6 @@ ADAPTERS = {"conversion": conversion_rows, "cold_start": cold_start_rows}
 
 def run_module(name: str, quick: bool) -> tuple[list[dict], dict]:
     """(table rows, run record) for one module; a failure becomes a failed row, not an abort."""
-    from bench.support import figure
-
     started = time.perf_counter()
     try:
         module = importlib.import_module(f"bench.{name}")
@@ -118,29 +110,6 @@ def run_module(name: str, quick: bool) -> tuple[list[dict], dict]:
 
 
 # ---------------------------------------------------------------- output
-
-
-def _number(value: Any, unit: str = "") -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float) and not value.is_integer():
-        text = f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
-    else:
-        text = f"{int(value):,}"
-    return f"{text} {unit}".strip()
-
-
-def markdown_table(rows: list[dict]) -> str:
-    lines = ["| figure | value | bound / baseline | ratio | target | pass |", "|---|---:|---:|---:|---|:-:|"]
-    for r in rows:
-        bound = _number(r.get("bound"), r.get("bound_unit", r.get("unit", ""))) if r.get("bound") is not None else "–"
-        if r.get("bound_label") and r.get("bound") is not None:
-            bound = f"{bound} ({r['bound_label']})"
-        ratio = "–" if r.get("ratio") is None else f"{r['ratio']:.2f}"
-        verdict = {True: "pass", False: "**FAIL**", None: "–"}[r.get("pass")]
-        lines.append(f"| {r['figure']} | {_number(r.get('value'), r.get('unit', ''))} | {bound} | {ratio} | "
-                     f"{r.get('target') or '–'} | {verdict} |")
-    return "\n".join(lines)
 
 
 def machine() -> dict[str, str]:

@@ -14,7 +14,6 @@ no rate limit:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
@@ -24,7 +23,7 @@ from urllib.parse import urlencode
 
 import orjson
 
-from bench.support import API_KEY, figure, workdir
+from bench.support import API_KEY, figure, run_from_command_line, workdir
 
 TARGET_MS_PER_1000 = 25.0
 # (entity, page size): the wide append-only log, and accounts with nested address and tags.
@@ -184,11 +183,7 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def main() -> None:
-    from bench.__main__ import markdown_table
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smaller database")
-    print(markdown_table(run(quick=parser.parse_args().quick)))
+    run_from_command_line(run, __doc__, quick_help="a smaller database")
 
 
 if __name__ == "__main__":

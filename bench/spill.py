@@ -25,6 +25,7 @@ from bench.support import (
     connector_environment,
     create_bucket,
     figure,
+    markdown_table,
     s3_client,
     truth_records,
 )
@@ -168,8 +169,6 @@ def main() -> None:
         api_url, moto_url, block = args.child_scan
         child_scan(api_url, moto_url, int(block))
         return
-    from bench.__main__ import markdown_table
-
     print(markdown_table(run(quick=args.quick)))
 
 

@@ -44,10 +44,32 @@ def figure(
     }
 
 
+def _number(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float) and not value.is_integer():
+        text = f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+    else:
+        text = f"{int(value):,}"
+    return f"{text} {unit}".strip()
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The rows as the markdown results table (the README's and a module run on its own)."""
+    lines = ["| figure | value | bound / baseline | ratio | target | pass |", "|---|---:|---:|---:|---|:-:|"]
+    for r in rows:
+        bound = _number(r.get("bound"), r.get("bound_unit", r.get("unit", ""))) if r.get("bound") is not None else "–"
+        if r.get("bound_label") and r.get("bound") is not None:
+            bound = f"{bound} ({r['bound_label']})"
+        ratio = "–" if r.get("ratio") is None else f"{r['ratio']:.2f}"
+        verdict = {True: "pass", False: "**FAIL**", None: "–"}[r.get("pass")]
+        lines.append(f"| {r['figure']} | {_number(r.get('value'), r.get('unit', ''))} | {bound} | {ratio} | "
+                     f"{r.get('target') or '–'} | {verdict} |")
+    return "\n".join(lines)
+
+
 def run_from_command_line(run: Callable[..., list[dict]], doc: str, *, quick_help: str) -> None:
     """A bench module run on its own: `--quick` (`quick_help`), its figures printed as a markdown table."""
-    from bench.__main__ import markdown_table
-
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=quick_help)
     print(markdown_table(run(quick=parser.parse_args().quick)))

@@ -117,16 +117,29 @@ def exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `serve` (this module's command line and `saasbridge api serve`)."""
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 = any free port)")
+    parser.add_argument("--scale", type=float, default=1.0, help="data size: 1.0 = 2,000 accounts … 100,000 events per tenant")
+    parser.add_argument("--seed", type=int, default=42, help="random seed of the demo data and of injected faults")
+    parser.add_argument("--db", metavar="PATH", help="keep the database in PATH (reused on restart); default: a temporary file")
+    parser.add_argument("--rate-limit", type=float, default=50, metavar="N", help="requests/s per tenant (0 = unlimited)")
+    parser.add_argument("--latency-ms", type=int, default=0, metavar="MS", help="added to every request")
+    parser.add_argument("--fail-rate", type=float, default=0.0, metavar="F", help="fraction of requests that fail (0..1)")
+
+
+def serve_from_arguments(args: argparse.Namespace, on_ready: Callable[[str], None]) -> None:
+    """`serve` with the options `add_serve_arguments` parsed."""
+    serve(
+        host=args.host, port=args.port, scale=args.scale, seed=args.seed, db_path=args.db,
+        rate_limit=args.rate_limit, latency_ms=args.latency_ms, fail_rate=args.fail_rate, on_ready=on_ready,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m demo_saas.server")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--db", default=None)
-    parser.add_argument("--rate-limit", type=float, default=50)
-    parser.add_argument("--latency-ms", type=int, default=0)
-    parser.add_argument("--fail-rate", type=float, default=0.0)
+    add_serve_arguments(parser)
     parser.add_argument("--parent-pid", type=int, default=None)
     args = parser.parse_args(argv)
     exit_cleanly_on_sigterm()
@@ -137,10 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         print(READY_PREFIX + url, flush=True)
 
     try:
-        serve(
-            host=args.host, port=args.port, scale=args.scale, seed=args.seed, db_path=args.db,
-            rate_limit=args.rate_limit, latency_ms=args.latency_ms, fail_rate=args.fail_rate, on_ready=ready,
-        )
+        serve_from_arguments(args, ready)
     except ServeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -16,6 +16,7 @@ from athena_connector import protocol as p
 from athena_connector.handler import lambda_handler
 from saasbridge.catalog import load_catalog
 from saasbridge.catalog.model import Entity, FieldType
+from tests.helpers import api_value
 
 CATALOG_NAME = "saas"
 
@@ -113,20 +114,11 @@ def _norm(ft: FieldType, v: Any) -> Any:
     return v
 
 
-def _api_value(record: dict, api_name: str) -> Any:
-    cur: Any = record
-    for part in api_name.split("."):
-        if not isinstance(cur, dict):
-            return None
-        cur = cur.get(part)
-    return cur
-
-
 def truth_rows(entity: Entity, records: list[dict], columns: list[str] | None = None) -> list[dict]:
     """Ground-truth records as {column: comparable value}."""
     cols = columns or entity.column_names
     fields = {f.name: f for f in entity.fields}
-    return [{c: _norm(fields[c].type, _api_value(r, fields[c].api_name)) for c in cols} for r in records]
+    return [{c: _norm(fields[c].type, api_value(r, fields[c].api_name)) for c in cols} for r in records]
 
 
 def actual_rows(entity: Entity, table: pa.Table) -> list[dict]:

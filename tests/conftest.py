@@ -35,6 +35,16 @@ def aws_env(moto_server, monkeypatch):
     return moto_server
 
 
+@pytest.fixture
+def fresh_session():
+    """The AppFlow connector's cached catalog forgotten before and after the test."""
+    from appflow_connector import session
+
+    session.reset()
+    yield
+    session.reset()
+
+
 @pytest.fixture(scope="session")
 def sagemaker_standin(moto_server):
     """The SageMaker hosting stand-in (`saasbridge sagemaker serve`) as a real process, forwarding the
@@ -46,10 +56,7 @@ def sagemaker_standin(moto_server):
 
 
 @pytest.fixture
-def sagemaker_env(sagemaker_standin, monkeypatch):
+def sagemaker_env(aws_env, sagemaker_standin, monkeypatch):
     """Point boto3 (S3, SageMaker, SageMaker runtime) at the stand-in with dummy credentials."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", sagemaker_standin.url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     return sagemaker_standin

@@ -12,12 +12,12 @@ import dataclasses
 import json
 import re
 
-import boto3
 import orjson
 import pytest
 
 from appflow_connector import session
 from appflow_connector.handler import lambda_handler
+from tests.helpers import put_secret
 from tests.shared_fixtures import APPFLOW_FIXTURES
 
 FIXTURES = APPFLOW_FIXTURES
@@ -84,16 +84,8 @@ def shape_errors(expected, actual, path="$") -> list[str]:
 
 @pytest.fixture(scope="module")
 def secret_arn(moto_server):
-    client = boto3.client(
-        "secretsmanager", endpoint_url=moto_server.url, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
-    name = "appflow!123456789012-saasbridge-fixture-profile"
-    value = json.dumps({"apiKey": "demo-acme-key", "accessToken": "demo-acme-key"})
-    try:
-        return client.create_secret(Name=name, SecretString=value)["ARN"]
-    except client.exceptions.ResourceExistsException:
-        return client.describe_secret(SecretId=name)["ARN"]
+    return put_secret("appflow!123456789012-saasbridge-fixture-profile",
+                      {"apiKey": "demo-acme-key", "accessToken": "demo-acme-key"}, moto_server.url)
 
 
 @pytest.fixture

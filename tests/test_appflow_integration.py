@@ -6,51 +6,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from decimal import Decimal
 
-import boto3
 import pytest
 import urllib3
 
 from appflow_connector import session
 from appflow_connector.handler import lambda_handler
 from demo_saas.store import dump_records
+from tests.helpers import api_value, norm, put_secret
 
-_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
-
-
-def norm(value):
-    """Values compared by meaning: numbers exactly (Decimal), timestamps as instants."""
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, (int, float, Decimal)):
-        return Decimal(str(value))
-    if isinstance(value, str) and _TS.match(value):
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if isinstance(value, dict):
-        return {k: norm(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [norm(v) for v in value]
-    return value
-
-
-def api_value(record: dict, api_name: str):
-    for part in api_name.split("."):
-        record = record.get(part) if isinstance(record, dict) else None
-    return record
+pytestmark = pytest.mark.usefixtures("fresh_session")
 
 
 def make_secret(moto_url: str, name: str) -> str:
-    client = boto3.client(
-        "secretsmanager", endpoint_url=moto_url, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
-    try:
-        return client.create_secret(Name=name, SecretString=json.dumps({"apiKey": "demo-acme-key"}))["ARN"]
-    except client.exceptions.ResourceExistsException:
-        return client.describe_secret(SecretId=name)["ARN"]
-
+    return put_secret(name, {"apiKey": "demo-acme-key"}, moto_url)
 
 def query_all(api_url, arn, entity, *, expression=None, max_results=1000, fields=None):
     """Page through QueryData as AppFlow does; returns (records, calls)."""
@@ -72,11 +42,6 @@ def query_all(api_url, arn, entity, *, expression=None, max_results=1000, fields
         assert calls < 10_000
 
 
-@pytest.fixture(autouse=True)
-def fresh_session():
-    session.reset()
-    yield
-    session.reset()
 
 
 @pytest.mark.parametrize("entity", ["accounts", "contacts", "deals", "events", "predictions"])

@@ -6,10 +6,8 @@ real reference API, are byte for byte the API's own values rendered independentl
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 
-import boto3
 import orjson
 import pyarrow as pa
 import pytest
@@ -22,6 +20,7 @@ from appflow_connector.handler import lambda_handler
 from appflow_connector.render import record_texts
 from appflow_connector.types import record_json
 from demo_saas.store import dump_records
+from tests.helpers import api_value, put_secret
 
 # ---- the renderer against the per-value path --------------------------------------------------
 
@@ -171,27 +170,16 @@ def _render_api_value(value, ft):
     return value
 
 
-def _api_value(record: dict, api_name: str):
-    for part in api_name.split("."):
-        record = record.get(part) if isinstance(record, dict) else None
-    return record
-
-
 def _expected_texts(entity, truth, fields):
     return [
-        orjson.dumps({f: _render_api_value(_api_value(src, entity.field(f).api_name), entity.field(f).type)
+        orjson.dumps({f: _render_api_value(api_value(src, entity.field(f).api_name), entity.field(f).type)
                       for f in fields}).decode()
         for src in truth
     ]  # fmt: skip
 
 
 def _secret(moto_url: str) -> str:
-    client = boto3.client("secretsmanager", endpoint_url=moto_url, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    try:
-        return client.create_secret(Name="appflow!records", SecretString=json.dumps({"apiKey": "demo-acme-key"}))["ARN"]
-    except client.exceptions.ResourceExistsException:
-        return client.describe_secret(SecretId="appflow!records")["ARN"]
+    return put_secret("appflow!records", {"apiKey": "demo-acme-key"}, moto_url)
 
 
 def _pages(api_url, arn, entity, *, calls, max_results, fields=None, expression=None):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import sys
 
 import boto3
 import pyarrow as pa
@@ -174,6 +175,25 @@ def test_limit_is_exact_with_one_split(athena):
     assert len(stats["splits"]) == 1 and table.num_rows == 7
     ids = {r["id"] for r in expected if r["do_not_contact"] is False}
     assert set(table.column("id").to_pylist()) <= ids
+
+
+def test_an_inline_block_is_encoded_once(athena, monkeypatch):
+    from athena_connector.protocol import ipc
+
+    encoded: list[int] = []  # rows of each RecordBatch message the connector encodes
+    real = ipc.batch_bytes
+
+    def counting(batch, **kw):
+        encoded.append(batch.num_rows)
+        return real(batch, **kw)
+
+    for name, module in list(sys.modules.items()):  # every name it is imported under
+        if name.startswith("athena_connector") and getattr(module, "batch_bytes", None) is real:
+            monkeypatch.setattr(module, "batch_bytes", counting)
+    stats: dict = {}
+    table = scan("contacts", columns=["id", "email"], limit=7, stats=stats)
+    assert stats["responses"] == ["ReadRecordsResponse"] and table.num_rows == 7
+    assert encoded.count(7) == 1  # measured against the inline limit and sent: one encoding
 
 
 def test_top_n_equals_sorted_truth(athena):

@@ -9,8 +9,8 @@ import importlib
 import pytest
 
 from bench import MODULES
-from bench.__main__ import END, START, markdown_table, run_module, update_readme
-from bench.support import api_bound_rows_per_s, catalog_with_budget
+from bench.__main__ import END, START, run_module, update_readme
+from bench.support import api_bound_rows_per_s, catalog_with_budget, markdown_table
 
 OPTIONAL = {"cold_start", "extract"}  # written by others / needs the bench extra (dlt)
 

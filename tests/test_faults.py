@@ -28,6 +28,7 @@ from saasbridge.local.engine.metrics import emf_metrics
 from saasbridge.local.processes import start_reference_api
 from tests import athena_driver, reliability_report
 from tests.athena_driver import actual_rows, scan, sort_key, truth_rows
+from tests.helpers import put_secret
 from tests.httpstub import StubServer, reply
 
 ENTITIES = ["accounts", "contacts", "deals", "events", "predictions"]
@@ -52,16 +53,6 @@ def fast_catalog(directory: Path, *, rps: float = 50, concurrency: int = 4, max_
     path.write_text(text)
     load_catalog(path)  # still valid
     return path
-
-
-def secret_arn(moto_url: str, name: str, value: dict) -> str:
-    client = boto3.client("secretsmanager", endpoint_url=moto_url, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    try:
-        return client.create_secret(Name=name, SecretString=json.dumps(value))["ARN"]
-    except client.exceptions.ResourceExistsException:
-        client.put_secret_value(SecretId=name, SecretString=json.dumps(value))
-        return client.describe_secret(SecretId=name)["ARN"]
 
 
 class ShortContext:
@@ -157,7 +148,7 @@ def connectors(aws_env, monkeypatch, tmp_path):
         session.reset()
         session._clients.clear()
         ratelimit._shared.clear()  # a fresh container: nothing learnt from earlier servers on this port
-        return secret_arn(aws_env.url, f"faults-{key}", {"apiKey": key})
+        return put_secret(f"faults-{key}", {"apiKey": key}, aws_env.url)
 
     yield setup
     reset_container()

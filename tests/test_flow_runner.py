@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import datetime as dt
 import io
 import json
-import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,42 +29,13 @@ from saasbridge.local.flow_runner import (
     run_writeback,
 )
 from saasbridge.local.flow_runner.incremental import STATE_FILE
+from tests.helpers import api_value, norm
 
 ENTITIES = ["accounts", "contacts", "deals", "events", "predictions"]
-_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+pytestmark = pytest.mark.usefixtures("fresh_session")
 
 
 # ---------------------------------------------------------------- ground truth helpers
-
-
-def norm(value):
-    """Values compared by meaning: numbers exactly (Decimal), instants as UTC datetimes, dates as
-    ISO text, maps as dicts, absent == null."""
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, (int, float, Decimal)):
-        return Decimal(str(value))
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, str):
-        if _TS.match(value):
-            return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.UTC)
-        return value if value != "" else None
-    if isinstance(value, dict):
-        return {k: norm(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        if value and all(isinstance(v, tuple) and len(v) == 2 for v in value):  # Arrow map
-            return {k: norm(v) for k, v in value if v is not None}
-        return [norm(v) for v in value]
-    return value
-
-
-def api_value(record: dict, api_name: str):
-    for part in api_name.split("."):
-        record = record.get(part) if isinstance(record, dict) else None
-    return record
 
 
 def csv_value(cell: str, kind: str):
@@ -117,13 +86,6 @@ def read_files(paths_or_blobs: list[bytes], fmt: str, entity: str) -> list[dict]
 
 
 # ---------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(autouse=True)
-def fresh_session():
-    session.reset()
-    yield
-    session.reset()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
 
 from appflow_connector import session
@@ -15,18 +14,14 @@ from demo_saas import dump_records
 from saasbridge.catalog import load_catalog
 from tests import reliability_report
 from tests.athena_driver import actual_rows, scan, sort_key, truth_rows
+from tests.helpers import put_secret
 from tests.test_faults import extract
 
 KEYS = {"acme": "demo-acme-key", "globex": "demo-globex-key"}
 
 
 def _secret(tenant: str) -> str:
-    client = boto3.client("secretsmanager")
-    name = f"isolation-{tenant}"
-    try:
-        return client.create_secret(Name=name, SecretString=json.dumps({"apiKey": KEYS[tenant]}))["ARN"]
-    except client.exceptions.ResourceExistsException:
-        return client.describe_secret(SecretId=name)["ARN"]
+    return put_secret(f"isolation-{tenant}", {"apiKey": KEYS[tenant]})
 
 
 def _appflow_rows(api_url: str, arn: str, entity_name: str) -> list[dict]:

@@ -24,6 +24,7 @@ from athena_connector.handler import reset_container
 from athena_connector.protocol import spilled
 from tests import reliability_report
 from tests.athena_driver import Context, scan
+from tests.helpers import put_secret
 
 BUCKET = "secrets-spill"
 WRONG_KEY = "wrong-key-7c1e55aa"
@@ -68,15 +69,6 @@ def capture_all_logs():
     logging.getLogger().removeHandler(handler)
     for name, level in saved.items():
         logging.getLogger(name).setLevel(level)
-
-
-def _secret(name: str, value: dict) -> str:
-    client = boto3.client("secretsmanager")
-    try:
-        return client.create_secret(Name=name, SecretString=json.dumps(value))["ARN"]
-    except client.exceptions.ResourceExistsException:
-        client.put_secret_value(SecretId=name, SecretString=json.dumps(value))
-        return client.describe_secret(SecretId=name)["ARN"]
 
 
 def run_athena(api_url: str, monkeypatch, outputs: list[str]) -> list[str]:
@@ -127,8 +119,8 @@ def run_athena(api_url: str, monkeypatch, outputs: list[str]) -> list[str]:
 
 
 def run_appflow(api_url: str, outputs: list[str]) -> None:
-    good = _secret("secrets-good", {"apiKey": "demo-acme-key"})
-    bad = _secret("secrets-bad", {"apiKey": WRONG_KEY})
+    good = put_secret("secrets-good", {"apiKey": "demo-acme-key"})
+    bad = put_secret("secrets-bad", {"apiKey": WRONG_KEY})
     session.reset()
     session._clients.clear()
 

@@ -49,6 +49,21 @@ def test_query_bounds_clip_the_cuts(lo, width, max_splits):
     assert all(a.hi == b.lo for a, b in zip(windows, windows[1:], strict=False))
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    st.datetimes(min_value=dt.datetime(2021, 1, 1), max_value=dt.datetime(2026, 1, 1), timezones=st.just(UTC)),
+    st.timedeltas(min_value=dt.timedelta(milliseconds=1), max_value=dt.timedelta(days=30)),
+    st.integers(min_value=2, max_value=10),
+)
+def test_an_inclusive_upper_bound_rounds_as_the_planner_pushes_it(lo, width, max_splits):
+    """`<= v` ends the range at step_up(v), the next whole millisecond: no cut lies beyond v."""
+    cat = load_catalog()
+    hi = lo + width
+    q = Query("accounts", where=And((Compare("updated_at", "ge", lo), Compare("updated_at", "le", hi))))
+    windows = plan_splits(cat, q, max_splits=max_splits, now=NOW, min_pages_per_split=0)
+    assert all(lo <= w.lo <= hi for w in windows[1:])
+
+
 def test_properties_round_trip_and_expr():
     cat = load_catalog()
     for w in plan_splits(cat, Query("deals"), max_splits=3, now=NOW, min_pages_per_split=0):

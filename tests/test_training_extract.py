@@ -19,19 +19,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from appflow_connector import session
 from demo_saas.store import dump_records
 from saasbridge.cli import main
 from saasbridge.local.flow_runner import ExtractOptions, run_extract
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def fresh_session():
-    session.reset()
-    yield
-    session.reset()
+pytestmark = pytest.mark.usefixtures("fresh_session")
 
 
 @pytest.fixture(scope="module")
@@ -188,3 +181,18 @@ def test_train_script_refuses_to_run_without_channels(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "examples" / "train.py")], env=env_vars,
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode != 0 and "SM_CHANNEL_TRAIN" in proc.stderr
+
+
+def test_a_failed_run_leaves_no_training_files(env, tmp_path):
+    """Every API page outlasts a QueryData call's budget, so the run stops with an error after the
+    training channels were opened: nothing of them stays in the output folder."""
+    from saasbridge.local.flow_runner import InProcessTransport
+    from saasbridge.local.flow_runner.protocol import FlowRunError
+    from saasbridge.local.processes import start_reference_api
+
+    out = tmp_path / "out"
+    slow_api = start_reference_api(scale=0.01, seed=31, rate_limit=1000, latency_ms=800)
+    with slow_api as slow, pytest.raises(FlowRunError, match="makes no progress"):
+        run_extract(ExtractOptions("accounts", str(out), api_url=slow.url, for_training="employees",
+                                   flow_name="f", transport=InProcessTransport(timeout_seconds=3.2)))
+    assert not (out / "f" / "_training").exists(), sorted(out.rglob("*"))

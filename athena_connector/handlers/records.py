@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 from athena_connector.errors import SpillError, UnsupportedPredicateError
 from athena_connector.handlers.context import Invocation
 from athena_connector.protocol import OrderByField, read_records_response, remote_read_records_response
-from athena_connector.protocol.ipc import batch_bytes
+from athena_connector.protocol.ipc import block_bytes, empty_batch
 from athena_connector.spill import BlockSpiller
 from athena_connector.types import athena_schema, to_athena_batch
 from saasbridge.query.ir import Const, OrderBy, Query
@@ -53,7 +53,7 @@ class BlockWriter:
     def _take(self) -> pa.RecordBatch:
         batches, self.pending, self.pending_bytes = self.pending or [], None, 0
         if not batches:
-            return _empty(self.schema)
+            return empty_batch(self.schema)
         if self.schema.names:
             return pa.Table.from_batches(batches, schema=self.schema).combine_chunks().to_batches()[0]
         return pa.table({"_": pa.nulls(sum(b.num_rows for b in batches))}).select([]).to_batches()[0]
@@ -74,20 +74,16 @@ class BlockWriter:
         r = self.inv.request
         block = self._take()
         if self.spiller is None:
-            size = len(batch_bytes(block, legacy=r.legacy_arrow)) if block.num_rows else 0
-            if inline_fits(size, self.max_inline):
+            records = block_bytes(block, legacy=r.legacy_arrow)  # encoded once: measured, then sent
+            if inline_fits(len(records), self.max_inline):
                 self.inv.counters.bytes_returned += block.nbytes
-                return read_records_response(r.catalog_name or "", block, legacy=r.legacy_arrow)
+                return read_records_response(r.catalog_name or "", block, legacy=r.legacy_arrow, records=records)
         if block.num_rows or self.spiller is None:
             self._spill(block)
         assert self.spiller is not None
         split = r.split
         return remote_read_records_response(r.catalog_name or "", self.schema, self.spiller.locations,
                                             split.encryption_key if split else None, legacy=r.legacy_arrow)
-
-
-def _empty(schema: pa.Schema) -> pa.RecordBatch:
-    return pa.RecordBatch.from_arrays([pa.array([], f.type) for f in schema], schema=schema)
 
 
 def read_records(inv: Invocation) -> dict:
@@ -144,7 +140,7 @@ def _top_n(inv: Invocation, entity: str, columns: list[str], where, window: Spli
     finally:
         _count_nulled(inv, reader)
     if best is None or best.num_rows == 0:
-        return _empty(athena_schema(inv.catalog.entity(entity), columns))
+        return empty_batch(athena_schema(inv.catalog.entity(entity), columns))
     return best.select(columns).combine_chunks().to_batches()[0] if columns else \
         pa.table({"_": pa.nulls(best.num_rows)}).select([]).to_batches()[0]
 

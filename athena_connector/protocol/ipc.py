@@ -75,24 +75,33 @@ def decode_schema(text: str) -> pa.Schema:
 
 def decode_batch_bytes(data: bytes, schema: pa.Schema) -> pa.RecordBatch:
     if not data:
-        return _empty_batch(schema)
+        return empty_batch(schema)
     try:
         return pa.ipc.read_record_batch(pa.py_buffer(data), schema)
     except (pa.ArrowException, ValueError) as exc:
         raise ProtocolError(f"Arrow record batch does not decode: {exc}") from exc
 
 
-def _empty_batch(schema: pa.Schema) -> pa.RecordBatch:
+def empty_batch(schema: pa.Schema) -> pa.RecordBatch:
+    """A zero-row batch of `schema`."""
     return pa.RecordBatch.from_arrays([pa.array([], type=f.type) for f in schema], schema=schema)
 
 
-def encode_block(batch: pa.RecordBatch, *, legacy: bool = False, allocator_id: str | None = None) -> dict[str, Any]:
-    """A Block `{aId, schema, records}`; `records` is "" for zero rows (as the SDK writes it)."""
-    records = "" if batch.num_rows == 0 else b64encode(batch_bytes(batch, legacy=legacy))
+def block_bytes(batch: pa.RecordBatch, *, legacy: bool = False) -> bytes:
+    """What a Block's `records` holds before base64: the RecordBatch message, or b"" for zero rows."""
+    return batch_bytes(batch, legacy=legacy) if batch.num_rows else b""
+
+
+def encode_block(
+    batch: pa.RecordBatch, *, legacy: bool = False, allocator_id: str | None = None, records: bytes | None = None
+) -> dict[str, Any]:
+    """A Block `{aId, schema, records}`; `records` is "" for zero rows (as the SDK writes it).
+    `records` may be given as the batch's `block_bytes` when the caller has them already."""
+    data = block_bytes(batch, legacy=legacy) if records is None else records
     return {
         "aId": allocator_id or str(uuid.uuid4()),
         "schema": encode_schema(batch.schema, legacy=legacy),
-        "records": records,
+        "records": b64encode(data) if data else "",
     }
 
 

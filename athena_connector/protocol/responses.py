@@ -64,9 +64,11 @@ def get_splits_response(catalog_name: str, splits: Sequence[Split], continuation
             "continuationToken": continuation_token}
 
 
-def read_records_response(catalog_name: str, batch: pa.RecordBatch, *, legacy: bool = False) -> dict[str, Any]:
+def read_records_response(catalog_name: str, batch: pa.RecordBatch, *, legacy: bool = False,
+                          records: bytes | None = None) -> dict[str, Any]:
+    """`records`: the batch's `ipc.block_bytes`, when the caller encoded them already (to measure)."""
     return {"@type": "ReadRecordsResponse", "catalogName": catalog_name,
-            "records": ipc.encode_block(batch, legacy=legacy)}
+            "records": ipc.encode_block(batch, legacy=legacy, records=records)}
 
 
 def remote_read_records_response(catalog_name: str, schema: pa.Schema, remote_blocks: Sequence[SpillLocation],

@@ -128,6 +128,16 @@ class LocalLambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def error_document(exc: BaseException) -> dict:
+    """The Python Lambda runtime's error document for an exception."""
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "requestId": "",
+        "stackTrace": [line.rstrip("\n") for line in traceback.format_tb(exc.__traceback__)],
+    }
+
+
 def invoke_handler(
     name: str, body: bytes, *, handlers: dict[str, Any] | None = None, aliases: dict[str, str] | None = None
 ) -> tuple[bool, bytes, str]:
@@ -151,8 +161,6 @@ def invoke_handler(
         result = handler(event, context)
         out, failed = orjson.dumps(result), False
     except Exception as exc:  # an unhandled exception is the function's error, as in Lambda
-        from saasbridge.local.engine.transport import error_document
-
         traceback.print_exc(file=log)
         out, failed = orjson.dumps(error_document(exc)), True
     finally:

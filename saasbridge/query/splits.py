@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from saasbridge.catalog.model import Catalog, Entity
+from saasbridge.catalog.model import Catalog, Entity, FieldType
 from saasbridge.errors import QueryError
+from saasbridge.query.bounds import step_up
 from saasbridge.query.ir import And, Between, Compare, Expr, IsNull, Or, Query, conjuncts
 
 _MS = dt.timedelta(milliseconds=1)
@@ -107,7 +108,7 @@ def plan_splits(
     n = max(1, min(max_splits, catalog.rate_limit.max_concurrency))
     lo = _parse(hint.start) if hint.start else None
     hi = _parse(hint.end) if hint.end else (now or dt.datetime.now(dt.UTC))
-    q_lo, q_hi = _query_bounds(query, hint.field)
+    q_lo, q_hi = _query_bounds(query, hint.field, f.type)
     if q_lo is not None and (lo is None or q_lo > lo):
         lo = q_lo
     if q_hi is not None and q_hi < hi:
@@ -143,8 +144,9 @@ def _floor_ms(t: dt.datetime) -> dt.datetime:
     return epoch + ((t - epoch) // _MS) * _MS
 
 
-def _query_bounds(query: Query, column: str) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """The query's own lower/upper bound on `column` from its top-level AND (wide, not exact)."""
+def _query_bounds(query: Query, column: str, ft: FieldType) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The query's own lower (inclusive) and upper (exclusive) bound on `column` from its top-level
+    AND; `<= v` becomes `< step_up(v)`, as the planner pushes it."""
     lo: dt.datetime | None = None
     hi: dt.datetime | None = None
     for t in conjuncts(query.where):
@@ -159,6 +161,8 @@ def _query_bounds(query: Query, column: str) -> tuple[dt.datetime | None, dt.dat
             v = v if v.tzinfo else v.replace(tzinfo=dt.UTC)
             if op in ("ge", "gt", "eq") and (lo is None or v > lo):
                 lo = v
-            if op in ("le", "lt", "eq") and (hi is None or v < hi):
-                hi = v + _MS if op != "lt" else v
+            if op in ("le", "lt", "eq"):
+                end = v if op == "lt" else step_up(v, ft)
+                if end is not None and (hi is None or end < hi):
+                    hi = end
     return lo, hi

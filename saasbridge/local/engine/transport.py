@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import threading
-import traceback
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -109,13 +108,3 @@ class Boto3Transport:
         if response.get("FunctionError"):
             _raise_function_error(name, decoded)
         return InvokeResult(decoded, log_tail)
-
-
-def error_document(exc: BaseException) -> dict:
-    """The Python Lambda runtime's error document for an exception."""
-    return {
-        "errorMessage": str(exc),
-        "errorType": type(exc).__name__,
-        "requestId": "",
-        "stackTrace": [line.rstrip("\n") for line in traceback.format_tb(exc.__traceback__)],
-    }

@@ -25,6 +25,10 @@ class Destination:
         """Publish a staged file; returns its size in bytes."""
         raise NotImplementedError
 
+    def discard(self, rel: str) -> None:
+        """Remove a staged file that will not be published."""
+        raise NotImplementedError
+
     def read_text(self, rel: str) -> str | None:
         raise NotImplementedError
 
@@ -51,6 +55,15 @@ class LocalDestination(Destination):
 
     def publish(self, rel: str) -> int:
         return (self.root / rel).stat().st_size
+
+    def discard(self, rel: str) -> None:
+        """Staged files are in place here: remove the file and the folders it leaves empty."""
+        path = self.root / rel
+        path.unlink(missing_ok=True)
+        for parent in path.parents:
+            if parent == self.root or not parent.is_relative_to(self.root) or any(parent.iterdir()):
+                break
+            parent.rmdir()
 
     def read_text(self, rel: str) -> str | None:
         path = self.root / rel
@@ -89,6 +102,9 @@ class S3Destination(Destination):
             self._call("put_object", Bucket=self.bucket, Key=self._key(rel), Body=body)
         path.unlink()
         return size
+
+    def discard(self, rel: str) -> None:
+        (self._stage / rel).unlink(missing_ok=True)
 
     def read_text(self, rel: str) -> str | None:
         try:

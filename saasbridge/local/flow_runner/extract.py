@@ -31,7 +31,7 @@ from saasbridge.local.flow_runner import incremental, profile
 from saasbridge.local.flow_runner.destination import open_destination
 from saasbridge.local.flow_runner.progress import Progress
 from saasbridge.local.flow_runner.protocol import ConnectorSession, FlowRunError
-from saasbridge.local.flow_runner.training import DEFAULT_VALIDATION_FRACTION, TrainingSink
+from saasbridge.local.flow_runner.training import DEFAULT_VALIDATION_FRACTION, TrainingSink, check_training
 from saasbridge.local.flow_runner.transport import InProcessTransport, Transport
 from saasbridge.local.flow_runner.typing_ import columns_of, parse_record
 from saasbridge.local.flow_runner.writers import FORMATS, RotatingSink
@@ -219,8 +219,8 @@ def run_extract(opts: ExtractOptions) -> ExtractResult:
             run = incremental.IncrementalRun(state, inc, pk, opts.clock())
             requested += [n for n in (pk, inc.name) if n and n not in requested]  # for exactly-once
         if opts.for_training:
-            if opts.for_training not in names:
-                raise ConfigError(f"--for-training {opts.for_training!r} is not a field of {opts.entity}")
+            check_training(all_columns, opts.for_training, opts.entity, fmt=opts.training_format,
+                           validation_fraction=opts.validation_fraction)
             requested += [n for n in (opts.for_training, pk) if n and n not in requested]
         expression = combine(opts.where, run.window_expression() if run else None)
 
@@ -279,6 +279,8 @@ def run_extract(opts: ExtractOptions) -> ExtractResult:
             sink.close()
         except BaseException:
             sink.abort()
+            if training is not None:
+                training.abort()
             raise
         finally:
             progress.close()

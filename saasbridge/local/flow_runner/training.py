@@ -48,24 +48,31 @@ def to_float(value) -> float | None:
     return None if text == "" else float(text)
 
 
+def check_training(
+    columns: list[Column], target: str, entity: str, *, fmt: str, validation_fraction: float
+) -> None:
+    """Raise a ConfigError when `--for-training` cannot run as asked (checked once, before the run)."""
+    by_name = {c.name: c for c in columns}
+    if target not in by_name:
+        raise ConfigError(f"--for-training {target!r} is not a field of {entity}")
+    if by_name[target].data_type not in FEATURE_TYPES:
+        raise ConfigError(
+            f"--for-training {target!r} is {by_name[target].data_type}; the target must be numeric or boolean"
+        )
+    if fmt not in TRAINING_FORMATS:
+        raise ConfigError(f"--training-format {fmt!r}: use csv or parquet")
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ConfigError("--validation-fraction must be at least 0 and below 1")
+
+
 class TrainingSink:
+    """The train and validation channels of one run; the options are `check_training`'s."""
+
     def __init__(
         self, destination: Destination, directory: str, columns: list[Column], target: str, *,
         fmt: str = "csv", validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
     ):  # fmt: skip
         by_name = {c.name: c for c in columns}
-        if target not in by_name:
-            raise ConfigError(
-                f"--for-training {target!r} is not a field of the entity (fields: {', '.join(by_name)})"
-            )
-        if by_name[target].data_type not in FEATURE_TYPES:
-            raise ConfigError(
-                f"--for-training {target!r} is {by_name[target].data_type}; the target must be numeric or boolean"
-            )
-        if fmt not in TRAINING_FORMATS:
-            raise ConfigError(f"--training-format {fmt!r}: use csv or parquet")
-        if not 0.0 <= validation_fraction < 1.0:
-            raise ConfigError("--validation-fraction must be at least 0 and below 1")
         self.destination, self.directory, self.fmt = destination, directory.rstrip("/"), fmt
         self.target = by_name[target]
         self.key = next((c.name for c in columns if c.is_primary_key), None)
@@ -118,6 +125,13 @@ class TrainingSink:
                     for i in range(len(self.columns))
                 ]
                 writer.write_table(pa.Table.from_arrays(cols, schema=schema))
+
+    def abort(self) -> None:
+        """A failed run: close both channels and remove what they staged."""
+        for channel, (handle, _) in self._files.items():
+            handle.close()
+            self.destination.discard(self._rel(channel))
+        self._files = {}
 
     def close(self) -> dict:
         """Publish both channels and the manifest; returns the manifest."""

@@ -1,0 +1,61 @@
+"""Helpers several test modules share: values compared by meaning, nested API values, secrets on
+the moto server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+import boto3
+
+_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def norm(value: Any) -> Any:
+    """Values compared by meaning: numbers exactly (Decimal), instants as UTC datetimes, dates as
+    ISO text, maps as dicts, absent == null."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float, Decimal)):
+        return Decimal(str(value))
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        if _TS.match(value):
+            return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.UTC)
+        return value if value != "" else None
+    if isinstance(value, dict):
+        return {k: norm(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        if value and all(isinstance(v, tuple) and len(v) == 2 for v in value):  # Arrow map
+            return {k: norm(v) for k, v in value if v is not None}
+        return [norm(v) for v in value]
+    return value
+
+
+def api_value(record: dict, api_name: str) -> Any:
+    """The value at a dotted API path (`address.city`) of a source record; None when absent."""
+    value: Any = record
+    for part in api_name.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def put_secret(name: str, value: dict, moto_url: str | None = None) -> str:
+    """Create (or overwrite) a Secrets Manager secret and return its ARN; on the moto server at
+    `moto_url`, else where the environment (`aws_env`) points boto3."""
+    if moto_url is None:
+        client = boto3.client("secretsmanager")
+    else:
+        client = boto3.client("secretsmanager", endpoint_url=moto_url, region_name="us-east-1",
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+    try:
+        return client.create_secret(Name=name, SecretString=json.dumps(value))["ARN"]
+    except client.exceptions.ResourceExistsException:
+        client.put_secret_value(SecretId=name, SecretString=json.dumps(value))
+        return client.describe_secret(SecretId=name)["ARN"]

@@ -23,11 +23,11 @@ from botocore.config import Config
 from demo_saas.store import dump_records
 from saasbridge.cli import main
 from saasbridge.local.sagemaker.archive import pack_model_dir
+from saasbridge.local.sagemaker.deploy import deploy_endpoint, upload_model, wait_for_transform_job
 from saasbridge.local.sagemaker.standin import clear_faults, inject_fault
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = "do_not_contact"
-SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 
 
 def cell(value) -> str:
@@ -87,29 +87,16 @@ def trained(reference_api, sagemaker_standin, tmp_path_factory) -> Trained:
     s3 = boto("s3", sagemaker_standin.url)
     bucket = f"models-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key="contacts/model.tar.gz", Body=pack_model_dir(model_dir))
-    url = f"s3://{bucket}/contacts/model.tar.gz"
+    url = upload_model(model_dir, f"s3://{bucket}/contacts/model.tar.gz", s3)
     rows = dump_records(reference_api.db_path, "acme", "contacts")
     return Trained(model_dir, features, rows, url)
 
 
-def deploy(url: str, trained: Trained, *, async_output: str | None = None, model_env: dict | None = None) -> str:
+def deploy(url: str, trained: Trained, *, async_output: str | None = None) -> str:
     """CreateModel, CreateEndpointConfig, CreateEndpoint through the stand-in; the endpoint name."""
-    sm = boto("sagemaker", url)
     name = f"contacts-{uuid.uuid4().hex[:8]}"
-    sm.create_model(ModelName=name, ExecutionRoleArn="arn:aws:iam::123456789012:role/sm",
-                    PrimaryContainer={"Image": SKLEARN_IMAGE, "ModelDataUrl": trained.model_url,
-                                      "Environment": {"SAGEMAKER_PROGRAM": "train.py",
-                                                      "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
-                                                      **(model_env or {})}})  # fmt: skip
-    config: dict = {"EndpointConfigName": name, "ProductionVariants": [
-        {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}]}  # fmt: skip
-    if async_output:
-        config["AsyncInferenceConfig"] = {"OutputConfig": {"S3OutputPath": async_output,
-                                                           "S3FailurePath": async_output + "-failures"}}  # fmt: skip
-    sm.create_endpoint_config(**config)
-    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
-    assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "InService"
+    endpoint = deploy_endpoint(name, trained.model_url, boto("sagemaker", url), async_output=async_output)
+    assert endpoint["EndpointStatus"] == "InService"
     return name
 
 
@@ -131,6 +118,29 @@ def test_invoke_endpoint_answers_the_models_own_predictions(sagemaker_standin, t
     assert json.loads(as_json["Body"].read())["predictions"] == trained.own_predictions()
 
 
+def test_code_from_an_s3_sourcedir_serves_a_model_packed_without_code(sagemaker_standin, trained, tmp_path):
+    """As the SageMaker SDK deploys when it does not repack: model.tar.gz holds the model only and
+    SAGEMAKER_SUBMIT_DIRECTORY names an s3:// sourcedir.tar.gz with the script."""
+    import shutil
+
+    (tmp_path / "model").mkdir()
+    shutil.copy(trained.model_dir / "model.joblib", tmp_path / "model")
+    (tmp_path / "source").mkdir()
+    shutil.copy(ROOT / "examples" / "train.py", tmp_path / "source" / "serve.py")
+    s3 = boto("s3", sagemaker_standin.url)
+    bucket = f"sdk-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    model_url = upload_model(tmp_path / "model", f"s3://{bucket}/model.tar.gz", s3)
+    source_url = upload_model(tmp_path / "source", f"s3://{bucket}/sourcedir.tar.gz", s3)
+    name = f"sdk-{uuid.uuid4().hex[:8]}"
+    deploy_endpoint(name, model_url, boto("sagemaker", sagemaker_standin.url), program="serve.py",
+                    environment={"SAGEMAKER_SUBMIT_DIRECTORY": source_url})  # fmt: skip
+    runtime = boto("sagemaker-runtime", sagemaker_standin.url)
+    body = "".join(line + "\n" for line in trained.feature_lines())
+    answer = runtime.invoke_endpoint(EndpointName=name, Body=body, ContentType="text/csv", Accept="text/csv")
+    assert [float(v) for v in answer["Body"].read().decode().splitlines()] == trained.own_predictions()
+
+
 def test_model_error_has_sagemakers_shape(sagemaker_standin, trained, endpoint):
     runtime = boto("sagemaker-runtime", sagemaker_standin.url)
     wrong_width = "1,2,3,4,5,6,7,8,9\n"  # more features than the model was trained on
@@ -144,6 +154,22 @@ def test_model_error_has_sagemakers_shape(sagemaker_standin, trained, endpoint):
     assert error["LogStreamArn"].endswith(f"/aws/sagemaker/Endpoints/{endpoint}")
     with pytest.raises(runtime.exceptions.ValidationError, match="not found"):
         runtime.invoke_endpoint(EndpointName="no-such-endpoint", Body="1\n", ContentType="text/csv")
+
+
+def test_endpoint_with_an_unreadable_archive_fails_to_create(sagemaker_standin, trained):
+    s3, sm = boto("s3", sagemaker_standin.url), boto("sagemaker", sagemaker_standin.url)
+    bucket = f"broken-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="model.tar.gz", Body=b"not a tar archive")
+    name = f"broken-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(RuntimeError, match="is Failed"):
+        deploy_endpoint(name, f"s3://{bucket}/model.tar.gz", sm)
+    endpoint = sm.describe_endpoint(EndpointName=name)
+    assert endpoint["EndpointStatus"] == "Failed"
+    assert "not a readable model.tar.gz" in endpoint["FailureReason"]
+    runtime = boto("sagemaker-runtime", sagemaker_standin.url)
+    with pytest.raises(runtime.exceptions.ValidationError, match="Failed, not InService"):
+        runtime.invoke_endpoint(EndpointName=name, Body="1\n", ContentType="text/csv")
 
 
 def test_injected_throttling_then_model_error_then_success(sagemaker_standin, trained, endpoint):
@@ -210,16 +236,6 @@ def test_async_invocation_writes_output_and_failure_objects(sagemaker_standin, t
                                       InputLocation=f"s3://{bucket}/in/batch.csv")  # fmt: skip
 
 
-def wait_for_job(sm, name: str, timeout: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = sm.describe_transform_job(TransformJobName=name)
-        if job["TransformJobStatus"] != "InProgress":
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"transform job {name} still InProgress after {timeout} s")
-
-
 def transform_request(name: str, model: str, source: str, output: str, **extra) -> dict:
     return {"TransformJobName": name, "ModelName": model, "BatchStrategy": "MultiRecord", "MaxPayloadInMB": 1,
             "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": source}},
@@ -241,7 +257,7 @@ def test_transform_job_joins_ids_to_the_models_predictions(sagemaker_standin, tr
     sm.create_transform_job(**transform_request(
         name, endpoint, f"s3://{bucket}/in/", f"s3://{bucket}/out",
         DataProcessing={"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-1]"}))  # fmt: skip
-    job = wait_for_job(sm, name)
+    job = wait_for_transform_job(sm, name, timeout=120)
     assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
     assert [j["TransformJobStatus"] for j in sm.list_transform_jobs()["TransformJobSummaries"]
             if j["TransformJobName"] == name] == ["Completed"]  # fmt: skip
@@ -249,6 +265,31 @@ def test_transform_job_joins_ids_to_the_models_predictions(sagemaker_standin, tr
         out = s3.get_object(Bucket=bucket, Key=f"out/{key.removeprefix('in/')}.out")["Body"].read().decode()
         got = [(row[0], float(row[1])) for row in csv.reader(io.StringIO(out))]
         assert got == list(zip([r["id"] for r in rows], trained.own_predictions(rows), strict=True))
+
+
+def test_transform_job_over_json_lines_keeps_the_id_key(sagemaker_standin, trained, endpoint):
+    """JSON records: InputFilter picks the features, the answer joins as SageMakerOutput, the
+    OutputFilter keeps the id and the answer; one request per record (SingleRecord)."""
+    s3, sm = boto("s3", sagemaker_standin.url), boto("sagemaker", sagemaker_standin.url)
+    bucket = f"batch-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    rows = trained.rows[:40]
+    records = [{"id": r["id"], "features": [None if c == "" else float(c) for c in line.split(",")]}
+               for r, line in zip(rows, trained.feature_lines(rows), strict=True)]  # fmt: skip
+    s3.put_object(Bucket=bucket, Key="in/rows.jsonl", Body="".join(json.dumps(r) + "\n" for r in records).encode())
+    name = f"json-{uuid.uuid4().hex[:8]}"
+    request = transform_request(name, endpoint, f"s3://{bucket}/in/rows.jsonl", f"s3://{bucket}/out",
+                                BatchStrategy="SingleRecord", MaxConcurrentTransforms=2,
+                                DataProcessing={"InputFilter": "$.features", "JoinSource": "Input",
+                                                "OutputFilter": "$['id','SageMakerOutput']"})  # fmt: skip
+    request["TransformInput"]["ContentType"] = request["TransformOutput"]["Accept"] = "application/jsonlines"
+    sm.create_transform_job(**request)
+    job = wait_for_transform_job(sm, name, timeout=120)
+    assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
+    out = s3.get_object(Bucket=bucket, Key="out/rows.jsonl.out")["Body"].read().decode()
+    got = [json.loads(line) for line in out.splitlines()]
+    assert got == [{"id": r["id"], "SageMakerOutput": {"score": p}}
+                   for r, p in zip(rows, trained.own_predictions(rows), strict=True)]  # fmt: skip
 
 
 def test_failing_transform_job_reports_failed_with_a_reason(sagemaker_standin, trained, endpoint):
@@ -259,15 +300,15 @@ def test_failing_transform_job_reports_failed_with_a_reason(sagemaker_standin, t
     name = f"bad-{uuid.uuid4().hex[:8]}"
     sm.create_transform_job(**transform_request(name, endpoint, f"s3://{bucket}/in/rows.csv", f"s3://{bucket}/out",
                                                 DataProcessing={"InputFilter": "$[1:]"}))  # fmt: skip
-    job = wait_for_job(sm, name)
+    job = wait_for_transform_job(sm, name, timeout=120)
     assert job["TransformJobStatus"] == "Failed"
     assert "the model answered 500" in job["FailureReason"]
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="out/")
 
 
-def test_model_server_serves_ping_and_invocations_like_the_container(trained, tmp_path):
-    """The container stand-in on its own: /ping, /invocations with the script's hooks, and the
-    scikit-learn container's defaults when the script has none (csv → array → model.predict)."""
+def test_model_server_without_hooks_uses_the_sklearn_containers_defaults(trained, tmp_path):
+    """The container stand-in on its own: /ping, and /invocations with the scikit-learn container's
+    defaults for the hooks a script leaves out (json → float32 array → model.predict → json)."""
     import urllib.error
     import urllib.request
 
@@ -280,23 +321,27 @@ def test_model_server_serves_ping_and_invocations_like_the_container(trained, tm
         "import joblib, os\n\ndef model_fn(model_dir):\n    return joblib.load(os.path.join(model_dir, 'model.joblib'))\n")
     lines = [line for line in trained.feature_lines() if "" not in line.split(",")][:20]
     x = np.array([[float(c) for c in line.split(",")] for line in lines])
-    csv_body = "".join(line + "\n" for line in lines).encode()
-    json_body = json.dumps(x.tolist()).encode()  # 2-D even for one feature (a 1-column CSV decodes to 1-D)
-    for program, body, content_type in (("train.py", csv_body, "text/csv"), ("bare.py", json_body, "application/json")):
-        server = processes._spawn("model", ["-m", "saasbridge.local.sagemaker.container", "--model-dir", str(model_dir)],
-                                  extra_env={"SAGEMAKER_PROGRAM": program})  # fmt: skip
-        with server:
-            server.url = processes._wait_for_line(server, READY_PREFIX, time.monotonic() + 60)
-            with urllib.request.urlopen(server.url + "/ping", timeout=10) as ping:
-                assert ping.status == 200
-            request = urllib.request.Request(server.url + "/invocations", data=body, method="POST",
-                                             headers={"Content-Type": content_type, "Accept": "application/json"})  # fmt: skip
-            try:
-                with urllib.request.urlopen(request, timeout=30) as answer:
-                    out = json.loads(answer.read())
-            except urllib.error.HTTPError as exc:
-                raise AssertionError(exc.read().decode()[-2000:]) from None
-        if program == "train.py":  # the script's hooks: float64 rows, probability of the positive class
-            assert out["predictions"] == trained.model.predict_proba(x)[:, 1].tolist()
-        else:  # the scikit-learn container's defaults: float32 array, model.predict → class labels
-            assert out == trained.model.predict(x.astype(np.float32)).tolist()
+    body = json.dumps(x.tolist()).encode()  # 2-D even for one feature (a 1-column CSV decodes to 1-D)
+    server = processes._spawn("model", ["-m", "saasbridge.local.sagemaker.container", "--model-dir", str(model_dir)],
+                              extra_env={"SAGEMAKER_PROGRAM": "bare.py"})  # fmt: skip
+    with server:
+        server.url = processes._wait_for_line(server, READY_PREFIX, time.monotonic() + 60)
+        with urllib.request.urlopen(server.url + "/ping", timeout=10) as ping:
+            assert ping.status == 200
+        request = urllib.request.Request(server.url + "/invocations", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.headers["Content-Type"] == "application/json"
+            out = json.loads(answer.read())
+        request = urllib.request.Request(server.url + "/invocations", data=b"x", method="POST",
+                                         headers={"Content-Type": "application/x-unknown"})  # fmt: skip
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(request, timeout=30)
+        assert info.value.code == 500 and b"not supported" in info.value.read()
+    assert out == trained.model.predict(x.astype(np.float32)).tolist()
+
+
+def test_serve_refuses_a_non_loopback_moto_url(capsys):
+    assert main(["sagemaker", "serve", "--moto-url", "http://10.1.2.3:5000"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--moto-url" in err and "loopback" in err

@@ -4,7 +4,7 @@
 free loopback port (printed as `listening on URL`), `GET /ping` and `POST /invocations` for the
 unpacked `model.tar.gz` in DIR. The entry script is `SAGEMAKER_PROGRAM` in
 `SAGEMAKER_SUBMIT_DIRECTORY` (default `DIR/code`, as when SageMaker packs the code inside the
-model); its `model_fn`, `input_fn`, `predict_fn`, `output_fn` (or `transform_fn`) hooks run through
+model; the stand-in unpacks an s3:// sourcedir.tar.gz and passes its directory); its `model_fn`, `input_fn`, `predict_fn`, `output_fn` (or `transform_fn`) hooks run through
 the SageMaker inference toolkit's `Transformer`, which implements that contract. The toolkit
 normally runs under Multi Model Server (a Java server); this module stands in for that server's
 small part the toolkit uses (the request context), so no JVM is needed.
@@ -133,9 +133,9 @@ def main(argv: list[str] | None = None) -> None:
 
         exit_with_parent(args.parent_pid)
     model_dir = str(Path(args.model_dir).resolve())
-    code_dir = os.environ.get("SAGEMAKER_SUBMIT_DIRECTORY", "/opt/ml/model/code")
-    if code_dir in ("", "/opt/ml/model/code") or code_dir.startswith("s3://"):
-        code_dir = os.path.join(model_dir, "code")  # the archive's own code/ (s3:// sources are not fetched)
+    code_dir = os.environ.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
+    if code_dir in ("", "/opt/ml/model/code"):
+        code_dir = os.path.join(model_dir, "code")  # the code packed inside the model, where SageMaker unpacks it
     os.environ.setdefault("SAGEMAKER_PROGRAM", "inference.py")
     sys.path.insert(0, code_dir)
     server = ModelServer(model_dir)

@@ -24,6 +24,7 @@ import boto3
 import urllib3
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from saasbridge.local.sagemaker.endpoints import EndpointStates
 from saasbridge.local.sagemaker.hosts import ModelHosts
 from saasbridge.local.sagemaker.runtime import Clients, Faults, Reply, Runtime, error_reply
 from saasbridge.local.sagemaker.transform import TransformJobs
@@ -48,7 +49,8 @@ class Gateway:
         self.http = urllib3.PoolManager(maxsize=32)
         self.hosts = ModelHosts()
         self.faults = Faults()
-        self.runtime = Runtime(self.hosts, self.faults)
+        self.endpoints = EndpointStates(self.hosts)
+        self.runtime = Runtime(self.hosts, self.faults, self.endpoints)
         self.transforms = TransformJobs(self.runtime)
         self._clients: dict[tuple[str, str], Clients] = {}
         self._clients_lock = threading.Lock()
@@ -103,12 +105,21 @@ class Gateway:
 
     def _control_plane(self, environ: dict[str, Any], method: str, headers: dict[str, str], body: bytes,
                        access_key: str, region: str) -> Reply:  # fmt: skip
-        target = headers.get("x-amz-target", "")
+        target = headers.get("x-amz-target", "").removeprefix("SageMaker.")
         reply = self._forward(environ, method, headers, body)
-        if target == "SageMaker.CreateTransformJob" and reply.status == 200:
+        if reply.status != 200 or not target:
+            return reply
+        if target in ("CreateEndpoint", "UpdateEndpoint"):
+            self.endpoints.start(json.loads(body)["EndpointName"], self.clients(access_key, region),
+                                 updating=target == "UpdateEndpoint")  # fmt: skip
+        elif target == "DeleteEndpoint":
+            self.endpoints.forget(json.loads(body)["EndpointName"])
+        elif target in ("DescribeEndpoint", "ListEndpoints"):
+            reply.body = json.dumps(self.endpoints.describe(json.loads(reply.body))).encode()
+        elif target == "CreateTransformJob":
             self.transforms.start(json.loads(body), self.clients(access_key, region))
-        elif target in ("SageMaker.DescribeTransformJob", "SageMaker.ListTransformJobs") and reply.status == 200:
-            reply.body = json.dumps(self.transforms.patch(json.loads(reply.body))).encode()
+        elif target in ("DescribeTransformJob", "ListTransformJobs"):
+            reply.body = json.dumps(self.transforms.describe(json.loads(reply.body))).encode()
         return reply
 
     def _forward(self, environ: dict[str, Any], method: str, headers: dict[str, str], body: bytes) -> Reply:
@@ -144,7 +155,9 @@ class Gateway:
         return error_reply(404, "UnknownOperationException", f"unknown stand-in path {path}")
 
     def close(self) -> None:
-        self.transforms.wait()
+        """Stop the model servers (unfinished jobs are abandoned, as when an instance is stopped)."""
+        self.endpoints.wait(timeout=1)
+        self.transforms.wait(timeout=1)
         self.hosts.stop_all()
 
 

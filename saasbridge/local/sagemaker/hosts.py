@@ -1,9 +1,11 @@
 """Which model serves an endpoint (read from the control plane) and the model-server processes that
-serve them, one per model, started on first use and stopped with the stand-in."""
+serve them (one per archive and environment), started with the endpoint or on first use and
+stopped with the stand-in."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from saasbridge.local import processes
-from saasbridge.local.sagemaker.archive import unpack_model
+from saasbridge.local.sagemaker.archive import ModelArchiveError, unpack_model
 from saasbridge.local.sagemaker.container import READY_PREFIX
 
 MODEL_START_TIMEOUT_SECONDS = 120.0
@@ -33,6 +35,11 @@ class ModelSpec:
     model_name: str
     model_data_url: str
     environment: tuple[tuple[str, str], ...]
+
+    @property
+    def server_key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """Models with the same archive and environment share one server (they would answer alike)."""
+        return self.model_data_url, self.environment
 
 
 @dataclass(frozen=True)
@@ -72,57 +79,65 @@ def resolve_endpoint(sagemaker: Any, endpoint_name: str, variant: str | None = N
         raise EndpointNotFound(endpoint_name)
     config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     variants = config.get("ProductionVariants") or []
-    chosen = next((v for v in variants if v.get("VariantName") == variant), None) if variant else None
-    chosen = chosen or (variants[0] if variants else None)
-    if chosen is None:
+    if not variants:
         raise ModelStartError(f"endpoint configuration {config['EndpointConfigName']} has no production variant")
+    chosen = next((v for v in variants if v.get("VariantName") == variant), None) if variant else variants[0]
+    if chosen is None:
+        raise ModelStartError(f"endpoint {endpoint_name} has no production variant {variant}")
     return EndpointTarget(endpoint_name, chosen.get("VariantName", "AllTraffic"),
                           model_spec(sagemaker, chosen["ModelName"]), config.get("AsyncInferenceConfig") or {})  # fmt: skip
 
 
 class ModelHosts:
-    """Model servers by ModelSpec: the archive is fetched from the S3 stand-in and unpacked into a
+    """Model servers by archive and environment: the archive is fetched from the S3 stand-in and unpacked into a
     temporary directory, then `container.py` serves it in its own process."""
 
     def __init__(self) -> None:
-        self._servers: dict[ModelSpec, processes.RunningServer] = {}
-        self._locks: dict[ModelSpec, threading.Lock] = {}
+        self._servers: dict[tuple, processes.RunningServer] = {}
+        self._locks: dict[tuple, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def url_for(self, spec: ModelSpec, s3: Any) -> str:
         """The model server's URL, starting it first if needed (one start per spec at a time)."""
         with self._lock:
-            lock = self._locks.setdefault(spec, threading.Lock())
+            lock = self._locks.setdefault(spec.server_key, threading.Lock())
         with lock:
-            server = self._servers.get(spec)
+            server = self._servers.get(spec.server_key)
             if server is not None and server.process.poll() is None:
                 return server.url
             server = self._start(spec, s3)
-            self._servers[spec] = server
+            self._servers[spec.server_key] = server
             return server.url
 
     def _start(self, spec: ModelSpec, s3: Any) -> processes.RunningServer:
-        try:
-            bucket, key = split_s3_url(spec.model_data_url)
-            data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except (ValueError, s3.exceptions.ClientError) as exc:
-            raise ModelStartError(f"cannot read the model data {spec.model_data_url} of model "
-                                  f"{spec.model_name}: {exc}") from None  # fmt: skip
         workdir = Path(tempfile.mkdtemp(prefix="saasbridge-sagemaker-model-"))
-        # The archive comes from the local S3 stand-in the user deployed it to: loading it (model_fn
+        env = dict(spec.environment)
+        # The archives come from the local S3 stand-in the user deployed them to: loading them (model_fn
         # unpickles) is what SageMaker's container does with the archive its owner configured.
         try:
-            model_dir = unpack_model(data, workdir / "model")
-        except Exception as exc:
+            model_dir = unpack_model(self._fetch(s3, spec.model_data_url, spec), workdir / "model")
+            source = env.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
+            if source.startswith("s3://"):  # the SDK's sourcedir.tar.gz, when the code is not in the model
+                env["SAGEMAKER_SUBMIT_DIRECTORY"] = str(unpack_model(self._fetch(s3, source, spec), workdir / "code"))
+        except (ModelStartError, ModelArchiveError) as exc:
+            shutil.rmtree(workdir, ignore_errors=True)
             raise ModelStartError(f"model {spec.model_name}: {exc}") from None
         args = ["-m", "saasbridge.local.sagemaker.container", "--model-dir", str(model_dir),
                 "--parent-pid", str(os.getpid())]  # fmt: skip
-        server = processes._spawn(f"sagemaker-model-{spec.model_name}", args, workdir, dict(spec.environment))
+        server = processes._spawn(f"sagemaker-model-{spec.model_name}", args, workdir, env)
         try:
             server.url = processes._wait_for_line(server, READY_PREFIX, time.monotonic() + MODEL_START_TIMEOUT_SECONDS)
         except processes.ServerStartError as exc:
             raise ModelStartError(f"model {spec.model_name} did not start: {exc}") from None
         return server
+
+    @staticmethod
+    def _fetch(s3: Any, url: str, spec: ModelSpec) -> bytes:
+        try:
+            bucket, key = split_s3_url(url)
+            return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except (ValueError, s3.exceptions.ClientError) as exc:
+            raise ModelStartError(f"cannot read {url}: {exc}") from None
 
     def stop_all(self) -> None:
         with self._lock:

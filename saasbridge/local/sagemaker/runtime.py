@@ -13,6 +13,7 @@ from typing import Any
 
 import urllib3
 
+from saasbridge.local.sagemaker.endpoints import EndpointStates
 from saasbridge.local.sagemaker.hosts import (
     EndpointNotFound,
     EndpointTarget,
@@ -101,9 +102,10 @@ class Clients:
 
 
 class Runtime:
-    def __init__(self, hosts: ModelHosts, faults: Faults):
+    def __init__(self, hosts: ModelHosts, faults: Faults, endpoints: EndpointStates):
         self.hosts = hosts
         self.faults = faults
+        self.endpoints = endpoints
         self.http = urllib3.PoolManager(maxsize=16)
 
     # ------------------------------------------------------------ the container call
@@ -121,6 +123,10 @@ class Runtime:
         return response.status, response.data, response.headers.get("Content-Type", "application/octet-stream")
 
     def _target(self, clients: Clients, endpoint: str, variant: str | None) -> EndpointTarget | Reply:
+        state = self.endpoints.get(endpoint)
+        if state is not None and state.status in ("Creating", "Failed"):
+            return validation_error(f"Endpoint {endpoint} of account {ACCOUNT_ID} is {state.status}, not InService"
+                                    + (f": {state.failure_reason}" if state.failure_reason else ""))  # fmt: skip
         try:
             return resolve_endpoint(clients.sagemaker, endpoint, variant)
         except EndpointNotFound:

@@ -14,7 +14,6 @@ import csv
 import gzip
 import io
 import json
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from typing import Any
 
 from saasbridge.local.sagemaker import jsonpath
 from saasbridge.local.sagemaker.hosts import ModelStartError, model_spec, split_s3_url
+from saasbridge.local.sagemaker.tracking import Tracked
 
 MB = 1024 * 1024
 JSON_TYPES = ("application/json", "application/jsonlines", "application/x-jsonlines")
@@ -123,27 +123,54 @@ class TransformJob:
             state.outputs.append(f"s3://{out_bucket}/{out_key}")
 
     def transform_object(self, body: bytes, key: str) -> bytes:
-        if self.split == "None":
-            return self._transform_records([body.decode("utf-8")] if self._filters else [body], key, whole=True)
-        records = [line for line in body.decode("utf-8").splitlines() if line.strip()]
-        return self._transform_records(records, key, whole=False)
+        """One input object's output: its records sent in batches, answers split, joined, filtered."""
+        if self.split == "None" and not self._filters:
+            return self._assemble([self._call(body, key)])
+        text = body.decode("utf-8")
+        records = [text.rstrip("\n")] if self.split == "None" else [ln for ln in text.splitlines() if ln.strip()]
+        try:
+            inputs = [self._model_input(r) for r in records]
+        except (jsonpath.FilterError, ValueError) as exc:
+            raise TransformFailed(f"ClientError: InputFilter on {key}: {exc}") from None
+        batches = self._batches(inputs)
+        with ThreadPoolExecutor(self.workers) as pool:
+            answers = list(pool.map(lambda b: self._call("".join(inputs[i] + "\n" for i in b).encode(), key), batches))
+        if not self._filters:
+            return self._assemble(answers)
+        results: list[str] = []
+        for batch, answer in zip(batches, answers, strict=True):
+            out = answer.decode("utf-8")
+            lines = [out.rstrip("\n")] if self.split == "None" else [ln for ln in out.splitlines() if ln.strip()]
+            if len(lines) != len(batch):
+                raise TransformFailed(f"ClientError: the model returned {len(lines)} records for {len(batch)} inputs "
+                                      f"of {key}; joining and filtering need one output line per record")  # fmt: skip
+            results.extend(self._output_record(records[i], line, key) for i, line in zip(batch, lines, strict=True))
+        return self._assemble([r.encode() for r in results])
+
+    def _assemble(self, parts: list[bytes]) -> bytes:
+        """AssembleWith=Line: each part ends with a newline; None: concatenated as they are."""
+        if self.assemble != "Line":
+            return b"".join(parts)
+        return b"".join(p if p.endswith(b"\n") else p + b"\n" for p in parts)
 
     @property
     def _filters(self) -> bool:
         return self.join or self.input_filter.strip() != "$" or self.output_filter.strip() != "$"
 
-    def _model_input(self, record: Any) -> Any:
+    def _model_input(self, record: str) -> str:
         if self.input_filter.strip() == "$":
             return record
         return self.in_format.dump(jsonpath.apply(self.input_filter, self.in_format.parse(record)))
 
-    def _batches(self, records: list[Any]) -> list[list[int]]:
+    def _batches(self, records: list[str]) -> list[list[int]]:
         """Record indexes per request: one each, or as many as fit in MaxPayloadInMB."""
         if not self.multi:
             return [[i] for i in range(len(records))]
-        batches, current, size = [], [], 0
+        batches: list[list[int]] = []
+        current: list[int] = []
+        size = 0
         for i, record in enumerate(records):
-            length = len(record) + 1
+            length = len(record.encode()) + 1
             if current and size + length > self.max_payload:
                 batches.append(current)
                 current, size = [], 0
@@ -160,37 +187,10 @@ class TransformJob:
             raise TransformFailed(f"ClientError: the model answered {status} for a request from {key}: {text}")
         return out
 
-    def _transform_records(self, records: list[Any], key: str, *, whole: bool) -> bytes:
-        try:
-            inputs = [self._model_input(r) for r in records]
-        except (jsonpath.FilterError, ValueError) as exc:
-            raise TransformFailed(f"ClientError: InputFilter on {key}: {exc}") from None
-        batches = self._batches(inputs)
-
-        def payload(batch: list[int]) -> bytes:
-            parts = [inputs[i] for i in batch]
-            if whole and isinstance(parts[0], bytes):
-                return parts[0]
-            return "".join(p + "\n" for p in parts).encode() if not whole else parts[0].encode()
-
-        with ThreadPoolExecutor(self.workers) as pool:
-            answers = list(pool.map(lambda b: self._call(payload(b), key), batches))
-        if not self._filters:
-            sep = b"\n" if self.assemble == "Line" else b""
-            return b"".join(a if (not sep or a.endswith(sep)) else a + sep for a in answers)
-        results: list[str] = []
-        for batch, answer in zip(batches, answers, strict=True):
-            lines = [answer.decode("utf-8")] if whole else [ln for ln in answer.decode("utf-8").splitlines() if ln.strip()]
-            if len(lines) != len(batch):
-                raise TransformFailed(f"ClientError: the model returned {len(lines)} records for {len(batch)} inputs "
-                                      f"of {key}; joining and filtering need one output line per record")  # fmt: skip
-            results.extend(self._output_record(records[i], line, key) for i, line in zip(batch, lines, strict=True))
-        if self.assemble == "Line":
-            return "".join(r + "\n" for r in results).encode()
-        return "".join(results).encode()
-
     def _output_record(self, record: str, output: str, key: str) -> str:
-        out_value = self.out_format.parse(output) if self.out_format.csv == self.in_format.csv or not self.join else output
+        # an answer in another format than the input is joined as one text value
+        mixed = self.join and self.out_format.csv != self.in_format.csv
+        out_value = output if mixed else self.out_format.parse(output)
         if self.join:
             source = self.in_format.parse(record)
             if self.in_format.csv:
@@ -208,24 +208,16 @@ class TransformJob:
             raise TransformFailed(f"ClientError: OutputFilter on {key}: {exc}") from None
 
 
-class TransformJobs:
+class TransformJobs(Tracked[JobState]):
     """Jobs started through the gateway, their states, and the patching of Describe/List answers."""
 
     def __init__(self, runtime: Any):
+        super().__init__()
         self.runtime = runtime
-        self._jobs: dict[str, JobState] = {}
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
 
     def start(self, request: dict[str, Any], clients: Any) -> None:
-        name = request["TransformJobName"]
         state = JobState()
-        with self._lock:
-            self._jobs[name] = state
-        thread = threading.Thread(target=self._run, args=(request, clients, state), name=f"transform-{name}", daemon=True)
-        with self._lock:
-            self._threads.append(thread)
-        thread.start()
+        self.launch(request["TransformJobName"], state, lambda: self._run(request, clients, state))
 
     def _run(self, request: dict[str, Any], clients: Any, state: JobState) -> None:
         try:
@@ -238,26 +230,8 @@ class TransformJobs:
         finally:
             state.ended = datetime.now(UTC)
 
-    def patch(self, response: dict[str, Any]) -> dict[str, Any]:
+    def describe(self, response: dict[str, Any]) -> dict[str, Any]:
         """A DescribeTransformJob or ListTransformJobs answer with the real states of our jobs."""
-        for job in [response, *response.get("TransformJobSummaries", [])]:
-            state = self._jobs.get(job.get("TransformJobName", ""))
-            if state is None:
-                continue
-            job["TransformJobStatus"] = state.status
-            if state.failure_reason:
-                job["FailureReason"] = state.failure_reason
-            else:
-                job.pop("FailureReason", None)
-            job["TransformStartTime"] = state.started.timestamp()
-            if state.ended:
-                job["TransformEndTime"] = state.ended.timestamp()
-            else:
-                job.pop("TransformEndTime", None)
-        return response
-
-    def wait(self, timeout: float | None = None) -> None:
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(timeout)
+        return self.patch(response, "TransformJobName", "TransformJobSummaries", lambda s: {
+            "TransformJobStatus": s.status, "FailureReason": s.failure_reason,
+            "TransformStartTime": s.started.timestamp(), "TransformEndTime": s.ended.timestamp() if s.ended else None})  # fmt: skip

@@ -1,0 +1,83 @@
+"""Deploy a trained model directory the way the SageMaker Python SDK does, with plain boto3 calls
+(so the same code deploys to the stand-in or to SageMaker): pack and upload `model.tar.gz`,
+CreateModel (scikit-learn image, `SAGEMAKER_PROGRAM`), CreateEndpointConfig, CreateEndpoint, wait.
+
+    url = upload_model("model/", "s3://models/contacts/model.tar.gz", s3)
+    deploy_endpoint("contacts", url, sagemaker)            # real-time
+    deploy_endpoint("contacts-async", url, sagemaker, async_output="s3://models/async-out")
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from saasbridge.local.sagemaker.archive import pack_model_dir
+from saasbridge.local.sagemaker.hosts import split_s3_url
+
+# The scikit-learn inference image SageMaker's SDK picks for scikit-learn 1.2 in us-east-1.
+SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+EXECUTION_ROLE = "arn:aws:iam::123456789012:role/saasbridge-sagemaker"
+FIRST_POLL_SECONDS, MAX_POLL_SECONDS = 0.2, 15.0  # quick against the stand-in, gentle against AWS
+
+
+def upload_model(model_dir: str | os.PathLike, s3_url: str, s3: Any) -> str:
+    """Pack `model_dir` as SageMaker packs a model and put it at `s3_url`; returns `s3_url`."""
+    bucket, key = split_s3_url(s3_url)
+    s3.put_object(Bucket=bucket, Key=key, Body=pack_model_dir(model_dir))
+    return s3_url
+
+
+def deploy_endpoint(
+    name: str,
+    model_data_url: str,
+    sagemaker: Any,
+    *,
+    program: str = "train.py",
+    environment: dict[str, str] | None = None,
+    async_output: str | None = None,
+    instance_type: str = "ml.m5.large",
+    role_arn: str = EXECUTION_ROLE,
+    timeout: float = 300.0,
+) -> dict[str, Any]:
+    """Model, endpoint configuration and endpoint all named `name`; waits for InService and returns
+    DescribeEndpoint (raises RuntimeError with the FailureReason when the endpoint fails)."""
+    env = {"SAGEMAKER_PROGRAM": program, "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code", **(environment or {})}
+    sagemaker.create_model(ModelName=name, ExecutionRoleArn=role_arn,
+                           PrimaryContainer={"Image": SKLEARN_IMAGE, "ModelDataUrl": model_data_url, "Environment": env})  # fmt: skip
+    config: dict[str, Any] = {"EndpointConfigName": name, "ProductionVariants": [
+        {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": instance_type}]}  # fmt: skip
+    if async_output:
+        base = async_output.rstrip("/")
+        config["AsyncInferenceConfig"] = {"OutputConfig": {"S3OutputPath": base, "S3FailurePath": base + "-failures"}}
+    sagemaker.create_endpoint_config(**config)
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    endpoint = wait_for_endpoint(sagemaker, name, timeout)
+    if endpoint["EndpointStatus"] != "InService":
+        raise RuntimeError(f"endpoint {name} is {endpoint['EndpointStatus']}: {endpoint.get('FailureReason', '')}")
+    return endpoint
+
+
+def wait_for_endpoint(sagemaker: Any, name: str, timeout: float = 300.0) -> dict[str, Any]:
+    """DescribeEndpoint once the endpoint has left Creating/Updating."""
+    return _wait(lambda: sagemaker.describe_endpoint(EndpointName=name), "EndpointStatus",
+                 ("Creating", "Updating"), f"endpoint {name}", timeout)  # fmt: skip
+
+
+def wait_for_transform_job(sagemaker: Any, name: str, timeout: float = 600.0) -> dict[str, Any]:
+    """DescribeTransformJob once the job has left InProgress/Stopping."""
+    return _wait(lambda: sagemaker.describe_transform_job(TransformJobName=name), "TransformJobStatus",
+                 ("InProgress", "Stopping"), f"transform job {name}", timeout)  # fmt: skip
+
+
+def _wait(describe: Any, field: str, pending: tuple[str, ...], what: str, timeout: float) -> dict[str, Any]:
+    deadline, delay = time.monotonic() + timeout, FIRST_POLL_SECONDS
+    while True:
+        answer = describe()
+        if answer[field] not in pending:
+            return answer
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} is still {answer[field]} after {timeout:.0f} s")
+        time.sleep(delay)
+        delay = min(delay * 1.5, MAX_POLL_SECONDS)

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import requests
 
-from appflow_connector import session
 from demo_saas.store import dump_records
 from saasbridge.cli import main
 
@@ -23,11 +22,7 @@ FEATURES = ["employees", "annual_revenue"]
 WHERE = "country in ('DE', 'FR', 'US')"
 
 
-@pytest.fixture(autouse=True)
-def fresh_session():
-    session.reset()
-    yield
-    session.reset()
+pytestmark = pytest.mark.usefixtures("fresh_session")  # the connector's cached catalog, per test
 
 
 @pytest.fixture(scope="module")

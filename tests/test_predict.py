@@ -153,9 +153,8 @@ def deployed(trained, sagemaker_standin):
 
 
 @pytest.fixture
-def standin_env(sagemaker_env, api, monkeypatch):
-    monkeypatch.setenv("SAASBRIDGE_API_KEY", "demo-acme-key")
-    monkeypatch.setenv("SAASBRIDGE_API_URL", api.url)
+def standin_env(env, sagemaker_env):
+    """`env`, with boto3 pointed at the SageMaker stand-in; injected faults cleared afterwards."""
     yield sagemaker_env
     from saasbridge.local.sagemaker.standin import clear_faults
 

@@ -119,36 +119,24 @@ def test_imported_onnx_model_scores_in_process_and_a_rerun_does_not_duplicate(ap
 
 # ---------------------------------------------------------------- against the SageMaker stand-in
 
-ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
-
-
 @pytest.fixture(scope="module")
 def deployed(trained, sagemaker_standin):
-    """The trained archive in the S3 stand-in, served by a real-time and an asynchronous endpoint."""
+    """The trained model in the S3 stand-in, served by a real-time and an asynchronous endpoint, and
+    registered once more as the model `churn-batch` for transform jobs."""
     import boto3
 
-    model_dir, archive = trained
+    from saasbridge.local.sagemaker.deploy import EXECUTION_ROLE, deploy_endpoint, upload_model
+
+    model_dir, _ = trained
     aws = {"endpoint_url": sagemaker_standin.url, "region_name": "us-east-1", "aws_access_key_id": "testing",
            "aws_secret_access_key": "testing"}  # fmt: skip
     s3, sm = boto3.client("s3", **aws), boto3.client("sagemaker", **aws)
     s3.create_bucket(Bucket="predict-test")
-    s3.put_object(Bucket="predict-test", Key="churn/model.tar.gz", Body=archive.read_bytes())
-    container = {"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
-                 "ModelDataUrl": "s3://predict-test/churn/model.tar.gz",
-                 "Environment": {"SAGEMAKER_PROGRAM": "train.py"}}  # fmt: skip
-    for name in ("churn", "churn-async", "churn-batch"):
-        sm.create_model(ModelName=name, PrimaryContainer=container, ExecutionRoleArn=ROLE)
-    variant = {"VariantName": "AllTraffic", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
-    sm.create_endpoint_config(EndpointConfigName="churn-rt", ProductionVariants=[{**variant, "ModelName": "churn"}])
-    sm.create_endpoint_config(
-        EndpointConfigName="churn-async", ProductionVariants=[{**variant, "ModelName": "churn-async"}],
-        AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": "s3://predict-test/async-out/",
-                                               "S3FailurePath": "s3://predict-test/async-failed/"}},
-    )  # fmt: skip
-    sm.create_endpoint(EndpointName="churn-rt", EndpointConfigName="churn-rt")
-    sm.create_endpoint(EndpointName="churn-async", EndpointConfigName="churn-async")
-    for name in ("churn-rt", "churn-async"):
-        sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    url = upload_model(model_dir, "s3://predict-test/churn/model.tar.gz", s3)
+    deploy_endpoint("churn-rt", url, sm)
+    deploy_endpoint("churn-async", url, sm, async_output="s3://predict-test/async-out")
+    container = sm.describe_model(ModelName="churn-rt")["PrimaryContainer"]
+    sm.create_model(ModelName="churn-batch", PrimaryContainer=container, ExecutionRoleArn=EXECUTION_ROLE)
     return model_dir
 
 
@@ -170,7 +158,7 @@ def test_realtime_endpoint_predictions_equal_the_models_own(api, deployed, stand
     assert main(predict_args("--endpoint", "churn-rt", "--max-rows-per-request", "7", "--concurrency", "3")) == 0
     n = len(expected)
     assert f"{n} rows read, {n} predicted, {n} written to predictions, 0 failed" in capsys.readouterr().out
-    assert_exactly(api, "churn", expected, atol=0, endpoint="churn-rt")  # the model's name, from the endpoint
+    assert_exactly(api, "churn-rt", expected, atol=0, endpoint="churn-rt")  # the model's name, from the endpoint
 
 
 def test_throttling_is_retried_and_a_failing_batch_loses_no_other_row(api, deployed, standin_env, capsys):

@@ -53,21 +53,13 @@ def _train(ctx, tmp: Path) -> Path:
 def _deploy(ctx, model_dir: Path) -> None:
     import boto3
 
-    from saasbridge.local.sagemaker.archive import pack_model_dir
+    from saasbridge.local.sagemaker.deploy import deploy_endpoint, upload_model
 
-    s3, sm = boto3.client("s3"), boto3.client("sagemaker")
+    s3 = boto3.client("s3")
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket="saasbridge-demo-models")
-    s3.put_object(Bucket="saasbridge-demo-models", Key="churn/model.tar.gz", Body=pack_model_dir(model_dir))
-    sm.create_model(
-        ModelName=ENDPOINT, ExecutionRoleArn="arn:aws:iam::123456789012:role/demo",
-        PrimaryContainer={"Image": "sagemaker-scikit-learn", "ModelDataUrl": "s3://saasbridge-demo-models/churn/model.tar.gz",
-                          "Environment": {"SAGEMAKER_PROGRAM": "train.py"}},
-    )  # fmt: skip
-    sm.create_endpoint_config(EndpointConfigName=ENDPOINT, ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": ENDPOINT, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
-    sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=ENDPOINT)
-    sm.get_waiter("endpoint_in_service").wait(EndpointName=ENDPOINT, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    url = upload_model(model_dir, "s3://saasbridge-demo-models/churn/model.tar.gz", s3)
+    deploy_endpoint(ENDPOINT, url, boto3.client("sagemaker"))
     ctx.say(f"model.tar.gz → S3 stand-in; CreateModel, CreateEndpointConfig, CreateEndpoint {ENDPOINT}: InService")
 
 

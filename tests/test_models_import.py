@@ -63,6 +63,8 @@ def test_onnx_is_preferred_and_agrees_with_scikit_learn(tmp_path, fitted):
     assert scorer.model == "churn"
     expected = model.predict_proba(x)[:, 1]
     np.testing.assert_allclose(_scores(scorer, x), expected, rtol=0, atol=1e-6)
+    direct = load_scorer(str(archive))  # the archive itself, unpacked to a temporary place
+    np.testing.assert_allclose(_scores(direct, x), expected, rtol=0, atol=1e-6)
 
 
 def test_trusted_pickle_scores_like_the_model(tmp_path, fitted):

@@ -117,8 +117,9 @@ def load_scorer(path: str, *, trust_pickle: bool = False, name: str | None = Non
     elif path.endswith((".tar.gz", ".tgz")) or path.startswith("s3://"):
         import tempfile
 
-        imported = import_model(path, Path(tempfile.mkdtemp(prefix="saasbridge-models-")), trust_pickle=trust_pickle)
-        model_file, kind, name = imported.model_file, imported.kind, name or imported.name
+        with tempfile.TemporaryDirectory(prefix="saasbridge-models-") as tmp:  # the model is read at load
+            imported = import_model(path, Path(tmp), trust_pickle=trust_pickle)
+            return _scorer(imported.model_file, imported.kind, name or imported.name)
     elif target.is_file() and target.suffix.lower() in PICKLE_SUFFIXES:
         if not trust_pickle:
             raise ModelImportError(
@@ -128,4 +129,8 @@ def load_scorer(path: str, *, trust_pickle: bool = False, name: str | None = Non
         model_file, kind = target, "pickle"
     else:
         raise ConfigError(f"--model {path}: no such file or directory")
-    return OnnxScorer(model_file, name=name) if kind == "onnx" else PickleScorer(model_file, name=name or model_file.stem)
+    return _scorer(model_file, kind, name)
+
+
+def _scorer(model_file: Path, kind: str, name: str | None) -> Scorer:
+    return OnnxScorer(model_file, name=name) if kind == "onnx" else PickleScorer(model_file, name=name)

@@ -94,8 +94,7 @@ def build_scorer(args: argparse.Namespace) -> Any:
         info = type(info)(info.endpoint, args.model_name, info.content_type)
     if args.mode == "batch":
         return inference.TransformScorer(session, info.model, args.s3_uri, endpoint=info.endpoint,
-                                         instance_type=args.instance_type,
-                                         progress=False if args.no_progress else None)  # fmt: skip
+                                         instance_type=args.instance_type)  # fmt: skip
     if args.mode == "async":
         return inference.AsyncScorer(session, info, args.s3_uri, concurrency=args.concurrency)
     return inference.RealtimeScorer(session, info, concurrency=args.concurrency)

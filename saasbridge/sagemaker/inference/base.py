@@ -40,6 +40,9 @@ class Scorer:
         self.retries = 0  # throttled or transient requests sent again
         self._lock = threading.Lock()
 
+    def on_status(self, note: str) -> None:
+        """What a long step is doing (the run shows it in its progress display); replaced by the run."""
+
     def count_retries(self, n: int) -> None:
         with self._lock:
             self.retries += n

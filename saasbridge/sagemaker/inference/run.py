@@ -97,6 +97,7 @@ def predict(options: PredictOptions, scorer: Scorer) -> PredictResult:
     predicted_at = format_instant(options.clock())
     progress = Progress(f"{options.entity} → {scorer.mode} → {options.into}", enabled=options.progress,
                         total=sum(len(b.rows) for b in batches))  # fmt: skip
+    scorer.on_status = lambda note: progress.update(records=result.predicted + result.failed, note=note)  # type: ignore[method-assign]
     try:
         for batch, outcome in scorer.score_all(batches):
             ids = [row_ids[i] for i in batch.rows]

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from saasbridge.errors import ConfigError
-from saasbridge.local.flow_runner.progress import Progress
 from saasbridge.sagemaker.inference import s3uri
 from saasbridge.sagemaker.inference.base import Outcome, Scorer, client_error
 from saasbridge.sagemaker.inference.payload import (
@@ -35,7 +34,7 @@ class TransformScorer(Scorer):
     def __init__(
         self, session: Any, model: str, s3_uri: str, *, endpoint: str | None = None,
         instance_type: str = DEFAULT_INSTANCE_TYPE, instance_count: int = 1, poll_seconds: float = 2.0,
-        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, progress: bool | None = None,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
     ):  # fmt: skip
         super().__init__()
@@ -47,7 +46,6 @@ class TransformScorer(Scorer):
         self._instance = (instance_type, instance_count)
         self._sm, self._s3 = session.client("sagemaker"), session.client("s3")
         self._poll, self._timeout, self._sleep = poll_seconds, timeout_seconds, sleep
-        self._progress = progress
 
     def score_all(self, batches: Iterable[Batch]) -> Iterator[tuple[Batch, Outcome]]:
         batches = list(batches)
@@ -101,23 +99,19 @@ class TransformScorer(Scorer):
             )  # fmt: skip
         except (ClientError, BotoCoreError) as exc:
             return f"CreateTransformJob failed: {client_error(exc)}"
-        progress = Progress(f"transform job {self.job_name}", enabled=self._progress)
         deadline = time.monotonic() + self._timeout
-        try:
-            while True:
-                job = self._sm.describe_transform_job(TransformJobName=self.job_name)
-                status = job["TransformJobStatus"]
-                progress.update(records=0, note=f"transform job {self.job_name}: {status}")
-                if status == "Completed":
-                    return None
-                if status in FINAL:
-                    return f"transform job {status.lower()}: {job.get('FailureReason') or 'no reason given'}"
-                if time.monotonic() > deadline:
-                    self._sm.stop_transform_job(TransformJobName=self.job_name)
-                    return f"transform job still {status} after {self._timeout:.0f} s (stopped)"
-                self._sleep(self._poll)
-        finally:
-            progress.close()
+        while True:
+            job = self._sm.describe_transform_job(TransformJobName=self.job_name)
+            status = job["TransformJobStatus"]
+            self.on_status(f"transform job {self.job_name}: {status}")
+            if status == "Completed":
+                return None
+            if status in FINAL:
+                return f"transform job {status.lower()}: {job.get('FailureReason') or 'no reason given'}"
+            if time.monotonic() > deadline:
+                self._sm.stop_transform_job(TransformJobName=self.job_name)
+                return f"transform job still {status} after {self._timeout:.0f} s (stopped)"
+            self._sleep(self._poll)
 
     def _read_output(self, objects: list[tuple[str, list[str]]]) -> dict[str, Prediction | str]:
         """id → prediction (or why its output line is unusable), from every `<input>.out`."""

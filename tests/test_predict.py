@@ -309,3 +309,20 @@ def test_scoring_api_with_iam_auth_signs_requests(api, deployed, standin_env, mo
     with ScoringApiServer(iam_access_keys={"someone-else"}) as scoring:
         assert main(predict_args("--endpoint", "churn-rt", "--scoring-url", scoring.url, "--model-name", "x")) == 1
     assert "HTTP 403" in capsys.readouterr().err
+
+
+def test_async_failure_object_fails_only_its_batch(api, deployed, standin_env, capsys):
+    from saasbridge.local.sagemaker.standin import inject_fault
+
+    expected = expected_scores(api, deployed)
+    n, size = len(expected), 6
+    inject_fault(standin_env.url, "model_error", count=1, endpoint="churn-async")
+    args = predict_args("--endpoint", "churn-async", "--mode", "async", "--s3-uri", "s3://predict-test/async-in",
+                        "--max-rows-per-request", str(size), "--model-name", "churn-async-fault")  # fmt: skip
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert f"{n} rows read, {n - size} predicted, {n - size} written to predictions, {size} failed" in captured.out
+    assert f"{size} rows failed: the async inference failed" in captured.err
+    got = written(api, "churn-async-fault")
+    assert len({p["entity_id"] for p in got}) == len(got) == n - size
+    assert all(p["score"] == expected[p["entity_id"]] for p in got)

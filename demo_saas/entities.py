@@ -69,11 +69,32 @@ class EntitySpec:
         return f"{self.id_prefix}_{str(n).zfill(self.id_digits)}"
 
 
+APPROVAL_STATES = ("pending", "approved", "rejected", "checks_failed", "test_failed", "deployed", "deploy_failed")
 _ts = ("created_at", "updated_at")
 
 
 def _timestamps() -> tuple[FieldSpec, ...]:
     return tuple(FieldSpec(name, "datetime") for name in _ts)
+
+
+def _model_log(name: str, prefix: str, fields: tuple[FieldSpec, ...], filters: tuple[str, ...]) -> EntitySpec:
+    """A writable model-log entity: id, arn, the entity's fields, tags, console link, deleted marker."""
+    return EntitySpec(
+        name, prefix, 6, 0,
+        (
+            FieldSpec("id", "string", description="derived from the ARN (see saasbridge.sagemaker.modellog.ids)"),
+            FieldSpec("arn", "string", description="the SageMaker ARN"),
+            *fields,
+            FieldSpec("tags", "string_map", nullable=True),
+            FieldSpec("console_url", "string", nullable=True),
+            FieldSpec("deleted", "boolean", description="true once the asset is gone from SageMaker"),
+            *_timestamps(),
+        ),
+        time_field="updated_at",
+        equality_filters=("arn", *filters, "deleted"),
+        writable=True,
+        required_on_create=("arn", "deleted"),
+    )
 
 
 ENTITIES: dict[str, EntitySpec] = {
@@ -159,6 +180,83 @@ ENTITIES: dict[str, EntitySpec] = {
             time_field="updated_at",
             writable=True,
             required_on_create=("entity_type", "entity_id", "model", "score"),
+        ),
+        # The SageMaker model log (saasbridge.sagemaker.modellog): every record keeps its SageMaker ARN,
+        # its id is derived from that ARN (so a re-import upserts), and `deleted` marks what is gone.
+        _model_log("models", "mdl", (
+            FieldSpec("name", "string"),
+            FieldSpec("created_time", "datetime", nullable=True),
+            FieldSpec("containers", "string", nullable=True, description="JSON array: image, model_data_url, environment (secrets left out)"),
+            FieldSpec("execution_role_arn", "string", nullable=True),
+            FieldSpec("network", "string", nullable=True, description="JSON: vpc_config, network_isolation"),
+            FieldSpec("training_job_arn", "string", nullable=True),
+            FieldSpec("model_package_arn", "string", nullable=True),
+            FieldSpec("endpoint_arns", "string_list", nullable=True),
+            FieldSpec("documentation_url", "string", nullable=True, description="recorded in the SaaS; checked before deploying"),
+            FieldSpec("input_schema", "string", nullable=True, description="recorded in the SaaS; checked before deploying"),
+            FieldSpec("test_data_url", "string", nullable=True, description="s3:// test input (CSV lines), recorded in the SaaS"),
+            FieldSpec("test_expected_url", "string", nullable=True, description="s3:// expected transform output, recorded in the SaaS"),
+        ), ("name",)),
+        _model_log("model_versions", "mver", (
+            FieldSpec("kind", "string", enum=("endpoint_config", "model_package")),
+            FieldSpec("name", "string"),
+            FieldSpec("created_time", "datetime", nullable=True),
+            FieldSpec("model_arns", "string_list", nullable=True),
+            FieldSpec("variants", "string", nullable=True, description="JSON array: variant, model, instance type and count, weight"),
+            FieldSpec("package_group", "string", nullable=True),
+            FieldSpec("package_version", "integer", nullable=True),
+            FieldSpec("approval_status", "string", nullable=True),
+            FieldSpec("inference_specification", "string", nullable=True, description="JSON"),
+            FieldSpec("metrics", "string", nullable=True, description="JSON"),
+            FieldSpec("custom_metadata", "string_map", nullable=True),
+        ), ("kind", "name")),
+        _model_log("deployments", "dep", (
+            FieldSpec("name", "string"),
+            FieldSpec("status", "string", nullable=True),
+            FieldSpec("endpoint_config_arn", "string", nullable=True),
+            FieldSpec("model_arns", "string_list", nullable=True),
+            FieldSpec("variants", "string", nullable=True, description="JSON array"),
+            FieldSpec("created_time", "datetime", nullable=True),
+            FieldSpec("last_modified_time", "datetime", nullable=True),
+            FieldSpec("failure_reason", "string", nullable=True),
+        ), ("name", "status")),
+        _model_log("ml_jobs", "job", (
+            FieldSpec("kind", "string", enum=("training", "transform")),
+            FieldSpec("name", "string"),
+            FieldSpec("model_arn", "string", nullable=True),
+            FieldSpec("status", "string", nullable=True),
+            FieldSpec("created_time", "datetime", nullable=True),
+            FieldSpec("started_at", "datetime", nullable=True),
+            FieldSpec("ended_at", "datetime", nullable=True),
+            FieldSpec("duration_seconds", "integer", nullable=True),
+            FieldSpec("input_urls", "string_list", nullable=True),
+            FieldSpec("output_url", "string", nullable=True),
+            FieldSpec("instance_type", "string", nullable=True),
+            FieldSpec("instance_count", "integer", nullable=True),
+            FieldSpec("failure_reason", "string", nullable=True),
+        ), ("kind", "model_arn", "status")),
+        EntitySpec(
+            "approvals", "apr", 6, 0,
+            (
+                FieldSpec("id", "string"),
+                FieldSpec("model_arn", "string"),
+                FieldSpec("model_name", "string"),
+                FieldSpec("endpoint_config_arn", "string"),
+                FieldSpec("endpoint_name", "string"),
+                FieldSpec("status", "string", enum=APPROVAL_STATES, description="set by the deployment flow"),
+                FieldSpec("decision", "string", nullable=True, enum=("approved", "rejected"),
+                          description="set by a reviewer in the SaaS; the flow deploys only once approved"),
+                FieldSpec("decided_by", "string", nullable=True),
+                FieldSpec("checks", "string", nullable=True, description="JSON: the required assets and the test result"),
+                FieldSpec("test_job_arn", "string", nullable=True),
+                FieldSpec("model_package_arn", "string", nullable=True),
+                FieldSpec("failure_reason", "string", nullable=True),
+                *_timestamps(),
+            ),
+            time_field="updated_at",
+            equality_filters=("model_arn", "status"),
+            writable=True,
+            required_on_create=("model_arn", "model_name", "endpoint_config_arn", "endpoint_name", "status"),
         ),
     )
 }

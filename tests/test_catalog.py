@@ -235,7 +235,7 @@ BROKEN = {
         ["not lower-case snake_case", "'account_id'"],
     ),
     "upper case entity": (_ent("deals", "name", "Deals"), lambda d: "entities[2].name", ["snake_case", "'deals'"]),
-    "duplicate entity": (_dup_entity, lambda d: "entities[5].name", ["duplicate entity name 'accounts'"]),
+    "duplicate entity": (_dup_entity, lambda d: f"entities[{len(d['entities'])}].name", ["duplicate entity name 'accounts'"]),
     "duplicate column": (_dup_column, lambda d: f"entities[0].fields[{len(d['entities'][0]['fields'])}].name",
                          ["duplicate column name"]),
     "unknown primary key": (

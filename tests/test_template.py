@@ -183,6 +183,7 @@ def test_parameters_and_environment_are_the_documented_names():
         "LambdaTimeout", "LambdaMemory", "PermissionsBoundaryARN", "SubnetIds", "SecurityGroupIds",
         "LambdaRoleARN", "ApiBaseUrl", "SecretName", "ReservedConcurrency", "AppFlowConnectorLabel",
         "LogRetentionDays", "Architectures",
+        "ModelLogSync", "ModelLogSchedule", "ModelLogTags",  # the optional model-log sync
     }
     assert source["Parameters"]["Architectures"]["Default"] == "arm64"
     assert set(source["Parameters"]["Architectures"]["AllowedValues"]) == {"arm64", "x86_64"}
@@ -439,3 +440,56 @@ def test_scoring_api_combination(combo):
 def test_scoring_api_is_absent_by_default():
     resolved = resolve_for(translate(load_source(), BASE), BASE)
     assert not [n for n in resolved["Resources"] if n.startswith("Scoring")]
+
+# ---------------------------------------------------------------- the optional SageMaker model-log sync
+
+MODEL_LOG_READS = {
+    "sagemaker:DescribeModel", "sagemaker:DescribeTrainingJob", "sagemaker:DescribeTransformJob",
+    "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeEndpoint", "sagemaker:DescribeModelPackage",
+    "sagemaker:ListModelPackages", "sagemaker:ListTags",
+}
+MODEL_LOG_LISTS = {
+    "sagemaker:ListModels", "sagemaker:ListTrainingJobs", "sagemaker:ListTransformJobs",
+    "sagemaker:ListEndpointConfigs", "sagemaker:ListEndpoints", "sagemaker:ListModelPackageGroups",
+}
+
+
+@pytest.mark.parametrize("role", [False, True], ids=["created-role", "existing-role"])
+def test_model_log_sync_function_when_enabled(role):
+    from saasbridge.sagemaker.lambda_sync import STATE_CHANGES
+
+    given = {**BASE, "ModelLogSync": "true", **({"LambdaRoleARN": EXISTING_ROLE} if role else {})}
+    resolved = resolve_for(translate(load_source(), given), given)
+    assert lint(resolved) == []
+    res = resolved["Resources"]
+    fn = res["ModelLogSyncFunction"]["Properties"]
+    assert fn["Handler"] == "saasbridge.sagemaker.lambda_sync.lambda_handler"
+    assert fn["Code"] == res["AthenaConnectorFunction"]["Properties"]["Code"]  # the same code package
+    assert fn["ReservedConcurrentExecutions"] == 1
+    env = fn["Environment"]["Variables"]
+    assert env["SAASBRIDGE_SECRET_ARN"] == {"Ref": "SecretName"} and env["SAASBRIDGE_MODEL_LOG_TAGS"] == {"Ref": "ModelLogTags"}
+    rules = [r["Properties"] for r in res.values() if r["Type"] == "AWS::Events::Rule"]
+    assert sorted("ScheduleExpression" in r for r in rules) == [False, True]
+    (pattern,) = [r["EventPattern"] for r in rules if "EventPattern" in r]
+    assert pattern["source"] == ["aws.sagemaker"] and set(pattern["detail-type"]) == STATE_CHANGES
+    if role:
+        assert "ModelLogSyncRole" not in res and fn["Role"] == EXISTING_ROLE
+        return
+    sts = statements(res["ModelLogSyncRole"])
+    granted = set().union(*(actions(st) for st in sts))
+    assert granted == MODEL_LOG_READS | MODEL_LOG_LISTS | {
+        "logs:CreateLogStream", "logs:PutLogEvents", "secretsmanager:GetSecretValue"}
+    # read-only: nothing that creates, updates or deletes; only the List actions are unscoped
+    assert not any(a.split(":")[1].startswith(("Create", "Update", "Delete", "Put", "Add", "Stop")) for a in granted
+                   if a.startswith("sagemaker:"))
+    for st in sts:
+        if st["Resource"] == "*":
+            assert actions(st) == MODEL_LOG_LISTS, st
+        elif actions(st) & MODEL_LOG_READS:
+            assert subs(st["Resource"]) == "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:*"
+
+
+def test_model_log_sync_is_absent_by_default():
+    given = dict(BASE)
+    resolved = resolve_for(translate(load_source(), given), given)
+    assert not [n for n in resolved["Resources"] if n.startswith("ModelLogSync")]

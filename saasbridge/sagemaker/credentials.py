@@ -106,7 +106,7 @@ def parse_group_roles(text: str | None) -> dict[str, str]:
     if not text:
         return {}
     text = text.strip()
-    if text.startswith("{"):
+    if text.startswith(("{", "[")):
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:

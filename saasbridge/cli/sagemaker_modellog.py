@@ -1,0 +1,118 @@
+"""`saasbridge sagemaker import|sync|deploy`: the SageMaker model log in the SaaS."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+
+def add_aws_options(p: argparse.ArgumentParser) -> None:
+    """Where the AWS credentials come from (secrets only from the environment, never arguments)."""
+    aws = p.add_argument_group("AWS credentials (default: the standard AWS chain; static keys from "
+                               "SAASBRIDGE_AWS_ACCESS_KEY_ID/SAASBRIDGE_AWS_SECRET_ACCESS_KEY)")
+    aws.add_argument("--region", help="AWS region (default: SAASBRIDGE_AWS_REGION, AWS_REGION)")
+    aws.add_argument("--role-arn", help="assume this IAM role (default: SAASBRIDGE_AWS_ROLE_ARN, AWS_ROLE_ARN)")
+    aws.add_argument("--web-identity-token-file", metavar="FILE",
+                     help="assume --role-arn with this web identity token file (EKS service accounts)")
+    aws.add_argument("--group", help="the SaaS user group: assume the role mapped to it (see --group-roles)")
+    aws.add_argument("--group-roles", metavar="JSON_OR_PAIRS",
+                     help='SaaS group → role mapping, {"group": "role ARN"} or group=arn,… '
+                     "(default: SAASBRIDGE_AWS_GROUP_ROLES)")
+    p.add_argument("--api-url", help="the SaaS API base URL (default: SAASBRIDGE_API_URL or the catalog's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+
+
+def register(subparsers: Any) -> None:
+    imp = subparsers.add_parser("import", help="import one model and everything related into the model log",
+                                description="Upserts the model, its training job, transform jobs, endpoint "
+                                "configurations, endpoints and Model Registry packages; an unchanged asset "
+                                "writes nothing.")
+    imp.add_argument("--model", required=True, help="the SageMaker model name")
+    add_aws_options(imp)
+    imp.set_defaults(func=run_import)
+
+    sync = subparsers.add_parser("sync", help="sync every (or every tagged) model into the model log",
+                                 description="Re-reads what SageMaker gives no modified time for; with "
+                                 "--since, skips describing jobs and endpoints unchanged since then. Assets gone "
+                                 "from SageMaker are marked deleted.")
+    sync.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
+                      help="only models with this tag (repeatable: all must match)")
+    sync.add_argument("--since", help="ISO-8601 time of the previous sync (incremental)")
+    sync.add_argument("--gate", action="store_true", help="start the gated deployment (see deploy) for each "
+                      "endpoint configuration the sync newly logged that no endpoint runs yet")
+    add_aws_options(sync)
+    sync.set_defaults(func=run_sync)
+
+    dep = subparsers.add_parser("deploy", help="deploy a model behind checks, a test transform and an approval",
+                                description="Checks the assets recorded for the model (documentation, schema, "
+                                "test data), runs the test transform, records an approval request, and creates or "
+                                "updates the endpoint once a reviewer set decision=approved on it. Exit 0: deployed "
+                                "or pending; 1: failed or rejected (recorded).")
+    dep.add_argument("--model", required=True, help="the SageMaker model name")
+    dep.add_argument("--config", required=True, help="the endpoint configuration to deploy")
+    dep.add_argument("--endpoint", help="endpoint name (default: the model name)")
+    dep.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="wait this long for the decision")
+    dep.add_argument("--poll", type=float, default=10, metavar="SECONDS", help="poll interval (default 10)")
+    dep.add_argument("--test-instance-type", default="ml.m5.large", help="instance type of the test transform")
+    dep.add_argument("--test-output", metavar="S3_URL", help="where the test transform writes (default: next to "
+                     "the test data)")
+    add_aws_options(dep)
+    dep.set_defaults(func=run_deploy)
+
+
+def open_log(args: argparse.Namespace, since: Any = None) -> Any:
+    from saasbridge.runtime import Runtime
+    from saasbridge.sagemaker.credentials import AwsAccess, aws_session, parse_group_roles
+    from saasbridge.sagemaker.modellog import ModelLog
+
+    env = dict(os.environ)
+    if args.api_url:
+        env["SAASBRIDGE_API_URL"] = args.api_url
+    access = AwsAccess.from_env(
+        env, region=args.region, role_arn=args.role_arn, web_identity_token_file=args.web_identity_token_file,
+        group=args.group, group_roles=parse_group_roles(args.group_roles) if args.group_roles else None,
+    )
+    progress = None if args.no_progress else (lambda message: print(message, file=sys.stderr, flush=True))
+    return ModelLog.open(aws_session(access), Runtime.from_env(env).client(), since=since, progress=progress)
+
+
+def run_import(args: argparse.Namespace) -> int:
+    print(open_log(args).import_model(args.model).summary())
+    return 0
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    from saasbridge.errors import ConfigError
+    from saasbridge.sagemaker.modellog import parse_since
+
+    tags = {}
+    for item in args.tag:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--tag {item!r} is not KEY=VALUE")
+        tags[key] = value
+    log = open_log(args, parse_since(args.since))
+    result = log.sync(tags)
+    print(result.summary())
+    if not args.gate:
+        return 0
+    from saasbridge.sagemaker.modellog.deploy import gate_new_configurations
+
+    outcomes = gate_new_configurations(log)
+    for outcome in outcomes:
+        print(outcome.message)
+    return 1 if any(o.failed for o in outcomes) else 0
+
+
+def run_deploy(args: argparse.Namespace) -> int:
+    from saasbridge.sagemaker.modellog.deploy import DeployOptions, deploy
+
+    options = DeployOptions(
+        model=args.model, config=args.config, endpoint=args.endpoint, wait_seconds=args.wait,
+        poll_seconds=args.poll, instance_type=args.test_instance_type, test_output_url=args.test_output,
+    )
+    outcome = deploy(open_log(args), options)
+    print(outcome.message)
+    return 1 if outcome.failed else 0

@@ -1,0 +1,143 @@
+"""Import one model, or sync every (tagged) model, into the SaaS model log."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from saasbridge.errors import SaasBridgeError
+from saasbridge.sagemaker.modellog import records as rec
+from saasbridge.sagemaker.modellog.inventory import Inventory
+from saasbridge.sagemaker.modellog.writer import ModelLogWriter
+
+MODEL_LOG_ENTITIES = ("models", "model_versions", "deployments", "ml_jobs")
+
+
+class ModelNotFound(SaasBridgeError):
+    """The model is not in SageMaker."""
+
+
+@dataclass
+class ModelLogResult:
+    models: list[str] = field(default_factory=list)  # model ARNs imported
+    written: dict[str, int] = field(default_factory=dict)  # entity → records written
+    marked_deleted: dict[str, list[str]] = field(default_factory=dict)  # entity → record ids
+
+    def summary(self) -> str:
+        wrote = ", ".join(f"{n} {e}" for e, n in sorted(self.written.items()) if n) or "nothing (up to date)"
+        gone = sum(len(v) for v in self.marked_deleted.values())
+        return f"{len(self.models)} model(s); wrote {wrote}" + (f"; marked {gone} deleted" if gone else "")
+
+
+def import_model(inventory: Inventory, writer: ModelLogWriter, name: str) -> ModelLogResult:
+    """The model `name` and everything related to it, upserted; unchanged records are not written."""
+    desc = inventory.describe_model(name)
+    if desc is None:
+        raise ModelNotFound(f"SageMaker has no model named {name!r} in {inventory.sm.region}; check the name and region")
+    before = dict(writer.written)
+    _log_models(inventory, writer, [desc])
+    return ModelLogResult([desc["ModelArn"]], _delta(before, writer.written))
+
+
+def sync(
+    inventory: Inventory, writer: ModelLogWriter, *, scope: str, tags: Mapping[str, str] | None = None
+) -> ModelLogResult:
+    """Every model (or those carrying all `tags`) with its related assets; what SageMaker no longer
+    lists is marked deleted in the log, among the records whose ARN starts with `scope` (this
+    account and region: a sync never marks another region's assets deleted)."""
+    for entity in MODEL_LOG_ENTITIES:  # one listing each: compare without a request per record
+        writer.all_records(entity)
+    before = dict(writer.written)
+    descs = []
+    names = inventory.model_arns()
+    for n, (name, arn) in enumerate(sorted(names.items()), 1):
+        if tags and any(inventory.tags(arn).get(k) != v for k, v in tags.items()):
+            continue
+        desc = inventory.describe_model(name)
+        if desc is not None:
+            descs.append(desc)
+        if n % 50 == 0:
+            inventory.progress(f"read {n}/{len(names)} models…")
+    _log_models(inventory, writer, descs)
+    present = {
+        "models": set(names.values()),
+        "ml_jobs": {r["arn"] for r in inventory.training_jobs() + inventory.transform_jobs()},
+        "model_versions": {r["arn"] for r in inventory.endpoint_configs()}
+        | {r["arn"] for r, _ in inventory.model_packages()},
+        "deployments": {r["arn"] for r in inventory.endpoints()},
+    }
+    gone = {entity: writer.mark_deleted(entity, arns, scope) for entity, arns in present.items()}
+    result = ModelLogResult([d["ModelArn"] for d in descs], _delta(before, writer.written))
+    result.marked_deleted = {e: ids for e, ids in gone.items() if ids}
+    return result
+
+
+def _log_models(inventory: Inventory, writer: ModelLogWriter, descs: list[dict]) -> None:
+    """Link each model to its related assets and write every record (models last: they link the rest)."""
+    if not descs:
+        return
+    artifacts = {d["ModelArn"]: rec.artifact_urls(d) for d in descs}
+    chosen = set(artifacts)
+
+    def owner(urls: set[str]) -> str | None:  # the first model (by ARN) built from these artifacts
+        return next((arn for arn in sorted(chosen) if artifacts[arn] & urls), None)
+
+    training = {}  # model ARN → its newest training job record
+    for job in sorted(inventory.training_jobs(), key=lambda r: r["created_time"] or ""):
+        model = owner({job["output_url"]} if job["output_url"] else set())
+        if model is not None:
+            training[model] = job
+            _put(inventory, writer, "ml_jobs", {**job, "model_arn": model})
+    for job in inventory.transform_jobs():
+        if job["model_arn"] in chosen:
+            _put(inventory, writer, "ml_jobs", job)
+
+    configs = [c for c in inventory.endpoint_configs() if chosen & set(c["model_arns"])]
+    for config in configs:
+        _put(inventory, writer, "model_versions", config)
+    config_arns = {c["arn"] for c in configs}
+    endpoints = [e for e in inventory.endpoints() if e["endpoint_config_arn"] in config_arns]
+    for endpoint in endpoints:
+        _put(inventory, writer, "deployments", endpoint)
+
+    packages: dict[str, dict] = {}  # model ARN → its newest package
+    for package, urls in inventory.model_packages():
+        models = sorted(arn for arn in chosen if artifacts[arn] & urls)
+        if not models:
+            continue
+        _put(inventory, writer, "model_versions", {**package, "model_arns": models})
+        for arn in models:
+            if arn not in packages or (package["package_version"] or 0) > (packages[arn]["package_version"] or 0):
+                packages[arn] = package
+
+    for desc in descs:
+        arn = desc["ModelArn"]
+        record = rec.model_record(
+            desc, {},
+            training_job_arn=training[arn]["arn"] if arn in training else None,
+            model_package_arn=packages[arn]["arn"] if arn in packages else None,
+            endpoint_arns=[e["arn"] for e in endpoints if arn in e["model_arns"]],
+        )
+        _put(inventory, writer, "models", record)
+
+
+def _put(inventory: Inventory, writer: ModelLogWriter, entity: str, record: dict) -> None:
+    writer.put(entity, {**record, "tags": inventory.tags(record["arn"])})
+
+
+def _delta(before: dict[str, int], after: Mapping[str, int]) -> dict[str, int]:
+    return {e: n - before.get(e, 0) for e, n in after.items() if n - before.get(e, 0)}
+
+
+def parse_since(text: str | None, what: str = "--since") -> datetime | None:
+    """`--since` as an aware datetime (ISO-8601; a date or a time without offset is UTC)."""
+    if not text:
+        return None
+    from datetime import UTC
+
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise SaasBridgeError(f"{what} {text!r} is not an ISO-8601 date or date-time (e.g. 2025-01-31T12:00:00Z)") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

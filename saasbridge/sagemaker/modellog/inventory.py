@@ -1,0 +1,146 @@
+"""What the SageMaker account holds, read lazily, once per run, as model-log records.
+
+Jobs and endpoints carry a last-modified time in their listings: with `since`, one not modified
+since then whose record the SaaS already holds is not described again (its stored record is
+reused). Models, endpoint configurations and model packages have none (and packages change their
+approval status in place), so they are described on every run; tags are re-read per asset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from saasbridge.sagemaker.aws import AwsCallError, AwsService
+from saasbridge.sagemaker.modellog import records as rec
+from saasbridge.sagemaker.modellog.ids import record_id
+
+Known = Callable[[str, str], "dict | None"]  # (entity, record id) → the SaaS's record or None
+Progress = Callable[[str], None]
+SYSTEM_FIELDS = ("created_at", "updated_at")
+
+
+class Inventory:
+    def __init__(self, sm: AwsService, *, since: datetime | None = None, known: Known | None = None,
+                 progress: Progress | None = None):
+        self.sm = sm
+        self.since = since
+        self.known = known or (lambda _entity, _id: None)
+        self.progress = progress or (lambda _msg: None)
+        self._cache: dict[str, Any] = {}
+        self._tags: dict[str, dict[str, str] | None] = {}
+        self.described = 0  # describe calls made (incremental runs make fewer)
+
+    def _once(self, key: str, load: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = load()
+        return self._cache[key]
+
+    # -- models --------------------------------------------------------------------------------
+
+    def model_arns(self) -> dict[str, str]:
+        """Every model's name → ARN."""
+        return self._once("model_arns", lambda: {
+            m["ModelName"]: m["ModelArn"] for m in self.sm.pages("list_models", "Models", MaxResults=100)
+        })
+
+    def describe_model(self, name: str) -> dict | None:
+        self.described += 1
+        return self.sm.call("describe_model", missing=True, ModelName=name)
+
+    def tags(self, arn: str) -> dict[str, str] | None:
+        """The asset's tags; None (unknown, and said so) when the service fails to answer."""
+        if arn not in self._tags:
+            try:
+                self._tags[arn] = rec.tag_map(list(self.sm.pages("list_tags", "Tags", ResourceArn=arn, MaxResults=100)))
+            except AwsCallError as exc:
+                if not exc.server_side:
+                    raise
+                self.progress(f"warning: tags of {arn} unreadable ({exc}); recorded as unknown (null)")
+                self._tags[arn] = None
+        return self._tags[arn]
+
+    # -- related assets (model-agnostic records; the importer links them) ------------------------
+
+    def training_jobs(self) -> list[dict]:
+        return self._once("training", lambda: self._jobs(
+            "list_training_jobs", "TrainingJobSummaries", "TrainingJobArn", "ml_jobs",
+            lambda s: rec.training_job_record(
+                self._describe("describe_training_job", TrainingJobName=s["TrainingJobName"]), {}, None),
+            "training jobs",
+        ))
+
+    def transform_jobs(self) -> list[dict]:
+        models = self.model_arns()
+
+        def build(summary: dict) -> dict:
+            desc = self._describe("describe_transform_job", TransformJobName=summary["TransformJobName"])
+            return rec.transform_job_record(desc, {}, models.get(desc.get("ModelName", "")))
+
+        return self._once("transform", lambda: self._jobs(
+            "list_transform_jobs", "TransformJobSummaries", "TransformJobArn", "ml_jobs", build, "transform jobs"))
+
+    def endpoint_configs(self) -> list[dict]:
+        def load() -> list[dict]:
+            models = self.model_arns()
+            out = []
+            for s in self.sm.pages("list_endpoint_configs", "EndpointConfigs", MaxResults=100):
+                desc = self._describe("describe_endpoint_config", missing=True, EndpointConfigName=s["EndpointConfigName"])
+                if desc is not None:
+                    out.append(rec.endpoint_config_record(desc, {}, models))
+            self.progress(f"read {len(out)} endpoint configurations")
+            return out
+
+        return self._once("configs", load)
+
+    def endpoints(self) -> list[dict]:
+        def build(summary: dict) -> dict:
+            desc = self._describe("describe_endpoint", EndpointName=summary["EndpointName"])
+            config = configs.get(desc.get("EndpointConfigName", ""))
+            return rec.endpoint_record(desc, {}, config["arn"] if config else None, config["model_arns"] if config else [])
+
+        configs = {c["name"]: c for c in self.endpoint_configs()}
+        return self._once("endpoints", lambda: self._jobs(
+            "list_endpoints", "Endpoints", "EndpointArn", "deployments", build, "endpoints"))
+
+    def model_packages(self) -> list[tuple[dict, set[str]]]:
+        """(record without model links, its artifact URLs) per versioned model package."""
+        def load() -> list[tuple[dict, set[str]]]:
+            out = []
+            for group in self.sm.pages("list_model_package_groups", "ModelPackageGroupSummaryList", MaxResults=100):
+                for s in self.sm.pages("list_model_packages", "ModelPackageSummaryList", MaxResults=100,
+                                       ModelPackageGroupName=group["ModelPackageGroupName"]):
+                    desc = self._describe("describe_model_package", missing=True, ModelPackageName=s["ModelPackageArn"])
+                    if desc is not None:
+                        out.append((rec.model_package_record(desc, {}, []), rec.artifact_urls(desc)))
+            self.progress(f"read {len(out)} model packages")
+            return out
+
+        return self._once("packages", load)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _describe(self, operation: str, missing: bool = False, **params: Any) -> Any:
+        self.described += 1
+        return self.sm.call(operation, missing=missing, **params)
+
+    def _jobs(self, operation: str, key: str, arn_key: str, entity: str, build: Callable[[dict], dict],
+              what: str) -> list[dict]:
+        """Records of every listed asset; with `since`, unmodified ones the SaaS holds are reused."""
+        out = []
+        for n, summary in enumerate(self.sm.pages(operation, key, MaxResults=100), 1):
+            stored = self._unchanged(entity, summary[arn_key], summary.get("LastModifiedTime"))
+            out.append(stored if stored is not None else build(summary))
+            if n % 100 == 0:
+                self.progress(f"read {n} {what}…")
+        self.progress(f"read {len(out)} {what}")
+        return out
+
+    def _unchanged(self, entity: str, arn: str, modified: datetime | None) -> dict | None:
+        if self.since is None or modified is None or modified >= self.since:
+            return None
+        stored = self.known(entity, record_id(arn))
+        if stored is None:
+            return None
+        return {**{k: v for k, v in stored.items() if k not in SYSTEM_FIELDS}, "deleted": False}

@@ -1,0 +1,109 @@
+"""SageMaker assets created with boto3 on the moto server, for the model-log tests.
+
+The moto server records jobs (as Completed) but runs nothing: no training writes artifacts and no
+transform writes output, so the tests put those S3 objects themselves where a job would have.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sklearn:1.2"
+INSTANCE = "ml.m5.large"
+
+
+@dataclass
+class Assets:
+    role_arn: str
+    artifacts: str
+    model: dict  # describe_model
+    other_model: dict
+    training: dict  # describe_training_job
+    transform: dict  # describe_transform_job
+    other_transform: dict
+    config: dict  # describe_endpoint_config
+    endpoint: dict  # describe_endpoint
+    package: dict  # describe_model_package
+
+
+def bucket_of(region: str) -> str:
+    """S3 bucket names are global: one bucket per region keeps each test's objects apart."""
+    return f"sm-modellog-{region}"
+
+
+def create_assets(session: Any) -> Assets:
+    """A model with its training job and artifacts, a transform job, an endpoint configuration and
+    endpoint, a model package group with two versions (one with the same artifacts), and an
+    unrelated model with its own transform job."""
+    sm, s3, iam = session.client("sagemaker"), session.client("s3"), session.client("iam")
+    region = session.region_name
+    bucket = bucket_of(region)
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    role = iam.create_role(RoleName=f"sm-exec-{region}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    sm.create_training_job(
+        TrainingJobName="churn-train-1",
+        AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        RoleArn=role,
+        InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/data/train/"}}}],
+        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/training"},
+        ResourceConfig={"InstanceType": INSTANCE, "InstanceCount": 2, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 3600},
+        Tags=[{"Key": "team", "Value": "ml"}],
+    )
+    artifacts = f"s3://{bucket}/training/churn-train-1/output/model.tar.gz"
+    s3.put_object(Bucket=bucket, Key="training/churn-train-1/output/model.tar.gz", Body=b"not a real model")
+    sm.create_model(
+        ModelName="churn-model",
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": artifacts,
+                          "Environment": {"SAGEMAKER_PROGRAM": "train.py", "DB_PASSWORD": "hunter2"}},
+        ExecutionRoleArn=role,
+        VpcConfig={"SecurityGroupIds": ["sg-1"], "Subnets": ["subnet-1"]},
+        Tags=[{"Key": "team", "Value": "ml"}, {"Key": "log", "Value": "yes"}],
+    )
+    sm.create_model(
+        ModelName="other-model",
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{bucket}/elsewhere/model.tar.gz"},
+        ExecutionRoleArn=role,
+    )
+    for job, model in (("churn-batch-1", "churn-model"), ("other-batch-1", "other-model")):
+        sm.create_transform_job(
+            TransformJobName=job, ModelName=model,
+            TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                                            "S3Uri": f"s3://{bucket}/batch/{job}/in.csv"}},
+                            "ContentType": "text/csv", "SplitType": "Line"},
+            TransformOutput={"S3OutputPath": f"s3://{bucket}/batch/{job}/out/"},
+            TransformResources={"InstanceType": INSTANCE, "InstanceCount": 1},
+        )
+    sm.create_endpoint_config(
+        EndpointConfigName="churn-config-1",
+        ProductionVariants=[{"VariantName": "main", "ModelName": "churn-model", "InstanceType": INSTANCE,
+                             "InitialInstanceCount": 1, "InitialVariantWeight": 1.0}],
+    )
+    sm.create_endpoint(EndpointName="churn-endpoint", EndpointConfigName="churn-config-1")
+    sm.create_model_package_group(ModelPackageGroupName="churn-group")
+    for url in (f"s3://{bucket}/elsewhere/v0.tar.gz", artifacts):
+        sm.create_model_package(
+            ModelPackageGroupName="churn-group",
+            InferenceSpecification={"Containers": [{"Image": IMAGE, "ModelDataUrl": url}],
+                                    "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+            ModelApprovalStatus="PendingManualApproval",
+            CustomerMetadataProperties={"owner": "ml-team"},
+        )
+    package_arn = sm.list_model_packages(ModelPackageGroupName="churn-group")["ModelPackageSummaryList"]
+    package = next(
+        d for d in (sm.describe_model_package(ModelPackageName=p["ModelPackageArn"]) for p in package_arn)
+        if d["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == artifacts
+    )
+    return Assets(
+        role_arn=role, artifacts=artifacts,
+        model=sm.describe_model(ModelName="churn-model"),
+        other_model=sm.describe_model(ModelName="other-model"),
+        training=sm.describe_training_job(TrainingJobName="churn-train-1"),
+        transform=sm.describe_transform_job(TransformJobName="churn-batch-1"),
+        other_transform=sm.describe_transform_job(TransformJobName="other-batch-1"),
+        config=sm.describe_endpoint_config(EndpointConfigName="churn-config-1"),
+        endpoint=sm.describe_endpoint(EndpointName="churn-endpoint"),
+        package=package,
+    )

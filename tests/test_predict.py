@@ -25,6 +25,17 @@ WHERE = "country in ('DE', 'FR', 'US')"
 pytestmark = pytest.mark.usefixtures("fresh_session")  # the connector's cached catalog, per test
 
 
+@pytest.fixture
+def fresh_athena():
+    """The in-process Athena connector's container state (its client for this module's API) forgotten
+    before and after, so no later test reaches a stopped server."""
+    from athena_connector.handler import reset_container
+
+    reset_container()
+    yield
+    reset_container()
+
+
 @pytest.fixture(scope="module")
 def api():
     from saasbridge.local.processes import start_reference_api
@@ -231,7 +242,7 @@ def test_scoring_api_with_an_api_key(api, deployed, standin_env, monkeypatch, ca
     assert_exactly(api, "churn-api", expected, atol=0, endpoint="churn-rt")
 
 
-def test_athena_external_function_calls_the_endpoint(api, deployed, standin_env):
+def test_athena_external_function_calls_the_endpoint(api, deployed, standin_env, fresh_athena):
     from saasbridge.local.engine import Engine, run_sql
 
     expected = expected_scores(api, deployed)
@@ -245,7 +256,7 @@ def test_athena_external_function_calls_the_endpoint(api, deployed, standin_env)
     assert all(r["score"] == expected[r["id"]] for r in rows)
 
 
-def test_notebook_athena_ml_cell_runs_against_the_standin(api, deployed, standin_env):
+def test_notebook_athena_ml_cell_runs_against_the_standin(api, deployed, standin_env, fresh_athena):
     """The notebook's section 4 local cell, as written, scores the federated table with the endpoint."""
     notebook = json.loads((ROOT / "examples" / "sagemaker_notebook.ipynb").read_text())
     cells, in_section = [], False

@@ -41,13 +41,14 @@ def _authentication(cat: Catalog) -> tuple[sdk_auth.AuthenticationConfig, dict |
         return sdk_auth.AuthenticationConfig(is_basic_auth_supported=True), None
     if a.type in ("api_key", "bearer"):
         return sdk_auth.AuthenticationConfig(is_api_key_auth_supported=True), None
-    if a.type == "oauth2_client_credentials":
+    if a.type in ("oauth2_client_credentials", "oauth2_authorization_code"):
         token_url = urljoin(cat.base_url.rstrip("/") + "/", (a.token_url or "/oauth/token").lstrip("/"))
+        code = a.type == "oauth2_authorization_code"  # AppFlow runs the consent, stores and refreshes tokens
         defaults = {
             "oAuthScopes": list(a.scopes),
             "tokenURL": [token_url],
-            "authURL": [],
-            "oAuth2GrantTypesSupported": ["CLIENT_CREDENTIALS"],
+            "authURL": [a.auth_url] if code else [],
+            "oAuth2GrantTypesSupported": ["AUTHORIZATION_CODE" if code else "CLIENT_CREDENTIALS"],
             "oAuth2ContentType": "URL_ENCODED",
             "oAuth2MethodType": "HTTP_POST",
             "addBasicAuthHeader": False,
@@ -116,11 +117,7 @@ def configuration_error_response(details: r.ErrorDetails) -> dict:
 
 def probe_api(cat: Catalog, settings: dict | None, secret_arn: str | None) -> None:
     """One cheap authenticated request (first page of one record of the first entity)."""
-    client = session.client_for(cat, secret_arn)
-    entity = cat.entities[0]
-    pagination = cat.pagination_for(entity)
-    params = {pagination.limit_param: "1"} if pagination.limit_param else None
-    client.request("GET", entity.path, params=params)
+    session.client_for(cat, secret_arn).probe()
 
 
 class SaasBridgeConfigurationHandler(ConfigurationHandler):
@@ -165,9 +162,12 @@ class SaasBridgeConfigurationHandler(ConfigurationHandler):
 
 def _reachability(url: str, cat: Catalog) -> str | None:
     """Whether an HTTP server answers at the base URL (any status counts: credentials come later)."""
-    target = url.rstrip("/") + cat.entities[0].path
+    from saasbridge.client.client import probe_entity, probe_request
+
+    path, params = probe_request(cat, probe_entity(cat))
     try:
-        urllib3.request("GET", target, timeout=PROBE_TIMEOUT, retries=False, redirect=False)
+        urllib3.request("GET", url.rstrip("/") + path, fields=params, timeout=PROBE_TIMEOUT, retries=False,
+                        redirect=False)
     except urllib3.exceptions.HTTPError as exc:
         return f"no API answers at {url} ({type(exc).__name__}); check the URL and network access"
     return None

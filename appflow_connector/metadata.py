@@ -25,7 +25,11 @@ DEFAULT_MAX_RESULT = 1000
 
 def _entity_summary(e: Entity) -> sdk_ctx.Entity:
     label = e.name.replace("_", " ").title()
-    return sdk_ctx.Entity(e.name, False, e.writable, label, e.description)
+    description = e.description
+    if e.path_columns and e.parent is None:  # listed per value: a flow without that filter is refused
+        need = f"Needs a filter on {' and '.join(e.path_columns)} (= or IN): the API lists it per value."
+        description = f"{description} {need}" if description else need
+    return sdk_ctx.Entity(e.name, False, e.writable, label, description)
 
 
 def _listing(cat: Catalog, path: str | None) -> list[sdk_ctx.Entity]:

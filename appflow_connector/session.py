@@ -30,8 +30,9 @@ def catalog() -> Catalog:
     with _catalog_lock:
         if _catalog is None:
             from saasbridge.catalog import load_catalog
+            from saasbridge.runtime import catalog_path
 
-            _catalog = load_catalog()
+            _catalog = load_catalog(catalog_path())
         return _catalog
 
 
@@ -124,13 +125,16 @@ _clients_lock = threading.Lock()
 def client_for(cat: Catalog, secret_arn: str | None):
     """A SaasClient for this catalog and secret, reused across calls of a warm container."""
     from saasbridge.client import SaasClient
+    from saasbridge.client.auth import stored_token_auth
+    from saasbridge.client.credentials import SecretTokenStore
 
     creds = credentials_for(secret_arn)
     key = (id(catalog()), cat.base_url, creds.identity())
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            client = SaasClient(cat, creds)
+            store = SecretTokenStore(str(secret_arn))  # credentials_for refused an event without one
+            client = SaasClient(cat, creds, auth=stored_token_auth(cat.auth, creds, lambda: store.read("accessToken")))
             _clients.clear()  # one live client per container is plenty; drop stale credentials
             _clients[key] = client
         return client

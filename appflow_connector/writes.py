@@ -80,7 +80,7 @@ def write_data(request: rq.WriteDataRequest) -> r.WriteDataResponse:
                 results[i] = r.WriteRecordResult(
                     False, None, "not written: allOrNone and another record is invalid"
                 )
-        return _response(results)
+        return _response(results, raw, id_field)
     client = session.client_for(cat, ctx.credentials.secret_arn if ctx and ctx.credentials else None)
     op_def = entity.write_operation(op)
     chunk = max(1, op_def.batch_size)
@@ -112,10 +112,24 @@ def write_data(request: rq.WriteDataRequest) -> r.WriteDataResponse:
         for i, _ in part[len(outcome) :]:
             results[i] = r.WriteRecordResult(False, None, "the API returned no result for this record")
             stopped = stopped or all_or_none
-    return _response(results)
+    return _response(results, raw, id_field)
 
 
-def _response(results: list) -> r.WriteDataResponse:
+def _input_id(text: str, id_field: str) -> str:
+    """The id a record carries itself, or '' when it has none."""
+    try:
+        record = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return ""
+    value = record.get(id_field) if isinstance(record, dict) else None
+    return "" if value is None else str(value)
+
+
+def _response(results: list, raw: list[str], id_field: str) -> r.WriteDataResponse:
+    # AppFlow's Java model requires a recordId in every result, a failed one too
+    results = [res if res.record_id is not None else
+               r.WriteRecordResult(res.is_success, _input_id(raw[i], id_field), res.error_message)
+               for i, res in enumerate(results)]
     failed = sum(1 for res in results if not res.is_success)
     if failed:
         details = r.ErrorDetails(

@@ -28,6 +28,7 @@ import pyarrow.json as pajson
 from saasbridge.arrow import RecordConverter, entity_schema
 from saasbridge.catalog import load_catalog
 from saasbridge.catalog.model import Entity, FieldType
+from saasbridge.runtime import catalog_path
 
 PAGE = 1000
 MIN_ROWS = 20_000  # rows per timed round, so one round is not a few milliseconds
@@ -123,7 +124,7 @@ def check_same_output(entity: Entity, schema: pa.Schema, conv: RecordConverter, 
 
 def run(quick: bool = False) -> list[dict]:
     """One dict per (entity, case): name, entity, rows_per_s, mb_per_s, ratio (vs per-row)."""
-    cat = load_catalog()
+    cat = load_catalog(catalog_path())
     scale = 0.05 if quick else 0.5
     repeat = 3 if quick else 15
     out: list[dict] = []

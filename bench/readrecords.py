@@ -27,6 +27,7 @@ from bench.support import (
     truth_records,
     workdir,
 )
+from saasbridge.runtime import catalog_path
 
 LATENCY_MS = 50
 ENTITY = "events"
@@ -61,7 +62,7 @@ def read_one_split(transport: MeteredTransport, moto_url: str, entity: str) -> t
     else:
         batches = list(p.read_spilled_blocks(s3_client(moto_url), response, schema))
     ids = [i for b in batches for i in b.column("id").to_pylist()]
-    return ids, watch.seconds, load_catalog().pagination.max_page_size
+    return ids, watch.seconds, load_catalog(catalog_path()).pagination.max_page_size
 
 
 def run_case(label: str, rate: float, *, scale: float, moto_url: str) -> list[dict]:

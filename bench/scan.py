@@ -24,6 +24,7 @@ from bench.support import (
     truth_records,
     workdir,
 )
+from saasbridge.runtime import catalog_path
 
 LATENCY_MS = 50
 RATE = 50.0  # the reference API's default rate limit (requests/s, burst the same)
@@ -49,7 +50,7 @@ def run(quick: bool = False) -> list[dict]:
     from saasbridge.local.processes import start_moto_server, start_reference_api
 
     scale = 0.1 if quick else 0.5
-    page_size = load_catalog().pagination.max_page_size
+    page_size = load_catalog(catalog_path()).pagination.max_page_size
     out: list[dict] = []
     with workdir("scan") as tmp, start_moto_server() as moto, \
             start_reference_api(scale=scale, rate_limit=RATE, latency_ms=LATENCY_MS) as api:

@@ -29,6 +29,7 @@ from bench.support import (
     s3_client,
     truth_records,
 )
+from saasbridge.runtime import catalog_path
 
 ENTITY = "events"
 BLOCKS_IN_SCAN = 16  # block size = scan / 16; a block holds whole API pages, so ≥ 10 blocks result
@@ -41,7 +42,7 @@ def athena_block(db_path: str, rows: int | None = None) -> pa.RecordBatch:
     from saasbridge.catalog import load_catalog
 
     records = truth_records(db_path, ENTITY)[:rows]
-    return to_athena_batch(RecordConverter(load_catalog().entity(ENTITY)).convert(records))
+    return to_athena_batch(RecordConverter(load_catalog(catalog_path()).entity(ENTITY)).convert(records))
 
 
 def upload_rate(moto_url: str, block: pa.RecordBatch, *, encrypted: bool, count: int) -> tuple[float, int]:

@@ -113,6 +113,8 @@ def train(args: argparse.Namespace) -> dict:
     joblib.dump(model, model_dir / MODEL_FILE)
     has_onnx = export_onnx(model, x.shape[1], model_dir / ONNX_FILE)
     metadata = {"framework": "scikit-learn", "model": MODEL_FILE, "onnx": ONNX_FILE if has_onnx else None,
+                "onnx_input": {"dtype": "float32", "shape": [None, int(x.shape[1])], "missing": "NaN"},
+                "onnx_output": "probabilities[:, 1]",
                 "features": int(x.shape[1]), "output": "probability of the positive class",
                 "threshold": threshold, "content_types": [CSV, JSON, JSONLINES]}  # fmt: skip
     (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=1))

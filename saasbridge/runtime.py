@@ -3,16 +3,41 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 
 from saasbridge.catalog.model import Catalog
 from saasbridge.client.auth import AuthStrategy
 from saasbridge.client.client import SaasClient
-from saasbridge.client.credentials import Credentials, credentials_from_env, credentials_from_secret
+from saasbridge.client.credentials import (
+    Credentials,
+    SecretTokenStore,
+    credentials_from_env,
+    credentials_from_secret,
+)
 from saasbridge.client.http import Transport
 from saasbridge.client.ratelimit import RateLimiter
+from saasbridge.errors import CatalogError
+
+CATALOG_ENV = "SAASBRIDGE_CATALOG"
+
+
+def default_catalog_path() -> Path:
+    """The bundled reference API catalog, `demo_saas/catalog.yaml` (found without importing
+    demo_saas, which may pull in local-only packages)."""
+    spec = importlib.util.find_spec("demo_saas")
+    if spec is None or not spec.submodule_search_locations:
+        raise CatalogError(f"the bundled demo catalog is missing (no demo_saas package); set {CATALOG_ENV}")
+    return Path(next(iter(spec.submodule_search_locations))) / "catalog.yaml"
+
+
+def catalog_path(env: Mapping[str, str] | None = None) -> Path:
+    """The catalog this deployment serves: `$SAASBRIDGE_CATALOG`, else the bundled demo catalog."""
+    named = (os.environ if env is None else env).get(CATALOG_ENV)
+    return Path(named) if named else default_catalog_path()
 
 
 class Runtime:
@@ -35,7 +60,7 @@ class Runtime:
         from saasbridge.catalog import load_catalog
 
         env = os.environ if env is None else env
-        catalog = load_catalog(env.get("SAASBRIDGE_CATALOG") or None, env=env)
+        catalog = load_catalog(catalog_path(env), env=env)
         api_url = env.get("SAASBRIDGE_API_URL")
         if api_url:
             catalog = dataclasses.replace(catalog, base_url=api_url.rstrip("/"))
@@ -63,6 +88,7 @@ class Runtime:
                 transport=self._transport,
                 rate_budget=self._limiter,
                 auth=self._auth,
+                token_store=SecretTokenStore(arn) if (arn := self.env.get("SAASBRIDGE_SECRET_ARN")) else None,
             )
             if self._transport is None:  # the first client builds what the later ones share
                 self._transport, self._limiter, self._auth = client.transport, client.rate_limiter, client.auth

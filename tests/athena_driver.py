@@ -16,6 +16,7 @@ from athena_connector import protocol as p
 from athena_connector.handler import lambda_handler
 from saasbridge.catalog import load_catalog
 from saasbridge.catalog.model import Entity, FieldType
+from saasbridge.runtime import catalog_path
 from tests.helpers import api_value
 
 CATALOG_NAME = "saas"
@@ -36,9 +37,9 @@ def invoke(event: dict, version: int = 6) -> dict:
 
 def scan(table: str, *, summary: dict | None = None, columns: list[str] | None = None, limit: int | None = None,
          order_by: list[tuple[str, str]] = (), passthrough: dict | None = None, max_block: int = 16_000_000,
-         max_inline: int = 3_465_000, version: int = 6, s3: Any = None, stats: dict | None = None) -> pa.Table:
+         max_inline: int = 3_465_000, version: int = 6, s3: Any = None, stats: dict | None = None,
+         schema_name: str = "crm") -> pa.Table:
     """Layout → splits (following tokens) → a read per split; returns the rows Athena would get."""
-    schema_name = "crm"
     qid = str(uuid.uuid4())
     # a GetTable request carries no Arrow, so nothing tells a v2 caller apart: answered as announced (v6)
     get = invoke(p.build_get_table_request(CATALOG_NAME, schema_name, table, passthrough=passthrough,
@@ -141,4 +142,4 @@ def same_rows(a: list[dict], b: list[dict]) -> bool:
 
 
 def catalog():
-    return load_catalog()
+    return load_catalog(catalog_path())

@@ -39,6 +39,11 @@ class StubRequest:
     headers: dict[str, str]  # lower-case names
     body: bytes
     raw_path: str
+    pairs: list[tuple[str, str]] = field(default_factory=list)  # the query in order, repeated keys kept
+
+    def values(self, name: str) -> list[str]:
+        """Every value of a query parameter (`?status=a&status=b` → ["a", "b"])."""
+        return [v for k, v in self.pairs if k == name]
 
     def json(self) -> Any:
         return orjson.loads(self.body) if self.body else None
@@ -90,6 +95,7 @@ class StubServer:
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
                     raw_path=self.path,
+                    pairs=parse_qsl(parts.query, keep_blank_values=True),
                 )
                 with stub._lock:
                     stub.requests.append(request)

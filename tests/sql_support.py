@@ -197,8 +197,9 @@ def truth_database(db_path: str, tenant: str = TENANT) -> Any:
 
     from demo_saas.store import dump_records
     from saasbridge.catalog import load_catalog
+    from saasbridge.runtime import catalog_path
 
-    catalog = load_catalog(None)
+    catalog = load_catalog(catalog_path())
     con = duckdb.connect()
     con.execute(f"CREATE SCHEMA {catalog.name}")
     for entity in catalog.entities:

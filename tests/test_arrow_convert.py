@@ -14,6 +14,7 @@ from saasbridge.arrow import RecordConverter, arrow_type, entity_schema
 from saasbridge.catalog import load_catalog
 from saasbridge.catalog.model import Entity, Field, FieldType
 from saasbridge.catalog.types import parse_type
+from saasbridge.runtime import catalog_path
 
 UTC = dt.UTC
 
@@ -108,7 +109,7 @@ def api_records(tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["accounts", "contacts", "deals", "events"])
 def test_reference_entities_convert_exactly(api_records, name):
-    entity = load_catalog().entity(name)
+    entity = load_catalog(catalog_path()).entity(name)
     records = api_records[name]
     conv = RecordConverter(entity)
     batch = conv.convert(records)
@@ -205,7 +206,7 @@ def test_non_object_records_are_counted_not_crashing():
 
 
 def test_projection_and_canonical_types():
-    entity = load_catalog().entity("accounts")
+    entity = load_catalog(catalog_path()).entity("accounts")
     schema = entity_schema(entity, ["updated_at", "id"])
     assert schema.names == ["updated_at", "id"]
     assert arrow_type(parse_type("decimal(12,2)")) == pa.decimal128(12, 2)

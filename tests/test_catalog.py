@@ -19,7 +19,6 @@ from saasbridge.catalog import (
     FieldType,
     catalog_from_dict,
     catalog_schema,
-    default_catalog_path,
     format_type,
     load_catalog,
     load_catalog_text,
@@ -27,6 +26,7 @@ from saasbridge.catalog import (
 )
 from saasbridge.catalog.loader import clear_cache
 from saasbridge.errors import CatalogError
+from saasbridge.runtime import catalog_path, default_catalog_path
 
 DEMO = default_catalog_path()
 
@@ -112,15 +112,15 @@ def test_base_url_comes_from_the_environment():
     assert load_catalog(DEMO, env={}).base_url == "http://127.0.0.1:8080"
 
 
-def test_none_means_env_catalog_or_the_bundled_one(tmp_path, monkeypatch):
+def test_the_served_catalog_is_the_env_one_or_the_bundled_one(tmp_path, monkeypatch):
     monkeypatch.delenv("SAASBRIDGE_CATALOG", raising=False)
-    assert load_catalog().source_file == str(DEMO)
+    assert load_catalog(catalog_path()).source_file == str(DEMO)
     doc = demo_doc()
     doc["name"] = "other"
     path = tmp_path / "other.yaml"
     path.write_text(yaml.safe_dump(doc))
     monkeypatch.setenv("SAASBRIDGE_CATALOG", str(path))
-    assert load_catalog().name == "other"
+    assert load_catalog(catalog_path()).name == "other"
 
 
 def test_cache_notices_a_changed_file(tmp_path):
@@ -337,7 +337,7 @@ BROKEN = {
     "relative path without slash": (_ent("events", "path", "v1/events"), lambda d: "entities[3].path",
                                     ["must start with '/'"]),
     "placeholder in list path": (_ent("events", "path", "/v1/{tenant}/events"), lambda d: "entities[3].path",
-                                 ["cannot contain placeholders"]),
+                                 ["placeholder 'tenant' is not a column of events"]),
     "get path without id": (_ent("deals", "get_path", "/v1/deals/one"), lambda d: "entities[2].get_path", ["has no {id}"]),
     "wrong value type": (_ent("deals", "ids_max", "many"), lambda d: "entities[2].ids_max", ["expected an integer"]),
     "zero rate": (_set(("rate_limit", "requests_per_second"), 0), lambda d: "rate_limit.requests_per_second",
@@ -362,6 +362,39 @@ BROKEN = {
     "empty entities": (_set(("entities",), []), lambda d: "entities", ["the list is empty"]),
     "unset variable": (_set(("base_url",), "${NO_SUCH_SAASBRIDGE_VAR}/api"), lambda d: "base_url",
                        ["environment variable NO_SUCH_SAASBRIDGE_VAR is not set"]),
+    # issue 13 shapes
+    "placeholder on a list column": (_ent("accounts", "path", "/v1/tags/{tags}/accounts"),
+                                     lambda d: "entities[0].path", ["needs a scalar column 'tags'"]),
+    "parent without placeholder": (_ent("contacts", "parent", {"entity": "accounts"}),
+                                   lambda d: "entities[1].parent", ["parent applies to a path with placeholders"]),
+    "parent unknown": (lambda d: (_ent("contacts", "path", "/v1/accounts/{account_id}/contacts")(d),
+                                  _ent("contacts", "parent", {"entity": "acounts"})(d)),
+                       lambda d: "entities[1].parent.entity", ["'acounts' is not another entity", "accounts"]),
+    "parent key not a placeholder": (
+        lambda d: (_ent("contacts", "path", "/v1/accounts/{account_id}/contacts")(d),
+                   _ent("contacts", "parent", {"entity": "accounts", "keys": {"account_id": "id", "owner": "id"}})(d)),
+        lambda d: "entities[1].parent.keys.owner", ["'owner' is not a placeholder"]),
+    "parent key not a parent column": (
+        lambda d: (_ent("contacts", "path", "/v1/accounts/{account_id}/contacts")(d),
+                   _ent("contacts", "parent", {"entity": "accounts", "keys": {"account_id": "uuid"}})(d)),
+        lambda d: "entities[1].parent.keys.account_id", ["'uuid' is not a column of accounts"]),
+    "header total on cursor paging": (_set(("pagination", "total_header"), "X-Total-Count"),
+                                      lambda d: "pagination.total_header", ["offset and page_number", "'cursor'"]),
+    "repeat on eq": (_add_filter("accounts", "country", {"op": "eq", "param": "c", "repeat": True}),
+                     lambda d: f"entities[0].fields[{field_index(d, 'accounts', 'country')}].filters[0].repeat",
+                     ["only to op 'in'"]),
+    "sort option without value or params": (
+        _ent("deals", "sort", {"options": [{"column": "amount", "param": "sort_desc"}]}),
+        lambda d: "entities[2].sort.options[0]", ["needs value", "params"]),
+    "authorization code without auth url": (
+        _set(("auth",), {"type": "oauth2_authorization_code", "token_url": "https://login.example.com/token"}),
+        lambda d: "auth.auth_url", ["needs auth_url"]),
+    "authorization code over http": (
+        _set(("auth",), {"type": "oauth2_authorization_code", "token_url": "/oauth/token",
+                         "auth_url": "http://login.example.com/authorize"}),
+        lambda d: "auth.auth_url", ["not an https URL"]),
+    "static param not a scalar": (_set(("params",), {"api-version": ["a"]}), lambda d: "params.api-version",
+                                  ["expected"]),
 }
 
 
@@ -587,7 +620,7 @@ def test_catalog_package_imports_no_local_only_module():
     import sys
 
     code = (
-        "import sys, saasbridge.catalog as c; c.load_catalog(); "
+        "import sys, saasbridge.catalog as c; from saasbridge.runtime import catalog_path; c.load_catalog(catalog_path()); "
         "bad = sorted({m.split('.')[0] for m in sys.modules} & "
         "{'pandas', 'duckdb', 'fastapi', 'uvicorn', 'moto', 'sqlglot', 'rich', 'pydantic', 'demo_saas'}); "
         "print(','.join(bad))"

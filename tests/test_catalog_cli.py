@@ -7,9 +7,10 @@ import sys
 import pytest
 import yaml
 
-from saasbridge.catalog import default_catalog_path, load_catalog
+from saasbridge.catalog import load_catalog
 from saasbridge.catalog.show import column_pushdown
 from saasbridge.cli import main
+from saasbridge.runtime import catalog_path, default_catalog_path
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -21,7 +22,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_show_lists_every_entity_and_column_with_its_pushdown(capsys):
     code, out, err = run(capsys, "catalog", "show", "--plain")
     assert code == 0, err
-    catalog = load_catalog()
+    catalog = load_catalog(catalog_path())
     sections = {chunk.split(":")[0].split()[0]: chunk for chunk in out.split("\n== ")[1:]}
     assert list(sections) == [e.name for e in catalog.entities]
     for entity in catalog.entities:
@@ -33,7 +34,7 @@ def test_show_lists_every_entity_and_column_with_its_pushdown(capsys):
 
 
 def test_show_pushdown_words_come_from_the_catalog():
-    accounts = load_catalog().entity("accounts")
+    accounts = load_catalog(catalog_path()).entity("accounts")
     assert column_pushdown(accounts, accounts.field("country")) == "= country"
     assert column_pushdown(accounts, accounts.field("name")) == ""
     assert "IN ids (≤100)" in column_pushdown(accounts, accounts.field("id"))
@@ -90,7 +91,7 @@ def test_from_openapi_writes_a_valid_draft(capsys, tmp_path, reference_api):
     assert code == 0, err
     catalog = load_catalog(out_file, env={})
     assert catalog.name == "my_crm"
-    assert [e.name for e in catalog.entities] == [e.name for e in load_catalog().entities]
+    assert [e.name for e in catalog.entities] == [e.name for e in load_catalog(catalog_path()).entities]
     # refuses to overwrite without --force
     code, _, err = run(capsys, "catalog", "from-openapi", f"{reference_api.url}/openapi.json", "--output", str(out_file))
     assert code == 1 and "--force" in err

@@ -10,6 +10,7 @@ import pytest
 from saasbridge.catalog import catalog_from_dict, load_catalog, load_catalog_text
 from saasbridge.catalog.openapi import draft_catalog, draft_catalog_yaml, load_openapi, snake_case
 from saasbridge.errors import CatalogError
+from saasbridge.runtime import catalog_path
 
 TENANT_KEYS = {"acme": "demo-acme-key", "globex": "demo-globex-key"}
 
@@ -27,7 +28,7 @@ def draft(reference_api):
 
 
 def test_draft_has_every_entity_with_the_demo_catalogs_columns_and_types(draft):
-    demo = load_catalog()
+    demo = load_catalog(catalog_path())
     assert [e.name for e in draft.entities] == [e.name for e in demo.entities]
     for entity in demo.entities:
         drafted = draft.entity(entity.name)
@@ -42,7 +43,7 @@ def test_draft_has_every_entity_with_the_demo_catalogs_columns_and_types(draft):
 
 
 def test_draft_pushdown_matches_the_demo_catalog(draft):
-    demo = load_catalog()
+    demo = load_catalog(catalog_path())
     for entity in demo.entities:
         d = draft.entity(entity.name)
         assert (d.get_path, d.ids_param, d.ids_max, d.projection_param, d.incremental_field, d.primary_key) == (

@@ -229,3 +229,39 @@ def test_missing_records_path_names_the_fix():
         client = SaasClient(stub_catalog(server.url))
         with pytest.raises(ApiError, match="set records_path"):
             read(client, 2, 10)
+
+
+def test_header_total_reads_counts_and_content_ranges():
+    from saasbridge.client.paginators import header_total
+
+    assert header_total("120") == 120
+    assert header_total(" items 0-49/120 ") == 120
+    assert header_total("0-24/25") == 25
+    assert header_total("items */0") == 0
+    for unknown in (None, "", "items 0-49/*", "lots"):
+        assert header_total(unknown) is None
+
+
+def _numbered(total_header: str | None = None) -> StubServer:
+    def handle(request: StubRequest) -> StubReply:
+        n, size, page = int(request.query["n"]), int(request.query["limit"]), int(request.query["page"])
+        rows = dataset(n)[(page - 1) * size : page * size]
+        return reply({"data": rows}, **({total_header: str(n)} if total_header else {}))
+
+    return StubServer(handle)
+
+
+@pytest.mark.parametrize("n", [0, 1, 9, 10, 11, 30])
+@pytest.mark.parametrize("signal", ["total_header", "stop_on_short_page"])
+def test_header_total_and_short_page_end_at_the_last_page(n, signal):
+    """ceil(n / size) requests with a total (one for none); with short-page stops, one more only
+    when the last page is full. Every row once."""
+    config = {"total_header": {"total_header": "X-Total-Count"}, "stop_on_short_page": {"stop_on_short_page": True}}
+    pagination = Pagination(style="page_number", max_page_size=10, **config[signal])
+    with _numbered("X-Total-Count" if signal == "total_header" else None) as server:
+        client = SaasClient(stub_catalog(server.url, pagination=pagination))
+        entity = client.catalog.entities[0]
+        rows = [r for p in client.list_pages(entity, {"n": str(n)}, page_size=10) for r in p.records]
+    assert rows == dataset(n)
+    expected = max(1, math.ceil(n / 10)) if signal == "total_header" else n // 10 + 1
+    assert len(server.requests) == expected

@@ -135,3 +135,19 @@ def test_unsupported_operation_is_a_clear_error(api):
     client = SaasClient(stub_catalog(api.server.url, writes=WRITES[:1]))
     with pytest.raises(QueryError, match="does not support delete; supported: insert"):
         client.write(client.catalog.entity("things"), "delete", [{"id": "x"}])
+
+
+def test_static_params_go_with_writes_too():
+    """An API version in the catalog's `params` reaches batch and per-record writes."""
+    import dataclasses
+
+    api = WritableApi()
+    with StubServer(api) as server:
+        catalog = dataclasses.replace(stub_catalog(server.url, writes=WRITES), params=(("api-version", "2024-01"),))
+        client = SaasClient(catalog)
+        entity = catalog.entities[0]
+        made = client.write(entity, "insert", [{"n": 1}, {"n": 2}])
+        client.write(entity, "update", [{"id": made[0].id, "n": 3}])
+        client.write(entity, "delete", [{"id": made[1].id}])
+    assert all(r.ok for r in made)
+    assert [r.values("api-version") for r in server.requests] == [["2024-01"]] * 3

@@ -22,10 +22,11 @@ from athena_connector import errors as athena_errors
 from athena_connector.handler import reset_container
 from demo_saas import dump_records
 from demo_saas.faults import FaultInjector
-from saasbridge.catalog import default_catalog_path, load_catalog
+from saasbridge.catalog import load_catalog
 from saasbridge.client import ratelimit
 from saasbridge.local.engine.metrics import emf_metrics
 from saasbridge.local.processes import start_reference_api
+from saasbridge.runtime import catalog_path, default_catalog_path
 from tests import athena_driver, reliability_report
 from tests.athena_driver import actual_rows, scan, sort_key, truth_rows
 from tests.helpers import put_secret
@@ -92,7 +93,7 @@ def extract(api_url: str, arn: str, entity: str, *, context=None, max_results: i
 
 def appflow_rows(entity_name: str, records: list[dict]) -> list[dict]:
     """AppFlow records as the same comparable values the Athena driver uses for the source."""
-    entity = load_catalog().entity(entity_name)
+    entity = load_catalog(catalog_path()).entity(entity_name)
     return truth_rows(entity, [{f.api_name: r.get(f.name) for f in entity.fields} | _nest(entity, r)
                                for r in records])
 
@@ -121,7 +122,7 @@ def checksum(rows: list[dict]) -> str:
 
 
 def source_rows(server, entity_name: str, tenant: str = "acme") -> list[dict]:
-    entity = load_catalog().entity(entity_name)
+    entity = load_catalog(catalog_path()).entity(entity_name)
     return truth_rows(entity, dump_records(server.db_path, tenant, entity_name))
 
 
@@ -214,7 +215,7 @@ def test_athena_full_scans_survive_failures(failing_api, connectors, capsys):
     delivered = expected = 0
     capsys.readouterr()
     for entity_name in ENTITIES:
-        entity = load_catalog().entity(entity_name)
+        entity = load_catalog(catalog_path()).entity(entity_name)
         table = scan(entity_name)
         got, truth = actual_rows(entity, table), source_rows(failing_api, entity_name, "globex")
         assert (len(got), checksum(got)) == (len(truth), checksum(truth)), entity_name
@@ -262,7 +263,7 @@ def test_429_bursts_from_a_low_rate_limit(connectors, capsys):
         appflow_throttled = appflow_client_stats()["throttled"]
         # Athena as tenant globex: a rate budget this process has not learnt anything about yet.
         connectors(api.url, rps=50, max_splits=4, key="demo-globex-key")
-        entity = load_catalog().entity("deals")
+        entity = load_catalog(catalog_path()).entity("deals")
         capsys.readouterr()
         hog = threading.Thread(target=hog_budget, args=(api.url, "demo-globex-key", 1.5))
         hog.start()
@@ -414,7 +415,7 @@ def test_schema_drift_nulls_bad_values_and_counts_them(connectors, capsys):
     with StubServer(_drifted) as stub:
         arn = connectors(stub.url, max_splits=1)
         capsys.readouterr()
-        entity = load_catalog().entity("accounts")
+        entity = load_catalog(catalog_path()).entity("accounts")
         table = scan("accounts", max_block=1 << 30)
         metrics = emf_metrics(capsys.readouterr().out)
         response = appflow_handler(query_event(stub.url, arn, "accounts"), None)
@@ -485,7 +486,7 @@ def test_slow_api_near_the_deadline_resumes_without_loss(connectors, monkeypatch
         assert (len(rows), checksum(rows)) == (len(truth), checksum(truth))
         assert calls > 1  # one call could hold every row: the deadline cut calls short, the token resumed
         # Athena: one split for the whole table cannot be read in time; it fails fast and clearly.
-        entity = load_catalog().entity("events")
+        entity = load_catalog(catalog_path()).entity("events")
         monkeypatch.setattr(athena_driver, "Context", lambda: ShortContext(2.9))  # 2 s Lambda reserve
         started = time.monotonic()
         with pytest.raises(athena_errors.QueryDeadlineError):

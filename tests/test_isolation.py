@@ -12,6 +12,7 @@ from appflow_connector.handler import lambda_handler as appflow_handler
 from athena_connector.handler import reset_container
 from demo_saas import dump_records
 from saasbridge.catalog import load_catalog
+from saasbridge.runtime import catalog_path
 from tests import reliability_report
 from tests.athena_driver import actual_rows, scan, sort_key, truth_rows
 from tests.helpers import put_secret
@@ -25,7 +26,7 @@ def _secret(tenant: str) -> str:
 
 
 def _appflow_rows(api_url: str, arn: str, entity_name: str) -> list[dict]:
-    entity = load_catalog().entity(entity_name)
+    entity = load_catalog(catalog_path()).entity(entity_name)
     records, _ = extract(api_url, arn, entity_name)
     plain = [{f.api_name: r.get(f.name) for f in entity.fields if "." not in f.api_name} for r in records]
     return truth_rows(entity, plain, [f.name for f in entity.fields if "." not in f.api_name])
@@ -48,7 +49,7 @@ def env(reference_api, aws_env, monkeypatch):
 
 @pytest.mark.parametrize("entity_name", ["accounts", "deals"])
 def test_each_tenant_sees_exactly_its_own_rows(env, monkeypatch, entity_name):
-    entity = load_catalog().entity(entity_name)
+    entity = load_catalog(catalog_path()).entity(entity_name)
     flat = [f.name for f in entity.fields if "." not in f.api_name]
     truth = {t: truth_rows(entity, dump_records(env.db_path, t, entity_name)) for t in KEYS}
     flat_truth = {t: truth_rows(entity, dump_records(env.db_path, t, entity_name), flat) for t in KEYS}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -26,6 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 ELF_MACHINE = {"arm64": 183, "x86_64": 62}  # EM_AARCH64, EM_X86_64
 HANDLERS = ("athena_connector.handler", "appflow_connector.handler")
 LOCAL_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+MB = 1024 * 1024
+# the line `saasbridge package` prints per architecture
+FIGURES = re.compile(r"^  (\w+): (\d+) files, ([\d.]+) MB unzipped \(limit [\d.]+ MB\), ([\d.]+) MB zipped -> (.+)$",
+                     re.MULTILINE)
 
 
 def clean_env() -> dict[str, str]:
@@ -75,15 +80,27 @@ def elf_info(path: Path) -> tuple[int, list[str]] | None:
     return machine, names
 
 
-def check_package(result: packaging.BuildResult, arch: str) -> None:
-    directory = result.directory
+def measured(directory: Path, zip_path: Path) -> tuple[int, int, int]:
+    """(unzipped bytes, zipped bytes, files) measured here from the tree and the zip."""
     files = [p for p in directory.rglob("*") if p.is_file()]
-    # Sizes are measured, not trusted: recompute from the tree and the zip.
-    assert result.unzipped_bytes == sum(p.stat().st_size for p in files) <= packaging.UNZIPPED_LIMIT_BYTES
-    assert result.zip_path.stat().st_size == result.zipped_bytes
-    with zipfile.ZipFile(result.zip_path) as zf:
+    with zipfile.ZipFile(zip_path) as zf:
+        assert sum(i.file_size for i in zf.infolist()) == sum(p.stat().st_size for p in files)
+    return sum(p.stat().st_size for p in files), zip_path.stat().st_size, len(files)
+
+
+def printed_figures(stdout: str) -> dict[str, tuple[float, float, int, Path]]:
+    """Per architecture, the figures `saasbridge package` printed: (unzipped MB, zipped MB, files, zip)."""
+    found = FIGURES.findall(stdout)
+    return {arch: (float(unzipped), float(zipped), int(files), Path(zip_path))
+            for arch, files, unzipped, zipped, zip_path in found}
+
+
+def check_package(directory: Path, zip_path: Path, arch: str, python: str) -> None:
+    """Contents: a zip of exactly the tree, under Lambda's limit, the right packages and libraries."""
+    files = [p for p in directory.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) <= packaging.UNZIPPED_LIMIT_BYTES
+    with zipfile.ZipFile(zip_path) as zf:
         names = {i.filename for i in zf.infolist()}
-        assert sum(i.file_size for i in zf.infolist()) == result.unzipped_bytes
         assert zf.testzip() is None
     assert names == {p.relative_to(directory).as_posix() for p in files}
 
@@ -110,7 +127,7 @@ def check_package(result: packaging.BuildResult, arch: str) -> None:
         assert path.suffix not in (".pyi", ".pyx", ".pxd", ".h", ".cc"), path
         assert "tests" not in path.relative_to(directory).parts, path
         if path.suffix == ".pyc":
-            assert result.python == LOCAL_PYTHON and f"cpython-{LOCAL_PYTHON.replace('.', '')}" in path.name
+            assert python == LOCAL_PYTHON and f"cpython-{LOCAL_PYTHON.replace('.', '')}" in path.name
 
     # Every native library is built for the target machine, and everything a kept library links
     # to from the package (pyarrow's pruned parts included) is still there.
@@ -131,11 +148,12 @@ def check_package(result: packaging.BuildResult, arch: str) -> None:
     assert elves > 10  # pyarrow, cryptography, orjson, yaml, rpds …
     # Built for the requested Python: extension modules carry its tag.
     tags = {p.name.split(".")[1] for p in files if p.name.endswith(".so") and ".cpython-" in p.name}
-    assert tags == {f"cpython-{result.python.replace('.', '')}-{packaging.ARCHITECTURES[arch]}-linux-gnu"}
+    assert tags == {f"cpython-{python.replace('.', '')}-{packaging.ARCHITECTURES[arch]}-linux-gnu"}
 
 
 def test_both_architectures_for_lambda_python(tmp_path):
-    """The CLI builds arm64 and x86_64 for python3.12 (Lambda's runtime in template.yaml)."""
+    """The CLI builds arm64 and x86_64 for python3.12 (Lambda's runtime in template.yaml); the
+    figures it prints are those of the packages it wrote."""
     out = tmp_path / "lambda"
     proc = subprocess.run([sys.executable, "-m", "saasbridge", "package", "--arch", "both", "--python", "3.12",
                            "--output", str(out)], capture_output=True, text=True, cwd=tmp_path, env=clean_env())
@@ -145,14 +163,14 @@ def test_both_architectures_for_lambda_python(tmp_path):
     assert f"catalog {demo} (schema 'crm'" in proc.stdout
     for arch in ("arm64", "x86_64"):
         assert (out / arch / packaging.PACKAGED_CATALOG).read_bytes() == demo.read_bytes()
-    for arch in ("arm64", "x86_64"):
-        directory = out / arch
-        files = [p for p in directory.rglob("*") if p.is_file()]
-        result = packaging.BuildResult(arch, "3.12", directory, out / f"saasbridge-{arch}.zip",
-                                       sum(p.stat().st_size for p in files), (out / f"saasbridge-{arch}.zip").stat().st_size,
-                                       len(files), ())
-        check_package(result, arch)
-        assert f"{arch}: {len(files)} files" in proc.stdout  # sizes are printed
+    figures = printed_figures(proc.stdout)
+    assert sorted(figures) == ["arm64", "x86_64"], proc.stdout
+    for arch, (unzipped_mb, zipped_mb, files, zip_path) in figures.items():
+        assert zip_path == out / f"saasbridge-{arch}.zip"
+        unzipped, zipped, count = measured(out / arch, zip_path)
+        assert files == count
+        assert abs(unzipped / MB - unzipped_mb) <= 0.05 and abs(zipped / MB - zipped_mb) <= 0.05
+        check_package(out / arch, zip_path, arch, "3.12")
     # deploy.zip (template.yaml's CodeUri) is the template's default architecture.
     assert (out / "deploy.zip").read_bytes() == (out / "saasbridge-arm64.zip").read_bytes()
 
@@ -167,7 +185,9 @@ def test_handlers_import_and_answer_from_the_package(tmp_path):
     lines: list[str] = []
     result = packaging.build("x86_64", python=LOCAL_PYTHON, output=tmp_path / "lambda", catalog=custom,
                              log=lines.append)
-    check_package(result, "x86_64")
+    # the build's own figures, measured again here
+    assert (result.unzipped_bytes, result.zipped_bytes, result.files) == measured(result.directory, result.zip_path)
+    check_package(result.directory, result.zip_path, "x86_64", result.python)
     assert (result.directory / packaging.PACKAGED_CATALOG).read_bytes() == custom.read_bytes()
     assert any(f"catalog {custom} (schema 'helpdesk'" in line for line in lines), lines
 

@@ -26,6 +26,7 @@ from saasbridge.query.ir import (
     Query,
 )
 from saasbridge.query.planner import plan
+from saasbridge.runtime import catalog_path
 
 UTC = dt.UTC
 T0 = dt.datetime(2024, 3, 5, 17, 4, 11, 250000, tzinfo=UTC)
@@ -33,7 +34,7 @@ T0 = dt.datetime(2024, 3, 5, 17, 4, 11, 250000, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def cat() -> Catalog:
-    return load_catalog()
+    return load_catalog(catalog_path())
 
 
 def _custom() -> Catalog:
@@ -200,3 +201,54 @@ def test_render_and_step_up():
     assert step_up(Decimal("-1.255"), parse_type("decimal(10,2)")) == Decimal("-1.25")
     assert step_up(5.5, parse_type("int64")) == 6
     assert step_up("a", parse_type("string")) is None
+
+
+def _repos() -> Catalog:
+    """A two-placeholder parent scope: /repos/{owner}/{repo}/issues under the repos entity."""
+    from saasbridge.catalog import load_catalog_text
+
+    return load_catalog_text("""
+name: git
+base_url: http://h
+entities:
+  - name: repos
+    path: /repos
+    fields: [{name: id, type: int64, nullable: false}, {name: owner_login, type: string}, {name: name, type: string}]
+  - name: issues
+    path: /repos/{owner}/{repo}/issues
+    parent: {entity: repos, keys: {owner: owner_login, repo: name}}
+    fields: [{name: id, type: int64, nullable: false}, {name: owner, type: string}, {name: repo, type: string},
+             {name: state, type: string, filters: [{op: in, param: state, repeat: true}]}]
+""")
+
+
+def test_bound_placeholders_give_one_series_per_combination():
+    p = plan(_repos(), Query("issues", where=And((Compare("owner", "eq", "o"), InList("repo", ("a", "b", "a"))))))
+    assert p.scopes == [{"owner": "o", "repo": "a"}, {"owner": "o", "repo": "b"}] and p.parent_query is None
+    assert p.params == {}  # bound in the path, not sent as parameters
+    p = plan(_repos(), Query("issues", where=InList("state", ("open", "closed"))))
+    assert p.params == {"state": ["open", "closed"]}  # repeated key
+
+
+def test_partly_bound_placeholders_narrow_the_parent_read():
+    p = plan(_repos(), Query("issues", where=Compare("owner", "eq", "o")))
+    assert p.scopes is None
+    assert p.parent_query == Query("repos", ("owner_login", "name"), InList("owner_login", ("o",)))
+    assert plan(_repos(), Query("issues")).parent_query == Query("repos", ("owner_login", "name"), None)
+
+
+def test_unbound_placeholder_without_parent_names_the_column():
+    from saasbridge.catalog import load_catalog_text
+    from saasbridge.errors import QueryError
+
+    cat = load_catalog_text("""
+name: x
+base_url: http://h
+entities:
+  - name: notes
+    path: /accounts/{account_id}/notes
+    fields: [{name: id, type: string, nullable: false}, {name: account_id, type: string}]
+""")
+    with pytest.raises(QueryError, match=r"notes is listed per account_id .*WHERE account_id ="):
+        plan(cat, Query("notes", where=Compare("id", "eq", "n1")))
+    assert plan(cat, Query("notes", where=Compare("account_id", "eq", "a"))).scopes == [{"account_id": "a"}]

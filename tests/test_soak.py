@@ -9,6 +9,7 @@ import pytest
 
 from saasbridge.catalog import load_catalog
 from saasbridge.local.processes import start_reference_api
+from saasbridge.runtime import catalog_path
 from tests import reliability_report
 from tests.athena_driver import actual_rows, scan
 from tests.test_faults import ENTITIES, appflow_client_stats, appflow_rows, checksum, extract, source_rows
@@ -31,7 +32,7 @@ def test_soak_fail_rate_and_throttling(connectors):
                 truth = source_rows(api, entity_name)
                 got = appflow_rows(entity_name, extract(api.url, arn, entity_name, max_results=2500)[0])
                 assert (len(got), checksum(got)) == (len(truth), checksum(truth)), entity_name
-                entity = load_catalog().entity(entity_name)
+                entity = load_catalog(catalog_path()).entity(entity_name)
                 rows = actual_rows(entity, scan(entity_name))
                 assert (len(rows), checksum(rows)) == (len(truth), checksum(truth)), entity_name
                 expected += 2 * len(truth)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from saasbridge.catalog import load_catalog
 from saasbridge.query.ir import And, Compare, Query
 from saasbridge.query.splits import SplitWindow, plan_splits
+from saasbridge.runtime import catalog_path
 
 UTC = dt.UTC
 NOW = dt.datetime(2025, 1, 1, tzinfo=UTC)
@@ -21,7 +22,7 @@ def _inside(w: SplitWindow, t: dt.datetime) -> bool:
 
 
 def test_windows_cover_every_instant_exactly_once():
-    cat = load_catalog()
+    cat = load_catalog(catalog_path())
     windows = plan_splits(cat, Query("accounts"), max_splits=16, now=NOW, min_pages_per_split=0)
     assert len(windows) == min(16, cat.rate_limit.max_concurrency)
     assert windows[0].lo is None and windows[-1].hi is None
@@ -39,7 +40,7 @@ def test_windows_cover_every_instant_exactly_once():
     st.integers(min_value=1, max_value=10),
 )
 def test_query_bounds_clip_the_cuts(lo, width, max_splits):
-    cat = load_catalog()
+    cat = load_catalog(catalog_path())
     q = Query("accounts", where=And((Compare("updated_at", "ge", lo), Compare("updated_at", "lt", lo + width))))
     windows = plan_splits(cat, q, max_splits=max_splits, now=NOW, min_pages_per_split=0)
     assert 1 <= len(windows) <= max_splits
@@ -57,7 +58,7 @@ def test_query_bounds_clip_the_cuts(lo, width, max_splits):
 )
 def test_an_inclusive_upper_bound_rounds_as_the_planner_pushes_it(lo, width, max_splits):
     """`<= v` ends the range at step_up(v), the next whole millisecond: no cut lies beyond v."""
-    cat = load_catalog()
+    cat = load_catalog(catalog_path())
     hi = lo + width
     q = Query("accounts", where=And((Compare("updated_at", "ge", lo), Compare("updated_at", "le", hi))))
     windows = plan_splits(cat, q, max_splits=max_splits, now=NOW, min_pages_per_split=0)
@@ -65,7 +66,7 @@ def test_an_inclusive_upper_bound_rounds_as_the_planner_pushes_it(lo, width, max
 
 
 def test_properties_round_trip_and_expr():
-    cat = load_catalog()
+    cat = load_catalog(catalog_path())
     for w in plan_splits(cat, Query("deals"), max_splits=3, now=NOW, min_pages_per_split=0):
         assert SplitWindow.from_properties(w.to_properties()) == w
         assert all(isinstance(v, str) for v in w.to_properties().values())
@@ -75,7 +76,7 @@ def test_properties_round_trip_and_expr():
 
 
 def test_no_hint_or_one_split_means_the_whole_entity():
-    cat = load_catalog()
+    cat = load_catalog(catalog_path())
     assert plan_splits(cat, Query("accounts"), max_splits=1, now=NOW) == [SplitWindow()]
     assert plan_splits(cat, Query("predictions"), max_splits=8, now=NOW) == [SplitWindow()]
 
@@ -83,7 +84,7 @@ def test_no_hint_or_one_split_means_the_whole_entity():
 def _with_density(rows_per_day: float | None, window_days: float = 1.0):
     from dataclasses import replace
 
-    cat = load_catalog()
+    cat = load_catalog(catalog_path())
     events = cat.entity("events")
     hint = replace(events.split, rows_per_day=rows_per_day, window_days=window_days)
     return replace(cat, entities=tuple(replace(e, split=hint) if e.name == "events" else e for e in cat.entities))
@@ -118,7 +119,7 @@ def test_split_count_follows_the_expected_pages(density, a, b, max_splits, min_p
 
 
 def test_small_tables_and_narrow_ranges_get_one_split():
-    cat = load_catalog()  # the demo hints give rows_per_day (rows at scale 1)
+    cat = load_catalog(catalog_path())  # the demo hints give rows_per_day (rows at scale 1)
     assert plan_splits(cat, Query("deals"), max_splits=32, now=NOW) == [SplitWindow()]  # ~5 pages
     assert len(plan_splits(cat, Query("events"), max_splits=32, now=NOW)) == cat.rate_limit.max_concurrency
     week = Query("events", where=And((Compare("occurred_at", "ge", dt.datetime(2023, 3, 1, tzinfo=UTC)),

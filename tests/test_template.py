@@ -301,6 +301,12 @@ def check_resources(t: dict, combo: dict[str, bool], given: dict[str, Any]) -> N
     assert env["spill_prefix"] == {"Ref": "SpillPrefix"}
     assert env["disable_spill_encryption"] == {"Ref": "DisableSpillEncryption"}
     assert ("kms_key_id" in env) == combo["kms"]
+    # KMSKeyId also encrypts both functions' environment variables and log groups (checkov CKV_AWS_173/158).
+    key_arn = {"Fn::Sub": "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/${KMSKeyId}"}
+    for fn in (athena, appflow):
+        assert fn.get("KmsKeyArn") == (key_arn if combo["kms"] else None)
+    for group in ("AthenaConnectorLogGroup", "AppFlowConnectorLogGroup"):
+        assert res[group]["Properties"].get("KmsKeyId") == (key_arn if combo["kms"] else None)
     created_bucket = not combo["bucket"]
     assert ("SpillBucketResource" in res) == created_bucket
     assert ("SpillBucketPolicy" in res) == created_bucket
@@ -364,7 +370,8 @@ def check_athena_role(sts: list[dict], combo: dict[str, bool], bucket_ref: dict)
         for action in actions(st):
             by_action.setdefault(action, []).append(st)
     expected = {"logs:CreateLogStream", "logs:PutLogEvents", "s3:PutObject", "s3:GetObject",
-                "s3:ListBucket", "athena:GetQueryExecution", "secretsmanager:GetSecretValue"}
+                "s3:ListBucket", "athena:GetQueryExecution", "secretsmanager:GetSecretValue",
+                "secretsmanager:PutSecretValue"}
     if combo["kms"]:
         expected |= {"kms:GenerateDataKey", "kms:GenerateRandom"}
     if combo["vpc"]:
@@ -378,6 +385,7 @@ def check_athena_role(sts: list[dict], combo: dict[str, bool], bucket_ref: dict)
     assert listing["Condition"] == {"StringLike": {"s3:prefix": {"Fn::Sub": "${SpillPrefix}/*"}}}
     (secret,) = by_action["secretsmanager:GetSecretValue"]
     assert subs(secret["Resource"]).endswith(":secret:${SecretName}-??????")
+    assert by_action["secretsmanager:PutSecretValue"] == [secret]  # only that secret: rotated refresh tokens
     if combo["kms"]:
         (key,) = by_action["kms:GenerateDataKey"]
         assert subs(key["Resource"]).endswith(":key/${KMSKeyId}")

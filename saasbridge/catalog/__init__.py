@@ -3,7 +3,6 @@
 from saasbridge.catalog.loader import (
     catalog_from_dict,
     catalog_schema,
-    default_catalog_path,
     load_catalog,
     load_catalog_text,
 )
@@ -40,7 +39,6 @@ __all__ = [
     "WriteOperation",
     "catalog_from_dict",
     "catalog_schema",
-    "default_catalog_path",
     "format_type",
     "load_catalog",
     "load_catalog_text",

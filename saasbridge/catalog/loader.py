@@ -6,10 +6,10 @@ Every problem is one `CatalogError` line: `<file>:<line>: <path inside it>: <wha
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 import importlib.resources
-import importlib.util
 import json
 import os
 import re
@@ -28,6 +28,7 @@ from saasbridge.catalog.model import (
     FieldFilter,
     FieldType,
     Pagination,
+    Parent,
     QuotaResponse,
     RateBudget,
     Retry,
@@ -38,12 +39,12 @@ from saasbridge.catalog.model import (
 from saasbridge.catalog.types import format_type, is_numeric, is_ordered, is_scalar, parse_type
 from saasbridge.errors import CatalogError
 
-CATALOG_ENV = "SAASBRIDGE_CATALOG"
 PathKey = tuple[str | int, ...]
 
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SNAKE = re.compile(r"[a-z][a-z0-9_]*\Z")
 _PLACEHOLDER = re.compile(r"\{([^}]*)\}")
+_OAUTH_URL = re.compile(r"https://|http://(127\.0\.0\.1|localhost)[:/]")  # loopback http: local tests
 _SCALAR_TEXT = re.compile(r"(?:-?\d+(?:\.\d+)?|true|false)\Z")
 
 # Which operators and value formats make sense for which column types.
@@ -63,21 +64,10 @@ class _Problem(Exception):
 # --------------------------------------------------------------------------- public API
 
 
-def default_catalog_path() -> Path:
-    """The bundled reference API catalog, `demo_saas/catalog.yaml` (found without importing
-    demo_saas, which may pull in local-only packages)."""
-    spec = importlib.util.find_spec("demo_saas")
-    if spec is None or not spec.submodule_search_locations:
-        raise CatalogError(f"the bundled demo catalog is missing (no demo_saas package); set {CATALOG_ENV}")
-    return Path(next(iter(spec.submodule_search_locations))) / "catalog.yaml"
-
-
-def load_catalog(path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None) -> Catalog:
-    """Load and validate a catalog file. `None` = `$SAASBRIDGE_CATALOG` or the bundled demo catalog.
+def load_catalog(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Catalog:
+    """Load and validate a catalog file (which one a deployment serves: `saasbridge.runtime.catalog_path`).
     `env` (default `os.environ`) supplies `${VAR}` values. Cached per (path, mtime, used variables)."""
     env = os.environ if env is None else env
-    if path is None:
-        path = env.get(CATALOG_ENV) or default_catalog_path()
     file = Path(path)
     try:
         stat = file.stat()
@@ -357,6 +347,7 @@ class _Builder:
     def catalog(self, d: dict[str, Any]) -> Catalog:
         entities = tuple(self.entity(e, ("entities", i)) for i, e in enumerate(d["entities"]))
         self.unique([e.name for e in entities], ("entities",), "entity name")
+        entities = tuple(self.parent(e, entities, ("entities", i)) for i, e in enumerate(entities))
         auth = self.auth(d.get("auth", {}), ("auth",))
         pagination = self.pagination(d.get("pagination", {}), ("pagination",))
         retry_d = d.get("retry", {})
@@ -376,6 +367,7 @@ class _Builder:
             retry=retry,
             rate_limit=RateBudget(**d.get("rate_limit", {})),
             headers=tuple(d.get("headers", {}).items()),
+            params=_static_params(d.get("params", {})),
             api_versions=tuple(d.get("api_versions", ("v1",))),
             source_file=self.source,
         )
@@ -389,8 +381,19 @@ class _Builder:
 
     def auth(self, d: dict[str, Any], path: PathKey) -> Auth:
         a = Auth(**{**d, "scopes": tuple(d.get("scopes", ()))})
-        if a.type == "oauth2_client_credentials" and not a.token_url:
-            raise _Problem((*path, "token_url"), "oauth2_client_credentials needs token_url; add the token endpoint")
+        if a.type.startswith("oauth2_") and not a.token_url:
+            raise _Problem((*path, "token_url"), f"{a.type} needs token_url; add the token endpoint")
+        if a.type == "oauth2_authorization_code":
+            if not a.auth_url:
+                raise _Problem((*path, "auth_url"), "oauth2_authorization_code needs auth_url; add the "
+                               "provider's authorization page, e.g. https://login.example.com/oauth/authorize")
+            for key in ("auth_url", "token_url"):
+                url = str(getattr(a, key))
+                if ("://" in url or key == "auth_url") and not _OAUTH_URL.match(url):
+                    raise _Problem((*path, key), f"{url!r} is not an https URL (AppFlow registers only "
+                                   "https); write the provider's https:// address")
+        elif a.auth_url:
+            raise _Problem((*path, "auth_url"), "auth_url applies only to oauth2_authorization_code; remove it")
         return a
 
     def pagination(self, d: dict[str, Any], path: PathKey) -> Pagination:
@@ -400,6 +403,12 @@ class _Builder:
                 (*path, "default_page_size"),
                 f"default_page_size {p.default_page_size} exceeds max_page_size {p.max_page_size}; lower it",
             )
+        for key in ("total_header", "has_more_header"):
+            if getattr(p, key) and p.style not in ("offset", "page_number"):
+                raise _Problem((*path, key), f"{key} applies to offset and page_number pagination, not {p.style!r}; "
+                               "remove it (the other styles end on their own signal)")
+        if p.stop_on_short_page and p.style == "single":
+            raise _Problem((*path, "stop_on_short_page"), "a single-page listing has no next page; remove it")
         return p
 
     def entity(self, d: dict[str, Any], path: PathKey) -> Entity:
@@ -417,8 +426,15 @@ class _Builder:
                 raise _Problem((*path, *sub), f"{key} {value!r} is not a column of {d['name']}; {hint}")
             return by_name[value]
 
-        if "{" in d["path"]:
-            raise _Problem((*path, "path"), "a list path cannot contain placeholders; give the full path, e.g. /v1/items")
+        for name in _PLACEHOLDER.findall(d["path"]):
+            f = column("path placeholder", ("path",), name)
+            if f is None or not is_scalar(f.type) or "." in f.api_name:
+                raise _Problem((*path, "path"), f"placeholder {{{name}}} needs a scalar column {name!r} with a "
+                               "top-level api_name; the bound value fills that column of each row")
+        parent = d.get("parent")
+        if parent is not None and not _PLACEHOLDER.search(d["path"]):
+            raise _Problem((*path, "parent"), "parent applies to a path with placeholders, e.g. "
+                           "/v1/accounts/{account_id}/notes; remove it or add the placeholder")
         pk = column("primary_key", ("primary_key",), d.get("primary_key", "id"))
         if pk is not None and (pk.nullable or not is_scalar(pk.type)):
             raise _Problem((*path, "primary_key"), f"primary key {pk.name!r} must be a scalar with nullable: false; fix that field")
@@ -459,7 +475,43 @@ class _Builder:
             sort=sort,
             split=split,
             writes=writes,
+            projection_repeat=d.get("projection_repeat", False),
+            params=_static_params(d.get("params", {})),
+            parent=Parent(parent["entity"], tuple(parent.get("keys", {}).items())) if parent else None,
         )
+
+    def parent(self, e: Entity, entities: tuple[Entity, ...], path: PathKey) -> Entity:
+        """Check the parent of a parent-scoped entity against the other entities; fill default keys."""
+        if e.parent is None:
+            return e
+        by_name = {x.name: x for x in entities}
+        where = (*path, "parent")
+        parent = by_name.get(e.parent.entity)
+        if parent is None or parent is e:
+            others = ", ".join(n for n in by_name if n != e.name) or "none"
+            raise _Problem((*where, "entity"), f"parent entity {e.parent.entity!r} is not another entity of the "
+                           f"catalog; use one of {others}")
+        keys = dict(e.parent.keys)
+        if not keys and len(e.path_columns) == 1 and parent.primary_key:
+            keys = {e.path_columns[0]: parent.primary_key}
+        for name in e.path_columns:
+            if name not in keys:
+                raise _Problem((*where, "keys"), f"no parent column for placeholder {{{name}}}; add "
+                               f"keys: {{{name}: <column of {parent.name}>}}")
+        for child, column in keys.items():
+            if child not in e.path_columns:
+                raise _Problem((*where, "keys", child), f"{child!r} is not a placeholder of {e.path!r}; remove it")
+            if not parent.has_field(column):
+                raise _Problem((*where, "keys", child), f"{column!r} is not a column of {parent.name}; use one of "
+                               f"{', '.join(parent.column_names)}")
+        seen, cur = {e.name}, parent
+        while cur is not None and cur.parent is not None:
+            if cur.name in seen:
+                raise _Problem((*where, "entity"), f"parents form a cycle through {cur.name!r}; end the chain at "
+                               "an entity without placeholders")
+            seen.add(cur.name)
+            cur = by_name.get(cur.parent.entity)
+        return dataclasses.replace(e, parent=Parent(parent.name, tuple(keys.items())))
 
     def placeholders(self, template: str, path: PathKey, *, required: bool) -> None:
         found = _PLACEHOLDER.findall(template)
@@ -514,21 +566,32 @@ class _Builder:
             raise _Problem((*path, "param"), f"unknown placeholder {{{bad[0]}}} in {f.param!r}; only {{op}} is allowed")
         if f.op != "in" and f.max_values is not None:
             raise _Problem((*path, "max_values"), "max_values applies only to op 'in'; remove it")
+        if f.op != "in" and f.repeat:
+            raise _Problem((*path, "repeat"), "repeat applies only to op 'in' (one key per value); remove it")
         return f
 
     def sort(self, d: dict[str, Any] | None, path: PathKey, column: Any) -> Sort | None:
         if d is None:
             return None
         options = []
+        param = d.get("param", "sort")
         for i, o in enumerate(d.get("options", [])):
             column("sort column", ("sort", "options", i, "column"), o["column"])
-            options.append((o["column"], o.get("descending", False), o["value"]))
+            descending = o.get("descending", False)
+            if "value" not in o and not o.get("params"):
+                raise _Problem((*path, "options", i), "an option needs value (of param) or params; add "
+                               "e.g. value: -updated_at or params: {sort: updated_at, order: desc}")
+            pairs = ([(o.get("param", param), str(o["value"]))] if "value" in o else []) + [
+                (k, _param_text(v)) for k, v in o.get("params", {}).items()
+            ]
+            simple = "value" in o and "param" not in o and not o.get("params")
+            options.append((o["column"], descending, str(o["value"]) if simple else tuple(pairs)))
         default: tuple[str, bool] | None = ("id", False)
         if "default" in d:
             default = None if d["default"] is None else (d["default"]["column"], d["default"].get("descending", False))
         if default is not None:
             column("sort default", ("sort", "default", "column"), default[0])
-        return Sort(param=d.get("param", "sort"), options=tuple(options), default=default)
+        return Sort(param=param, options=tuple(options), default=default)
 
     def split(self, d: dict[str, Any] | None, path: PathKey, column: Any) -> SplitHint | None:
         if d is None:
@@ -570,6 +633,15 @@ class _Builder:
         if w.op in ("update", "delete") and not has_id and w.batch_size == 1:
             raise _Problem((*path, "path"), f"{w.op} of one record needs {{id}} in the path, e.g. /v1/items/{{id}}")
         return w
+
+
+def _param_text(value: Any) -> str:
+    """A static parameter's value as sent: booleans lower-case (`true`), numbers as written."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _static_params(d: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple((k, _param_text(v)) for k, v in d.items())
 
 
 def _format_hint(ftype: FieldType) -> str:

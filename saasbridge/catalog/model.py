@@ -6,6 +6,7 @@ the attribute names below.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -28,6 +29,8 @@ class FieldType:
     fields: tuple[tuple[str, FieldType], ...] = ()  # struct members, in order
 
 
+_PLACEHOLDER = re.compile(r"\{([^}]*)\}")
+
 # Operators a field filter can push into the API.
 FilterOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "contains"]
 # How a value is written into a query parameter.
@@ -39,7 +42,8 @@ class FieldFilter:
     """One operator the API can apply to a field, and the query parameter that carries it.
 
     `param` may be a template such as `filter[{op}]`; for `in`, values are joined with
-    `separator` and at most `max_values` go in one request.
+    `separator` (or sent as one `param=value` pair each when `repeat`) and at most `max_values`
+    go in one request.
     """
 
     op: FilterOp
@@ -47,6 +51,7 @@ class FieldFilter:
     format: ValueFormat = "string"
     separator: str = ","
     max_values: int | None = None
+    repeat: bool = False  # in: `?param=a&param=b` instead of `?param=a,b`
 
 
 @dataclass(frozen=True)
@@ -81,24 +86,28 @@ class Pagination:
     total_path: str | None = None  # offset/page_number: body path of the total row count
     has_more_path: str | None = None  # offset/page_number: body path of a has-more flag
     stop_on_empty: bool = True  # offset/page_number: an empty page ends the listing
+    total_header: str | None = None  # offset/page_number: header with the total (`120` or `items 0-49/120`)
+    has_more_header: str | None = None  # offset/page_number: header with a has-more flag (true/false, 1/0)
+    stop_on_short_page: bool = False  # a page shorter than the page size ends the listing (opt-in)
 
 
-AuthType = Literal["none", "bearer", "api_key", "basic", "oauth2_client_credentials"]
+AuthType = Literal["none", "bearer", "api_key", "basic", "oauth2_client_credentials", "oauth2_authorization_code"]
 
 
 @dataclass(frozen=True)
 class Auth:
     """How requests are authenticated. Credentials are never in the catalog: they come from
     the environment locally (`SAASBRIDGE_API_KEY`, `SAASBRIDGE_USERNAME`/`_PASSWORD`,
-    `SAASBRIDGE_CLIENT_ID`/`_CLIENT_SECRET`, `SAASBRIDGE_ACCESS_TOKEN`) or from a Secrets
-    Manager secret with AppFlow's key names (`apiKey`, `username`/`password`,
-    `clientId`/`clientSecret`, `accessToken`)."""
+    `SAASBRIDGE_CLIENT_ID`/`_CLIENT_SECRET`, `SAASBRIDGE_ACCESS_TOKEN`, `SAASBRIDGE_REFRESH_TOKEN`)
+    or from a Secrets Manager secret with AppFlow's key names (`apiKey`, `username`/`password`,
+    `clientId`/`clientSecret`, `accessToken`, `refreshToken`)."""
 
     type: AuthType = "bearer"
     header: str = "Authorization"  # api_key in a header: its name
     query_param: str | None = None  # api_key in the query string instead of a header
     prefix: str = "Bearer "  # bearer: value prefix
     token_url: str | None = None  # oauth2: token endpoint, absolute or relative to base_url
+    auth_url: str | None = None  # oauth2_authorization_code: the provider's authorization page
     scopes: tuple[str, ...] = ()
     refresh_margin_seconds: int = 60  # oauth2: refresh this long before expiry
 
@@ -146,16 +155,25 @@ class SplitHint:
     rows_per_day: float | None = None
 
 
+# A sort option's request: the value of `Sort.param`, or its own (parameter, value) pairs.
+SortRequest = str | tuple[tuple[str, str], ...]
+
+
 @dataclass(frozen=True)
 class Sort:
-    """Orders the API can deliver: `options` maps (column, descending) to the parameter value."""
+    """Orders the API can deliver: `options` maps (column, descending) to the parameter value,
+    or to a small set of parameters (`sort=created_at&order=desc`, `sort_desc=created_at`)."""
 
     param: str = "sort"
-    options: tuple[tuple[str, bool, str], ...] = ()  # (column, descending, value)
+    options: tuple[tuple[str, bool, SortRequest], ...] = ()  # (column, descending, request)
     default: tuple[str, bool] | None = ("id", False)  # the order without the parameter
 
-    def value_for(self, column: str, descending: bool) -> str | None:
-        return next((v for c, d, v in self.options if c == column and d == descending), None)
+    def params_for(self, column: str, descending: bool) -> dict[str, str] | None:
+        """The query parameters that ask for this order; None when the API cannot deliver it."""
+        found = next((v for c, d, v in self.options if c == column and d == descending), None)
+        if found is None:
+            return None
+        return {self.param: found} if isinstance(found, str) else dict(found)
 
 
 WriteOp = Literal["insert", "update", "upsert", "delete"]
@@ -170,6 +188,15 @@ class WriteOperation:
     body_key: str | None = "data"
     result_path: str | None = None  # body path of the written records in the response (None = body)
     errors_path: str | None = None  # body path of per-item errors [{"index": i, ...}] (None = all or nothing)
+
+
+@dataclass(frozen=True)
+class Parent:
+    """A parent-scoped entity's parent: its records give the values of the path placeholders
+    (`keys`: placeholder column of the child → column of the parent) when a query binds none."""
+
+    entity: str
+    keys: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -190,6 +217,14 @@ class Entity:
     sort: Sort | None = None
     split: SplitHint | None = None
     writes: tuple[WriteOperation, ...] = ()
+    projection_repeat: bool = False  # `?fields=a&fields=b` instead of `?fields=a,b`
+    params: tuple[tuple[str, str], ...] = ()  # static query parameters of the list endpoint
+    parent: Parent | None = None  # parent-scoped: where the path placeholders' values come from
+
+    @property
+    def path_columns(self) -> tuple[str, ...]:
+        """The columns bound to placeholders of the list path (`/v1/accounts/{account_id}/notes`)."""
+        return tuple(dict.fromkeys(_PLACEHOLDER.findall(self.path)))
 
     def field(self, column: str) -> Field:
         for f in self.fields:
@@ -225,6 +260,7 @@ class Catalog:
     retry: Retry = field(default_factory=Retry)
     rate_limit: RateBudget = field(default_factory=RateBudget)
     headers: tuple[tuple[str, str], ...] = ()  # static headers sent with every request
+    params: tuple[tuple[str, str], ...] = ()  # static query parameters of every entity request
     api_versions: tuple[str, ...] = ("v1",)
     source_file: str | None = None  # where it was loaded from, for error messages
 
@@ -236,6 +272,10 @@ class Catalog:
 
     def pagination_for(self, entity: Entity) -> Pagination:
         return entity.pagination or self.pagination
+
+    def params_for(self, entity: Entity) -> dict[str, str]:
+        """The static query parameters of the entity's requests (the entity's win)."""
+        return {**dict(self.params), **dict(entity.params)}
 
     def records_path_for(self, entity: Entity) -> str:
         return self.records_path if entity.records_path is None else entity.records_path

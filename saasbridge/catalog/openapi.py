@@ -32,14 +32,16 @@ HAS_MORE_KEYS = ("has_more", "hasMore", "more")
 IDS_PARAMS = ("ids", "id__in", "id_in")
 PROJECTION_PARAMS = ("fields", "select", "$select", "properties")
 SORT_PARAMS = ("sort", "order_by", "orderBy", "sort_by", "sortBy", "order")
+# a sort direction of its own (`order=desc` beside `sort_by=created_at`): enum of asc/desc
+DIRECTION_PARAMS = ("order", "direction", "sort_order", "sortOrder", "sort_dir", "sortDir", "dir")
 # (suffix, op): `updated_since` → updated_at >= value, `created_before` → created_at < value, …
 TIME_SUFFIXES = (("_since", "ge"), ("_from", "ge"), ("_after", "gt"), ("_until", "lt"), ("_before", "lt"))
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _AT_MOST = re.compile(r"(?:at most|max(?:imum)?(?: of)?|up to)\s+(\d+)", re.I)
 _PATH_PARAM = re.compile(r"\{([^}]+)\}")
 _ENTITY_KEY_ORDER = (
-    "name", "path", "primary_key", "get_path", "ids_param", "ids_max", "projection_param", "incremental_field",
-    "records_path", "pagination", "sort", "fields", "writes",
+    "name", "path", "parent", "params", "primary_key", "get_path", "ids_param", "ids_max", "projection_param",
+    "projection_repeat", "incremental_field", "records_path", "pagination", "sort", "fields", "writes",
 )
 
 
@@ -199,6 +201,15 @@ class _Drafter:
                 return self.resolve(content.get("schema"))
         return None
 
+    def response_headers(self, operation: dict[str, Any]) -> list[str]:
+        """Header names the list response declares (totals, has-more flags)."""
+        responses = operation.get("responses", {})
+        for status in ("200", 200, "2XX", "default"):
+            resp = self.resolve(responses.get(status))
+            if resp:
+                return list(resp.get("headers", {}))
+        return []
+
     def parameters(self, path_item: dict[str, Any], operation: dict[str, Any]) -> list[dict[str, Any]]:
         params = {}
         for p in [*path_item.get("parameters", []), *operation.get("parameters", [])]:
@@ -234,18 +245,20 @@ class _Drafter:
         for path, item in paths.items():
             item = self.resolve(item)
             get = item.get("get")
-            if not get or _PATH_PARAM.search(path):
-                continue
+            if not get or _PATH_PARAM.fullmatch(path.rstrip("/").rsplit("/", 1)[-1]):
+                continue  # an item path (`/accounts/{id}`): fetch-by-id of a list path
             schema = self.response_schema(get)
             found = self.records_of(schema) if schema else None
             if not found:
                 continue
             records_path, record = found
             params = self.parameters(item, get)
-            entity, pagination = self.entity(path, record, params, schema or {})
+            entity, pagination = self.entity(path, record, params, schema or {}, self.response_headers(get))
             entity["_records_path"] = records_path
             entity["_pagination"] = pagination
             self.add_writes(entity, path, item, paths)
+            if _PATH_PARAM.search(path):
+                self.scope(entity, path, params, entities)
             entities.append(entity)
             page_styles.append(pagination)
             records_paths.append(records_path)
@@ -262,6 +275,12 @@ class _Drafter:
             rp = e.pop("_records_path")
             if rp != default_records:
                 e["records_path"] = rp
+        shared = entities[0].get("params")
+        if shared and all(e.get("params") == shared for e in entities):
+            for e in entities:
+                del e["params"]
+        else:
+            shared = None
         entities = [{k: e[k] for k in sorted(e, key=_ENTITY_KEY_ORDER.index)} for e in entities]
         out: dict[str, Any] = {
             "name": snake_case(name or info.get("title") or "api")[:60],
@@ -269,6 +288,7 @@ class _Drafter:
             "description": _one_line(info.get("description")),
             "base_url": self.base_url(base_url, source_url),
             "auth": self.auth(),
+            "params": shared,
             "pagination": default_pagination,
             "records_path": default_records,
             "rate_limit": {"requests_per_second": 10, "burst": 10, "max_concurrency": 4},
@@ -295,6 +315,11 @@ class _Drafter:
              if s.get("type") == "oauth2" and "clientCredentials" in s.get("flows", {})),
             None,
         )
+        code_flow = next(
+            (s["flows"]["authorizationCode"] for s in schemes.values()
+             if s.get("type") == "oauth2" and "authorizationCode" in s.get("flows", {})),
+            None,
+        )
         for scheme_name in order:
             s = schemes.get(scheme_name, {})
             kind, scheme = s.get("type"), str(s.get("scheme", "")).lower()
@@ -308,10 +333,44 @@ class _Drafter:
                 return {"type": "api_key", "query_param": s.get("name", "api_key")}
             if kind == "oauth2" and token_url:
                 return {"type": "oauth2_client_credentials", "token_url": token_url}
+            if kind == "oauth2" and code_flow and code_flow.get("tokenUrl") and code_flow.get("authorizationUrl"):
+                return {"type": "oauth2_authorization_code", "token_url": code_flow["tokenUrl"],
+                        "auth_url": code_flow["authorizationUrl"], "scopes": list(code_flow.get("scopes") or [])}
         return {"type": "none"} if not schemes else {"type": "bearer"}
 
+    def scope(self, entity: dict[str, Any], path: str, params: list[dict[str, Any]],
+              drafted: list[dict[str, Any]]) -> None:
+        """A parent-scoped list path: each placeholder becomes a column (named in snake_case, added
+        when the records lack it); one placeholder right after a drafted list path makes that
+        entity the parent. Fetch-by-id and writes under such a path are left out."""
+        fields = entity["fields"]
+        types = {p["name"]: self.type_of(p.get("schema", {})) for p in params if p.get("in") == "path"}
+        scoped = path
+        for raw in _PATH_PARAM.findall(path):
+            column = snake_case(raw)
+            scoped = scoped.replace("{" + raw + "}", "{" + column + "}")
+            found = next((f for f in fields if f["name"] == column), None)
+            if found is None:
+                kind = types.get(raw, "string")
+                found = {"name": column, "type": kind if kind in ("string", "int32", "int64") else "string"}
+                fields.insert(0, found)
+            found["nullable"] = False
+        entity["path"] = scoped
+        entity.pop("get_path", None)
+        entity.pop("writes", None)
+        head, _, _rest = path.rpartition("/")
+        parent_path, _, last = head.rpartition("/")
+        parent = next((e for e in drafted if e["path"] == parent_path), None)
+        if len(_PATH_PARAM.findall(path)) == 1 and _PATH_PARAM.fullmatch(last) and parent \
+                and parent.get("primary_key", "id") is not None:
+            entity["parent"] = {"entity": parent["name"]}
+        if any(e["name"] == entity["name"] for e in drafted):
+            static = [x for x in path.split("/") if x and not _PATH_PARAM.search(x)]
+            entity["name"] = snake_case("_".join(static[-2:]))
+
     def entity(
-        self, path: str, record: dict[str, Any], params: list[dict[str, Any]], page: dict[str, Any]
+        self, path: str, record: dict[str, Any], params: list[dict[str, Any]], page: dict[str, Any],
+        headers: list[str] | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         name = snake_case(path.rstrip("/").rsplit("/", 1)[-1])
         required = set(record.get("required", []))
@@ -339,24 +398,35 @@ class _Drafter:
 
         query = [p for p in params if p.get("in") == "query"]
         by_name = {p["name"]: p for p in query}
-        pagination = self.pagination(by_name, page)
+        pagination = self.pagination(by_name, page, headers or [])
         used = {pagination.get("limit_param"), pagination.get("cursor_param"), pagination.get("offset_param"),
                 pagination.get("page_param")}
+        direction = self.direction(query)
+        if direction:
+            used.add(direction[0])
         for p in query:
             pname = p["name"]
             if pname in used:
                 continue
             pschema, _ = self.unwrap_nullable(p.get("schema", {}))
-            if pname in IDS_PARAMS and "id" in by_api:
+            repeated = pschema.get("type") == "array" and p.get("explode", p.get("style", "form") == "form")
+            fixed = pschema["enum"] if len(pschema.get("enum") or ()) == 1 else ([pschema["const"]] if "const" in pschema else [])
+            if p.get("required") and fixed:
+                entity.setdefault("params", {})[pname] = fixed[0]  # e.g. a required API version
+            elif pname in IDS_PARAMS and "id" in by_api:
                 entity["ids_param"] = pname
                 m = _AT_MOST.search(p.get("description") or "")
                 entity["ids_max"] = int(m.group(1)) if m else int(pschema.get("maxItems", 100))
             elif pname in PROJECTION_PARAMS:
                 entity["projection_param"] = pname
+                if repeated:
+                    entity["projection_repeat"] = True
             elif pname in SORT_PARAMS:
-                sort = self.sort(pname, pschema, by_api)
+                sort = self.sort(pname, pschema, by_api, direction)
                 if sort:
                     entity["sort"] = sort
+            elif pname in by_api and pschema.get("type") == "array":
+                self.add_filter(by_api[pname], {"op": "in", "param": pname, **({"repeat": True} if repeated else {})})
             elif pname in by_api:
                 self.add_filter(by_api[pname], {"op": "eq", "param": pname})
             elif (target := self.time_target(pname, by_api)) is not None:
@@ -365,7 +435,7 @@ class _Drafter:
                 self.add_filter(f, {"op": op, "param": pname, "format": fmt})
         for f in fields:
             for flt in f.get("filters", []):
-                if flt["op"] == "eq":
+                if flt["op"] in ("eq", "in"):
                     flt.update(_value_format(f["type"]))
         incremental = next(
             (f["name"] for f in fields if f["type"] == "timestamp" and any(x["op"] in ("ge", "gt") for x in f.get("filters", []))),
@@ -395,25 +465,44 @@ class _Drafter:
                         return f, op
         return None
 
-    def sort(self, param: str, schema: dict[str, Any], by_api: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    def direction(self, query: list[dict[str, Any]]) -> tuple[str, str, str, bool] | None:
+        """(parameter, its ascending value, its descending value, descending by default) of a sort
+        direction parameter such as `order=asc|desc`."""
+        for p in query:
+            schema, _ = self.unwrap_nullable(p.get("schema", {}))
+            values = {str(v).lower(): str(v) for v in schema.get("enum") or ()}
+            if p["name"] in DIRECTION_PARAMS and set(values) == {"asc", "desc"}:
+                return p["name"], values["asc"], values["desc"], str(schema.get("default", "")).lower() == "desc"
+        return None
+
+    def sort(self, param: str, schema: dict[str, Any], by_api: dict[str, dict[str, Any]],
+             direction: tuple[str, str, str, bool] | None = None) -> dict[str, Any] | None:
         options = []
         for value in schema.get("enum", []):
             value = str(value)
             descending = value.startswith("-")
             key = value.lstrip("-+")
-            if key in by_api:
+            if key not in by_api:
+                continue
+            if direction and value == key:  # the direction is its own parameter: one option per direction
+                dparam, asc, desc, _ = direction
+                for is_desc, word in ((False, asc), (True, desc)):
+                    options.append({"column": by_api[key]["name"], "descending": is_desc, "value": value,
+                                    "params": {dparam: word}})
+            else:
                 options.append({"column": by_api[key]["name"], "descending": descending, "value": value})
         if not options:
             return None
         sort: dict[str, Any] = {"param": param, "options": options}
         default = schema.get("default")
         if isinstance(default, str) and default.lstrip("-+") in by_api:
-            sort["default"] = {"column": by_api[default.lstrip("-+")]["name"], "descending": default.startswith("-")}
+            descending = default.startswith("-") or bool(direction and direction[3])
+            sort["default"] = {"column": by_api[default.lstrip("-+")]["name"], "descending": descending}
         else:
             sort["default"] = None
         return sort
 
-    def pagination(self, params: dict[str, dict[str, Any]], page: dict[str, Any]) -> dict[str, Any]:
+    def pagination(self, params: dict[str, dict[str, Any]], page: dict[str, Any], headers: list[str]) -> dict[str, Any]:
         props = self.resolve(page).get("properties", {}) if self.resolve(page).get("type") != "array" else {}
         out: dict[str, Any] = {}
         limit = next((p for p in LIMIT_PARAMS if p in params), None)
@@ -435,6 +524,12 @@ class _Drafter:
                 out["total_path"] = total
             if more := next((k for k in HAS_MORE_KEYS if k in props), None):
                 out["has_more_path"] = more
+            lower = {h.lower(): h for h in headers}
+            total_header = lower.get("content-range") or next((h for k, h in lower.items() if "total" in k), None)
+            if "total_path" not in out and total_header:
+                out["total_header"] = total_header
+            if "has_more_path" not in out and (more := next((h for k, h in lower.items() if "more" in k), None)):
+                out["has_more_header"] = more
         out["limit_param"] = limit
         if limit:
             ls, _ = self.unwrap_nullable(params[limit].get("schema", {}))

@@ -35,6 +35,8 @@ def column_pushdown(entity: Entity, f: Field) -> str:
     for flt in f.filters:
         extra = f" (≤{flt.max_values})" if flt.max_values else ""
         parts.append(f"{OP_SYMBOLS[flt.op]} {flt.param}{extra}")
+    if f.name in entity.path_columns:
+        parts.append(f"= / IN in the path {entity.path}")
     if f.name == entity.primary_key:
         if entity.ids_param:
             parts.append(f"IN {entity.ids_param} (≤{entity.ids_max})")
@@ -50,6 +52,12 @@ def column_pushdown(entity: Entity, f: Field) -> str:
 def summarize(catalog: Catalog, entity: Entity) -> EntitySummary:
     pagination = catalog.pagination_for(entity)
     facts = [("list", f"GET {entity.path} ({pagination.style}, ≤{pagination.max_page_size}/page)")]
+    if entity.path_columns:
+        keys = ", ".join(entity.path_columns)
+        facts.append(("scope", f"per {keys}: bound by = / IN, " + (
+            f"else each row of {entity.parent.entity}" if entity.parent else "required in every query")))
+    if params := catalog.params_for(entity):
+        facts.append(("params", "&".join(f"{k}={v}" for k, v in params.items())))
     if entity.get_path:
         facts.append(("by id", f"GET {entity.get_path}"))
     if entity.ids_param:

@@ -37,8 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_show(args: argparse.Namespace) -> int:
     from saasbridge.catalog import load_catalog
     from saasbridge.catalog.show import catalog_header, render_text, summarize
+    from saasbridge.runtime import catalog_path
 
-    catalog = load_catalog(args.catalog)
+    catalog = load_catalog(args.catalog or catalog_path())
     entities = [catalog.entity(n) for n in args.entity] if args.entity else list(catalog.entities)
     if args.plain or not sys.stdout.isatty():
         sys.stdout.write(render_text(catalog, entities))

@@ -4,16 +4,19 @@ says whether a fresh credential was obtained and the request is worth one more t
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode, urljoin
 
 from saasbridge.catalog.model import Auth
 from saasbridge.client.credentials import ENV_VARS, Credentials
 from saasbridge.client.http import Response, display_url
 from saasbridge.errors import AuthenticationError, ConfigError
+
+log = logging.getLogger("saasbridge.client")
 
 # Sends one request without auth, with the client's retries: (method, url, headers, body).
 Sender = Callable[[str, str, dict[str, str], bytes], Response]
@@ -116,7 +119,8 @@ class OAuth2ClientCredentials(AuthStrategy):
                 self._token, self._expires_at = self._fetch()
             return self._token
 
-    def _fetch(self) -> tuple[str, float]:
+    def _form(self) -> dict[str, str]:
+        """The token request's form: the grant and what it needs."""
         form = {
             "grant_type": "client_credentials",
             "client_id": self._client_id,
@@ -124,14 +128,23 @@ class OAuth2ClientCredentials(AuthStrategy):
         }
         if self._scopes:
             form["scope"] = " ".join(self._scopes)
-        headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
-        asked_at = self._clock()
-        self.fetches += 1
-        response = self._send("POST", self.token_url, headers, urlencode(form).encode())
-        fix = (
+        return form
+
+    def _fix(self) -> str:
+        return (
             f"check {ENV_VARS['clientId']} / {ENV_VARS['clientSecret']} "
             "(secret keys clientId / clientSecret) and the catalog's auth.token_url"
         )
+
+    def _accept(self, body: dict) -> None:
+        """Hook: what else a token answer carries (a rotated refresh token)."""
+
+    def _fetch(self) -> tuple[str, float]:
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+        asked_at = self._clock()
+        self.fetches += 1
+        response = self._send("POST", self.token_url, headers, urlencode(self._form()).encode())
+        fix = self._fix()
         if not response.ok:
             raise AuthenticationError(
                 f"OAuth2 token request to {display_url(self.token_url)} was refused (HTTP {response.status}); {fix}",
@@ -145,6 +158,7 @@ class OAuth2ClientCredentials(AuthStrategy):
             )
         expires_in = body.get("expires_in")
         lifetime = float(expires_in) if isinstance(expires_in, int | float) and expires_in > 0 else 3600.0
+        self._accept(body)
         return token, asked_at + lifetime
 
     def apply(self, headers: dict[str, str], params: dict[str, str]) -> object:
@@ -160,6 +174,107 @@ class OAuth2ClientCredentials(AuthStrategy):
 
     def __repr__(self) -> str:
         return f"OAuth2ClientCredentials(token_url={display_url(self.token_url)!r})"
+
+
+class TokenStore(Protocol):
+    """Where a refresh token lives between runs (the Secrets Manager secret it came from)."""
+
+    def load(self) -> str | None: ...
+
+    def save(self, refresh_token: str) -> None: ...
+
+
+class OAuth2RefreshToken(OAuth2ClientCredentials):
+    """OAuth2 authorization-code grant after the user's consent: access tokens come from the
+    refresh token. A provider that rotates refresh tokens answers with a new one; it replaces the
+    old one here and in `store`. A refused refresh reads the store once more, in case another
+    container rotated the token meanwhile."""
+
+    def __init__(self, token_url: str, client_id: str, client_secret: str, refresh_token: str, *,
+                 store: TokenStore | None = None, **kwargs: Any):
+        super().__init__(token_url, client_id, client_secret, **kwargs)
+        self._refresh_token = refresh_token
+        self._store = store
+
+    def _form(self) -> dict[str, str]:
+        return {
+            "grant_type": "refresh_token",
+            "refresh_token": self._refresh_token,
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+        }
+
+    def _fix(self) -> str:
+        return (
+            f"check {ENV_VARS['refreshToken']} / {ENV_VARS['clientId']} / {ENV_VARS['clientSecret']} (secret keys "
+            "refreshToken / clientId / clientSecret); a revoked refresh token needs a new authorization"
+        )
+
+    def _accept(self, body: dict) -> None:
+        rotated = body.get("refresh_token")
+        if isinstance(rotated, str) and rotated and rotated != self._refresh_token:
+            self._refresh_token = rotated
+            if self._store is not None:
+                try:
+                    self._store.save(rotated)
+                except ConfigError as exc:  # the old token is spent either way: keep serving, say so
+                    log.error("%s; the next container will need a new authorization", exc)
+            else:
+                log.warning("the API rotated the OAuth2 refresh token; it is kept in memory only (set "
+                            "SAASBRIDGE_SECRET_ARN to keep it in the secret)")
+
+    def _fetch(self) -> tuple[str, float]:
+        try:
+            return super()._fetch()
+        except AuthenticationError:
+            latest = self._store.load() if self._store is not None else None
+            if not latest or latest == self._refresh_token:
+                raise
+            self._refresh_token = latest
+            return super()._fetch()
+
+    def __repr__(self) -> str:
+        return f"OAuth2RefreshToken(token_url={display_url(self.token_url)!r})"
+
+
+class StoredAccessToken(AuthStrategy):
+    """The AppFlow path of the authorization-code grant: AppFlow runs the consent and refreshes
+    the tokens it stores in the profile's secret, so requests use its access token as it is.
+    After a 401 the secret is read once more (`reload`): when AppFlow has refreshed the token
+    meanwhile, the request is retried with it; otherwise the 401 stands and tells AppFlow to
+    refresh."""
+
+    def __init__(self, token: str, reload: Callable[[], str | None] | None = None):
+        self._token = token
+        self._reload = reload
+        self._lock = threading.Lock()
+
+    def apply(self, headers: dict[str, str], params: dict[str, str]) -> object:
+        with self._lock:
+            headers["Authorization"] = f"Bearer {self._token}"
+            return self._token
+
+    def refresh(self, used: object) -> bool:
+        try:
+            latest = self._reload() if self._reload is not None else None
+        except ConfigError:  # the secret cannot be read now: the 401 stands
+            latest = None
+        with self._lock:
+            if latest and latest != used:
+                self._token = latest
+                return True
+            return self._token != used  # another thread already switched to a newer token
+
+
+def stored_token_auth(
+    auth: Auth, credentials: Credentials, reload: Callable[[], str | None] | None = None
+) -> AuthStrategy | None:
+    """`StoredAccessToken` for the authorization-code grant on the AppFlow path; None for other
+    auth types. `reload` reads the access token the secret holds now."""
+    if auth.type != "oauth2_authorization_code":
+        return None
+    (token,) = _need(credentials, auth.type, "accessToken")
+    return StoredAccessToken(token, reload)
 
 
 def _need(credentials: Credentials, auth_type: str, *keys: str) -> list[str]:
@@ -180,8 +295,10 @@ def build_auth(
     base_url: str,
     send: Sender,
     clock: Callable[[], float] = time.monotonic,
+    token_store: TokenStore | None = None,
 ) -> AuthStrategy:
-    """The strategy the catalog's `auth` asks for. Raises ConfigError naming what to set."""
+    """The strategy the catalog's `auth` asks for. Raises ConfigError naming what to set.
+    `token_store` keeps a rotated OAuth2 refresh token."""
     if auth.type == "none":
         return NoAuth()
     if auth.type == "bearer":
@@ -200,21 +317,25 @@ def build_auth(
     if auth.type == "basic":
         username, password = _need(credentials, "basic", "username", "password")
         return BasicAuth(username, password)
-    if auth.type == "oauth2_client_credentials":
-        client_id, client_secret = _need(credentials, "oauth2_client_credentials", "clientId", "clientSecret")
+    if auth.type.startswith("oauth2_"):
         if not auth.token_url:
-            raise ConfigError("auth type 'oauth2_client_credentials' needs auth.token_url in the catalog")
-        return OAuth2ClientCredentials(
-            urljoin(base_url.rstrip("/") + "/", auth.token_url.lstrip("/"))
-            if "://" not in auth.token_url
-            else auth.token_url,
-            client_id,
-            client_secret,
-            send=send,
-            scopes=auth.scopes,
-            refresh_margin=auth.refresh_margin_seconds,
-            clock=clock,
-        )
+            raise ConfigError(f"auth type {auth.type!r} needs auth.token_url in the catalog")
+        token_url = token_endpoint(auth, base_url)
+        common: dict[str, Any] = {"send": send, "refresh_margin": auth.refresh_margin_seconds, "clock": clock}
+        if auth.type == "oauth2_authorization_code":
+            if not credentials.get("refreshToken") and credentials.get("accessToken"):
+                return BearerAuth(credentials["accessToken"])  # no way to refresh it: use it while it lasts
+            keys = _need(credentials, auth.type, "clientId", "clientSecret", "refreshToken")
+            return OAuth2RefreshToken(token_url, *keys, store=token_store, **common)
+        client_id, client_secret = _need(credentials, auth.type, "clientId", "clientSecret")
+        return OAuth2ClientCredentials(token_url, client_id, client_secret, scopes=auth.scopes, **common)
     raise ConfigError(
-        f"unknown auth type {auth.type!r}; use none, bearer, api_key, basic or oauth2_client_credentials"
+        f"unknown auth type {auth.type!r}; use none, bearer, api_key, basic, oauth2_client_credentials or "
+        "oauth2_authorization_code"
     )
+
+
+def token_endpoint(auth: Auth, base_url: str) -> str:
+    """The absolute token URL (a relative one is on the API's origin)."""
+    url = auth.token_url or ""
+    return url if "://" in url else urljoin(base_url.rstrip("/") + "/", url.lstrip("/"))

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsp
 import orjson
 
 from saasbridge.catalog.model import Catalog, Entity, RateBudget, WriteOp, WriteOperation
-from saasbridge.client.auth import AuthStrategy, build_auth
+from saasbridge.client.auth import AuthStrategy, TokenStore, build_auth
 from saasbridge.client.credentials import Credentials
 from saasbridge.client.deadline import Deadline, RequestTimer
 from saasbridge.client.http import Response, Transport, TransportError, display_url, origin_key, same_origin
@@ -34,6 +34,9 @@ from saasbridge.errors import (
 )
 
 log = logging.getLogger("saasbridge.client")
+
+# A query parameter's value: a list repeats the key (`?status=a&status=b`).
+QueryValue = str | list[str]
 
 # Methods that may be sent again after an ambiguous failure (a 500, or a connection dropped after
 # the request left): a repeated POST could create a record twice.
@@ -69,6 +72,7 @@ class SaasClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
         timer: RequestTimer | None = None,
+        token_store: TokenStore | None = None,
     ):
         self.catalog = catalog
         self.base_url = catalog.base_url.rstrip("/")
@@ -88,7 +92,12 @@ class SaasClient:
         self.timer = timer or RequestTimer()
         self._headers = {"Accept": "application/json", "User-Agent": "saasbridge", **dict(catalog.headers)}
         self.auth = auth or build_auth(
-            catalog.auth, self.credentials, base_url=self.base_url, send=self._send_without_auth, clock=clock
+            catalog.auth,
+            self.credentials,
+            base_url=self.base_url,
+            send=self._send_without_auth,
+            clock=clock,
+            token_store=token_store,
         )
 
     # ---- public API -------------------------------------------------------------------------
@@ -96,28 +105,37 @@ class SaasClient:
     def list_pages(
         self,
         entity: Entity,
-        params: Mapping[str, str],
+        params: Mapping[str, QueryValue],
         *,
         page_size: int,
         resume: dict | None = None,
         deadline: Deadline | None = None,
+        path: str | None = None,
     ) -> Iterator[Page]:
-        """Pages of the entity's list endpoint, fetched lazily; resume with a page's `resume`."""
+        """Pages of the entity's list endpoint, fetched lazily; resume with a page's `resume`.
+        `path` replaces the entity's path (a parent-scoped path with its placeholders filled); a
+        404 on its first page is an empty listing (no such parent), as `get` reads a 404."""
         paginator = make_paginator(
             self.catalog.pagination_for(entity), page_size, resolve_url=self._resolve_next
         )
         if resume is not None:
             paginator.restore(resume)
         records_path = self.catalog.records_path_for(entity)
-        list_url = self._url(entity.path)
+        list_url = self._url(path or entity.path)
+        static = self.catalog.params_for(entity)
+        first = resume is None
         while not paginator.done:
             position = paginator.state()
             request = paginator.next_request()
             if request.url is None:
-                url, query = list_url, {**params, **request.params}
-            else:
-                url, query = request.url, {}
+                url, query = list_url, {**static, **params, **request.params}
+            else:  # the API's next-page URL, with the static parameters it may have dropped
+                url, query = request.url, static
             response = self._exchange("GET", url, params=query, deadline=deadline, resume=position)
+            if response.status == 404 and path is not None and first:
+                yield Page([], None, len(response.body))
+                return
+            first = False
             self._raise_for_status(response, "GET")
             body = response.json()
             records = extract_records(body, records_path, response.url)
@@ -131,7 +149,8 @@ class SaasClient:
                 found = self.get_many(entity, [id], deadline=deadline)
                 return found[0] if found else None
             raise QueryError(f"entity {entity.name!r} has neither get_path nor ids_param; cannot fetch by id")
-        response = self._exchange("GET", self._url(self._id_path(entity.get_path, id)), deadline=deadline)
+        url = self._url(self._id_path(entity.get_path, id))
+        response = self._exchange("GET", url, params=self.catalog.params_for(entity), deadline=deadline)
         if response.status == 404:
             return None
         self._raise_for_status(response, "GET")
@@ -152,12 +171,20 @@ class SaasClient:
                 records.extend(page.records)
         return records
 
+    def probe(self, entity: Entity | None = None, *, deadline: Deadline | None = None) -> Response:
+        """One cheap authenticated request: the first page of one record of `entity` (default: the
+        first entity whose path has no placeholders), asked with every paging parameter the first
+        page takes (`page=1`, `offset=0`), so that no API answers with a whole collection."""
+        entity = entity or probe_entity(self.catalog)
+        path, params = probe_request(self.catalog, entity)
+        return self.request("GET", path, params=params, deadline=deadline)
+
     def request(
         self,
         method: str,
         path_or_url: str,
         *,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, QueryValue] | None = None,
         json: Any = None,
         deadline: Deadline | None = None,
     ) -> Response:
@@ -231,7 +258,9 @@ class SaasClient:
             payload = {operation.body_key: payload} if operation.body_key else payload
         body, headers = self._json_body(payload)
         url = self._url(self._id_path(operation.path, record_id))
-        response = self._exchange(method, url, headers=headers, body=body, deadline=deadline)
+        response = self._exchange(
+            method, url, params=self.catalog.params_for(entity), headers=headers, body=body, deadline=deadline
+        )
         return self._write_outcome(response, operation, record_id)
 
     def _write_batch(
@@ -246,7 +275,12 @@ class SaasClient:
         body, headers = self._json_body(payload)
         method = operation.method.upper()
         response = self._exchange(
-            method, self._url(operation.path), headers=headers, body=body, deadline=deadline
+            method,
+            self._url(operation.path),
+            params=self.catalog.params_for(entity),
+            headers=headers,
+            body=body,
+            deadline=deadline,
         )
         if not response.ok or len(chunk) == 1 and not operation.errors_path:
             return [self._write_outcome(response, operation, self._record_id(entity, r)) for r in chunk]
@@ -293,7 +327,7 @@ class SaasClient:
         method: str,
         url: str,
         *,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, QueryValue] | None = None,
         headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
         deadline: Deadline | None = None,
@@ -524,10 +558,24 @@ class _Slot:
         self._slots.release()
 
 
-def _with_query(url: str, params: Mapping[str, str]) -> str:
+def probe_entity(catalog: Catalog) -> Entity:
+    """The entity a probe reads: the first one that needs no path value."""
+    return next((e for e in catalog.entities if not e.path_columns), catalog.entities[0])
+
+
+def probe_request(catalog: Catalog, entity: Entity) -> tuple[str, dict[str, str]]:
+    """(path, query parameters) of a one-record first page of `entity`: its static parameters
+    and the first page's paging parameters at page size 1."""
+    first = make_paginator(catalog.pagination_for(entity), 1).next_request()
+    return entity.path, {**catalog.params_for(entity), **first.params}
+
+
+def _with_query(url: str, params: Mapping[str, QueryValue]) -> str:
+    """`url` with `params` set (replacing its own of the same name); a list value repeats the key."""
     if not params:
         return url
     parts = urlsplit(url)
     pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
-    pairs.extend((k, str(v)) for k, v in params.items())
+    for k, v in params.items():
+        pairs.extend((k, str(x)) for x in v) if isinstance(v, list | tuple) else pairs.append((k, str(v)))
     return urlunsplit(parts._replace(query=urlencode(pairs)))

@@ -21,6 +21,7 @@ ENV_VARS: dict[str, str] = {
     "clientId": "SAASBRIDGE_CLIENT_ID",
     "clientSecret": "SAASBRIDGE_CLIENT_SECRET",
     "accessToken": "SAASBRIDGE_ACCESS_TOKEN",
+    "refreshToken": "SAASBRIDGE_REFRESH_TOKEN",
 }
 KEYS: tuple[str, ...] = tuple(ENV_VARS)
 
@@ -112,6 +113,56 @@ def credentials_from_secret(arn_or_name: str, *, client: Any = None) -> Credenti
     with _secret_lock:
         _secret_cache[arn_or_name] = (now, credentials)
     return credentials
+
+
+class SecretTokenStore:
+    """The secret OAuth2 tokens come from, read again on demand: a rotated refresh token is written
+    back (the other keys kept), so the next container starts from it (needs
+    secretsmanager:PutSecretValue); an access token another party refreshed is picked up."""
+
+    def __init__(self, arn_or_name: str, *, client: Any = None):
+        self.arn = arn_or_name
+        self._client = client
+
+    def _sm(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("secretsmanager")
+        return self._client
+
+    def _values(self) -> dict[str, Any]:
+        try:
+            values = orjson.loads(self._sm().get_secret_value(SecretId=self.arn)["SecretString"])
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+            raise ConfigError(f"cannot read secret {self.arn!r} ({code}); check SAASBRIDGE_SECRET_ARN") from None
+        return values if isinstance(values, dict) else {}
+
+    def read(self, key: str) -> str | None:
+        """A key's value as the secret holds it now (read again; the cache takes the new values)."""
+        values = self._values()
+        with _secret_lock:
+            _secret_cache[self.arn] = (time.monotonic(), Credentials(values, source=f"secret {self.arn}"))
+        token = values.get(key)
+        return str(token) if token else None
+
+    def load(self) -> str | None:
+        """The refresh token the secret holds now."""
+        return self.read("refreshToken")
+
+    def save(self, refresh_token: str) -> None:
+        values = {**self._values(), "refreshToken": refresh_token}
+        try:
+            self._sm().put_secret_value(SecretId=self.arn, SecretString=orjson.dumps(values).decode())
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+            raise ConfigError(
+                f"cannot write the rotated refresh token to secret {self.arn!r} ({code}); allow "
+                "secretsmanager:PutSecretValue on it"
+            ) from None
+        with _secret_lock:  # later readers in this container start from the new token
+            _secret_cache[self.arn] = (time.monotonic(), Credentials(values, source=f"secret {self.arn}"))
 
 
 def clear_secret_cache() -> None:

@@ -28,6 +28,22 @@ class PageRequest:
     params: dict[str, str] = field(default_factory=dict)  # paging parameters to add
 
 
+_CONTENT_RANGE_TOTAL = re.compile(r"/\s*(\d+)\s*$")
+_TRUE = frozenset({"true", "1", "yes"})
+
+
+def header_total(value: str | None) -> int | None:
+    """The total row count in a header: a number (`X-Total-Count: 120`) or the part after `/` of
+    a Content-Range (`items 0-49/120`); None when absent or unknown (`*/*`)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    found = _CONTENT_RANGE_TOTAL.search(text)
+    return int(found.group(1)) if found else None
+
+
 def extract_records(body: Any, records_path: str, url: str) -> list[dict]:
     """The records of one page: the value at `records_path` ("" = the body itself is the array)."""
     records = body if records_path == "" else body_path(body, records_path)
@@ -57,6 +73,14 @@ class Paginator(ABC):
 
     def size_params(self) -> dict[str, str]:
         return {self.config.limit_param: str(self.page_size)} if self.config.limit_param else {}
+
+    def short_page(self, records: list[dict]) -> bool:
+        """Whether `stop_on_short_page` ends the listing at this page (the API's own page size
+        counts when it takes no page-size parameter)."""
+        if not self.config.stop_on_short_page:
+            return False
+        size = self.page_size if self.config.limit_param else self.config.default_page_size
+        return len(records) < size
 
     @abstractmethod
     def next_request(self) -> PageRequest:
@@ -127,7 +151,7 @@ class CursorPaginator(Paginator):
 
     def advance(self, response: Response, body: Any, records: list[dict]) -> None:
         found = body_path(body, self.config.cursor_path)
-        if found in (None, "", False):
+        if found in (None, "", False) or self.short_page(records):
             self.done = True
             return
         found = str(found)
@@ -157,8 +181,8 @@ class _UrlPaginator(Paginator):
             return PageRequest(params=self.size_params())
         return PageRequest(url=self.next_url)
 
-    def _follow(self, response: Response, ref: Any) -> None:
-        if ref in (None, "", False):
+    def _follow(self, response: Response, ref: Any, records: list[dict]) -> None:
+        if ref in (None, "", False) or self.short_page(records):
             self.done = True
             return
         url = self._resolve_url(response.url, str(ref))
@@ -182,7 +206,7 @@ class NextUrlPaginator(_UrlPaginator):
     style = "next_url"
 
     def advance(self, response: Response, body: Any, records: list[dict]) -> None:
-        self._follow(response, body_path(body, self.config.next_url_path))
+        self._follow(response, body_path(body, self.config.next_url_path), records)
 
 
 _LINK_PART = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]*)*)")
@@ -206,31 +230,38 @@ class LinkHeaderPaginator(_UrlPaginator):
     style = "link_header"
 
     def advance(self, response: Response, body: Any, records: list[dict]) -> None:
-        self._follow(response, link_header_next(response.headers.get("Link")))
+        self._follow(response, link_header_next(response.headers.get("Link")), records)
 
 
 class _CountingPaginator(Paginator):
-    """Shared by offset and page-number styles: stop on has-more false, on reaching the total
-    (remembered from the first page that gives it), or on an empty page."""
+    """Shared by offset and page-number styles: stop on has-more false (body or header), on
+    reaching the total (body or header, remembered from the first page that gives it), on a
+    short page when asked to, or on an empty page."""
 
     def __init__(self, config: Pagination, page_size: int, **kwargs: Any):
         super().__init__(config, page_size, **kwargs)
         self.seen = 0
         self.total: int | None = None
 
-    def _finished(self, body: Any, records: list[dict]) -> bool:
-        if self.config.total_path:
-            total = body_path(body, self.config.total_path)
-            if isinstance(total, int | float) and not isinstance(total, bool):
-                self.total = int(total)
-        if self.config.has_more_path:
-            has_more = body_path(body, self.config.has_more_path)
-            if has_more is not None and not has_more:
-                return True
+    def _finished(self, response: Response, body: Any, records: list[dict]) -> bool:
+        c = self.config
+        total = body_path(body, c.total_path) if c.total_path else None
+        if isinstance(total, int | float) and not isinstance(total, bool):
+            self.total = int(total)
+        if c.total_header and (found := header_total(response.headers.get(c.total_header))) is not None:
+            self.total = found
+        has_more = body_path(body, c.has_more_path) if c.has_more_path else None
+        if c.has_more_header and (flag := response.headers.get(c.has_more_header)) is not None:
+            has_more = flag.strip().lower() in _TRUE
+        if has_more is not None and not has_more:
+            return True
         if self.total is not None and self.seen >= self.total:
             return True
-        no_other_stop = self.config.total_path is None and self.config.has_more_path is None
-        return not records and (self.config.stop_on_empty or no_other_stop or self._empty_cannot_advance)
+        if self.short_page(records):
+            return True
+        signals = (c.total_path, c.has_more_path, c.total_header, c.has_more_header)
+        no_other_stop = not any(signals)
+        return not records and (c.stop_on_empty or no_other_stop or self._empty_cannot_advance)
 
     _empty_cannot_advance = False
 
@@ -253,7 +284,7 @@ class OffsetPaginator(_CountingPaginator):
 
     def advance(self, response: Response, body: Any, records: list[dict]) -> None:
         self.seen += len(records)
-        self.done = self._finished(body, records)
+        self.done = self._finished(response, body, records)
 
 
 class PageNumberPaginator(_CountingPaginator):
@@ -271,7 +302,7 @@ class PageNumberPaginator(_CountingPaginator):
     def advance(self, response: Response, body: Any, records: list[dict]) -> None:
         self.seen += len(records)
         self.page += 1
-        self.done = self._finished(body, records)
+        self.done = self._finished(response, body, records)
 
     def _state(self) -> dict[str, Any]:
         # The page size is part of the position: page 3 of 50 is not page 3 of 100.

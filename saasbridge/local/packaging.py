@@ -36,8 +36,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 from saasbridge.catalog import Catalog, load_catalog
-from saasbridge.catalog.loader import CATALOG_ENV, default_catalog_path
 from saasbridge.errors import CatalogError, SaasBridgeError
+from saasbridge.runtime import catalog_path
 
 ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}
 DEFAULT_PYTHON = "3.12"
@@ -129,7 +129,7 @@ def runtime_requirements(root: Path | None = None, *, include_boto3: bool = Fals
 
 def catalog_source(catalog: Path | str | None = None) -> Path:
     """The catalog to package: `catalog`, else `$SAASBRIDGE_CATALOG`, else the bundled demo catalog."""
-    return Path(catalog or os.environ.get(CATALOG_ENV) or default_catalog_path())
+    return Path(catalog) if catalog else catalog_path()
 
 
 def validate_catalog(path: Path) -> Catalog:

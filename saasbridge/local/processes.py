@@ -1,7 +1,8 @@
 """Start and stop the local servers as real subprocesses on free loopback ports.
 
 `start_reference_api(...)` runs the reference SaaS API (`python -m demo_saas.server`),
-`start_moto_server()` runs moto's server (S3, Secrets Manager stand-in). Each returns a
+`start_moto_server()` runs moto's server (S3, Secrets Manager stand-in), `start_lambda_serve(env)`
+runs `saasbridge lambda serve` with extra environment variables. Each returns a
 `RunningServer` that is ready when returned, is a context manager, and never outlives its parent:
 `stop()` terminates then kills, an atexit hook stops what is left, and the child itself exits
 when its parent process is gone.
@@ -206,6 +207,18 @@ def start_moto_server() -> RunningServer:
         return server
     assert last_error is not None
     raise last_error
+
+
+def start_lambda_serve(env: dict[str, str]) -> RunningServer:
+    """Start `saasbridge lambda serve` on a free 127.0.0.1 port with `env` added to this process's
+    environment (the connectors read their settings from it) and wait until it answers."""
+    port = _free_port()
+    server = _spawn("lambda-serve", ["-m", "saasbridge", "lambda", "serve", "--port", str(port), "--quiet"],
+                    extra_env=env)
+    server.port = port
+    server.url = f"http://127.0.0.1:{port}"
+    _wait_for_http(server, server.url + "/", time.monotonic() + READY_TIMEOUT_SECONDS, any_status=True)
+    return server
 
 
 def _run_moto(port: int, parent_pid: int) -> None:

@@ -7,11 +7,13 @@ widened, never narrowed, when the API's operators or value formats cannot say th
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from saasbridge.catalog.model import Catalog, Entity, Field, FieldFilter
+from saasbridge.errors import QueryError
 from saasbridge.query.bounds import render, step_up
 from saasbridge.query.ir import (
     Between,
@@ -34,7 +36,7 @@ Mode = Literal["list", "ids", "get", "empty"]
 class Plan:
     entity: Entity
     mode: Mode
-    params: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str | list[str]] = field(default_factory=dict)  # a list repeats the key
     ids: list[str] = field(default_factory=list)
     api_fields: list[str] | None = None
     page_size: int = 100
@@ -43,6 +45,10 @@ class Plan:
     ordered: bool = False
     pushed: list[str] = field(default_factory=list)
     expected_requests: int | None = None
+    # parent-scoped entities: the path values of each request series (column → value), or the
+    # query on the parent entity whose rows give them (fan-out)
+    scopes: list[dict[str, Any]] | None = None
+    parent_query: Query | None = None
 
     def id_batches(self) -> list[list[str]]:
         """The ids of ids mode, one list per request."""
@@ -93,9 +99,16 @@ def plan(catalog: Catalog, query: Query, *, page_size: int | None = None) -> Pla
         return _empty(base, str(exc))
 
     _project(entity, query, base)
+    if entity.path_columns:
+        _scope(entity, domains, base)
     pk = entity.primary_key
     pk_domain = domains.get(pk) if pk else None
-    if pk_domain is not None and pk_domain.values is not None and (entity.ids_param or entity.get_path):
+    if (
+        pk_domain is not None
+        and pk_domain.values is not None
+        and (entity.ids_param or entity.get_path)
+        and not entity.path_columns
+    ):
         ids = [str(v) for v in pk_domain.values]
         if entity.ids_param:
             base.mode = "ids"
@@ -119,6 +132,9 @@ def plan(catalog: Catalog, query: Query, *, page_size: int | None = None) -> Pla
     exact = True
     pushed_terms = 0
     for column, dom in domains.items():
+        if column in entity.path_columns:
+            exact = exact and dom.values is not None
+            continue  # bound in the path (or by the parent's rows), not a query parameter
         f = entity.field(column)
         ok, n = _push_domain(f, dom, base)
         exact = exact and ok
@@ -133,6 +149,27 @@ def plan(catalog: Catalog, query: Query, *, page_size: int | None = None) -> Pla
         base.pushed.append(f"page size {base.page_size} (limit {base.limit}, filters exact)")
         base.expected_requests = math.ceil(base.limit / base.page_size)
     return base
+
+
+def _scope(entity: Entity, domains: dict[str, _Domain], base: Plan) -> None:
+    """Bind the path placeholders: one request series per combination of the values the query
+    gives them (= / IN), else the parent's rows; else a one-line error naming the column."""
+    values = {c: domains[c].values for c in entity.path_columns if c in domains and domains[c].values is not None}
+    if len(values) == len(entity.path_columns):
+        columns = list(values)
+        base.scopes = [dict(zip(columns, combo, strict=True)) for combo in itertools.product(*values.values())]
+        base.pushed.insert(0, f"{entity.path} × {len(base.scopes)} (bound by the query)")
+        return
+    missing = [c for c in entity.path_columns if c not in values]
+    if entity.parent is None:
+        raise QueryError(
+            f"{entity.name} is listed per {', '.join(missing)} ({entity.path}): add WHERE {missing[0]} = … "
+            f"(or IN (…)) to the query, or declare a parent entity for it in the catalog"
+        )
+    keys = dict(entity.parent.keys)
+    where = and_all([InList(keys[c], tuple(v)) for c, v in values.items()]) if values else None
+    base.parent_query = Query(entity.parent.entity, tuple(dict.fromkeys(keys.values())), where)
+    base.pushed.insert(0, f"{entity.path} × each row of {entity.parent.entity}")
 
 
 def _empty(base: Plan, why: str) -> Plan:
@@ -162,7 +199,7 @@ def _project(entity: Entity, query: Query, base: Plan) -> None:
         if top not in api:
             api.append(top)
     base.api_fields = api
-    base.params[entity.projection_param] = ",".join(api)
+    base.params[entity.projection_param] = api if entity.projection_repeat else ",".join(api)
     base.pushed.append(f"{entity.projection_param}={','.join(api)}")
 
 
@@ -177,7 +214,7 @@ def _ordered(entity: Entity, query: Query) -> bool:
     if f.nullable:
         return False
     s = entity.sort
-    return s.value_for(o.column, o.descending) is not None or s.default == (o.column, o.descending)
+    return s.params_for(o.column, o.descending) is not None or s.default == (o.column, o.descending)
 
 
 def _push_sort(entity: Entity, query: Query, base: Plan) -> None:
@@ -187,10 +224,10 @@ def _push_sort(entity: Entity, query: Query, base: Plan) -> None:
     if s.default == (o.column, o.descending):
         base.pushed.append(f"order {o.column}{' desc' if o.descending else ''} (API default)")
         return
-    value = s.value_for(o.column, o.descending)
-    assert value is not None
-    base.params[s.param] = value
-    base.pushed.append(f"{s.param}={value}")
+    params = s.params_for(o.column, o.descending)
+    assert params is not None
+    base.params.update(params)
+    base.pushed.extend(f"{k}={v}" for k, v in params.items())
 
 
 # ---------------------------------------------------------------- domain analysis
@@ -303,10 +340,10 @@ def _param(f: Field, flt: FieldFilter) -> str:
     return flt.param.replace("{op}", flt.op).replace("{field}", f.api_name).replace("{column}", f.name)
 
 
-def _set(base: Plan, f: Field, flt: FieldFilter, text: str) -> None:
+def _set(base: Plan, f: Field, flt: FieldFilter, text: str | list[str]) -> None:
     name = _param(f, flt)
     base.params[name] = text
-    base.pushed.append(f"{name}={text}")
+    base.pushed.append(f"{name}={text if isinstance(text, str) else '&'.join(text)}")
 
 
 def _push_domain(f: Field, d: _Domain, base: Plan) -> tuple[bool, int]:
@@ -320,6 +357,9 @@ def _push_domain(f: Field, d: _Domain, base: Plan) -> tuple[bool, int]:
         flt = f.filter_for("in")
         if flt and (flt.max_values is None or len(d.values) <= flt.max_values):
             texts = [render(v, flt.format, "exact") for v in d.values]
+            if flt.repeat and all(t is not None for t in texts):
+                _set(base, f, flt, texts)  # type: ignore[arg-type]
+                return exact, pushed + 1
             if all(t is not None and flt.separator not in t for t in texts):
                 _set(base, f, flt, flt.separator.join(texts))  # type: ignore[arg-type]
                 return exact, pushed + 1

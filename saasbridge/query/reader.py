@@ -16,11 +16,12 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import quote
 
 import pyarrow as pa
 
 from saasbridge.arrow.convert import RecordConverter
-from saasbridge.catalog.model import Catalog
+from saasbridge.catalog.model import Catalog, Entity
 from saasbridge.client.client import Page
 from saasbridge.errors import DeadlineExceeded, QueryError
 from saasbridge.query import residual as residual_filter
@@ -149,27 +150,81 @@ class Reader:
         if mode == "empty" or self._limit_met():
             yield ReadPage(_empty(self.schema), None)
             return
-        if mode == "list":
-            yield from self._list(dict(self.plan.params), "list", {})
-        elif mode == "ids":
-            batches = self.plan.id_batches()
-            start = int(self._state.get("batch", 0))
-            for index in range(start, len(batches)):
-                params = {**self.plan.params, self.plan.entity.ids_param: ",".join(batches[index])}  # type: ignore[dict-item]
-                last = index == len(batches) - 1
-                with closing(self._list(params, "ids", {"batch": index}, final=last)) as pages:
-                    for page in pages:
-                        yield page
-                        if page.resume is None:
-                            return
-                self._state = {"mode": "ids", "batch": index + 1, "page": None, "rows": self.rows}
-        else:
+        if mode == "get":
             yield from self._get()
+        elif self.plan.parent_query is not None:
+            yield from self._fan_out()
+        elif self.plan.scopes is not None:
+            yield from self._series(mode, [(self.plan.params, s) for s in self.plan.scopes])
+        elif mode == "list":
+            yield from self._list(dict(self.plan.params), "list", {})
+        else:
+            ids_param: str = self.plan.entity.ids_param  # type: ignore[assignment]
+            yield from self._series(mode, [({**self.plan.params, ids_param: ",".join(b)}, {}) for b in self.plan.id_batches()])
 
-    def _list(self, params: dict[str, str], mode: str, where: dict, *, final: bool = True) -> Iterator[ReadPage]:
+    def _series(self, mode: str, series: list[tuple[dict, dict[str, Any]]]) -> Iterator[ReadPage]:
+        """One listing per (parameters, path values) in turn: id batches, or the path values a
+        query binds; the resume state says which listing (`batch`) and where in it."""
+        for index in range(int(self._state.get("batch", 0)), len(series)):
+            params, bound = series[index]
+            following = {"batch": index + 1} if index < len(series) - 1 else None
+            with closing(self._list(dict(params), mode, {"batch": index}, following=following, bound=bound)) as pages:
+                for page in pages:
+                    yield page
+                    if page.resume is None:
+                        return
+            self._state = {"mode": mode, "batch": index + 1, "page": None, "rows": self.rows}
+
+    def _fan_out(self) -> Iterator[ReadPage]:
+        """A parent-scoped listing per row of the parent entity (read page by page, itself
+        resumable): the state holds the parent's position of the page being worked through
+        (`parent`) and the row in it (`batch`)."""
+        parent = self.plan.entity.parent
+        assert parent is not None and self.plan.parent_query is not None
+        keys = dict(parent.keys)
+        start, first = self._state.get("parent"), int(self._state.get("batch", 0))
+        rows_reader = Reader(self.client, self.catalog, self.plan.parent_query, deadline=self.deadline,
+                             resume=start, prefetch=False)
+        with closing(rows_reader):
+            while True:
+                try:
+                    page = next(rows_reader, None)
+                except DeadlineExceeded as exc:
+                    state = {"mode": "list", "parent": exc.resume, "batch": 0, "page": None, "rows": self.rows}
+                    raise DeadlineExceeded(str(exc), resume=state) from exc
+                if page is None:
+                    break
+                rows = page.batch.to_pylist()
+                for j in range(first, len(rows)):
+                    bound = {c: rows[j][keys[c]] for c in keys}
+                    if any(v is None for v in bound.values()):
+                        continue  # a parent row without the key has no listing
+                    if j < len(rows) - 1:
+                        following: dict | None = {"parent": start, "batch": j + 1}
+                    else:
+                        following = None if page.resume is None else {"parent": page.resume, "batch": 0}
+                    where = {"parent": start, "batch": j}
+                    with closing(self._list(dict(self.plan.params), "list", where, following=following,
+                                            bound=bound)) as pages:
+                        for listed in pages:
+                            yield listed
+                            if listed.resume is None:
+                                return
+                    self._state = {"mode": "list", **(following or {}), "page": None, "rows": self.rows}
+                if page.resume is None:
+                    break
+                start, first = page.resume, 0
+        yield ReadPage(_empty(self.schema), None)  # the last parent rows had no listing to end on
+
+    def _list(self, params: dict, mode: str, where: dict, *, following: dict | None = None,
+              bound: dict[str, Any] | None = None) -> Iterator[ReadPage]:
+        """The pages of one listing. `following`: where the next listing starts (its resume
+        after this one's last page), None when this is the last; `bound`: path values."""
         position = self._state.get("page") if self._state.get("mode") == mode and self._same(where) else None
+        entity = self.plan.entity
         fetcher = _PageFetcher(self.client.list_pages(
-            self.plan.entity, params, page_size=self.plan.page_size, resume=position, deadline=self.deadline
+            entity, params, page_size=self.plan.page_size, resume=position, deadline=self.deadline,
+            **({"path": _fill_path(entity.path, bound)} if bound else {}),
         ))
         try:
             while True:
@@ -182,12 +237,14 @@ class Reader:
                     return
                 if page.resume is not None and self._read_ahead(len(page.records)):
                     fetcher.start()
+                if bound:
+                    _bind(entity, page.records, bound)
                 batch = self._finish(page.records)
                 done = self._limit_met()
                 if page.resume is not None and not done:
                     resume: dict | None = {"mode": mode, **where, "page": page.resume, "rows": self.rows}
-                elif not final and not done:
-                    resume = {"mode": mode, "batch": where["batch"] + 1, "page": None, "rows": self.rows}
+                elif following is not None and not done:
+                    resume = {"mode": mode, **following, "page": None, "rows": self.rows}
                 else:
                     resume = None
                 self._state = resume or {}
@@ -237,6 +294,23 @@ class Reader:
 
     def _same(self, where: dict) -> bool:
         return all(self._state.get(k) == v for k, v in where.items())
+
+
+def _fill_path(template: str, bound: dict[str, Any]) -> str:
+    """A parent-scoped path with its placeholders filled (each value URL-quoted)."""
+    for column, value in bound.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        template = template.replace("{" + column + "}", quote(text, safe=""))
+    return template
+
+
+def _bind(entity: Entity, records: list[dict], bound: dict[str, Any]) -> None:
+    """Put the path values into the records that do not carry them, so they appear in the rows."""
+    for column, value in bound.items():
+        key = entity.field(column).api_name
+        for record in records:
+            if isinstance(record, dict) and record.get(key) is None:
+                record[key] = value
 
 
 def _empty(schema: pa.Schema) -> pa.RecordBatch:

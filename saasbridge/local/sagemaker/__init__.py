@@ -1,1 +1,13 @@
-"""A local stand-in for SageMaker hosting (`saasbridge sagemaker serve`)."""
+"""A local stand-in for SageMaker hosting (`saasbridge sagemaker serve`).
+
+One loopback endpoint for `AWS_ENDPOINT_URL`: the runtime (InvokeEndpoint, InvokeEndpointAsync)
+answered here by model servers, transform jobs run for real, the control plane and S3 forwarded to
+the moto server.
+
+- `standin`: `start_sagemaker_standin(moto_url)` (context manager), `inject_fault`, `clear_faults`
+- `deploy`: `upload_model`, `deploy_endpoint`, `wait_for_endpoint`, `wait_for_transform_job`
+- `archive`: `pack_model_dir`, `unpack_model` (model.tar.gz as SageMaker packs it)
+- `gateway` (routing, forwarding), `runtime` (invoke calls, error shapes, faults), `endpoints`
+  (endpoint states), `transform` + `jsonpath` (batch transform), `hosts` + `container` (model
+  servers on the SageMaker inference toolkit), `tracking` (background work and its states)
+"""

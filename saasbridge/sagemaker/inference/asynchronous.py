@@ -13,13 +13,12 @@ from saasbridge.sagemaker.inference.base import BatchFailed, Scorer, client_erro
 from saasbridge.sagemaker.inference.endpoint import EndpointInfo, runtime_client
 from saasbridge.sagemaker.inference.payload import Batch, Prediction
 
-MAX_INPUT_BYTES = 1024**3  # an async request's input object
 DEFAULT_TIMEOUT_SECONDS = 900.0
 
 
 class AsyncScorer(Scorer):
     mode = "async"
-    max_payload_bytes = 100 * 1024 * 1024  # batches may be larger than a real-time request
+    max_payload_bytes = 100 * 1024 * 1024  # an async input may be up to 1 GB; 100 MB keeps batches retryable
 
     def __init__(
         self, session: Any, info: EndpointInfo, s3_uri: str, *, concurrency: int = 4,

@@ -1,4 +1,4 @@
-"""s3://bucket/prefix URIs: parsing and joining."""
+"""s3://bucket/prefix URIs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,3 @@ def split(uri: str, what: str = "--s3-uri") -> tuple[str, str]:
     bucket, _, key = uri[5:].partition("/")
     return bucket, key.strip("/")
 
-
-def join(bucket: str, *parts: str) -> str:
-    key = "/".join(p.strip("/") for p in parts if p and p.strip("/"))
-    return f"s3://{bucket}/{key}"

@@ -13,6 +13,7 @@ from typing import Any
 
 from demo_saas.store import dump_records
 from saasbridge.catalog import load_catalog
+from saasbridge.runtime import catalog_path
 from tests.shared_fixtures import SHARED
 from tests.test_appflow_fixtures import FAILS_ON_PURPOSE, PAIRS, repoint
 
@@ -53,7 +54,7 @@ def fixture_cases(api_url: str, secret_arn: str) -> list[dict]:
 
 
 def live_cases(api_url: str, secret_arn: str, bad_secret_arn: str, db_path: Path) -> list[dict]:
-    cat = load_catalog()
+    cat = load_catalog(catalog_path())
     ctx = _context(api_url, secret_arn)
     truth = {e.name: [{f.name: _api_value(r, f.api_name) for f in e.fields} for r in dump_records(db_path, TENANT, e.name)]
              for e in cat.entities}

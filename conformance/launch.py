@@ -31,6 +31,8 @@ from demo_saas.store import dump_records
 from saasbridge.catalog import load_catalog
 from saasbridge.catalog.model import FieldType
 from saasbridge.local import processes
+from saasbridge.runtime import catalog_path
+from tests.helpers import api_value
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ROOT / "conformance"
@@ -75,18 +77,11 @@ def _value(ft: FieldType, v: Any) -> Any:
     return v
 
 
-def _api_value(record: dict, api_name: str) -> Any:
-    cur: Any = record
-    for part in api_name.split("."):
-        cur = cur.get(part) if isinstance(cur, dict) else None
-    return cur
-
-
 def write_ground_truth(db_path: Path, out: Path) -> None:
     """One file per table: the reference API's rows as {column: value}."""
     out.mkdir(parents=True, exist_ok=True)
-    for entity in load_catalog().entities:
-        rows = [{f.name: _value(f.type, _api_value(r, f.api_name)) for f in entity.fields}
+    for entity in load_catalog(catalog_path()).entities:
+        rows = [{f.name: _value(f.type, api_value(r, f.api_name)) for f in entity.fields}
                 for r in dump_records(db_path, TENANT, entity.name)]
         (out / f"{entity.name}.json").write_text(json.dumps(rows))
 

@@ -173,6 +173,8 @@ ENTITIES: dict[str, EntitySpec] = {
                 FieldSpec("model", "string"),
                 FieldSpec("score", "number"),
                 FieldSpec("label", "string", nullable=True),
+                FieldSpec("endpoint", "string", nullable=True, description="the SageMaker endpoint that scored, if any"),
+                FieldSpec("predicted_at", "datetime", nullable=True, description="when the model scored the row"),
                 *_timestamps(),
             ),
             time_field="updated_at",

@@ -227,3 +227,18 @@ def test_no_columns_still_counts_the_rows(runtime, truth):
         assert all(p.batch.num_columns == 0 for p in pages)
         expected = [r for r in truth("deals") if where is None or r["stage"] == "closed_won"]
         assert sum(p.batch.num_rows for p in pages) == len(expected) > 0
+
+
+def test_a_read_finalised_inside_its_own_fetch_is_not_closed_there():
+    """The garbage collector may finalise an abandoned read in the read-ahead thread while that
+    thread is inside the listing; closing the listing there raised 'generator already executing'."""
+    from saasbridge.query.reader import _PageFetcher
+
+    def pages():
+        fetcher.close()  # what a finaliser run inside this fetch does
+        yield "page"
+
+    fetcher = _PageFetcher(pages())
+    fetcher.start()
+    assert fetcher.take() == "page"
+    fetcher.close()

@@ -178,7 +178,7 @@ def test_source_template_lints_clean():
 
 def test_parameters_and_environment_are_the_documented_names():
     source = load_source()
-    assert set(source["Parameters"]) == {
+    assert set(source["Parameters"]) - SCORING_PARAMETERS == {
         "AthenaCatalogName", "SpillBucket", "SpillPrefix", "DisableSpillEncryption", "KMSKeyId",
         "LambdaTimeout", "LambdaMemory", "PermissionsBoundaryARN", "SubnetIds", "SecurityGroupIds",
         "LambdaRoleARN", "ApiBaseUrl", "SecretName", "ReservedConcurrency", "AppFlowConnectorLabel",
@@ -478,6 +478,52 @@ def test_the_budget_table_matches_what_budget_init_creates(aws_env):
     assert sorted(described["AttributeDefinitions"], key=str) == sorted(props["AttributeDefinitions"], key=str)
     ttl = boto3.client("dynamodb").describe_time_to_live(TableName="template-check")["TimeToLiveDescription"]
     assert ttl["AttributeName"] == props["TimeToLiveSpecification"]["AttributeName"]
+# ---------------------------------------------------------------- the optional scoring API (issue 16)
+
+SCORING_PARAMETERS = {"ScoringApi", "ScoringEndpoints", "ScoringRateLimit"}
+SCORING_COMBOS = [
+    dict(zip(("auth", "vpc", "role"), flags, strict=True))
+    for flags in itertools.product(("iam", "api-key"), (False, True), (False, True))
+]
+
+
+@pytest.mark.parametrize("combo", SCORING_COMBOS, ids=lambda c: "-".join(str(v) for v in c.values()))
+def test_scoring_api_combination(combo):
+    given = {**parameters_for({"vpc": combo["vpc"], "kms": False, "role": combo["role"], "bucket": True}),
+             "ScoringApi": combo["auth"], "ScoringEndpoints": "churn-*"}  # fmt: skip
+    resolved = resolve_for(translate(load_source(), given), given)
+    assert lint(resolved) == []
+    res = resolved["Resources"]
+    fn = res["ScoringFunction"]["Properties"]
+    assert fn["Handler"] == "saasbridge.sagemaker.scoring_handler.lambda_handler"
+    assert fn["Environment"]["Variables"]["ALLOWED_ENDPOINTS"] == {"Ref": "ScoringEndpoints"}
+    assert ("VpcConfig" in fn) == combo["vpc"]  # in the customer's VPC when SubnetIds is set
+    method = res["ScoringMethod"]["Properties"]
+    api_key = combo["auth"] == "api-key"
+    assert method["AuthorizationType"] == ("NONE" if api_key else "AWS_IAM")
+    assert method["ApiKeyRequired"] is api_key
+    assert method["Integration"]["Type"] == "AWS_PROXY"
+    assert {"ScoringApiKey", "ScoringUsagePlan", "ScoringUsagePlanKey"} <= set(res) if api_key else \
+        not ({"ScoringApiKey", "ScoringUsagePlan"} & set(res))
+    (permission,) = [r["Properties"] for r in res.values()
+                     if r["Type"] == "AWS::Lambda::Permission" and r["Properties"]["Principal"] == "apigateway.amazonaws.com"]
+    assert permission["FunctionName"] == {"Fn::GetAtt": ["ScoringFunction", "Arn"]}
+    assert "ScoringApiUrl" in resolved["Outputs"]
+    if combo["role"]:
+        assert fn["Role"] == EXISTING_ROLE and "ScoringFunctionRole" not in res
+        return
+    sts = statements(res["ScoringFunctionRole"])
+    acts = set().union(*(actions(st) for st in sts))
+    assert acts == {"logs:CreateLogStream", "logs:PutLogEvents", "sagemaker:InvokeEndpoint"} | (
+        UNSCOPABLE - {"kms:GenerateRandom"} if combo["vpc"] else set())
+    (invoke,) = [st for st in sts if "sagemaker:InvokeEndpoint" in actions(st)]
+    assert subs(invoke["Resource"]).endswith(":endpoint/${ScoringEndpoints}")  # only the allowed endpoints
+
+
+def test_scoring_api_is_absent_by_default():
+    resolved = resolve_for(translate(load_source(), BASE), BASE)
+    assert not [n for n in resolved["Resources"] if n.startswith("Scoring")]
+
 # ---------------------------------------------------------------- the optional SageMaker model-log sync
 
 MODEL_LOG_READS = {

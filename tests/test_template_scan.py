@@ -38,6 +38,8 @@ def every_switch_on(directory: Path) -> Path:
     for parameter in template["Parameters"].values():
         if sorted(map(str, parameter.get("AllowedValues", []))) == ["false", "true"]:
             parameter["Default"] = "true"
+    if "ScoringApi" in template["Parameters"]:  # the optional scoring API, in its mode with the most resources
+        template["Parameters"]["ScoringApi"]["Default"] = "api-key"
     path = directory / "template-every-switch-on.json"
     path.write_text(json.dumps(template))
     return path

@@ -7,13 +7,15 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Iterable
+from typing import Any
 
 from saasbridge import __version__
 from saasbridge.errors import SaasBridgeError
 
 # Sub-command modules, in the order `--help` lists them.
 COMMAND_MODULES = ("demo", "api", "catalog", "sql", "extract", "writeback", "lambda_serve", "invoke", "package",
-                   "sagemaker")
+                   "sagemaker", "predict", "models")
 COMMAND_MODULES += ("budget",)  # the shared API budget table (issue 14)
 
 
@@ -26,16 +28,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="saasbridge", description="Put a SaaS REST API in front of Athena (SQL) and "
                      "AppFlow (extracts to S3), from one catalog file.")
     parser.add_argument("--version", action="version", version=f"saasbridge {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"saasbridge.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"saasbridge.cli.{name}":
-                continue  # not built yet
-            raise
-        module.register(sub)
+    register_modules(parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser),
+                     COMMAND_MODULES)
     return parser
+
+
+def register_modules(subparsers: Any, names: Iterable[str]) -> None:
+    """Let each `saasbridge.cli.<name>` module add its sub-commands to `subparsers`."""
+    for name in names:
+        importlib.import_module(f"saasbridge.cli.{name}").register(subparsers)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,11 +1,12 @@
 """`saasbridge sagemaker …`: the SageMaker side. This module only creates the group; each module in
-SUBCOMMAND_MODULES adds its sub-commands with `register(group_subparsers)` (a missing one is skipped)."""
+SUBCOMMAND_MODULES adds its sub-commands with `register(group_subparsers)`."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 from typing import Any
+
+from saasbridge.cli import register_modules
 
 SUBCOMMAND_MODULES = ("sagemaker_modellog", "sagemaker_hosting")
 
@@ -16,14 +17,7 @@ def register(subparsers: Any) -> None:
         description="Work with SageMaker for the SaaS: keep its model log current and deploy behind an approval.",
     )
     group = p.add_subparsers(dest="sagemaker_command", metavar="SUBCOMMAND", parser_class=type(p))
-    for name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"saasbridge.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"saasbridge.cli.{name}":
-                continue  # not built yet
-            raise
-        module.register(group)
+    register_modules(group, SUBCOMMAND_MODULES)
     p.set_defaults(func=lambda _args: _help(p))
 
 

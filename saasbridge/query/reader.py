@@ -70,7 +70,11 @@ class _PageFetcher:
 
     def close(self) -> None:
         """Wait for the fetch in flight (its page is dropped) and end the listing."""
-        if self._thread is not None and self._thread is not threading.current_thread():
+        if self._thread is threading.current_thread():
+            # The garbage collector finalised the abandoned read inside the fetch itself: the
+            # listing is mid-step here and cannot be closed; it ends when it is released.
+            return
+        if self._thread is not None:
             self._thread.join()
         self._thread = None
         self._page = self._error = None

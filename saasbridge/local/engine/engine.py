@@ -215,6 +215,9 @@ class Engine:
     def execute(self, sql: str, *, explain_only: bool = False) -> QueryResult:
         started = time.monotonic()
         stats = QueryStats()
+        from saasbridge.local.engine.external_functions import split_using
+
+        functions, sql = split_using(sql)  # Athena ML: USING EXTERNAL FUNCTION … SAGEMAKER '…' SELECT …
         stmt = analysis.parse(sql)
         s = self.session(stats)
         tables: dict[tuple[str, str], tuple[pa.Schema, list[str]]] = {}
@@ -245,7 +248,7 @@ class Engine:
             stats.seconds = time.monotonic() - started
             return QueryResult(pa.table({}), stats, plans, duck_sql)
         data = self._read_all(s, plans, stats)
-        table = _run_duckdb(duck_sql, {p.ref.view: data[p.ref.index] for p in plans})
+        table = _run_duckdb(duck_sql, {p.ref.view: data[p.ref.index] for p in plans}, functions)
         stats.rows_returned = table.num_rows
         stats.seconds = time.monotonic() - started
         return QueryResult(table, stats, plans, duck_sql)
@@ -417,13 +420,17 @@ def _for_duckdb(table: pa.Table, names: list[str]) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=pa.schema(fields))
 
 
-def _run_duckdb(sql: str, views: dict[str, pa.Table]) -> pa.Table:
+def _run_duckdb(sql: str, views: dict[str, pa.Table], functions: list | None = None) -> pa.Table:
     import duckdb
 
     con = duckdb.connect()
     try:
         for name, table in views.items():
             con.register(name, table)
+        if functions:
+            from saasbridge.local.engine import external_functions
+
+            external_functions.register(con, functions, external_functions.runtime_client())
         try:
             return con.sql(sql).to_arrow_table()
         except duckdb.Error as exc:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 SECTION_ORDER = ("api", "sql", "appflow")
+SECTION_ORDER += ("inference",)  # train, deploy to the SageMaker stand-in, predict, query
 
 
 @dataclass

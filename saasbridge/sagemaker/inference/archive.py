@@ -1,0 +1,125 @@
+"""Importing a model into the SaaS: a SageMaker `model.tar.gz` (local or s3://) is checked and
+unpacked with tarfile's `data` filter (no absolute paths, no `..`, no links out, no devices), and
+the model file to score with is chosen: ONNX first; a pickle/joblib file only when trusted, since
+loading a pickle runs code."""
+
+from __future__ import annotations
+
+import shutil
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from saasbridge.errors import ConfigError
+
+ONNX_SUFFIXES = (".onnx",)
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+MAX_UNPACKED_BYTES = 2 * 1024**3
+
+
+class ModelImportError(ConfigError):
+    """The archive is unsafe, unreadable, or holds no model we may load."""
+
+
+@dataclass(frozen=True)
+class ImportedModel:
+    name: str
+    directory: Path  # the unpacked archive
+    model_file: Path  # what `predict --model` scores with
+    kind: str  # "onnx" or "pickle"
+
+
+def fetch(source: str, into: Path) -> Path:
+    """The archive at `source` (a path or s3://bucket/key) as a local file."""
+    if not source.startswith("s3://"):
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise ModelImportError(f"{source}: no such file; give a model.tar.gz path or an s3:// URL")
+        return path
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, _, key = source[5:].partition("/")
+    if not bucket or not key:
+        raise ModelImportError(f"{source}: expected s3://bucket/key/model.tar.gz")
+    target = into / Path(key).name
+    try:
+        boto3.client("s3").download_file(bucket, key, str(target))
+    except (ClientError, BotoCoreError) as exc:
+        raise ModelImportError(f"cannot download {source}: {exc}") from None
+    return target
+
+
+def unpack(archive: Path, into: Path) -> None:
+    """Unpack after checking every member; nothing is written when one member is unsafe."""
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            total = 0
+            for member in members:
+                if not (member.isfile() or member.isdir()):
+                    raise ModelImportError(
+                        f"{archive.name}: member {member.name!r} is a link or special file; a model archive "
+                        "holds only files and directories"
+                    )
+                if member.name.startswith(("/", "\\")) or ".." in PurePosixPath(member.name).parts:
+                    raise ModelImportError(f"{archive.name}: member {member.name!r} points outside the archive")
+                tarfile.data_filter(member, str(into))  # and whatever else the data filter refuses
+                total += member.size
+            if total > MAX_UNPACKED_BYTES:
+                raise ModelImportError(f"{archive.name}: unpacks to {total} bytes, over {MAX_UNPACKED_BYTES}")
+            tar.extractall(into, members=members, filter="data")
+    except tarfile.FilterError as exc:
+        raise ModelImportError(f"{archive.name}: unsafe member ({exc}); refusing to unpack") from None
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ModelImportError(f"{archive.name}: not a readable .tar.gz ({exc})") from None
+
+
+def choose_model_file(directory: Path, *, trust_pickle: bool, what: str) -> tuple[Path, str]:
+    """The ONNX file if there is one, else a pickle/joblib file when `trust_pickle`."""
+    files = sorted(p for p in directory.rglob("*") if p.is_file())
+    onnx = [p for p in files if p.suffix.lower() in ONNX_SUFFIXES]
+    if len(onnx) > 1:
+        names = ", ".join(str(p.relative_to(directory)) for p in onnx)
+        raise ModelImportError(f"{what}: several ONNX files ({names}); keep one model per archive")
+    if onnx:
+        return onnx[0], "onnx"
+    pickles = [p for p in files if p.suffix.lower() in PICKLE_SUFFIXES]
+    if not pickles:
+        raise ModelImportError(f"{what}: no model file (.onnx, or .joblib/.pkl with --trust-pickle) in the archive")
+    if not trust_pickle:
+        raise ModelImportError(
+            f"{what}: the model is a pickle ({pickles[0].name}), and loading a pickle runs its code; "
+            "export it to ONNX, or pass --trust-pickle if you trust where it comes from"
+        )
+    return pickles[0], "pickle"
+
+
+def import_model(source: str, into: Path, *, trust_pickle: bool = False, name: str | None = None) -> ImportedModel:
+    """Fetch, check and unpack `source` into `into/<name>`; replaces an earlier import of `name`."""
+    name = name or _name_of(source)
+    target = into / name
+    with tempfile.TemporaryDirectory(prefix="saasbridge-model-") as tmp:
+        archive = fetch(source, Path(tmp))
+        staging = Path(tmp) / "unpacked"
+        staging.mkdir()
+        unpack(archive, staging)
+        model_file, kind = choose_model_file(staging, trust_pickle=trust_pickle, what=source)
+        relative = model_file.relative_to(staging)
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(staging), target)
+    return ImportedModel(name, target, target / relative, kind)
+
+
+def _name_of(source: str) -> str:
+    """`s3://b/churn/v3/model.tar.gz` → `churn-v3`; `./churn.tar.gz` → `churn`."""
+    parts = [p for p in source.rstrip("/").split("/") if p and not p.startswith("s3:")]
+    last = parts[-1] if parts else "model"
+    stem = last.removesuffix(".tar.gz").removesuffix(".tgz")
+    if stem == "model" and len(parts) > 1:
+        stem = "-".join(parts[-3:-1]) if len(parts) > 2 else parts[-2]
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in stem).strip("-.")
+    return safe or "model"

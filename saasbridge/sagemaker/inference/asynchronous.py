@@ -1,0 +1,80 @@
+"""Asynchronous endpoints: each batch goes to S3, InvokeEndpointAsync queues it, and the output
+(or failure) object SageMaker names in its answer is polled until one appears."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from saasbridge.sagemaker.inference import s3uri
+from saasbridge.sagemaker.inference.base import BatchFailed, Scorer, client_error
+from saasbridge.sagemaker.inference.endpoint import EndpointInfo, runtime_client
+from saasbridge.sagemaker.inference.payload import Batch, Prediction
+
+DEFAULT_TIMEOUT_SECONDS = 900.0
+
+
+class AsyncScorer(Scorer):
+    mode = "async"
+    max_payload_bytes = 100 * 1024 * 1024  # an async input may be up to 1 GB; 100 MB keeps batches retryable
+
+    def __init__(
+        self, session: Any, info: EndpointInfo, s3_uri: str, *, concurrency: int = 4,
+        poll_seconds: float = 1.0, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+    ):  # fmt: skip
+        super().__init__()
+        self.endpoint, self.model, self.content_type = info.endpoint, info.model, info.content_type
+        self.concurrency = concurrency
+        self._bucket, self._prefix = s3uri.split(s3_uri)
+        self._run = uuid.uuid4().hex[:12]
+        self._runtime = runtime_client(session, concurrency=concurrency)
+        self._s3 = session.client("s3")
+        self._poll, self._timeout, self._sleep = poll_seconds, timeout_seconds, sleep
+
+    def score(self, batch: Batch) -> list[Prediction]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = f"{self._prefix}/async-input/{self._run}/{batch.rows[0]:09d}.csv".lstrip("/")
+        try:
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=batch.body, ContentType=self.content_type)
+            answer = self._runtime.invoke_endpoint_async(
+                EndpointName=self.endpoint, InputLocation=f"s3://{self._bucket}/{key}",
+                ContentType=self.content_type, Accept=self.content_type,
+            )  # fmt: skip
+        except ClientError as exc:
+            raise BatchFailed(client_error(exc)) from None
+        except BotoCoreError as exc:
+            raise BatchFailed(f"InvokeEndpointAsync failed: {exc}") from None
+        self.count_retries(answer.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+        body = self._wait(answer["OutputLocation"], answer.get("FailureLocation"))
+        return self.parse(body, self.content_type, batch)
+
+    def _wait(self, output: str, failure: str | None) -> bytes:
+        """The output object's body once it exists; BatchFailed with the failure object's text."""
+        deadline = time.monotonic() + self._timeout
+        while True:
+            found = self._read(output)
+            if found is not None:
+                return found
+            if failure:
+                reason = self._read(failure)
+                if reason is not None:
+                    text = " ".join(reason.decode(errors="replace").split())[:300]
+                    raise BatchFailed(f"the async inference failed: {text}")
+            if time.monotonic() > deadline:
+                raise BatchFailed(f"no async output at {output} within {self._timeout:.0f} s")
+            self._sleep(self._poll)
+
+    def _read(self, uri: str) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        bucket, key = s3uri.split(uri, "output location")
+        try:
+            return self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise BatchFailed(f"cannot read {uri}: {client_error(exc)}") from None

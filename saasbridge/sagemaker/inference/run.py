@@ -1,0 +1,192 @@
+"""One scoring run: read the rows, build the model input, score (any `Scorer`), write one
+prediction per row into the target entity keyed by (entity, row id, model), and account for every
+row: read = predicted + failed before writing, predicted = written + failed writing."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from saasbridge.errors import ConfigError
+from saasbridge.local.flow_runner.incremental import format_instant
+from saasbridge.local.flow_runner.progress import Progress
+from saasbridge.sagemaker.inference import payload, source
+from saasbridge.sagemaker.inference.base import Scorer
+from saasbridge.sagemaker.inference.payload import Batch, Prediction
+
+DEFAULT_TARGET = "predictions"
+PREDICTION_FIELDS = ["id", "entity_type", "entity_id", "model", "score", "endpoint", "predicted_at"]
+_ID_TEXT = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
+
+@dataclass
+class PredictOptions:
+    entity: str
+    features: list[str]
+    into: str = DEFAULT_TARGET
+    where: str | None = None  # AppFlow filter language, pushed down by the connector
+    id_column: str | None = None  # default: the entity's primary key
+    connection: source.Connection = field(default_factory=source.Connection)
+    max_rows_per_request: int = payload.DEFAULT_MAX_ROWS
+    progress: bool | None = None
+    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+
+
+@dataclass
+class PredictResult:
+    entity: str
+    into: str
+    mode: str
+    model: str
+    endpoint: str | None
+    read: int = 0
+    predicted: int = 0
+    written: int = 0
+    failures: dict[str, list[str]] = field(default_factory=dict)  # reason → row ids
+    retries: int = 0
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> int:
+        return sum(len(ids) for ids in self.failures.values())
+
+    def fail(self, reason: str, row_ids: list[str]) -> None:
+        self.failures.setdefault(reason, []).extend(row_ids)
+
+    def summary(self) -> str:
+        """The accounting, one line (reasons follow in `failure_lines`)."""
+        source_ = f"endpoint {self.endpoint} (model {self.model})" if self.endpoint else f"model {self.model}"
+        return (
+            f"{self.mode}: {self.entity} scored with {source_}: {self.read} rows read, {self.predicted} "
+            f"predicted, {self.written} written to {self.into}, {self.failed} failed, {self.retries} retried "
+            f"requests, {self.seconds:.1f} s"
+        )
+
+    def failure_lines(self, max_ids: int = 5) -> list[str]:
+        lines = []
+        for reason, ids in sorted(self.failures.items(), key=lambda kv: -len(kv[1])):
+            shown = ", ".join(ids[:max_ids]) + (f", … {len(ids) - max_ids} more" if len(ids) > max_ids else "")
+            lines.append(f"{len(ids)} rows failed: {reason} (ids: {shown})")
+        return lines
+
+
+def prediction_id(entity: str, row_id: str, model: str) -> str:
+    """The prediction's key: the same row scored by the same model always gets the same id."""
+    text = f"{entity}:{row_id}:{model}"
+    if _ID_TEXT.fullmatch(text):
+        return text
+    return f"{entity[:20]}:h{hashlib.sha256(text.encode()).hexdigest()[:40]}"
+
+
+def predict(options: PredictOptions, scorer: Scorer) -> PredictResult:
+    """Score the rows of `options.entity` with `scorer` and write the predictions."""
+    if not options.features:
+        raise ConfigError("--features: name the feature columns, in the order the model was trained on")
+    started = time.monotonic()
+    reader = options.connection.open()
+    writer = _Writer(copy.copy(reader), options.into)  # write calls carry the target's entity definition
+    source.check_target(writer.session, options.into, PREDICTION_FIELDS)
+    result = PredictResult(options.entity, options.into, scorer.mode, scorer.model, scorer.endpoint)
+    batches, row_ids = _input_batches(reader, options, scorer, result)
+    predicted_at = format_instant(options.clock())
+    progress = Progress(f"{options.entity} → {scorer.mode} → {options.into}", enabled=options.progress,
+                        total=sum(len(b.rows) for b in batches))  # fmt: skip
+    scorer.on_status = lambda note: progress.update(records=result.predicted + result.failed, note=note)  # type: ignore[method-assign]
+    try:
+        for batch, outcome in scorer.score_all(batches):
+            ids = [row_ids[i] for i in batch.rows]
+            if isinstance(outcome, str):
+                result.fail(outcome, ids)
+            else:
+                result.predicted += len(ids)
+                for rid, prediction in zip(ids, outcome, strict=True):
+                    writer.add(rid, _record(options.entity, rid, prediction, scorer, predicted_at), result)
+            progress.update(records=result.predicted + result.failed)
+        writer.flush(result)
+    finally:
+        progress.close()
+        scorer.close()
+    result.retries = scorer.retries
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _input_batches(
+    reader: Any, options: PredictOptions, scorer: Scorer, result: PredictResult
+) -> tuple[list[Batch], list[str]]:
+    """Read the rows and encode their features into batches (whose `rows` index the returned row
+    ids); rows that cannot be sent are failed."""
+    fields, pk = source.entity_fields(reader, options.entity)
+    id_column = options.id_column or pk
+    if not id_column:
+        raise ConfigError(f"{options.entity} has no primary key; name the row id with --id-column")
+    unknown = [c for c in [id_column, *options.features] if c not in fields]
+    if unknown:
+        raise ConfigError(f"{', '.join(unknown)}: not fields of {options.entity} (fields: {', '.join(fields)})")
+    row_ids: list[str] = []
+    seen: set[str] = set()
+    lines: list[tuple[int, bytes]] = []
+    for row in source.read_rows(reader, options.entity, list(dict.fromkeys([id_column, *options.features])),
+                                options.where):  # fmt: skip
+        result.read += 1
+        rid = row.get(id_column)
+        if rid is None or str(rid) in seen:
+            result.fail("no row id" if rid is None else f"{id_column} repeats", [str(rid)])
+            continue
+        seen.add(str(rid))
+        try:
+            line = payload.encode_row(row, options.features, scorer.content_type)
+        except ConfigError as exc:
+            result.fail(str(exc), [str(rid)])
+            continue
+        lines.append((len(row_ids), line))
+        row_ids.append(str(rid))
+    batches: list[Batch] = []
+    max_bytes = scorer.max_payload_bytes or payload.MAX_PAYLOAD_BYTES
+    for item in payload.batches(lines, max_bytes=max_bytes, max_rows=options.max_rows_per_request):
+        if isinstance(item, Batch):
+            item.ids = [row_ids[i] for i in item.rows]
+            batches.append(item)
+        else:
+            result.fail(item[1], [row_ids[item[0]]])
+    return batches, row_ids
+
+
+class _Writer:
+    """Buffers prediction records and upserts them WRITE_BATCH at a time, accounting each."""
+
+    def __init__(self, session: Any, entity: str):
+        self.session, self.entity = session, entity
+        self._pending: list[tuple[str, dict]] = []
+
+    def add(self, row_id: str, record: dict, result: PredictResult) -> None:
+        self._pending.append((row_id, record))
+        if len(self._pending) >= source.WRITE_BATCH:
+            self.flush(result)
+
+    def flush(self, result: PredictResult) -> None:
+        outcomes = source.upsert(self.session, self.entity, [record for _, record in self._pending])
+        for (row_id, _), problem in zip(self._pending, outcomes, strict=True):
+            if problem is None:
+                result.written += 1
+            else:
+                result.fail(problem, [row_id])
+        self._pending.clear()
+
+
+def _record(entity: str, row_id: str, prediction: Prediction, scorer: Scorer, predicted_at: str) -> dict:
+    record = {
+        "id": prediction_id(entity, row_id, scorer.model), "entity_type": entity, "entity_id": row_id,
+        "model": scorer.model, "score": prediction.score, "predicted_at": predicted_at,
+    }  # fmt: skip
+    if scorer.endpoint:
+        record["endpoint"] = scorer.endpoint
+    if prediction.label is not None:
+        record["label"] = prediction.label
+    return record

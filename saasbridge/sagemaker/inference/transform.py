@@ -1,0 +1,161 @@
+"""Batch transform: the rows go to S3 as CSV lines `id,features…`, one CreateTransformJob scores
+them all (lines split, the id dropped from the model input by InputFilter and joined back to the
+output with JoinSource=Input), the run waits for the job, then reads the `.out` objects."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from saasbridge.errors import ConfigError
+from saasbridge.sagemaker.inference import s3uri
+from saasbridge.sagemaker.inference.base import Outcome, Scorer, client_error
+from saasbridge.sagemaker.inference.payload import (
+    CSV,
+    Batch,
+    Prediction,
+    PredictionFormatError,
+    parse_predictions,
+)
+
+ROWS_PER_OBJECT = 100_000
+DEFAULT_INSTANCE_TYPE = "ml.m5.large"
+DEFAULT_TIMEOUT_SECONDS = 3600.0
+FINAL = ("Completed", "Failed", "Stopped")
+
+
+class TransformScorer(Scorer):
+    mode = "batch"
+
+    def __init__(
+        self, session: Any, model: str, s3_uri: str, *, endpoint: str | None = None,
+        instance_type: str = DEFAULT_INSTANCE_TYPE, instance_count: int = 1, poll_seconds: float = 2.0,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+    ):  # fmt: skip
+        super().__init__()
+        self.model, self.endpoint = model, endpoint
+        self.job_name = f"saasbridge-{uuid.uuid4().hex[:20]}"
+        self._bucket, prefix = s3uri.split(s3_uri)
+        self._input = f"{prefix}/{self.job_name}/input".lstrip("/")
+        self._output = f"{prefix}/{self.job_name}/output".lstrip("/")
+        self._instance = (instance_type, instance_count)
+        self._sm, self._s3 = session.client("sagemaker"), session.client("s3")
+        self._poll, self._timeout, self._sleep = poll_seconds, timeout_seconds, sleep
+
+    def score_all(self, batches: Iterable[Batch]) -> Iterator[tuple[Batch, Outcome]]:
+        batches = list(batches)
+        if self.content_type != CSV:
+            raise ConfigError("batch mode joins ids to CSV lines; this model takes another content type")
+        keys = self._upload(batches)
+        failure = self._run_job()
+        if failure:
+            for batch in batches:
+                yield batch, failure
+            return
+        found = self._read_output(keys)
+        for batch in batches:
+            yield from _outcomes(batch, found)
+
+    def _upload(self, batches: list[Batch]) -> list[tuple[str, list[str]]]:
+        """Write `id,features…` lines, ROWS_PER_OBJECT per object; returns (key, ids) per object."""
+        objects: list[tuple[str, list[str]]] = []
+        parts: list[bytes] = []
+        ids: list[str] = []
+        for batch in [*batches, None]:
+            if batch is not None:
+                lines = batch.body.decode().splitlines(keepends=True)
+                parts.extend(_id_cell(rid) + line.encode() for rid, line in zip(batch.ids, lines, strict=True))
+                ids.extend(batch.ids)
+            if parts and (batch is None or len(ids) >= ROWS_PER_OBJECT):
+                key = f"{self._input}/part-{len(objects):05d}.csv"
+                self._s3.put_object(Bucket=self._bucket, Key=key, Body=b"".join(parts), ContentType=CSV)
+                objects.append((key, ids))
+                parts, ids = [], []
+        return objects
+
+    def _run_job(self) -> str | None:
+        """Create the job and wait for it; None when it completed, else the reason."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        instance_type, count = self._instance
+        try:
+            self._sm.create_transform_job(
+                TransformJobName=self.job_name, ModelName=self.model, BatchStrategy="MultiRecord",
+                MaxPayloadInMB=6,
+                TransformInput={
+                    "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                                    "S3Uri": f"s3://{self._bucket}/{self._input}/"}},
+                    "ContentType": CSV, "SplitType": "Line",
+                },
+                TransformOutput={"S3OutputPath": f"s3://{self._bucket}/{self._output}/", "Accept": CSV,
+                                 "AssembleWith": "Line"},
+                TransformResources={"InstanceType": instance_type, "InstanceCount": count},
+                DataProcessing={"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-1]"},
+            )  # fmt: skip
+        except (ClientError, BotoCoreError) as exc:
+            return f"CreateTransformJob failed: {client_error(exc)}"
+        deadline = time.monotonic() + self._timeout
+        while True:
+            job = self._sm.describe_transform_job(TransformJobName=self.job_name)
+            status = job["TransformJobStatus"]
+            self.on_status(f"transform job {self.job_name}: {status}")
+            if status == "Completed":
+                return None
+            if status in FINAL:
+                return f"transform job {status.lower()}: {job.get('FailureReason') or 'no reason given'}"
+            if time.monotonic() > deadline:
+                self._sm.stop_transform_job(TransformJobName=self.job_name)
+                return f"transform job still {status} after {self._timeout:.0f} s (stopped)"
+            self._sleep(self._poll)
+
+    def _read_output(self, objects: list[tuple[str, list[str]]]) -> dict[str, Prediction | str]:
+        """id → prediction (or why its output line is unusable), from every `<input>.out`."""
+        from botocore.exceptions import ClientError
+
+        found: dict[str, Prediction | str] = {}
+        for key, ids in objects:
+            out_key = f"{self._output}/{key.rsplit('/', 1)[1]}.out"
+            try:
+                text = self._s3.get_object(Bucket=self._bucket, Key=out_key)["Body"].read().decode()
+            except ClientError as exc:
+                reason = f"no transform output s3://{self._bucket}/{out_key} ({client_error(exc)})"
+                found.update(dict.fromkeys(ids, reason))
+                continue
+            for cells in csv.reader(io.StringIO(text)):
+                if not cells:
+                    continue
+                try:
+                    found[cells[0]] = parse_predictions(cells[-1].encode(), CSV, 1)[0] if len(cells) > 1 else \
+                        "the output line holds no prediction"
+                except PredictionFormatError as exc:
+                    found[cells[0]] = str(exc)
+        return found
+
+
+def _outcomes(batch: Batch, found: dict[str, Prediction | str]) -> Iterator[tuple[Batch, Outcome]]:
+    """The batch split by outcome: the rows with a prediction, then the rows per failure reason."""
+    good: list[int] = []
+    predictions: list[Prediction] = []
+    failed: dict[str, list[int]] = {}
+    for index, rid in zip(batch.rows, batch.ids, strict=True):
+        value = found.get(rid, "the transform output has no line for this row")
+        if isinstance(value, Prediction):
+            good.append(index)
+            predictions.append(value)
+        else:
+            failed.setdefault(value, []).append(index)
+    if good:
+        yield Batch(good, b""), predictions
+    for reason, rows in failed.items():
+        yield Batch(rows, b""), reason
+
+
+def _id_cell(row_id: str) -> bytes:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow([row_id])
+    return out.getvalue().encode() + b","

@@ -1,0 +1,125 @@
+"""Units of the inference side: the Athena external-function prefix, prediction keys, and the
+scoring Lambda's answers to malformed events (a typed error, never a crash)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from saasbridge.errors import QueryError
+from saasbridge.local.engine.external_functions import ExternalFunction, split_using
+from saasbridge.sagemaker import scoring_handler
+from saasbridge.sagemaker.inference.run import prediction_id
+
+
+def test_using_external_function_prefix_is_split_from_the_select():
+    functions, select = split_using(
+        "USING EXTERNAL FUNCTION predict_churn(e DOUBLE, r double) RETURNS DOUBLE SAGEMAKER 'churn-ep',\n"
+        "  EXTERNAL FUNCTION label(x INTEGER) RETURNS VARCHAR SAGEMAKER 'labeler'\n"
+        "SELECT id, predict_churn(employees, annual_revenue) FROM crm.accounts"
+    )
+    assert functions == [
+        ExternalFunction("predict_churn", (("e", "double"), ("r", "double")), "double", "churn-ep"),
+        ExternalFunction("label", (("x", "integer"),), "varchar", "labeler"),
+    ]
+    assert select == "SELECT id, predict_churn(employees, annual_revenue) FROM crm.accounts"
+    assert split_using("SELECT 1") == ([], "SELECT 1")
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("USING FUNCTION f(x DOUBLE) RETURNS DOUBLE SAGEMAKER 'e' SELECT 1", "expected USING EXTERNAL FUNCTION"),
+        ("USING EXTERNAL FUNCTION f(x DOUBLE) RETURNS DOUBLE SAGEMAKER 'e' DELETE FROM t", "followed by a SELECT"),
+        ("USING EXTERNAL FUNCTION f(x) RETURNS DOUBLE SAGEMAKER 'e' SELECT 1", "is not `name type`"),
+        ("USING EXTERNAL FUNCTION f(x MAP) RETURNS DOUBLE SAGEMAKER 'e' SELECT 1", "is not `name type`"),
+        ("USING EXTERNAL FUNCTION f(x DOUBLE) RETURNS ARRAY SAGEMAKER 'e' SELECT 1", "unsupported return type"),
+    ],
+)
+def test_malformed_external_functions_are_one_clear_error(sql, message):
+    with pytest.raises(QueryError, match=message):
+        split_using(sql)
+
+
+@given(entity=st.sampled_from(["accounts", "contacts"]), row_id=st.text(min_size=1, max_size=200),
+       model=st.text(min_size=1, max_size=80))  # fmt: skip
+def test_prediction_ids_are_stable_valid_and_distinct(entity, row_id, model):
+    key = prediction_id(entity, row_id, model)
+    assert key == prediction_id(entity, row_id, model)
+    assert 0 < len(key) <= 128 and all(c.isalnum() and c.isascii() or c in "_-.:" for c in key)
+    assert key != prediction_id(entity, row_id + "x", model)
+    assert key != prediction_id(entity, row_id, model + "x")
+
+
+@pytest.mark.parametrize(
+    ("event", "status", "code"),
+    [
+        (None, 400, "BadRequest"),
+        ("text", 400, "BadRequest"),
+        ({}, 400, "BadRequest"),
+        ({"pathParameters": {"name": "other"}, "body": "1,2\n"}, 403, "Forbidden"),
+        ({"pathParameters": {"name": "churn-a"}, "body": "%%%", "isBase64Encoded": True}, 400, "BadRequest"),
+        ({"pathParameters": {"name": "churn-a"}, "body": ""}, 400, "BadRequest"),
+        ({"pathParameters": {"name": ["x"]}}, 400, "BadRequest"),
+    ],
+)
+def test_scoring_handler_answers_malformed_events_with_a_typed_error(event, status, code, monkeypatch):
+    monkeypatch.setenv("ALLOWED_ENDPOINTS", "churn-*")
+    answer = scoring_handler.lambda_handler(event)
+    assert answer["statusCode"] == status
+    assert json.loads(answer["body"])["error"] == code
+
+
+def test_scoring_handler_allow_list(monkeypatch):
+    monkeypatch.setenv("ALLOWED_ENDPOINTS", "churn-rt")
+    assert scoring_handler._allowed("churn-rt") and not scoring_handler._allowed("churn-rt2")
+    monkeypatch.setenv("ALLOWED_ENDPOINTS", "")
+    assert not scoring_handler._allowed("anything")
+    monkeypatch.setenv("ALLOWED_ENDPOINTS", "*")
+    assert scoring_handler._allowed("anything")
+
+
+def test_scoring_handler_is_lean():
+    """boto3 only: nothing local-only on the scoring Lambda's import path."""
+    import subprocess
+    import sys
+
+    code = ("import sys, saasbridge.sagemaker.scoring_handler as h; "
+            "print(sorted(m for m in ('pandas','duckdb','fastapi','moto','sklearn','sqlglot','rich','numpy','pyarrow') if m in sys.modules))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_model_packages_declared_content_type_is_used(aws_env):
+    """A model built from a registry package that declares JSON Lines gets JSON Lines; otherwise CSV
+    (the control plane is the moto server)."""
+    import boto3
+
+    from saasbridge.sagemaker.inference import describe_endpoint
+
+    session = boto3.Session()
+    sm = session.client("sagemaker")
+    sm.create_model_package_group(ModelPackageGroupName="units-churn")
+    package = sm.create_model_package(
+        ModelPackageGroupName="units-churn",
+        InferenceSpecification={"Containers": [{"Image": "img", "ModelDataUrl": "s3://b/model.tar.gz"}],
+                                "SupportedContentTypes": ["application/jsonlines", "text/csv"],
+                                "SupportedResponseMIMETypes": ["application/jsonlines"]},
+    )["ModelPackageArn"]  # fmt: skip
+    role = "arn:aws:iam::123456789012:role/x"
+    sm.create_model(ModelName="units-pkg", Containers=[{"ModelPackageName": package}], ExecutionRoleArn=role)
+    sm.create_model(ModelName="units-plain", PrimaryContainer={"Image": "img", "ModelDataUrl": "s3://b/m.tar.gz"},
+                    ExecutionRoleArn=role)  # fmt: skip
+    variant = {"VariantName": "v", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+    for name in ("units-pkg", "units-plain"):
+        sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{**variant, "ModelName": name}])
+        sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    assert describe_endpoint(session, "units-pkg").content_type == "application/jsonlines"
+    plain = describe_endpoint(session, "units-plain")
+    assert (plain.model, plain.content_type) == ("units-plain", "text/csv")
+    assert describe_endpoint(session, "units-pkg", content_type="text/csv").content_type == "text/csv"
+    unknown = describe_endpoint(session, "no-such-endpoint")  # a runtime-only role sees no control plane
+    assert (unknown.model, unknown.content_type) == ("no-such-endpoint", "text/csv")

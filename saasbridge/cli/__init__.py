@@ -15,8 +15,7 @@ from saasbridge.errors import SaasBridgeError
 
 # Sub-command modules, in the order `--help` lists them.
 COMMAND_MODULES = ("demo", "api", "catalog", "sql", "extract", "writeback", "lambda_serve", "invoke", "package",
-                   "sagemaker", "predict", "models")
-COMMAND_MODULES += ("budget",)  # the shared API budget table (issue 14)
+                   "budget", "sagemaker", "predict", "models")
 
 
 class _Parser(argparse.ArgumentParser):

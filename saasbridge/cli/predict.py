@@ -74,6 +74,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def build_scorer(args: argparse.Namespace) -> Any:
     """The scorer the options ask for."""
+    import dataclasses
     import os
 
     from saasbridge.sagemaker import inference
@@ -91,7 +92,7 @@ def build_scorer(args: argparse.Namespace) -> Any:
         )  # fmt: skip
     info = inference.describe_endpoint(session, args.endpoint, content_type=args.content_type)
     if args.model_name:
-        info = type(info)(info.endpoint, args.model_name, info.content_type)
+        info = dataclasses.replace(info, model=args.model_name)
     if args.mode == "batch":
         return inference.TransformScorer(session, info.model, args.s3_uri, endpoint=info.endpoint,
                                          instance_type=args.instance_type)  # fmt: skip

@@ -108,16 +108,16 @@ class EndpointCaller:
     def _invoke(self, body: bytes) -> bytes:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        from saasbridge.sagemaker.inference.base import client_error
+
         self.requests += 1
         try:
             answer = self._client.invoke_endpoint(
                 EndpointName=self.function.endpoint, Body=body, ContentType="text/csv", Accept="text/csv"
             )
         except ClientError as exc:
-            error = exc.response.get("Error", {})
             raise QueryError(
-                f"external function {self.function.name}: endpoint {self.function.endpoint!r}: "
-                f"{error.get('Code')}: {' '.join(str(error.get('Message', '')).split())[:200]}"
+                f"external function {self.function.name}: endpoint {self.function.endpoint!r}: {client_error(exc)}"
             ) from None
         except BotoCoreError as exc:
             raise QueryError(f"external function {self.function.name}: {exc}") from None
@@ -155,6 +155,7 @@ def register(con: Any, functions: list[ExternalFunction], client: Any) -> list[E
 def runtime_client() -> Any:
     """sagemaker-runtime with botocore's retries on throttling (AWS_ENDPOINT_URL reaches a stand-in)."""
     import boto3
-    from botocore.config import Config
 
-    return boto3.client("sagemaker-runtime", config=Config(retries={"mode": "standard", "max_attempts": 8}))
+    from saasbridge.sagemaker.inference import endpoint
+
+    return endpoint.runtime_client(boto3.Session(), concurrency=1)

@@ -69,7 +69,8 @@ def _predict(ctx) -> None:
     from saasbridge.sagemaker.inference import PredictOptions, RealtimeScorer, describe_endpoint, predict
 
     ctx.say(f'saasbridge predict accounts --endpoint {ENDPOINT} --features {",".join(FEATURES)} --where "{WHERE}"')
-    scorer = RealtimeScorer(boto3.Session(), describe_endpoint(boto3.Session(), ENDPOINT))
+    session = boto3.Session()
+    scorer = RealtimeScorer(session, describe_endpoint(session, ENDPOINT))
     result = predict(PredictOptions("accounts", FEATURES, where=WHERE, progress=False), scorer)
     ctx.say(result.summary())
 

@@ -68,3 +68,9 @@ class DeadlineExceeded(SaasBridgeError):
 
 class QuotaExhaustedError(RateLimitedError):
     """A new scan refused: the credential's daily or hourly request quota is nearly spent."""
+
+
+def aws_error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore error (`AccessDeniedException`), else the exception's type
+    name: safe in a message, it never carries a secret."""
+    return getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__

@@ -141,6 +141,10 @@ class SharedBudget:
     daily_remaining_header: str | None = None
     hourly_remaining_header: str | None = None
 
+    def quota(self, period: str) -> int | None:
+        """The request quota of a period ("day" or "hour"); None = no quota."""
+        return self.daily_quota if period == "day" else self.hourly_quota
+
 
 @dataclass(frozen=True)
 class RateBudget:

@@ -310,16 +310,14 @@ class _Drafter:
     def auth(self) -> dict[str, Any]:
         schemes = {k: self.resolve(v) for k, v in self.doc.get("components", {}).get("securitySchemes", {}).items()}
         order = [name for req in self.doc.get("security", []) for name in req] + list(schemes)
-        token_url = next(
-            (s["flows"]["clientCredentials"].get("tokenUrl") for s in schemes.values()
-             if s.get("type") == "oauth2" and "clientCredentials" in s.get("flows", {})),
-            None,
-        )
-        code_flow = next(
-            (s["flows"]["authorizationCode"] for s in schemes.values()
-             if s.get("type") == "oauth2" and "authorizationCode" in s.get("flows", {})),
-            None,
-        )
+
+        def flow(name: str) -> dict[str, Any] | None:
+            """The first OAuth2 scheme's flow of that name (clientCredentials, authorizationCode)."""
+            return next((s["flows"][name] for s in schemes.values()
+                         if s.get("type") == "oauth2" and name in s.get("flows", {})), None)  # fmt: skip
+
+        token_url = (flow("clientCredentials") or {}).get("tokenUrl")
+        code_flow = flow("authorizationCode")
         for scheme_name in order:
             s = schemes.get(scheme_name, {})
             kind, scheme = s.get("type"), str(s.get("scheme", "")).lower()

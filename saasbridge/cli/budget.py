@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import time
 from typing import Any
 
@@ -46,14 +47,10 @@ def run_show(args: argparse.Namespace) -> int:
     from saasbridge.client.budget import budget_table
     from saasbridge.client.budget.admin import read_tenant
     from saasbridge.client.budget.dynamodb import period_keys, tenant_key
-    from saasbridge.runtime import Runtime
+    from saasbridge.runtime import CATALOG_ENV, Runtime
 
-    runtime = Runtime.from_env()
+    runtime = Runtime.from_env({**os.environ, CATALOG_ENV: args.catalog} if args.catalog else None)
     catalog = runtime.catalog
-    if args.catalog:
-        from saasbridge.catalog import load_catalog
-
-        catalog = load_catalog(args.catalog)
     table = args.table or budget_table(catalog.rate_limit)
     if not table:
         raise ConfigError("no budget table named; pass --table NAME or set SAASBRIDGE_BUDGET_TABLE")
@@ -73,7 +70,7 @@ def run_show(args: argparse.Namespace) -> int:
               f"{b.returned:,} of them unused")
     shared = budget.shared
     for (period, (key, resets)), label in zip(period_keys(now).items(), ("today", "this hour"), strict=True):
-        quota = shared.daily_quota if period == "day" else shared.hourly_quota
+        quota = shared.quota(period)
         used = tenant.counts.get(f"{period}#{key}")
         if used is None and not quota:
             continue

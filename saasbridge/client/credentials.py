@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from saasbridge.errors import ConfigError
+from saasbridge.errors import ConfigError, aws_error_code
 
 # AppFlow's secret key name -> the environment variable that carries it locally.
 ENV_VARS: dict[str, str] = {
@@ -92,7 +92,7 @@ def credentials_from_secret(arn_or_name: str, *, client: Any = None) -> Credenti
     try:
         answer = client.get_secret_value(SecretId=arn_or_name)
     except Exception as exc:  # botocore errors carry a code; never the secret
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+        code = aws_error_code(exc)
         raise ConfigError(
             f"cannot read secret {arn_or_name!r} ({code}); check SAASBRIDGE_SECRET_ARN and that the "
             "role may call secretsmanager:GetSecretValue on it"
@@ -135,15 +135,19 @@ class SecretTokenStore:
         try:
             values = orjson.loads(self._sm().get_secret_value(SecretId=self.arn)["SecretString"])
         except Exception as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+            code = aws_error_code(exc)
             raise ConfigError(f"cannot read secret {self.arn!r} ({code}); check SAASBRIDGE_SECRET_ARN") from None
         return values if isinstance(values, dict) else {}
+
+    def _remember(self, values: dict[str, Any]) -> None:
+        """Later readers in this container start from these values."""
+        with _secret_lock:
+            _secret_cache[self.arn] = (time.monotonic(), Credentials(values, source=f"secret {self.arn}"))
 
     def read(self, key: str) -> str | None:
         """A key's value as the secret holds it now (read again; the cache takes the new values)."""
         values = self._values()
-        with _secret_lock:
-            _secret_cache[self.arn] = (time.monotonic(), Credentials(values, source=f"secret {self.arn}"))
+        self._remember(values)
         token = values.get(key)
         return str(token) if token else None
 
@@ -156,13 +160,12 @@ class SecretTokenStore:
         try:
             self._sm().put_secret_value(SecretId=self.arn, SecretString=orjson.dumps(values).decode())
         except Exception as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+            code = aws_error_code(exc)
             raise ConfigError(
                 f"cannot write the rotated refresh token to secret {self.arn!r} ({code}); allow "
                 "secretsmanager:PutSecretValue on it"
             ) from None
-        with _secret_lock:  # later readers in this container start from the new token
-            _secret_cache[self.arn] = (time.monotonic(), Credentials(values, source=f"secret {self.arn}"))
+        self._remember(values)
 
 
 def clear_secret_cache() -> None:

@@ -12,6 +12,7 @@ from saasbridge.client.budget.dynamodb import (
     USAGE_SK,
     BucketState,
     dynamodb_client,
+    item_number,
 )
 
 
@@ -56,7 +57,7 @@ class Usage:
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Usage:
         def n(name: str) -> int:
-            return int(float(item[name]["N"])) if name in item else 0
+            return int(item_number(item, name))
 
         return cls(
             kind=item.get("kind", {}).get("S", ""), run_id=item.get("run_id", {}).get("S", ""),
@@ -92,7 +93,7 @@ def read_tenant(table: str, pk: str, *, client: Any = None) -> Tenant:
             if sk == BUCKET_SK:
                 bucket = BucketState.from_item(item)
             elif sk.startswith(COUNT_SK):
-                counts[sk[len(COUNT_SK):]] = int(float(item.get("used", {"N": "0"})["N"]))
+                counts[sk[len(COUNT_SK):]] = int(item_number(item, "used"))
             elif sk.startswith(USAGE_SK):
                 usage.append(Usage.from_item(item))
     usage.sort(key=lambda u: u.updated_at, reverse=True)

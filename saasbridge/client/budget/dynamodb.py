@@ -33,7 +33,7 @@ from typing import Any
 from saasbridge.catalog.model import SharedBudget
 from saasbridge.client.budget.base import Budget
 from saasbridge.client.budget.local import Clock, TokenBucket
-from saasbridge.errors import QuotaExhaustedError
+from saasbridge.errors import QuotaExhaustedError, aws_error_code
 
 log = logging.getLogger("saasbridge.client.budget")
 
@@ -79,14 +79,17 @@ class BucketState:
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> BucketState:
-        def num(name: str) -> float:
-            return float(item[name]["N"]) if name in item else 0.0
-
-        return cls(num("tat"), num("seen"), int(num("granted")), int(num("returned")))
+        return cls(item_number(item, "tat"), item_number(item, "seen"),
+                   int(item_number(item, "granted")), int(item_number(item, "returned")))  # fmt: skip
 
     def tokens(self, now: float, rate: float, burst: int) -> float:
         """Tokens free at `now` (negative: a queue of that many)."""
         return min(float(burst), burst - (self.tat - now) * rate)
+
+
+def item_number(item: Mapping[str, Any], name: str) -> float:
+    """A number attribute of a DynamoDB item; 0 when it is absent."""
+    return float(item[name]["N"]) if name in item else 0.0
 
 
 def _n(value: float) -> dict[str, str]:
@@ -165,7 +168,7 @@ class BucketTable:
         else:
             raise RuntimeError("the bucket item changed under every update")
         self._tat = start + tokens / rate
-        return start, float(old.get("seen", {"N": "0"})["N"])
+        return start, item_number(old, "seen")
 
     def report_unused(self, unused: int) -> None:
         """Count tokens taken but never used. They are not put back: later leases may already
@@ -192,7 +195,7 @@ class BucketTable:
         answer = self.client.batch_get_item(RequestItems={self.table: {
             "Keys": [self._key(f"{COUNT_SK}{p}#{k}") for p, k in keys.items()], "ConsistentRead": True,
         }})  # fmt: skip
-        found = {item["sk"]["S"]: int(float(item.get("used", {"N": "0"})["N"]))
+        found = {item["sk"]["S"]: int(item_number(item, "used"))
                  for item in answer.get("Responses", {}).get(self.table, [])}  # fmt: skip
         return {p: found.get(f"{COUNT_SK}{p}#{k}", 0) for p, k in keys.items()}
 
@@ -371,7 +374,7 @@ class DynamoBudget(Budget):
         self._down_until = self._clock() + RETRY_TABLE_SECONDS
         if not self._warned:
             self._warned = True
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+            code = aws_error_code(exc)
             log.warning(
                 "shared rate budget table %r is unreachable (%s); this process uses its own token bucket "
                 "and tries the table again every %.0f s",
@@ -380,23 +383,20 @@ class DynamoBudget(Budget):
 
     # ---- quotas -------------------------------------------------------------------------------
 
-    def _quota(self, period: str) -> int | None:
-        return self.settings.daily_quota if period == "day" else self.settings.hourly_quota
-
     def _count(self, table_now: float, leased: int, *, unused: int = 0) -> None:
         """Count `leased` tokens as requests against the configured quotas, less `unused` ones
         counted before (negative: requests made on in-process tokens). The API's own count, when
         it sent one, replaces ours (it has every request it received)."""
         for period, (key, resets) in period_keys(table_now).items():
-            quota = self._quota(period)
+            quota = self.settings.quota(period)
             if not quota:
                 continue
             left = self._api_left.pop(period, None)
+            expires = resets.timestamp() + KEEP_SECONDS
             if left is None:
-                self.table.count(period, key, leased - unused, expires=resets.timestamp() + KEEP_SECONDS)
+                self.table.count(period, key, leased - unused, expires=expires)
             else:  # the API counted what it received; the lease's tokens are requests to come
-                self.table.count(period, key, leased, set_to=max(0, quota - left),
-                                 expires=resets.timestamp() + KEEP_SECONDS)  # fmt: skip
+                self.table.count(period, key, leased, set_to=max(0, quota - left), expires=expires)
             self._counts_at = -math.inf
 
     def observe(self, headers: Mapping[str, str]) -> None:
@@ -413,7 +413,7 @@ class DynamoBudget(Budget):
                 self._api_left[period] = left
 
     def admit_scan(self) -> None:
-        periods = [p for p in PERIODS if self._quota(p)]
+        periods = [p for p in PERIODS if self.settings.quota(p)]
         if not periods:
             return
         with self._lock:
@@ -421,7 +421,7 @@ class DynamoBudget(Budget):
             keys = period_keys(table_now)
             counts = self._fresh_counts({p: keys[p][0] for p in periods})
             for period in periods:
-                quota = self._quota(period) or 0
+                quota = self.settings.quota(period) or 0
                 left = self._api_left.get(period)
                 used = max(0, quota - left) if left is not None else counts.get(period, 0)
                 if used >= self.settings.refuse_at * quota:

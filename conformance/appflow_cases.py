@@ -14,6 +14,7 @@ from typing import Any
 from demo_saas.store import dump_records
 from saasbridge.catalog import load_catalog
 from saasbridge.runtime import catalog_path
+from tests.helpers import api_value
 from tests.shared_fixtures import SHARED
 from tests.test_appflow_fixtures import FAILS_ON_PURPOSE, PAIRS, repoint
 
@@ -28,12 +29,6 @@ __all__ = ["SHARED", "write"]
 def _context(api_url: str, secret_arn: str) -> dict:
     return {"apiVersion": "v1", "connectorRuntimeSettings": {"instanceUrl": api_url},
             "credentials": {"secretArn": secret_arn, "authenticationType": "ApiKey"}}
-
-
-def _api_value(record: dict, api_name: str) -> Any:
-    for part in api_name.split("."):
-        record = record.get(part) if isinstance(record, dict) else None
-    return record
 
 
 def fixture_cases(api_url: str, secret_arn: str) -> list[dict]:
@@ -56,7 +51,7 @@ def fixture_cases(api_url: str, secret_arn: str) -> list[dict]:
 def live_cases(api_url: str, secret_arn: str, bad_secret_arn: str, db_path: Path) -> list[dict]:
     cat = load_catalog(catalog_path())
     ctx = _context(api_url, secret_arn)
-    truth = {e.name: [{f.name: _api_value(r, f.api_name) for f in e.fields} for r in dump_records(db_path, TENANT, e.name)]
+    truth = {e.name: [{f.name: api_value(r, f.api_name) for f in e.fields} for r in dump_records(db_path, TENANT, e.name)]
              for e in cat.entities}
     grouped = {"predictions": "ml"}  # as conformance.launch's catalog groups it
     cases: list[dict] = [

@@ -143,7 +143,7 @@ class SaasBridgeRecordHandler(RecordHandler):
                 return r.QueryDataResponse(True, records=[], next_token=None)
         client = session.client_for(cat, ctx.credentials.secret_arn if ctx and ctx.credentials else None)
         if request.next_token is None:  # a new scan; one already running reads to its end
-            client.rate_limiter.bucket.admit_scan()
+            client.admit_scan()
         size = session.page_size(settings, cat.pagination_for(entity).max_page_size)
         pager = QueryPager(
             client, cat, entity, columns, parsed.where, parsed.limit, call_deadline(self.lambda_context), size

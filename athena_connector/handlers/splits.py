@@ -83,7 +83,7 @@ def get_splits(inv: Invocation) -> dict:
     entity, pt_where = inv.entity_for(r.table_name, constraints.passthrough if constraints else None)  # type: ignore[arg-type]
     where = inv.where(entity, pt_where)
     if not r.continuation_token:  # a new scan; the splits already handed out are read to the end
-        inv.client().rate_limiter.bucket.admit_scan()
+        inv.client().admit_scan()
     offset, now = _parse_token(r.continuation_token)
     now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
     if where == Const(False) or (r.partitions is not None and r.partitions.num_rows == 0):

@@ -102,6 +102,11 @@ class SaasClient:
 
     # ---- public API -------------------------------------------------------------------------
 
+    def admit_scan(self) -> None:
+        """Refuse a new scan when the shared budget's request quota is (nearly) spent
+        (`QuotaExhaustedError`); reads already running are not asked."""
+        self.rate_limiter.bucket.admit_scan()
+
     def list_pages(
         self,
         entity: Entity,

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from saasbridge.errors import ConfigError
+from saasbridge.errors import ConfigError, aws_error_code
 
 
 class Destination:
@@ -125,7 +125,7 @@ class S3Destination(Destination):
             raise self._error(exc, "write") from None
 
     def _error(self, exc: Exception, verb: str) -> ConfigError:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+        code = aws_error_code(exc)
         hint = (
             "create the bucket first"
             if code == "NoSuchBucket"
@@ -161,7 +161,7 @@ def read_source_bytes(uri: str) -> tuple[str, bytes]:
         try:
             body = boto3.client("s3").get_object(Bucket=parts.netloc, Key=key)["Body"].read()
         except Exception as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+            code = aws_error_code(exc)
             raise ConfigError(f"cannot read {uri} ({code}); check the URI and AWS credentials") from None
         return key.rsplit("/", 1)[-1], body
     path = Path(parts.path if parts.scheme == "file" else uri).expanduser()

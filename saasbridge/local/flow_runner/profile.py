@@ -9,7 +9,7 @@ import json
 import os
 from collections.abc import Mapping
 
-from saasbridge.errors import ConfigError
+from saasbridge.errors import ConfigError, aws_error_code
 
 DEFAULT_PROFILE = "local"
 # AppFlow's secret naming: appflow!<account>-<connector label>-<profile>.
@@ -66,7 +66,7 @@ def ensure_secret(name: str, values: Mapping[str, str], *, client=None) -> tuple
         client.put_secret_value(SecretId=name, SecretString=text)
         return current["ARN"], True
     except (ClientError, BotoCoreError) as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+        code = aws_error_code(exc)
         raise ConfigError(
             f"cannot create or update secret {name!r} ({code}); check AWS credentials/region or "
             "AWS_ENDPOINT_URL (the moto server locally), or pass --secret-arn"

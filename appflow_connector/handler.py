@@ -69,7 +69,8 @@ class SaasBridgeConnectorHandler(BaseLambdaConnectorHandler):
                     return getattr(handler, method)(request).to_dict()
                 finally:
                     meter.close()
-                    report("appflow", event_type, meter, run_id=("executionId", _execution_id(event)))
+                    report("appflow", event_type, meter, run_id=("executionId", _execution_id(event)),
+                           context=context)
         except Exception as exc:  # the one place that turns every failure into a response
             return error_response(event_type, error_details(exc))
 

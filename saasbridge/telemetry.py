@@ -8,6 +8,7 @@ import os
 import sys
 import threading
 from collections.abc import Mapping
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -20,8 +21,9 @@ USAGE_METRICS = {"ApiRequests": "requests", "ApiRetries": "retries", "ApiThrottl
 BYTE_METRICS = frozenset({"ApiBytes", "BytesReturned"})
 
 
-def in_lambda() -> bool:
-    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+def in_lambda(context: Any = None) -> bool:
+    """Running as a Lambda function: in AWS, or invoked by a stand-in with a Lambda context."""
+    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or getattr(context, "function_name", None))
 
 
 class _LogStream:
@@ -51,17 +53,22 @@ def report(
     meter: UsageMeter,
     *,
     run_id: tuple[str, str | None],
+    context: Any = None,
     counters: Mapping[str, int] | None = None,
 ) -> dict[str, float]:
     """Report one invocation: its usage goes to the run's record in the shared budget table (when
-    there is a run id and a client) and, with the connector's own `counters`, into one EMF record
-    (dimensions service and RequestType, the run id as a property). Returns the metrics sent."""
+    there is a run id and a client) and, with the connector's own `counters`, into one EMF record on
+    stdout (dimensions service and RequestType, the run id as a property) when running as a Lambda
+    function (`context`); a handler called directly by a local command leaves that command's stdout
+    alone. Returns the metric values."""
     id_name, id_value = run_id
     if id_value and meter.clients:
         meter.clients[0].record_usage(connector, id_value, meter.usage)
     usage = meter.usage.as_dict()
     values = {name: float(usage[field]) for name, field in USAGE_METRICS.items()}
     values.update((name, float(value)) for name, value in (counters or {}).items())
+    if not in_lambda(context):
+        return values
     with _metrics_lock:
         _metrics.add_dimension(name="service", value=f"saasbridge-{connector}")
         _metrics.add_dimension(name="RequestType", value=request_type)
@@ -72,5 +79,5 @@ def report(
                                 value=value)
         record = _metrics.serialize_metric_set()
         _metrics.clear_metrics()
-    _stream.write(json.dumps(record, separators=(",", ":")) + "\n")
+    print(json.dumps(record, separators=(",", ":")), flush=True)
     return values

@@ -41,7 +41,7 @@ def metered_calls(call, events, proxy, capsys) -> list[tuple[dict, int]]:
         capsys.readouterr()
         before = len(proxy.requests)
         call(event)
-        (record,) = emf_records(capsys.readouterr().err)
+        (record,) = emf_records(capsys.readouterr().out)
         seen.append((record, len(proxy.requests) - before))
     return seen
 
@@ -50,7 +50,7 @@ def test_athena_reports_each_invocation_with_the_api_s_request_count(proxy, aws_
     monkeypatch.setenv("SAASBRIDGE_API_URL", proxy.url)
     monkeypatch.setenv("SAASBRIDGE_API_KEY", DEMO_KEY)
     monkeypatch.delenv("SAASBRIDGE_CATALOG", raising=False)
-    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)  # outside Lambda: stderr
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)  # a Lambda by its context only
     reset_container()
     seen: list[tuple[dict, int]] = []
     invoke = athena_driver.invoke
@@ -71,6 +71,12 @@ def test_athena_reports_each_invocation_with_the_api_s_request_count(proxy, aws_
     assert sum(r["RowsReturned"][0] for r, _ in seen) == table.num_rows
 
 
+def test_a_handler_called_without_a_lambda_context_leaves_stdout_alone(reference_api, aws_env, monkeypatch, capsys):
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    response = appflow_handler({"type": "DescribeConnectorConfigurationRequest", "locale": "en-US"}, None)
+    assert response["isSuccess"] and capsys.readouterr().out == ""
+
+
 def test_appflow_reports_each_call_with_the_api_s_request_count(proxy, aws_env, monkeypatch, capsys, fresh_session):
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
     arn = put_secret("telemetry-appflow", {"apiKey": DEMO_KEY})
@@ -89,7 +95,7 @@ def test_appflow_reports_each_call_with_the_api_s_request_count(proxy, aws_env, 
     responses: list[dict] = []
 
     def call(event: dict) -> None:
-        responses.append(appflow_handler(event, None))
+        responses.append(appflow_handler(event, athena_driver.Context()))  # a Lambda context
 
     seen = metered_calls(call, events, proxy, capsys)
     token = responses[2].get("nextToken")

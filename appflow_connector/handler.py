@@ -64,13 +64,11 @@ class SaasBridgeConnectorHandler(BaseLambdaConnectorHandler):
             handler = getattr(self, handler_name)
             if isinstance(handler, SaasBridgeRecordHandler):
                 handler.lambda_context = context
-            with session.metered() as meter:
-                try:
+            try:
+                with session.metered() as meter:
                     return getattr(handler, method)(request).to_dict()
-                finally:
-                    meter.close()
-                    report("appflow", event_type, meter, run_id=("executionId", _execution_id(event)),
-                           context=context)
+            finally:
+                report("appflow", event_type, meter, run_id=("executionId", _execution_id(event)), context=context)
         except Exception as exc:  # the one place that turns every failure into a response
             return error_response(event_type, error_details(exc))
 

@@ -115,7 +115,6 @@ def lambda_handler(event: dict, context: Any) -> dict:
         raise translated from None
     finally:
         if inv is not None and request is not None:
-            inv.meter.close()  # a failure before the handler ran leaves it open
             report("athena", request.type, inv.meter, run_id=("queryId", request.query_id),
                    context=context, counters=inv.counters.metrics())
         logger.remove_keys(["queryId", "requestType", "catalogName"])

@@ -21,7 +21,7 @@ class Usage:
     throttled: int = 0
     bytes: int = 0
     wait_seconds: float = 0.0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def add(self, **counts: float) -> None:
         with self._lock:

@@ -32,7 +32,7 @@ def lint_imports(project: Path) -> subprocess.CompletedProcess[str]:
 def test_the_project_keeps_its_layer_rules():
     result = lint_imports(REPO)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 6 kept, 0 broken." in result.stdout, result.stdout
+    assert f"Contracts: {len(IMPORTLINTER['contracts'])} kept, 0 broken." in result.stdout, result.stdout
 
 
 def drawn_layers() -> list[str]:

@@ -62,7 +62,7 @@ def report(
     function (`context`); a handler called directly by a local command leaves that command's stdout
     alone. Returns the metric values."""
     id_name, id_value = run_id
-    if id_value and meter.clients:
+    if id_value and meter.clients:  # an invocation's clients share one budget (the container's)
         meter.clients[0].record_usage(connector, id_value, meter.usage)
     usage = meter.usage.as_dict()
     values = {name: float(usage[field]) for name, field in USAGE_METRICS.items()}

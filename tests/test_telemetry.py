@@ -5,6 +5,8 @@ names, and ApiRequests equal to the requests the reference API received during t
 from __future__ import annotations
 
 import json
+import threading
+from types import SimpleNamespace
 
 import pytest
 from sql_support import DEMO_KEY, CountingProxy
@@ -12,6 +14,7 @@ from sql_support import DEMO_KEY, CountingProxy
 from appflow_connector import session
 from appflow_connector.handler import lambda_handler as appflow_handler
 from athena_connector.handler import reset_container
+from saasbridge.client.stats import ClientStats, UsageMeter
 from saasbridge.telemetry import USAGE_METRICS
 from tests import athena_driver
 from tests.helpers import put_secret
@@ -71,7 +74,7 @@ def test_athena_reports_each_invocation_with_the_api_s_request_count(proxy, aws_
     assert sum(r["RowsReturned"][0] for r, _ in seen) == table.num_rows
 
 
-def test_a_handler_called_without_a_lambda_context_leaves_stdout_alone(reference_api, aws_env, monkeypatch, capsys):
+def test_a_handler_called_without_a_lambda_context_leaves_stdout_alone(monkeypatch, capsys):
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
     response = appflow_handler({"type": "DescribeConnectorConfigurationRequest", "locale": "en-US"}, None)
     assert response["isSuccess"] and capsys.readouterr().out == ""
@@ -108,3 +111,23 @@ def test_appflow_reports_each_call_with_the_api_s_request_count(proxy, aws_env, 
         assert record["ApiRequests"] == [float(received)]
         assert record["service"] == "saasbridge-appflow"
     assert [r.get("executionId") for r, _ in seen] == [None, None, *["exec-telemetry"] * 3]
+
+
+def test_a_meter_counts_what_its_clients_do_from_any_thread_while_it_is_open():
+    fresh, cached = SimpleNamespace(stats=ClientStats()), SimpleNamespace(stats=ClientStats())
+    cached.stats.add(requests=5)  # before the invocation: not its usage
+
+    def work(client, n: int) -> None:
+        for _ in range(n):
+            client.stats.add(requests=1, bytes=10)
+
+    with UsageMeter() as meter:
+        assert meter.watch(fresh) is fresh and meter.watch(cached) is cached and meter.watch(cached) is cached
+        threads = [threading.Thread(target=work, args=(c, 500)) for c in (fresh, cached, fresh, cached)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    work(cached, 7)  # after the invocation
+    assert meter.usage.as_dict() == {"requests": 2000, "retries": 0, "throttled": 0, "bytes": 20_000, "wait_seconds": 0}
+    assert (fresh.stats.requests, cached.stats.requests) == (1000, 1012)

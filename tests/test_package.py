@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from saasbridge.catalog import load_catalog
-from saasbridge.local import packaging
+from saasbridge.build import lambda_package as packaging
 
 pytestmark = pytest.mark.slow
 

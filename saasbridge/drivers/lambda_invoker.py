@@ -22,7 +22,7 @@ import orjson
 
 from saasbridge.errors import ConfigError, SaasBridgeError
 
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 3  # in all, the first call included
 READ_TIMEOUT_SECONDS = 900  # a Lambda function's longest run
 FUNCTION_TIMEOUT_SECONDS = 900.0
 
@@ -139,7 +139,7 @@ class Boto3Invoker(Invoker):
         except ImportError as exc:  # pragma: no cover - boto3 is a runtime dependency
             raise ConfigError("boto3 is required to invoke a Lambda function") from exc
         config = Config(
-            read_timeout=READ_TIMEOUT_SECONDS, retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"}
+            read_timeout=READ_TIMEOUT_SECONDS, retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"}
         )
         kwargs: dict[str, Any] = {"config": config}
         if region:

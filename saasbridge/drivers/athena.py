@@ -278,18 +278,27 @@ class AthenaDriver:
                 raise QueryError(f"the connector repeated the GetSplits continuation token {token!r}")
             seen.add(token)
 
-    def read_split(
+    def read_records(
         self, s: Session, scan: TableScan, projection: pa.Schema, split: dict, observer: CallObserver
-    ) -> list[pa.RecordBatch]:
-        """ReadRecords of one split: the inline block, or every spilled block read back from S3."""
+    ) -> dict:
+        """The ReadRecords response of one split (inline or remote)."""
         request = protocol.build_read_records_request(
             s.catalog_name, scan.schema_name, scan.table, schema=projection, split=split,
             constraints=scan.constraints, max_block_size=self.max_block_size,
             max_inline_block_size=self.max_inline_block_size, version=s.serde_version, **s.ids,
         )  # fmt: skip
-        resp = self.call(request, observer, "ReadRecordsResponse", "RemoteReadRecordsResponse")
-        if resp["@type"] == "ReadRecordsResponse":
-            return [decode_block(resp["records"])]
-        batches = read_remote_blocks(resp, s3=s3_client(self.s3_endpoint_url))
-        observer.record_spilled(len(resp.get("remoteBlocks") or []))
+        return self.call(request, observer, "ReadRecordsResponse", "RemoteReadRecordsResponse")
+
+    def blocks(self, response: dict, observer: CallObserver) -> list[pa.RecordBatch]:
+        """A ReadRecords response's rows: the inline block, or every spilled block read back from S3."""
+        if response["@type"] == "ReadRecordsResponse":
+            return [decode_block(response["records"])]
+        batches = read_remote_blocks(response, s3=s3_client(self.s3_endpoint_url))
+        observer.record_spilled(len(response.get("remoteBlocks") or []))
         return batches
+
+    def read_split(
+        self, s: Session, scan: TableScan, projection: pa.Schema, split: dict, observer: CallObserver
+    ) -> list[pa.RecordBatch]:
+        """ReadRecords of one split, spilled blocks included."""
+        return self.blocks(self.read_records(s, scan, projection, split, observer), observer)

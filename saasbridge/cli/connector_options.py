@@ -28,6 +28,8 @@ def add_connector_options(p: argparse.ArgumentParser) -> None:
 
 def invoker_from_args(args: argparse.Namespace) -> Invoker:
     """The AppFlow connector the options name: --endpoint-url, --function-name, or in process."""
+    if args.region and not (args.function_name or args.endpoint_url):
+        raise ConfigError("--region only applies with --function-name")
     return invoker_for(
         "appflow", function_name=args.function_name, region=args.region, endpoint_url=args.endpoint_url
     )

@@ -185,7 +185,7 @@ def invoker_for(
     endpoint_url: str | None = None,
 ) -> Invoker:
     """The backend the options name: the endpoint (`endpoint_url`), a deployed function
-    (`function_name`, in `region` or boto3's default one), or in process (neither)."""
+    (`function_name`, in `region` or boto3's default one), or in process (neither; `region` unused)."""
     if endpoint_url:
         return EndpointInvoker(endpoint_url, function_name or default_function)
     if function_name:
@@ -195,6 +195,4 @@ def invoker_for(
             if not boto3.Session().region_name:
                 raise ConfigError("--function-name needs --region (or AWS_DEFAULT_REGION)")
         return Boto3Invoker(function_name, region=region)
-    if region:
-        raise ConfigError("--region only applies with --function-name")
     return InProcessInvoker(default_function)

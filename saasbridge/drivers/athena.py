@@ -12,6 +12,7 @@ Planning (which constraints, which columns) and running SQL stay with the caller
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -127,15 +128,15 @@ _S3_CLIENTS: dict[str | None, Any] = {}
 
 
 def s3_client(endpoint_url: str | None = None) -> Any:
-    """One boto3 S3 client per endpoint (boto3 itself honours AWS_ENDPOINT_URL[_S3])."""
+    """One boto3 S3 client per endpoint; without one, boto3's own (AWS_ENDPOINT_URL[_S3]), cached
+    under the endpoint those variables name now, so a changed environment gets a new client."""
+    key = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     with _S3_LOCK:
-        if endpoint_url not in _S3_CLIENTS:
+        if key not in _S3_CLIENTS:
             import boto3
 
-            _S3_CLIENTS[endpoint_url] = (
-                boto3.client("s3", endpoint_url=endpoint_url) if endpoint_url else boto3.client("s3")
-            )
-        return _S3_CLIENTS[endpoint_url]
+            _S3_CLIENTS[key] = boto3.client("s3", endpoint_url=endpoint_url) if endpoint_url else boto3.client("s3")
+        return _S3_CLIENTS[key]
 
 
 def read_remote_blocks(response: dict, *, s3: Any) -> list[pa.RecordBatch]:

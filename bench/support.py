@@ -1,5 +1,5 @@
 """What the benchmark modules share: a figure row, the API bound, a catalog with chosen rate
-settings, the connector's environment for in-process runs, and a transport that sums the
+settings, the connector's environment for in-process runs, and an invoker that sums the
 connector's own metrics (its EMF log lines) over every invocation; and the command line of a module
 run on its own."""
 

@@ -20,7 +20,7 @@ def make_engine(
     parallelism: int = 4,
     max_inline_block_size: int | None = None,
 ) -> Engine:
-    """An engine on the transport the options name: a deployed Lambda (`function_name` +
+    """An engine on the invoker the options name: a deployed Lambda (`function_name` +
     `region`), the local invoke endpoint (`endpoint_url`), or in-process (neither)."""
     options = EngineOptions(catalog_name=catalog_name, parallelism=parallelism)
     if max_inline_block_size is not None:

@@ -132,9 +132,8 @@ def combine(where: str | None, window: str | None) -> str | None:
 
 @dataclass
 class _Plan:
-    """What one run asks for: the entity's columns, the fields it requests and writes, its filter."""
+    """What one run asks for: the entity's definition, the fields it requests and writes, its filter."""
 
-    all_columns: list[Column]
     definition: dict
     selected: list[str]  # the output's fields
     requested: list[str]  # what QueryData asks for: selected + what incremental/training need
@@ -225,7 +224,7 @@ def _plan(session: AppFlowSession, opts: ExtractOptions, destination: Destinatio
                        validation_fraction=opts.validation_fraction)
         requested += [n for n in (opts.for_training, pk) if n and n not in requested]
     expression = combine(opts.where, run.window_expression() if run else None)
-    return _Plan(all_columns, definition, selected, requested, run, expression, state_rel)
+    return _Plan(definition, selected, requested, run, expression, state_rel)
 
 
 def _open_sinks(destination: Destination, opts: ExtractOptions, plan: _Plan, flow: str, execution_id: str) -> _Sinks:

@@ -22,8 +22,8 @@ from botocore.config import Config
 
 from demo_saas.store import dump_records
 from saasbridge.cli import main
-from saasbridge.local.sagemaker.archive import pack_model_dir
-from saasbridge.local.sagemaker.deploy import deploy_endpoint, upload_model, wait_for_transform_job
+from saasbridge.local.sagemaker.model_archive import pack_model_dir
+from saasbridge.local.sagemaker.sdk_deploy import deploy_endpoint, upload_model, wait_for_transform_job
 from saasbridge.local.sagemaker.standin import clear_faults, inject_fault
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -313,8 +313,8 @@ def test_model_server_without_hooks_uses_the_sklearn_containers_defaults(trained
     import urllib.request
 
     from saasbridge.local import processes
-    from saasbridge.local.sagemaker.archive import unpack_model
     from saasbridge.local.sagemaker.container import READY_PREFIX
+    from saasbridge.local.sagemaker.model_archive import unpack_model
 
     model_dir = unpack_model(pack_model_dir(trained.model_dir), tmp_path / "model")
     (model_dir / "code" / "bare.py").write_text(

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from saasbridge.local import processes
-from saasbridge.local.sagemaker.archive import ModelArchiveError, unpack_model
 from saasbridge.local.sagemaker.container import READY_PREFIX
+from saasbridge.local.sagemaker.model_archive import ModelArchiveError, unpack_model
 
 MODEL_START_TIMEOUT_SECONDS = 120.0
 

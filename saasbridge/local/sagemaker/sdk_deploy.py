@@ -13,8 +13,8 @@ import os
 import time
 from typing import Any
 
-from saasbridge.local.sagemaker.archive import pack_model_dir
 from saasbridge.local.sagemaker.hosts import split_s3_url
+from saasbridge.local.sagemaker.model_archive import pack_model_dir
 
 # The scikit-learn inference image SageMaker's SDK picks for scikit-learn 1.2 in us-east-1.
 SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"

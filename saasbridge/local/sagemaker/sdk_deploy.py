@@ -13,8 +13,8 @@ import os
 import time
 from typing import Any
 
-from saasbridge.local.sagemaker.hosts import split_s3_url
 from saasbridge.local.sagemaker.model_archive import pack_model_dir
+from saasbridge.s3url import parse_s3_url
 
 # The scikit-learn inference image SageMaker's SDK picks for scikit-learn 1.2 in us-east-1.
 SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
@@ -24,8 +24,8 @@ FIRST_POLL_SECONDS, MAX_POLL_SECONDS = 0.2, 15.0  # quick against the stand-in, 
 
 def upload_model(model_dir: str | os.PathLike, s3_url: str, s3: Any) -> str:
     """Pack `model_dir` as SageMaker packs a model and put it at `s3_url`; returns `s3_url`."""
-    bucket, key = split_s3_url(s3_url)
-    s3.put_object(Bucket=bucket, Key=key, Body=pack_model_dir(model_dir))
+    where = parse_s3_url(s3_url, "the model URL", need_key=True)
+    s3.put_object(Bucket=where.bucket, Key=where.key, Body=pack_model_dir(model_dir))
     return s3_url
 
 

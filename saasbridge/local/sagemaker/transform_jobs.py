@@ -20,8 +20,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from saasbridge.local.sagemaker import jsonpath
-from saasbridge.local.sagemaker.hosts import ModelStartError, model_spec, split_s3_url
+from saasbridge.local.sagemaker.hosts import ModelStartError, model_spec
 from saasbridge.local.sagemaker.tracking import Tracked
+from saasbridge.s3url import parse_s3_url
 
 MB = 1024 * 1024
 JSON_TYPES = ("application/json", "application/jsonlines", "application/x-jsonlines")
@@ -69,7 +70,7 @@ def record_format(content_type: str | None) -> RecordFormat:
 def output_key(s3_uri: str, key: str, output_path: str) -> str:
     """Where SageMaker writes the output of input object `key`: its path relative to the S3Uri's
     folder, under S3OutputPath, with `.out` appended."""
-    _, prefix = split_s3_url(s3_uri)
+    prefix = parse_s3_url(s3_uri, "S3Uri").key
     folder = prefix[: prefix.rfind("/") + 1]
     return f"{output_path.rstrip('/')}/{key[len(folder):]}.out"
 
@@ -110,7 +111,8 @@ class TransformJob:
             self.model_url = self.runtime.hosts.url_for(spec, self.clients.s3)
         except ModelStartError as exc:
             raise TransformFailed(f"ClientError: {exc}") from None
-        bucket, prefix = split_s3_url(self.s3_uri)
+        source = parse_s3_url(self.s3_uri, "S3Uri")
+        bucket, prefix = source.bucket, source.key
         keys = [o["Key"] for page in self.clients.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
                 for o in page.get("Contents", []) if not o["Key"].endswith("/")]  # fmt: skip
         if not keys:
@@ -118,9 +120,9 @@ class TransformJob:
         for key in keys:
             body = self.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             out = self.transform_object(gzip.decompress(body) if self.gzip else body, key)
-            out_bucket, out_key = split_s3_url(output_key(self.s3_uri, key, self.output_path))
-            self.clients.s3.put_object(Bucket=out_bucket, Key=out_key, Body=out)
-            state.outputs.append(f"s3://{out_bucket}/{out_key}")
+            target = parse_s3_url(output_key(self.s3_uri, key, self.output_path), "S3OutputPath")
+            self.clients.s3.put_object(Bucket=target.bucket, Key=target.key, Body=out)
+            state.outputs.append(str(target))
 
     def transform_object(self, body: bytes, key: str) -> bytes:
         """One input object's output: its records sent in batches, answers split, joined, filtered."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from saasbridge.errors import ConfigError
+from saasbridge.s3url import is_s3_url, parse_s3_url
 
 ONNX_SUFFIXES = (".onnx",)
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
@@ -32,7 +33,7 @@ class ImportedModel:
 
 def fetch(source: str, into: Path) -> Path:
     """The archive at `source` (a path or s3://bucket/key) as a local file."""
-    if not source.startswith("s3://"):
+    if not is_s3_url(source):
         path = Path(source).expanduser()
         if not path.is_file():
             raise ModelImportError(f"{source}: no such file; give a model.tar.gz path or an s3:// URL")
@@ -40,12 +41,13 @@ def fetch(source: str, into: Path) -> Path:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    bucket, _, key = source[5:].partition("/")
-    if not bucket or not key:
-        raise ModelImportError(f"{source}: expected s3://bucket/key/model.tar.gz")
-    target = into / Path(key).name
     try:
-        boto3.client("s3").download_file(bucket, key, str(target))
+        where = parse_s3_url(source, "the model archive", need_key=True)
+    except ConfigError as exc:
+        raise ModelImportError(str(exc)) from None
+    target = into / where.name
+    try:
+        boto3.client("s3").download_file(where.bucket, where.key, str(target))
     except (ClientError, BotoCoreError) as exc:
         raise ModelImportError(f"cannot download {source}: {exc}") from None
     return target

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from saasbridge.sagemaker.inference import s3uri
+from saasbridge.s3url import parse_s3_url
 from saasbridge.sagemaker.inference.base import BatchFailed, Scorer, client_error
 from saasbridge.sagemaker.inference.endpoint import EndpointInfo, runtime_client
 from saasbridge.sagemaker.inference.payload import Batch, Prediction
@@ -28,7 +28,8 @@ class AsyncScorer(Scorer):
         super().__init__()
         self.endpoint, self.model, self.content_type = info.endpoint, info.model, info.content_type
         self.concurrency = concurrency
-        self._bucket, self._prefix = s3uri.split(s3_uri)
+        where = parse_s3_url(s3_uri, "--s3-uri")
+        self._bucket, self._prefix = where.bucket, where.prefix
         self._run = uuid.uuid4().hex[:12]
         self._runtime = runtime_client(session, concurrency=concurrency)
         self._s3 = session.client("s3")
@@ -71,9 +72,9 @@ class AsyncScorer(Scorer):
     def _read(self, uri: str) -> bytes | None:
         from botocore.exceptions import ClientError
 
-        bucket, key = s3uri.split(uri, "output location")
+        where = parse_s3_url(uri, "output location", need_key=True)
         try:
-            return self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            return self._s3.get_object(Bucket=where.bucket, Key=where.key)["Body"].read()
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
                 return None

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from saasbridge.errors import ConfigError
-from saasbridge.sagemaker.inference import s3uri
+from saasbridge.s3url import parse_s3_url
 from saasbridge.sagemaker.inference.base import Outcome, Scorer, client_error
 from saasbridge.sagemaker.inference.payload import (
     CSV,
@@ -40,7 +40,8 @@ class TransformScorer(Scorer):
         super().__init__()
         self.model, self.endpoint = model, endpoint
         self.job_name = f"saasbridge-{uuid.uuid4().hex[:20]}"
-        self._bucket, prefix = s3uri.split(s3_uri)
+        where = parse_s3_url(s3_uri, "--s3-uri")
+        self._bucket, prefix = where.bucket, where.prefix
         self._input = f"{prefix}/{self.job_name}/input".lstrip("/")
         self._output = f"{prefix}/{self.job_name}/output".lstrip("/")
         self._instance = (instance_type, instance_count)

@@ -8,9 +8,9 @@ import posixpath
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from saasbridge.errors import SaasBridgeError
+from saasbridge.s3url import parse_s3_url
 from saasbridge.sagemaker.aws import AwsService
 
 FINISHED = ("Completed", "Failed", "Stopped")
@@ -27,7 +27,7 @@ class ModelTestRun:
 
     @property
     def output_object(self) -> str:
-        return self.output_url.rstrip("/") + "/" + posixpath.basename(urlsplit(self.input_url).path) + ".out"
+        return self.output_url.rstrip("/") + "/" + parse_s3_url(self.input_url, "the test data").name + ".out"
 
 
 def default_output_url(input_url: str, job_name: str) -> str:
@@ -98,8 +98,6 @@ def _same_cell(a: str, b: str) -> bool:
 
 
 def _read(s3: AwsService, url: str) -> str | None:
-    parts = urlsplit(url)
-    if parts.scheme != "s3" or not parts.netloc:
-        raise SaasBridgeError(f"{url!r} is not an s3://bucket/key URL")
-    answer = s3.call("get_object", missing=True, Bucket=parts.netloc, Key=parts.path.lstrip("/"))
+    where = parse_s3_url(url, "the test's S3 object", need_key=True)
+    answer = s3.call("get_object", missing=True, Bucket=where.bucket, Key=where.key)
     return None if answer is None else answer["Body"].read().decode("utf-8", errors="replace")

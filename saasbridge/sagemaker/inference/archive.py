@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from saasbridge.errors import ConfigError
+from saasbridge.errors import ConfigError, aws_error_line
 from saasbridge.s3url import is_s3_url, parse_s3_url
 
 ONNX_SUFFIXES = (".onnx",)
@@ -49,7 +49,7 @@ def fetch(source: str, into: Path) -> Path:
     try:
         boto3.client("s3").download_file(where.bucket, where.key, str(target))
     except (ClientError, BotoCoreError) as exc:
-        raise ModelImportError(f"cannot download {source}: {exc}") from None
+        raise ModelImportError(f"cannot download {source}: {aws_error_line(exc)}") from None
     return target
 
 

@@ -8,8 +8,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from saasbridge.errors import aws_error_code, aws_error_line
 from saasbridge.s3url import parse_s3_url
-from saasbridge.sagemaker.inference.base import BatchFailed, Scorer, client_error
+from saasbridge.sagemaker.inference.base import BatchFailed, Scorer
 from saasbridge.sagemaker.inference.endpoint import EndpointInfo, runtime_client
 from saasbridge.sagemaker.inference.payload import Batch, Prediction
 
@@ -46,9 +47,9 @@ class AsyncScorer(Scorer):
                 ContentType=self.content_type, Accept=self.content_type,
             )  # fmt: skip
         except ClientError as exc:
-            raise BatchFailed(client_error(exc)) from None
+            raise BatchFailed(aws_error_line(exc)) from None
         except BotoCoreError as exc:
-            raise BatchFailed(f"InvokeEndpointAsync failed: {exc}") from None
+            raise BatchFailed(f"InvokeEndpointAsync failed: {aws_error_line(exc)}") from None
         self.count_retries(answer.get("ResponseMetadata", {}).get("RetryAttempts", 0))
         body = self._wait(answer["OutputLocation"], answer.get("FailureLocation"))
         return self.parse(body, self.content_type, batch)
@@ -76,6 +77,6 @@ class AsyncScorer(Scorer):
         try:
             return self._s3.get_object(Bucket=where.bucket, Key=where.key)["Body"].read()
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            if aws_error_code(exc) in ("NoSuchKey", "404", "NotFound"):
                 return None
-            raise BatchFailed(f"cannot read {uri}: {client_error(exc)}") from None
+            raise BatchFailed(f"cannot read {uri}: {aws_error_line(exc)}") from None

@@ -11,9 +11,9 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from saasbridge.errors import ConfigError
+from saasbridge.errors import ConfigError, aws_error_line
 from saasbridge.s3url import parse_s3_url
-from saasbridge.sagemaker.inference.base import Outcome, Scorer, client_error
+from saasbridge.sagemaker.inference.base import Outcome, Scorer
 from saasbridge.sagemaker.inference.payload import (
     CSV,
     Batch,
@@ -99,7 +99,7 @@ class TransformScorer(Scorer):
                 DataProcessing={"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-1]"},
             )  # fmt: skip
         except (ClientError, BotoCoreError) as exc:
-            return f"CreateTransformJob failed: {client_error(exc)}"
+            return f"CreateTransformJob failed: {aws_error_line(exc)}"
         deadline = time.monotonic() + self._timeout
         while True:
             job = self._sm.describe_transform_job(TransformJobName=self.job_name)
@@ -124,7 +124,7 @@ class TransformScorer(Scorer):
             try:
                 text = self._s3.get_object(Bucket=self._bucket, Key=out_key)["Body"].read().decode()
             except ClientError as exc:
-                reason = f"no transform output s3://{self._bucket}/{out_key} ({client_error(exc)})"
+                reason = f"no transform output s3://{self._bucket}/{out_key} ({aws_error_line(exc)})"
                 found.update(dict.fromkeys(ids, reason))
                 continue
             for cells in csv.reader(io.StringIO(text)):

@@ -17,7 +17,7 @@ from saasbridge.errors import ConfigError
 from saasbridge.local import processes
 from saasbridge.local.sagemaker.container import READY_PREFIX
 from saasbridge.local.sagemaker.model_archive import ModelArchiveError, unpack_model
-from saasbridge.s3url import parse_s3_url
+from saasbridge.s3url import is_s3_url, parse_s3_url
 
 MODEL_START_TIMEOUT_SECONDS = 120.0
 
@@ -109,10 +109,11 @@ class ModelHosts:
         # The archives come from the local S3 stand-in the user deployed them to: loading them (model_fn
         # unpickles) is what SageMaker's container does with the archive its owner configured.
         try:
-            model_dir = unpack_model(self._fetch(s3, spec.model_data_url, spec), workdir / "model")
+            url = spec.model_data_url
+            model_dir = unpack_model(self._fetch(s3, url, spec), workdir / "model", url)
             source = env.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
-            if source.startswith("s3://"):  # the SDK's sourcedir.tar.gz, when the code is not in the model
-                env["SAGEMAKER_SUBMIT_DIRECTORY"] = str(unpack_model(self._fetch(s3, source, spec), workdir / "code"))
+            if is_s3_url(source):  # the SDK's sourcedir.tar.gz, when the code is not in the model
+                env["SAGEMAKER_SUBMIT_DIRECTORY"] = str(unpack_model(self._fetch(s3, source, spec), workdir / "code", source))
         except (ModelStartError, ModelArchiveError) as exc:
             shutil.rmtree(workdir, ignore_errors=True)
             raise ModelStartError(f"model {spec.model_name}: {exc}") from None

@@ -13,6 +13,7 @@ from saasbridge.s3url import parse_s3_url
 from saasbridge.sagemaker.inference.base import BatchFailed, Scorer
 from saasbridge.sagemaker.inference.endpoint import EndpointInfo, runtime_client
 from saasbridge.sagemaker.inference.payload import Batch, Prediction
+from saasbridge.sagemaker.waiting import poll_until
 
 DEFAULT_TIMEOUT_SECONDS = 900.0
 
@@ -55,20 +56,22 @@ class AsyncScorer(Scorer):
         return self.parse(body, self.content_type, batch)
 
     def _wait(self, output: str, failure: str | None) -> bytes:
-        """The output object's body once it exists; BatchFailed with the failure object's text."""
-        deadline = time.monotonic() + self._timeout
-        while True:
-            found = self._read(output)
-            if found is not None:
-                return found
-            if failure:
-                reason = self._read(failure)
-                if reason is not None:
-                    text = " ".join(reason.decode(errors="replace").split())[:300]
-                    raise BatchFailed(f"the async inference failed: {text}")
-            if time.monotonic() > deadline:
-                raise BatchFailed(f"no async output at {output} within {self._timeout:.0f} s")
-            self._sleep(self._poll)
+        """The output object's body once it exists; BatchFailed with the failure object's text. An
+        async request cannot be stopped: at the timeout it is left to SageMaker."""
+        found = poll_until(lambda: self._outcome(output, failure), timeout=self._timeout, poll=self._poll,
+                           sleep=self._sleep)  # fmt: skip
+        if found is None:
+            raise BatchFailed(f"no async output at {output} within {self._timeout:.0f} s")
+        return found
+
+    def _outcome(self, output: str, failure: str | None) -> bytes | None:
+        found = self._read(output)
+        if found is None and failure:
+            reason = self._read(failure)
+            if reason is not None:
+                text = " ".join(reason.decode(errors="replace").split())[:300]
+                raise BatchFailed(f"the async inference failed: {text}")
+        return found
 
     def _read(self, uri: str) -> bytes | None:
         from botocore.exceptions import ClientError

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from saasbridge.errors import ConfigError, aws_error_line
@@ -21,11 +20,11 @@ from saasbridge.sagemaker.inference.payload import (
     PredictionFormatError,
     parse_predictions,
 )
+from saasbridge.sagemaker.waiting import TRANSFORM_JOB, wait_for
 
 ROWS_PER_OBJECT = 100_000
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 DEFAULT_TIMEOUT_SECONDS = 3600.0
-FINAL = ("Completed", "Failed", "Stopped")
 
 
 class TransformScorer(Scorer):
@@ -35,7 +34,6 @@ class TransformScorer(Scorer):
         self, session: Any, model: str, s3_uri: str, *, endpoint: str | None = None,
         instance_type: str = DEFAULT_INSTANCE_TYPE, instance_count: int = 1, poll_seconds: float = 2.0,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-        sleep: Callable[[float], None] = time.sleep,
     ):  # fmt: skip
         super().__init__()
         self.model, self.endpoint = model, endpoint
@@ -46,7 +44,7 @@ class TransformScorer(Scorer):
         self._output = f"{prefix}/{self.job_name}/output".lstrip("/")
         self._instance = (instance_type, instance_count)
         self._sm, self._s3 = session.client("sagemaker"), session.client("s3")
-        self._poll, self._timeout, self._sleep = poll_seconds, timeout_seconds, sleep
+        self._poll, self._timeout = poll_seconds, timeout_seconds
 
     def score_all(self, batches: Iterable[Batch]) -> Iterator[tuple[Batch, Outcome]]:
         batches = list(batches)
@@ -100,19 +98,15 @@ class TransformScorer(Scorer):
             )  # fmt: skip
         except (ClientError, BotoCoreError) as exc:
             return f"CreateTransformJob failed: {aws_error_line(exc)}"
-        deadline = time.monotonic() + self._timeout
-        while True:
-            job = self._sm.describe_transform_job(TransformJobName=self.job_name)
-            status = job["TransformJobStatus"]
-            self.on_status(f"transform job {self.job_name}: {status}")
-            if status == "Completed":
-                return None
-            if status in FINAL:
-                return f"transform job {status.lower()}: {job.get('FailureReason') or 'no reason given'}"
-            if time.monotonic() > deadline:
-                self._sm.stop_transform_job(TransformJobName=self.job_name)
-                return f"transform job still {status} after {self._timeout:.0f} s (stopped)"
-            self._sleep(self._poll)
+        self.on_status(f"transform job {self.job_name}: waiting up to {self._timeout:.0f} s")
+        waited = wait_for(self._sm, TRANSFORM_JOB, self.job_name, timeout=self._timeout, poll=self._poll)
+        self.on_status(f"transform job {self.job_name}: {waited.status}")
+        if waited.timed_out:
+            return f"transform job {waited.timeout_note(self._timeout)}"
+        if waited.status != "Completed":
+            reason = waited.description.get("FailureReason") or "no reason given"
+            return f"transform job {waited.status.lower()}: {reason}"
+        return None
 
     def _read_output(self, objects: list[tuple[str, list[str]]]) -> dict[str, Prediction | str]:
         """id → prediction (or why its output line is unusable), from every `<input>.out`."""

@@ -166,7 +166,7 @@ def test_endpoint_with_an_unreadable_archive_fails_to_create(sagemaker_standin, 
         deploy_endpoint(name, f"s3://{bucket}/model.tar.gz", sm)
     endpoint = sm.describe_endpoint(EndpointName=name)
     assert endpoint["EndpointStatus"] == "Failed"
-    assert "not a readable model.tar.gz" in endpoint["FailureReason"]
+    assert f"s3://{bucket}/model.tar.gz: not a readable .tar.gz" in endpoint["FailureReason"]
     runtime = boto("sagemaker-runtime", sagemaker_standin.url)
     with pytest.raises(runtime.exceptions.ValidationError, match="Failed, not InService"):
         runtime.invoke_endpoint(EndpointName=name, Body="1\n", ContentType="text/csv")

@@ -58,13 +58,13 @@ class AsyncScorer(Scorer):
     def _wait(self, output: str, failure: str | None) -> bytes:
         """The output object's body once it exists; BatchFailed with the failure object's text. An
         async request cannot be stopped: at the timeout it is left to SageMaker."""
-        found = poll_until(lambda: self._outcome(output, failure), timeout=self._timeout, poll=self._poll,
+        found = poll_until(lambda: self._output_or_failure(output, failure), timeout=self._timeout, poll=self._poll,
                            sleep=self._sleep)  # fmt: skip
         if found is None:
             raise BatchFailed(f"no async output at {output} within {self._timeout:.0f} s")
         return found
 
-    def _outcome(self, output: str, failure: str | None) -> bytes | None:
+    def _output_or_failure(self, output: str, failure: str | None) -> bytes | None:
         found = self._read(output)
         if found is None and failure:
             reason = self._read(failure)

@@ -131,3 +131,18 @@ def test_poll_until_answers_the_first_value_or_none_at_the_timeout():
     assert poll_until(lambda: None, timeout=7, poll=3, sleep=slept.append) is None
     assert slept == [3, 3, 1]  # never past the timeout
     assert poll_until(lambda: None, timeout=0, poll=3, sleep=slept.append) is None and slept == [3, 3, 1]
+
+
+def test_an_error_during_the_wait_does_not_count_as_the_timeout():
+    """botocore's waiter gives up on an error it has no acceptor for; the wait goes on until the
+    timeout instead of stopping a job that is still running."""
+    sm, stub = _stubbed()
+    stub.add_response("describe_transform_job", _job("InProgress"), {"TransformJobName": "j"})
+    stub.add_client_error("describe_transform_job", "ResourceInUse", "busy", http_status_code=400)
+    stub.add_response("describe_transform_job", _job("InProgress"), {"TransformJobName": "j"})
+    stub.add_response("describe_transform_job", _job("Completed"), {"TransformJobName": "j"})
+    stub.add_response("describe_transform_job", _job("Completed"), {"TransformJobName": "j"})
+    with stub:
+        waited = wait_for(sm, TRANSFORM_JOB, "j", timeout=60, poll=0.05)
+        stub.assert_no_pending_responses()
+    assert (waited.status, waited.timed_out, waited.stopped) == ("Completed", False, False)

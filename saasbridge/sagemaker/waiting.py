@@ -69,15 +69,19 @@ def wait_for(sagemaker: Any, resource: Resource, name: str, *, timeout: float, p
 
     service = sagemaker if isinstance(sagemaker, AwsService) else AwsService(sagemaker)
     params = {resource.name_param: name}
-    poll = max(poll, 0.001)
-    attempts = math.ceil(max(timeout, 0.0) / poll) + 1  # the first look, then one per interval
+    poll, deadline = max(poll, 0.001), time.monotonic() + max(timeout, 0.0)
     waiter = service.client.get_waiter(resource.waiter)
-    with contextlib.suppress(WaiterError):  # a failure state, an error or the timeout: the description tells which
-        waiter.wait(**params, WaiterConfig={"Delay": poll, "MaxAttempts": attempts})
-    description = service.call(resource.describe, **params)
-    status = description[resource.status_field]
-    if status in resource.finished:
-        return Waited(description, status)
+    while True:
+        attempts = math.ceil(max(deadline - time.monotonic(), 0.0) / poll) + 1  # a first look, then one per interval
+        with contextlib.suppress(WaiterError):  # a failure state, an error or the timeout: the description tells which
+            waiter.wait(**params, WaiterConfig={"Delay": poll, "MaxAttempts": attempts})
+        description = service.call(resource.describe, **params)
+        status = description[resource.status_field]
+        if status in resource.finished:
+            return Waited(description, status)
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(poll)  # the waiter gave up early on an unexpected error (a throttled look): wait on
     if resource.stop is None:
         return Waited(description, status, timed_out=True)
     try:

@@ -106,6 +106,10 @@ class Gateway:
     def _control_plane(self, environ: dict[str, Any], method: str, headers: dict[str, str], body: bytes,
                        access_key: str, region: str) -> Reply:  # fmt: skip
         target = headers.get("x-amz-target", "").removeprefix("SageMaker.")
+        if target == "StopTransformJob":  # moto has no StopTransformJob; the jobs run here are stopped here
+            stopped = self.transforms.stop(json.loads(body)["TransformJobName"])
+            if stopped is not None:
+                return stopped
         reply = self._forward(environ, method, headers, body)
         if reply.status != 200 or not target:
             return reply

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from saasbridge.errors import ConfigError, SaasBridgeError
+from saasbridge.errors import ConfigError, SaasBridgeError, aws_error_code, aws_error_message
 
 MAX_ATTEMPTS = 3  # in all, the first call included
 READ_TIMEOUT_SECONDS = 900  # a Lambda function's longest run
@@ -157,12 +157,8 @@ class Boto3Invoker(Invoker):
 
         try:
             response = self._client.invoke(FunctionName=self.function, Payload=body, LogType="Tail")
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code, message = str(error.get("Code", "ClientError")), str(error.get("Message", ""))
-            raise InvokeError(self.function, code, message.splitlines()[0][:300] if message else code) from None
-        except BotoCoreError as exc:  # unreachable endpoint, no credentials, timeouts
-            raise InvokeError(self.function, type(exc).__name__, str(exc).splitlines()[0]) from None
+        except (ClientError, BotoCoreError) as exc:  # also: unreachable endpoint, no credentials, timeouts
+            raise InvokeError(self.function, aws_error_code(exc), aws_error_message(exc)) from None
         log = response.get("LogResult")
         log_tail = base64.b64decode(log).decode("utf-8", "replace") if log else None
         return _result(self.function, response["Payload"].read(), bool(response.get("FunctionError")), log_tail)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 import threading
@@ -14,9 +15,11 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsp
 import orjson
 
 from saasbridge.catalog.model import Catalog, Entity, RateBudget, WriteOp, WriteOperation
+from saasbridge.catalog.templates import set_path
 from saasbridge.client.auth import AuthStrategy, TokenStore, build_auth
 from saasbridge.client.credentials import Credentials
 from saasbridge.client.deadline import Deadline, RequestTimer
+from saasbridge.client.endpoint import Endpoint
 from saasbridge.client.http import Response, Transport, TransportError, display_url, origin_key, same_origin
 from saasbridge.client.paginators import extract_records, make_paginator
 from saasbridge.client.ratelimit import RateLimiter, shared_rate_limiter
@@ -48,6 +51,7 @@ class Page:
     records: list[dict]
     resume: dict | None  # state that fetches the next page; None = the listing is finished
     nbytes: int  # body bytes of this page
+    total: int | None = None  # the listing's total row count, when the API says it (`total_path`)
 
 
 @dataclass(frozen=True)
@@ -116,36 +120,54 @@ class SaasClient:
         resume: dict | None = None,
         deadline: Deadline | None = None,
         path: str | None = None,
+        endpoint: Endpoint | None = None,
     ) -> Iterator[Page]:
         """Pages of the entity's list endpoint, fetched lazily; resume with a page's `resume`.
         `path` replaces the entity's path (a parent-scoped path with its placeholders filled); a
-        404 on its first page is an empty listing (no such parent), as `get` reads a 404."""
-        paginator = make_paginator(
-            self.catalog.pagination_for(entity), page_size, resolve_url=self._resolve_next
-        )
+        404 on its first page is an empty listing (no such parent), as `get` reads a 404.
+        `endpoint` replaces the list endpoint (a search, a batch read): its method, body, paging
+        and records path; with a body, the paging parameters go into it."""
+        pagination = (endpoint.pagination if endpoint else None) or self.catalog.pagination_for(entity)
+        paginator = make_paginator(pagination, page_size, resolve_url=self._resolve_next)
         if resume is not None:
             paginator.restore(resume)
         records_path = self.catalog.records_path_for(entity)
-        list_url = self._url(path or entity.path)
+        if endpoint is not None and endpoint.records_path is not None:
+            records_path = endpoint.records_path
+        method = endpoint.method.upper() if endpoint else "GET"
+        list_url = self._url(endpoint.path if endpoint else (path or entity.path))
         static = self.catalog.params_for(entity)
         first = resume is None
         while not paginator.done:
             position = paginator.state()
             request = paginator.next_request()
-            if request.url is None:
-                url, query = list_url, {**static, **params, **request.params}
-            else:  # the API's next-page URL, with the static parameters it may have dropped
+            body, headers = None, {}
+            if request.url is not None:  # the API's next-page URL, with the static parameters it may have dropped
                 url, query = request.url, static
-            response = self._exchange("GET", url, params=query, deadline=deadline, resume=position)
+            elif endpoint is not None and endpoint.in_body:
+                url, query = list_url, {**static, **params}
+                body, headers = self._json_body(_with_paging(endpoint.body, request.params, pagination))
+            else:
+                url, query = list_url, {**static, **params, **request.params}
+            response = self._exchange(
+                method, url, params=query, headers=headers, body=body, deadline=deadline, resume=position,
+                idempotent=True,  # a listing (a search POST too) changes nothing: safe to send again
+            )
             if response.status == 404 and path is not None and first:
                 yield Page([], None, len(response.body))
                 return
             first = False
-            self._raise_for_status(response, "GET")
-            body = response.json()
-            records = extract_records(body, records_path, response.url)
-            paginator.advance(response, body, records)
-            yield Page(records, None if paginator.done else paginator.state(), len(response.body))
+            self._raise_for_status(response, method)
+            answer = response.json()
+            records = extract_records(answer, records_path, response.url)
+            paginator.advance(response, answer, records)
+            total = body_path(answer, pagination.total_path) if pagination.total_path else None
+            yield Page(
+                records,
+                None if paginator.done else paginator.state(),
+                len(response.body),
+                int(total) if isinstance(total, int | float) and not isinstance(total, bool) else None,
+            )
 
     def get(self, entity: Entity, id: str, *, deadline: Deadline | None = None) -> dict | None:  # noqa: A002
         """One record by id; None when the API answers 404."""
@@ -338,9 +360,11 @@ class SaasClient:
         deadline: Deadline | None = None,
         resume: dict | None = None,
         authenticate: bool = True,
+        idempotent: bool | None = None,
     ) -> Response:
-        """Send until an answer that is not retried; returns it whatever its status."""
-        idempotent = method in IDEMPOTENT
+        """Send until an answer that is not retried; returns it whatever its status. `idempotent`
+        (default: by method) says whether an ambiguous failure may be sent again."""
+        idempotent = method in IDEMPOTENT if idempotent is None else idempotent
         attempts = self.retry.max_attempts
         attempt = 0
         refreshed = False
@@ -573,6 +597,15 @@ def probe_request(catalog: Catalog, entity: Entity) -> tuple[str, dict[str, str]
     and the first page's paging parameters at page size 1."""
     first = make_paginator(catalog.pagination_for(entity), 1).next_request()
     return entity.path, {**catalog.params_for(entity), **first.params}
+
+
+def _with_paging(body: Any, paging: Mapping[str, str], pagination: Any) -> Any:
+    """A copy of a JSON body with the page's paging parameters at their (dotted) paths; the page
+    size as a number."""
+    out = copy.deepcopy(body) if isinstance(body, dict) else {}
+    for key, value in paging.items():
+        set_path(out, key, int(value) if key == pagination.limit_param else value)
+    return out
 
 
 def _with_query(url: str, params: Mapping[str, QueryValue]) -> str:

@@ -169,6 +169,45 @@ class CursorPaginator(Paginator):
         self.cursor = None if cursor is None else str(cursor)
 
 
+class LastIdPaginator(Paginator):
+    """The last record's id is the next cursor (`starting_after` + `has_more`, `since_id`): a
+    has-more flag that is false, an empty page or (when asked) a short page ends the listing."""
+
+    style = "last_id"
+
+    def __init__(self, config: Pagination, page_size: int, **kwargs: Any):
+        super().__init__(config, page_size, **kwargs)
+        self.cursor: str | None = None
+
+    def next_request(self) -> PageRequest:
+        params = self.size_params()
+        if self.cursor is not None:
+            params[self.config.cursor_param] = self.cursor
+        return PageRequest(params=params)
+
+    def advance(self, response: Response, body: Any, records: list[dict]) -> None:
+        has_more = body_path(body, self.config.has_more_path) if self.config.has_more_path else None
+        if not records or has_more is False or self.short_page(records):
+            self.done = True
+            return
+        last = body_path(records[-1], self.config.id_path)
+        if last is None or last == "":
+            raise ApiError(
+                f"{display_url(response.url)}: the last record has no {self.config.id_path!r} to page on; set "
+                "pagination.id_path in the catalog"
+            )
+        if str(last) == self.cursor:
+            raise ApiError(f"{display_url(response.url)} returned the same last id twice; the listing would never end")
+        self.cursor = str(last)
+
+    def _state(self) -> dict[str, Any]:
+        return {"cursor": self.cursor}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        cursor = state["cursor"]
+        self.cursor = None if cursor is None else str(cursor)
+
+
 class _UrlPaginator(Paginator):
     """Shared by the styles where the API hands out the next page's URL."""
 
@@ -319,6 +358,7 @@ PAGINATORS: dict[str, type[Paginator]] = {
     for cls in (
         SinglePagePaginator,
         CursorPaginator,
+        LastIdPaginator,
         NextUrlPaginator,
         LinkHeaderPaginator,
         OffsetPaginator,

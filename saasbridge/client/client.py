@@ -293,44 +293,92 @@ class SaasClient:
     def _write_batch(
         self, entity: Entity, operation: WriteOperation, chunk: list[dict], deadline: Deadline | None
     ) -> list[WriteResult]:
-        """Records to a collection path: `{body_key: [...]}` (or the bare record/list without a key);
-        per-item errors are read by index from `errors_path`."""
-        if operation.body_key:
-            payload: Any = {operation.body_key: chunk}
-        else:
-            payload = chunk if operation.batch_size > 1 else chunk[0]
-        body, headers = self._json_body(payload)
-        method = operation.method.upper()
+        """Records to a collection path in one request; its answer mapped back to each record."""
+        traces = [f"saasbridge-{i}" for i in range(len(chunk))] if operation.trace_key else None
+        body, headers = self._json_body(self._batch_payload(entity, operation, chunk, traces))
         response = self._exchange(
-            method,
+            operation.method.upper(),
             self._url(operation.path),
             params=self.catalog.params_for(entity),
             headers=headers,
             body=body,
             deadline=deadline,
         )
-        if not response.ok or len(chunk) == 1 and not operation.errors_path:
+        if not response.ok or len(chunk) == 1 and not operation.errors_path and not traces:
             return [self._write_outcome(response, operation, self._record_id(entity, r)) for r in chunk]
         answer = response.json() if response.body else None
+        ids = [self._record_id(entity, r) for r in chunk]
+        refs = _BatchRefs(ids, traces)
+        errors = self._batch_errors(operation, answer, refs)
+        return self._batch_results(entity, operation, answer, ids, errors, refs)
+
+    def _batch_payload(
+        self, entity: Entity, operation: WriteOperation, chunk: list[dict], traces: list[str] | None
+    ) -> Any:
+        """The request body: `{body_key: [items]}` (or the bare record/list without a key); an
+        item is the record, or its fields under `item_key` with the id under `id_key`, plus a
+        trace token under `trace_key`."""
+        items: list[Any] = []
+        id_column, id_api = self._id_field(entity)
+        for index, record in enumerate(chunk):
+            item: dict[str, Any] = dict(record)
+            if operation.id_key or operation.item_key:
+                fields = {k: v for k, v in record.items() if not operation.id_key or k not in (id_column, id_api)}
+                item = {operation.item_key: fields} if operation.item_key else fields
+                if operation.id_key and (record_id := self._record_id(entity, record)) is not None:
+                    item[operation.id_key] = record_id
+            if traces is not None:
+                item[operation.trace_key] = traces[index]  # type: ignore[index]
+            items.append(item)
+        if operation.body_key:
+            return {operation.body_key: items}
+        return items if operation.batch_size > 1 else items[0]
+
+    def _batch_errors(self, operation: WriteOperation, answer: Any, refs: _BatchRefs) -> dict[int, str]:
+        """Per-item errors by input index: each names its item by index, trace token or id."""
         errors: dict[int, str] = {}
         for item in (body_path(answer, operation.errors_path) if operation.errors_path else None) or []:
-            if isinstance(item, dict) and isinstance(item.get("index"), int):
-                text = ": ".join(str(item[k]) for k in ("code", "message") if item.get(k))
-                errors[item["index"]] = self.credentials.redact(text or "rejected")
-        written = body_path(answer, operation.result_path)
-        written = written if isinstance(written, list) else []
-        succeeded = [i for i in range(len(chunk)) if i not in errors]
-        aligned = len(written) == len(succeeded)  # written records come in input order, errors left out
-        results: list[WriteResult] = []
-        for i, record in enumerate(chunk):
-            if i in errors:
-                results.append(WriteResult(False, self._record_id(entity, record), errors[i]))
+            if not isinstance(item, dict):
                 continue
-            made = written[succeeded.index(i)] if aligned else None
-            made_id = (
-                self._record_id(entity, made) if isinstance(made, dict) else self._record_id(entity, record)
-            )
-            results.append(WriteResult(True, made_id, None))
+            text = ": ".join(str(item[k]) for k in ("code", "category", "message") if item.get(k))
+            for index in refs.indexes(body_path(item, operation.error_ref_path)):
+                errors[index] = self.credentials.redact(text or "rejected")
+        return errors
+
+    def _batch_results(
+        self,
+        entity: Entity,
+        operation: WriteOperation,
+        answer: Any,
+        ids: list[str | None],
+        errors: dict[int, str],
+        refs: _BatchRefs,
+    ) -> list[WriteResult]:
+        """One result per input: its error, or its written record found by trace token or id,
+        else (neither sent) by position among the records that did not fail."""
+        written = body_path(answer, operation.result_path)
+        written = [w for w in written if isinstance(w, dict)] if isinstance(written, list) else []
+        matched: dict[int, dict] = {}
+        by_ref = refs.traces is not None or (operation.id_key is not None and any(ids))
+        if by_ref:
+            for made in written:
+                ref = made.get(operation.trace_key) if refs.traces is not None else self._record_id(entity, made)
+                for index in refs.indexes(ref):
+                    matched.setdefault(index, made)
+        else:
+            succeeded = [i for i in range(len(ids)) if i not in errors]
+            if len(written) == len(succeeded):  # written records come in input order, errors left out
+                matched = dict(zip(succeeded, written, strict=True))
+        results: list[WriteResult] = []
+        for index, record_id in enumerate(ids):
+            if index in errors:
+                results.append(WriteResult(False, record_id, errors[index]))
+            elif index in matched:
+                results.append(WriteResult(True, self._record_id(entity, matched[index]) or record_id, None))
+            elif by_ref:
+                results.append(WriteResult(False, record_id, "the API's answer has no result for this record"))
+            else:
+                results.append(WriteResult(True, record_id, None))
         return results
 
     def _write_outcome(
@@ -555,6 +603,27 @@ class SaasClient:
         if status == 404:
             raise NotFoundError(f"{where} was not found (HTTP 404): {message}", status=status)
         raise ApiError(f"{where} failed (HTTP {status}): {message}", status=status)
+
+
+class _BatchRefs:
+    """How a batch answer names its items: by index, by the trace token sent, or by record id."""
+
+    def __init__(self, ids: list[str | None], traces: list[str] | None):
+        self.traces = traces
+        self._by_text: dict[str, list[int]] = {}
+        for names in (ids, traces or []):
+            for index, text in enumerate(names):
+                if text is not None and index not in self._by_text.setdefault(str(text), []):
+                    self._by_text[str(text)].append(index)
+        self._count = len(ids)
+
+    def indexes(self, ref: Any) -> list[int]:
+        """The input indexes a reference (or a list of them) points to."""
+        if isinstance(ref, list):
+            return [i for r in ref for i in self.indexes(r)]
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            return [ref] if 0 <= ref < self._count else []
+        return list(self._by_text.get(str(ref), [])) if ref is not None else []
 
 
 class _Slot:

@@ -30,6 +30,7 @@ from saasbridge.query.ir import (
     columns_of,
     conjuncts,
 )
+from saasbridge.query.projection import projection
 from saasbridge.query.search_plan import Cap, SearchPlan, plan_search, window_expr
 
 Mode = Literal["list", "ids", "get", "empty"]
@@ -69,7 +70,7 @@ class Plan:
             return {**self.params, self.entity.ids_param: ",".join(ids)}, None  # type: ignore[dict-item]
         body: dict[str, Any] = dict(batch.body or {})
         set_path(body, batch.ids_at, [fill(batch.id_item, {"id": i}) for i in ids])
-        if batch.projection and self.api_fields is not None:
+        if batch.projection and self.api_fields:
             set_path(body, batch.projection, list(self.api_fields))
         single = Pagination(style="single", limit_param=None, max_page_size=max(1, len(ids)))
         return {}, Endpoint(batch.path, batch.method, body, single, batch.records_path)
@@ -243,16 +244,9 @@ def _check_columns(entity: Entity, query: Query) -> None:
 
 
 def _project(entity: Entity, query: Query, base: Plan) -> None:
-    if not entity.projection_param or query.columns is None:
+    api = projection(entity, query)
+    if not entity.projection_param or not api:
         return
-    wanted = list(query.columns) + sorted(columns_of(query.where)) + [o.column for o in query.order_by]
-    if entity.primary_key:
-        wanted.insert(0, entity.primary_key)
-    api: list[str] = []
-    for column in wanted:
-        top = entity.field(column).api_name.split(".")[0]
-        if top not in api:
-            api.append(top)
     base.api_fields = api
     base.params[entity.projection_param] = api if entity.projection_repeat else ",".join(api)
     base.pushed.append(f"{entity.projection_param}={','.join(api)}")

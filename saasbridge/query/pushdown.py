@@ -21,7 +21,7 @@ from saasbridge.query.ir import And, Between, Compare, Const, Contains, Expr, In
 @dataclass(frozen=True)
 class Cond:
     """One condition: `column op value`; `value` is rendered text, a tuple of texts (in, not_in),
-    a (low, high) pair (between) or None (null, not_null)."""
+    a (low, high) pair (between) or None (is_null, not_null)."""
 
     column: str
     op: str
@@ -83,7 +83,7 @@ class Pushdown:
         if isinstance(e, InList):
             return self._in(f, e.values, e.negate != negated)
         if isinstance(e, IsNull):
-            op = "not_null" if e.negate != negated else "null"
+            op = "not_null" if e.negate != negated else "is_null"
             return Cond(f.name, op) if op in self.ops else None
         if isinstance(e, Contains) and not negated and "contains" in self.ops:
             text = self._text(f, e.value, "exact")

@@ -24,6 +24,7 @@ import pyarrow as pa
 from saasbridge.arrow.convert import RecordConverter
 from saasbridge.catalog.model import Catalog, Entity
 from saasbridge.client.client import Page
+from saasbridge.client.properties import with_properties
 from saasbridge.errors import ApiError, DeadlineExceeded, QueryError
 from saasbridge.query import residual as residual_filter
 from saasbridge.query.ir import Expr, Query, and_all, columns_of, conjuncts
@@ -106,6 +107,8 @@ class Reader:
         prefetch: bool = True,
     ):
         self.client = getattr(client, "client", lambda: client)() if _is_runtime(client) else client
+        if catalog.entity(query.entity).properties is not None:
+            catalog = with_properties(catalog, self.client, query.entity)
         self.catalog = catalog
         where = query.where
         if extra is not None:

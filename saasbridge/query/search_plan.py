@@ -5,6 +5,7 @@ result cap's time windows."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import json
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from saasbridge.catalog.types import is_numeric, is_scalar
 from saasbridge.client.endpoint import Endpoint
 from saasbridge.errors import QueryError
 from saasbridge.query.bounds import Rounding, render
-from saasbridge.query.ir import Compare, Expr, Query, and_all, columns_of, conjuncts
+from saasbridge.query.ir import Compare, Expr, Query, and_all, conjuncts
+from saasbridge.query.projection import projection
 from saasbridge.query.pushdown import Pushdown, Pushed, conjoin
 from saasbridge.query.query_language import available_ops, fit_query, quote_value, render_query
 from saasbridge.query.search_body import fit_body, render_body
@@ -130,6 +132,8 @@ def plan_search(
     if tree is None and not ordered and not search.always and cap is None:
         return None
     names = _names(entity, search)
+    if cap is not None and query.columns is not None:
+        query = dataclasses.replace(query, columns=(*query.columns, cap.field))  # each window's residual reads it
     pushed: list[str] = [f"{search.method} {search.path}"]
     params: dict[str, str] = {}
     body: dict[str, Any] | None = copy.deepcopy(search.body) if isinstance(search.body, dict) else {}
@@ -189,23 +193,8 @@ def _sort_text(search: Search, names: dict[str, str], query: Query) -> str:
 
 
 def _projection(entity: Entity, search: Search, query: Query) -> list[str] | None:
-    """The search names of the fields a read needs, None for all. With `strip_prefix`, only the
-    fields under it (the others come with every record)."""
-    if query.columns is None:
-        return None
-    wanted = list(query.columns) + sorted(columns_of(query.where)) + [o.column for o in query.order_by]
-    if entity.primary_key:
-        wanted.insert(0, entity.primary_key)
-    out: list[str] = []
-    for column in wanted:
-        f = entity.field(column)
-        if search.strip_prefix and not f.api_name.startswith(search.strip_prefix):
-            continue
-        name = search.name_of(f.name, f.api_name)
-        name = name if search.strip_prefix else name.split(".")[0]
-        if name not in out:
-            out.append(name)
-    return out
+    """The search names of the fields a read needs (None = all)."""
+    return projection(entity, query, lambda f: search.name_of(f.name, f.api_name))
 
 
 def _cap(entity: Entity, search: Search, window: tuple[Any, Any] | None) -> Cap | None:

@@ -202,6 +202,9 @@ def _searched(base: Plan, searched: SearchPlan, query: Query, page_size: int | N
     base.pushed = searched.pushed
     base.cap = searched.cap
     base.expected_requests = None
+    if base.limit is not None and query.where is None and searched.cap is None:
+        base.page_size = max(1, min(base.limit, base.page_size))  # nothing to filter: the first rows are the answer
+        base.pushed.append(f"page size {base.page_size} (limit {base.limit})")
     if searched.cap is not None and (window := window_expr(searched.cap)) is not None:
         base.residual = and_all(conjuncts(base.residual) + conjuncts(window))
     return base
@@ -244,7 +247,7 @@ def _check_columns(entity: Entity, query: Query) -> None:
 
 
 def _project(entity: Entity, query: Query, base: Plan) -> None:
-    api = projection(entity, query)
+    api = projection(entity, query, entity.properties.api_prefix if entity.properties else None)
     if not entity.projection_param or not api:
         return
     base.api_fields = api

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from saasbridge.catalog.model import Entity, Field
+from saasbridge.catalog.model import Entity
 from saasbridge.query.ir import Query, columns_of
 
 
-def projection(entity: Entity, query: Query, name: Callable[[Field], str] | None = None) -> list[str] | None:
-    """The API names a read asks for (None = all): the top-level keys of the columns it needs;
-    with dynamic properties, the property names (under `api_prefix`) of every column unless
-    fewer are asked for, since such an API returns only a default few. `name(field)` gives the
-    name sent for a field instead."""
-    dynamic = entity.properties.api_prefix if entity.properties is not None else None
+def projection(entity: Entity, query: Query, prefix: str | None = None) -> list[str] | None:
+    """The API names a read asks for (None = all): the top-level key of each column it needs.
+    Under a `prefix` (`properties.`, `fields.`) the key after it, and columns outside it are
+    left out (they come with every record). With dynamic properties every column is asked for
+    unless fewer are wanted, since such an API returns only a default few."""
+    dynamic = entity.properties is not None
     if query.columns is None and not dynamic:
         return None
     columns = list(query.columns) if query.columns is not None else entity.column_names
@@ -22,13 +20,12 @@ def projection(entity: Entity, query: Query, name: Callable[[Field], str] | None
         wanted.insert(0, entity.primary_key)
     api: list[str] = []
     for column in wanted:
-        f = entity.field(column)
-        if dynamic:
-            if not f.api_name.startswith(dynamic):
-                continue  # outside the properties: comes with every record
-            text = name(f) if name else f.api_name[len(dynamic) :]
-        else:
-            text = name(f) if name else f.api_name.split(".")[0]
-        if text not in api:
-            api.append(text)
+        name = entity.field(column).api_name
+        if prefix:
+            if not name.startswith(prefix):
+                continue
+            name = name[len(prefix) :]
+        top = name.split(".")[0]
+        if top not in api:
+            api.append(top)
     return api

@@ -193,8 +193,9 @@ def _sort_text(search: Search, names: dict[str, str], query: Query) -> str:
 
 
 def _projection(entity: Entity, search: Search, query: Query) -> list[str] | None:
-    """The search names of the fields a read needs (None = all)."""
-    return projection(entity, query, lambda f: search.name_of(f.name, f.api_name))
+    """The API names a search asks for (None = all)."""
+    prefix = search.strip_prefix or (entity.properties.api_prefix if entity.properties else None)
+    return projection(entity, query, prefix)
 
 
 def _cap(entity: Entity, search: Search, window: tuple[Any, Any] | None) -> Cap | None:

@@ -20,6 +20,7 @@ from athena_connector import protocol as p
 from saasbridge.catalog import load_catalog
 from saasbridge.client import Credentials, SaasClient
 from saasbridge.client import properties as dynamic
+from saasbridge.errors import ApiError
 from saasbridge.query import ir
 from saasbridge.query.planner import plan
 from saasbridge.query.reader import read
@@ -301,3 +302,16 @@ def test_the_search_body_selects_a_superset_within_hubspots_limits(expr):
 
 
 CONTACTS = make_contacts(120, seed=11)
+
+
+def test_more_rows_than_the_cap_in_one_millisecond_is_an_error_not_a_truncation():
+    api = HubSpot(60, cap=10)
+    for props in api.contacts.values():
+        props["createdate"] = "2024-05-05T05:05:05.005Z"
+    with StubServer(api) as server:
+        catalog = load_catalog(CATALOG, env={"SAASBRIDGE_API_URL": server.url, "HUBSPOT_SEARCH_CAP": "10"})
+        client = SaasClient(catalog, Credentials({"accessToken": TOKEN}))
+        query = ir.Query("contacts", ("id",), ir.Compare("lifecyclestage", "ne", "zzz"))
+        with pytest.raises(ApiError) as exc:
+            [row for page in read(client, catalog, query) for row in page.batch.to_pylist()]
+    assert "\n" not in str(exc.value) and "more than the search's cap of 10" in str(exc.value)

@@ -262,7 +262,7 @@ class Reader:
                     if halves is None:
                         raise ApiError(
                             f"{over.total} rows of {self.plan.entity.name} fall in one "
-                            f"{over.cap.unit} of {over.cap.field}, more than the search's cap of "
+                            f"{_UNIT_NAMES.get(over.cap.unit, over.cap.unit)} of {over.cap.field}, more than the search's cap of "
                             f"{over.cap.max_results}; read them through the list endpoint (a query without "
                             "search filters)"
                         ) from None
@@ -380,6 +380,8 @@ def _instant(ms: int | None) -> dt.datetime | None:
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_UNIT_NAMES = {dt.timedelta(milliseconds=1): "millisecond", dt.timedelta(seconds=1): "second",
+               dt.timedelta(days=1): "day"}
 
 
 def _fill_path(template: str, bound: dict[str, Any]) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from contextlib import ExitStack
 from decimal import Decimal
 
 import orjson
@@ -24,8 +23,9 @@ from saasbridge.errors import ApiError
 from saasbridge.query import ir
 from saasbridge.query.planner import plan
 from saasbridge.query.reader import read
+from tests.helpers import eval_ir
 from tests.httpstub import StubServer
-from tests.saas_stubs.deploy import STUBS, deploy, reset
+from tests.saas_stubs.deploy import STUBS, deployment
 from tests.saas_stubs.hubspot import TOKEN, HubSpot, make_contacts
 
 SEARCH = "/crm/v3/objects/contacts/search"
@@ -45,17 +45,12 @@ def employees(props: dict) -> Decimal | None:
     return Decimal(props["num_employees"]) if "num_employees" in props else None
 
 
+_deployed = deployment("hubspot.yaml", {"apiKey": TOKEN})
+
+
 @pytest.fixture
-def hubspot(aws_env, monkeypatch, tmp_path):
-    stack = ExitStack()
-
-    def setup(api: HubSpot, cap: int = 10_000):
-        return deploy(stack, monkeypatch, tmp_path, "hubspot.yaml", api, {"apiKey": TOKEN},
-                      env={"HUBSPOT_SEARCH_CAP": str(cap)})
-
-    yield setup
-    stack.close()
-    reset()
+def hubspot(_deployed):
+    return lambda api, cap=10_000: _deployed(api, HUBSPOT_SEARCH_CAP=str(cap))
 
 
 def searches(requests) -> list[dict]:
@@ -252,30 +247,9 @@ EXPRS = st.recursive(_atoms(), lambda inner: st.one_of(
 
 
 def _sql(expr, c: dict):
-    """SQL three-valued truth of `expr` on one contact's properties (None = unknown)."""
-    value = {"lifecyclestage": c.get("lifecyclestage"), "firstname": c.get("firstname"), "num_employees": employees(c),
-             "created_at": _ts(c["createdate"])}
-    if isinstance(expr, ir.And):
-        parts = [_sql(i, c) for i in expr.items]
-        return False if False in parts else (None if None in parts else True)
-    if isinstance(expr, ir.Or):
-        parts = [_sql(i, c) for i in expr.items]
-        return True if True in parts else (None if None in parts else False)
-    if isinstance(expr, ir.Not):
-        inner = _sql(expr.item, c)
-        return None if inner is None else not inner
-    v = value[expr.column]
-    if isinstance(expr, ir.IsNull):
-        return (v is None) != expr.negate
-    if v is None:
-        return None
-    if isinstance(expr, ir.Compare):
-        return {"eq": v == expr.value, "ne": v != expr.value, "lt": v < expr.value, "le": v <= expr.value,
-                "gt": v > expr.value, "ge": v >= expr.value}[expr.op]
-    if isinstance(expr, ir.Between):
-        return expr.low <= v <= expr.high
-    found = v in expr.values
-    return (not found) if expr.negate else found
+    """SQL truth of `expr` on one contact's properties (None = unknown)."""
+    return eval_ir(expr, {"lifecyclestage": c.get("lifecyclestage"), "firstname": c.get("firstname"),
+                          "num_employees": employees(c), "created_at": _ts(c["createdate"])})
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -7,11 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
-from contextlib import ExitStack
 
 import orjson
 import pyarrow as pa
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,22 +17,14 @@ from athena_connector import protocol as p
 from saasbridge.catalog import load_catalog
 from saasbridge.query import ir
 from saasbridge.query.planner import plan
-from tests.saas_stubs.deploy import STUBS, deploy, reset
+from tests.helpers import eval_ir
+from tests.saas_stubs.deploy import STUBS, deployment
 from tests.saas_stubs.jira import PRIORITIES, STATUSES, TOKEN, Jira, make_issues, parse_jql
 
 SEARCH = "/rest/api/3/search/jql"
 
 
-@pytest.fixture
-def jira(aws_env, monkeypatch, tmp_path):
-    stack = ExitStack()
-
-    def setup(api: Jira):
-        return deploy(stack, monkeypatch, tmp_path, "jira.yaml", api, {"apiKey": TOKEN})
-
-    yield setup
-    stack.close()
-    reset()
+jira = deployment("jira.yaml", {"apiKey": TOKEN})
 
 
 def row(issue: dict) -> dict:
@@ -126,25 +116,8 @@ EXPRS = st.recursive(st.one_of(*(_atom(c) for c in VALUES)), lambda inner: st.on
 
 
 def _sql(expr, r: dict):
-    value = {"status": r["status"], "priority": r["priority"],
-             "story_points": None if r["points"] is None else float(r["points"]), "created_at": r["created"]}
-    if isinstance(expr, ir.And | ir.Or):
-        parts = [_sql(i, r) for i in expr.items]
-        if isinstance(expr, ir.And):
-            return False if False in parts else (None if None in parts else True)
-        return True if True in parts else (None if None in parts else False)
-    if isinstance(expr, ir.Not):
-        inner = _sql(expr.item, r)
-        return None if inner is None else not inner
-    v = value[expr.column]
-    if isinstance(expr, ir.IsNull):
-        return (v is None) != expr.negate
-    if v is None:
-        return None
-    if isinstance(expr, ir.InList):
-        return (v in expr.values) != expr.negate
-    return {"eq": v == expr.value, "ne": v != expr.value, "lt": v < expr.value, "le": v <= expr.value,
-            "gt": v > expr.value, "ge": v >= expr.value}[expr.op]
+    return eval_ir(expr, {"status": r["status"], "priority": r["priority"], "created_at": r["created"],
+                          "story_points": None if r["points"] is None else float(r["points"])})
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-from contextlib import ExitStack
 
 import pyarrow as pa
 import pytest
@@ -18,23 +17,15 @@ from athena_connector import protocol as p
 from saasbridge.catalog import load_catalog
 from saasbridge.query import ir
 from saasbridge.query.planner import plan
-from tests.saas_stubs.deploy import STUBS, deploy, reset
+from tests.helpers import eval_ir
+from tests.saas_stubs.deploy import STUBS, deployment
 from tests.saas_stubs.stripe import API_KEY, NAMES, Stripe, make_customers, parse_query
 
 SEARCH = "/v1/customers/search"
 LIST = "/v1/customers"
 
 
-@pytest.fixture
-def stripe(aws_env, monkeypatch, tmp_path):
-    stack = ExitStack()
-
-    def setup(api: Stripe):
-        return deploy(stack, monkeypatch, tmp_path, "stripe.yaml", api, {"apiKey": API_KEY})
-
-    yield setup
-    stack.close()
-    reset()
+stripe = deployment("stripe.yaml", {"apiKey": API_KEY})
 
 
 def ids(api: Stripe, keep) -> list[str]:
@@ -147,21 +138,7 @@ EXPRS = st.recursive(_atoms(), lambda inner: st.one_of(
 
 
 def _sql(expr, c: dict):
-    value = {"name": c["name"], "balance": c["balance"], "created": c["created"]}
-    if isinstance(expr, ir.And):
-        parts = [_sql(i, c) for i in expr.items]
-        return False if False in parts else (None if None in parts else True)
-    if isinstance(expr, ir.Or):
-        parts = [_sql(i, c) for i in expr.items]
-        return True if True in parts else (None if None in parts else False)
-    if isinstance(expr, ir.Not):
-        inner = _sql(expr.item, c)
-        return None if inner is None else not inner
-    v = value[expr.column]
-    if isinstance(expr, ir.InList):
-        return v in expr.values
-    return {"eq": v == expr.value, "ne": v != expr.value, "lt": v < expr.value, "le": v <= expr.value,
-            "gt": v > expr.value, "ge": v >= expr.value}[expr.op]
+    return eval_ir(expr, {"name": c["name"], "balance": c["balance"], "created": c["created"]})
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

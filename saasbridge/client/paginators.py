@@ -169,21 +169,11 @@ class CursorPaginator(Paginator):
         self.cursor = None if cursor is None else str(cursor)
 
 
-class LastIdPaginator(Paginator):
+class LastIdPaginator(CursorPaginator):
     """The last record's id is the next cursor (`starting_after` + `has_more`, `since_id`): a
     has-more flag that is false, an empty page or (when asked) a short page ends the listing."""
 
     style = "last_id"
-
-    def __init__(self, config: Pagination, page_size: int, **kwargs: Any):
-        super().__init__(config, page_size, **kwargs)
-        self.cursor: str | None = None
-
-    def next_request(self) -> PageRequest:
-        params = self.size_params()
-        if self.cursor is not None:
-            params[self.config.cursor_param] = self.cursor
-        return PageRequest(params=params)
 
     def advance(self, response: Response, body: Any, records: list[dict]) -> None:
         has_more = body_path(body, self.config.has_more_path) if self.config.has_more_path else None
@@ -199,13 +189,6 @@ class LastIdPaginator(Paginator):
         if str(last) == self.cursor:
             raise ApiError(f"{display_url(response.url)} returned the same last id twice; the listing would never end")
         self.cursor = str(last)
-
-    def _state(self) -> dict[str, Any]:
-        return {"cursor": self.cursor}
-
-    def _restore(self, state: dict[str, Any]) -> None:
-        cursor = state["cursor"]
-        self.cursor = None if cursor is None else str(cursor)
 
 
 class _UrlPaginator(Paginator):

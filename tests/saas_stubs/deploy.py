@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import ExitStack
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 
 from appflow_connector import session
 from appflow_connector.handler import lambda_handler as appflow_handler
@@ -78,6 +80,20 @@ def deploy(stack: Any, monkeypatch: Any, tmp_path: Path, catalog: str, handler: 
     arn = put_secret(f"{path.stem}-{tmp_path.name}", secret)
     reset()
     return Deployed(api, arn, load_catalog(path, env=dict(os.environ)).name)
+
+
+def deployment(catalog: str, secret: dict, **env: str) -> Any:
+    """A pytest fixture: `setup(api, **env)` serves `catalog` over the stub `api` through both
+    connectors, for the test's duration."""
+
+    @pytest.fixture
+    def fixture(aws_env, monkeypatch, tmp_path):
+        stack = ExitStack()
+        yield lambda api, **more: deploy(stack, monkeypatch, tmp_path, catalog, api, secret, env={**env, **more})
+        stack.close()
+        reset()
+
+    return fixture
 
 
 def reset() -> None:

@@ -177,7 +177,7 @@ def plan(
     if search is not None and not entity.path_columns and (
         not exact or (query.order_by and not ordered) or search.always or window is not None
     ):
-        searched = plan_search(catalog, entity, query, page_size=size, window=window)
+        searched = plan_search(catalog, entity, query, window=window)
         if searched is not None:
             return _searched(base, searched, query, page_size)
         if window is not None or any(c == Const(False) for c in conjuncts(query.where)):

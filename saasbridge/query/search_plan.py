@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from saasbridge.catalog.model import Catalog, Entity, Field
-from saasbridge.catalog.search import SEARCH_OPS, Search
+from saasbridge.catalog.search import Search
 from saasbridge.catalog.templates import fill, fill_text, set_path
 from saasbridge.catalog.types import is_numeric, is_scalar
 from saasbridge.client.endpoint import Endpoint
@@ -21,7 +21,7 @@ from saasbridge.errors import QueryError
 from saasbridge.query.bounds import Rounding, render
 from saasbridge.query.ir import Compare, Expr, Query, and_all, conjuncts
 from saasbridge.query.projection import projection
-from saasbridge.query.pushdown import Pushdown, Pushed, conjoin
+from saasbridge.query.pushdown import Pushdown, Pushed, Renderer, conjoin
 from saasbridge.query.query_language import available_ops, fit_query, quote_value, render_query
 from saasbridge.query.search_body import fit_body, render_body
 
@@ -59,7 +59,10 @@ def value_format(search: Search, f: Field) -> str:
     return _DEFAULT_FORMAT.get(f.type.kind, "string")
 
 
-def _renderer(search: Search):  # type: ignore[no-untyped-def]
+def _renderer(search: Search) -> Renderer:
+    """How the search writes a value: text in its format (JSON numbers and booleans with
+    `native_values`), or, for a query language, escaped and quoted text."""
+
     def body_value(f: Field, value: Any, rounding: Rounding) -> Any:
         fmt = value_format(search, f)
         text = render(value, fmt, rounding)  # type: ignore[arg-type]
@@ -86,7 +89,10 @@ def filterable(entity: Entity, search: Search) -> set[str]:
 
 def compile_where(entity: Entity, search: Search, where: Expr | None, window: list[Expr]) -> Pushed:
     """The part of `window AND where` the search carries (the window always)."""
-    ops = set(SEARCH_OPS) & (available_ops(search.query) if search.query else {o for o, _ in search.filter.operators})  # type: ignore[union-attr]
+    if search.query is not None:
+        ops = available_ops(search.query)
+    else:
+        ops = {op for op, _ in search.filter.operators}  # type: ignore[union-attr]
     pushdown = Pushdown(entity, ops, filterable(entity, search), _renderer(search))
     parts = [pushdown.compile(t) for t in window] + [pushdown.compile(t) for t in conjuncts(where)]
     if any(p is None for p in parts[: len(window)]):
@@ -115,7 +121,7 @@ def sortable(entity: Entity, search: Search, query: Query) -> bool:
 
 
 def plan_search(
-    catalog: Catalog, entity: Entity, query: Query, *, page_size: int, window: tuple[Any, Any] | None = None
+    catalog: Catalog, entity: Entity, query: Query, *, window: tuple[Any, Any] | None = None
 ) -> SearchPlan | None:
     """The search request of a read; None when the search would push nothing (the list
     endpoint serves the read) or the WHERE can match no row (the caller plans an empty read)."""
@@ -162,10 +168,10 @@ def plan_search(
         })
         _place(search, body, params, search.sort.at, value)
         pushed.append(f"{search.sort.at}={json.dumps(value)}")
-    projection = _projection(entity, search, query)
-    if search.projection and projection is not None:
-        _place(search, body, params, search.projection, projection if search.in_body else ",".join(projection))
-        pushed.append(f"{search.projection}={','.join(projection)}")
+    asked = _projection(entity, search, query)
+    if search.projection and asked is not None:
+        _place(search, body, params, search.projection, asked if search.in_body else ",".join(asked))
+        pushed.append(f"{search.projection}={','.join(asked)}")
     endpoint = Endpoint(
         path=search.path,
         method=search.method,

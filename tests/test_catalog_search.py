@@ -9,13 +9,18 @@ import dataclasses
 import orjson
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from saasbridge.catalog import catalog_schema, load_catalog_text
+from saasbridge.catalog import catalog_from_dict, catalog_schema, load_catalog_text
 from saasbridge.catalog import search as model
 from saasbridge.catalog.model import Pagination
 from saasbridge.client import SaasClient
 from saasbridge.client.endpoint import Endpoint
 from saasbridge.errors import ApiError, CatalogError
+from saasbridge.query import ir
+from saasbridge.query.planner import plan
+from tests.helpers import eval_ir
 from tests.httpstub import StubReply, StubRequest, StubServer, dataset, reply, stub_catalog
 
 BASE = """
@@ -150,3 +155,84 @@ def test_a_search_body_carries_the_paging_and_is_sent_again_after_a_500():
         assert sent[0] == {"filter": {"x": 1}, "page": {"size": 4}}
         assert [s.get("after") for s in sent] == [None, "4", "4", "8"]  # the failed POST was sent again
         assert all(r.method == "POST" and r.path == "/search" for r in server.requests)
+
+
+# ------------------------------------------------------------------ a tree-shaped body (Intercom)
+
+INTERCOM = {
+    "name": "intercom", "base_url": "http://127.0.0.1:9", "auth": {"type": "none"},
+    "entities": [{"name": "contacts", "path": "/contacts", "fields": [
+        {"name": "id", "type": "string", "nullable": False}, {"name": "role", "type": "string"},
+        {"name": "score", "type": "int64"}],
+        "search": {"path": "/contacts/search", "native_values": True, "filter": {
+            "at": "query", "shape": "tree", "condition": {"field": "{field}", "operator": "{op}", "value": "{value}"},
+            "conditions": {"in": {"field": "{field}", "operator": "{op}", "value": "{values}"}},
+            "operators": {"eq": "=", "ne": "!=", "lt": "<", "gt": ">", "in": "IN"},
+            "and": {"operator": "AND", "value": "{items}"}, "or": {"operator": "OR", "value": "{items}"},
+            "max_depth": 2, "max_items": 3},
+            "pagination": {"style": "cursor", "cursor_param": "pagination.starting_after",
+                           "limit_param": "pagination.per_page", "cursor_path": "pages.next.starting_after",
+                           "max_page_size": 150}}}]}
+
+
+def _intercom_matches(node: dict, row: dict) -> bool:
+    """Intercom's query semantics, for the test: AND/OR nodes, comparisons false on null."""
+    if node.get("operator") in ("AND", "OR"):
+        parts = [_intercom_matches(n, row) for n in node["value"]]
+        return all(parts) if node["operator"] == "AND" else any(parts)
+    v, op, want = row[node["field"]], node["operator"], node["value"]
+    if op == "!=":
+        return v != want
+    if v is None:
+        return False
+    if op == "IN":
+        return v in want
+    return {"=": v == want, "<": v < want, ">": v > want}[op]
+
+
+ROWS = [{"role": r, "score": s} for r in ("user", "lead", None) for s in (None, 1, 5, 9)]
+ATOMS = st.one_of(
+    st.builds(ir.Compare, st.just("role"), st.sampled_from(["eq", "ne"]), st.sampled_from(["user", "lead", "x"])),
+    st.builds(ir.Compare, st.just("score"), st.sampled_from(["eq", "ne", "lt", "le", "gt", "ge"]), st.integers(0, 10)),
+    st.builds(lambda xs: ir.InList("role", tuple(xs)), st.lists(st.sampled_from(["user", "lead"]), min_size=1)),
+    st.builds(ir.IsNull, st.sampled_from(["role", "score"]), st.booleans()),
+)
+TREES = st.recursive(ATOMS, lambda inner: st.one_of(
+    st.builds(lambda xs: ir.And(tuple(xs)), st.lists(inner, min_size=2, max_size=4)),
+    st.builds(lambda xs: ir.Or(tuple(xs)), st.lists(inner, min_size=2, max_size=4)),
+    st.builds(ir.Not, inner)), max_leaves=9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(TREES)
+def test_a_tree_body_keeps_every_row_within_depth_and_width(expr):
+    planned = plan(catalog_from_dict(INTERCOM), ir.Query("contacts", ("id",), expr))
+    if planned.mode == "empty":
+        assert not any(eval_ir(expr, r) for r in ROWS)
+        return
+    query = (planned.endpoint.body or {}).get("query") if planned.endpoint else None
+    if query is None:
+        return
+
+    def shape(node: dict, depth: int) -> None:
+        if node.get("operator") in ("AND", "OR"):
+            assert depth < 2 and len(node["value"]) <= 3
+            for child in node["value"]:
+                shape(child, depth + 1)
+        elif node["field"] == "score" and node["operator"] != "IN":
+            assert isinstance(node["value"], int)  # native_values: a JSON number
+
+    shape(query, 0)
+    for r in ROWS:
+        if eval_ir(expr, r):
+            assert _intercom_matches(query, r), (query, r)
+
+
+def test_a_tree_body_pages_in_nested_body_paths():
+    expr = ir.Or((ir.Compare("role", "eq", "lead"), ir.And((ir.Compare("score", "gt", 3), ir.Compare("role", "ne", "x")))))
+    planned = plan(catalog_from_dict(INTERCOM), ir.Query("contacts", ("id",), expr), page_size=50)
+    assert planned.endpoint.body["query"] == {"operator": "OR", "value": [
+        {"field": "role", "operator": "=", "value": "lead"},
+        {"operator": "AND", "value": [{"field": "score", "operator": ">", "value": 3},
+                                      {"field": "role", "operator": "!=", "value": "x"}]}]}
+    assert planned.page_size == 50 and planned.endpoint.pagination.limit_param == "pagination.per_page"

@@ -7,10 +7,9 @@ have deprecated it)."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
-
-import yaml
 
 from saasbridge.catalog.openapi.document import Document
 from saasbridge.catalog.openapi.notes import Noted
@@ -97,4 +96,5 @@ def _flow(schemes: dict[str, Any], name: str) -> dict[str, Any] | None:
 
 
 def _flow_text(value: dict[str, Any]) -> str:
-    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1000).strip()
+    """One line of YAML (JSON is YAML's flow style)."""
+    return json.dumps(value, ensure_ascii=False)

@@ -251,6 +251,8 @@ class _Drafter:
                 entity["ids_param"] = pname
                 m = _AT_MOST.search(p.get("description") or "")
                 entity["ids_max"] = int(m.group(1)) if m else int(pschema.get("maxItems", 100))
+            elif pname in PROJECTION_PARAMS and by_api.get(pname, {}).get("type", "").startswith("map<"):
+                entity.note("path", f"?{pname} names entries of the {pname!r} map, not columns: no projection_param")
             elif pname in PROJECTION_PARAMS:
                 entity["projection_param"] = pname
                 if repeated:

@@ -17,6 +17,18 @@ from saasbridge.errors import CatalogError
 
 RECORDS_KEYS = ("data", "items", "results", "records", "entries", "values", "rows", "objects")
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_AT_MOST = re.compile(
+    r"(?:at most|up to|no more than|cannot exceed|not exceed|limit(?:ed)? (?:of|to)|max(?:imum)?(?: of| is|:)?|"
+    r"between\s+\d+\s+and|range\s+\d+\s*(?:-|to)|\b1\s*(?:-|to))\s*([\d,]*\d)",
+    re.I,
+)
+
+
+def stated_maximum(*texts: str | None) -> int | None:
+    """The largest number the prose gives as a maximum ("up to 200", "between 1 and 100",
+    "only accurate up to 10,000"), or None."""
+    found = [int(n.replace(",", "")) for text in texts if text for n in _AT_MOST.findall(text)]
+    return max(found) if found else None
 
 
 def load_openapi(source: str, *, timeout: float = 30.0) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import yaml
 from saasbridge.catalog.model import Entity
 from saasbridge.catalog.openapi.auth import draft_auth
 from saasbridge.catalog.openapi.capabilities import knows_key
-from saasbridge.catalog.openapi.document import Document
+from saasbridge.catalog.openapi.document import Document, stated_maximum
 from saasbridge.catalog.openapi.endpoints import draft_batches, draft_search
 from saasbridge.catalog.openapi.notes import Noted
 from saasbridge.catalog.openapi.paging import draft_pagination
@@ -33,7 +33,6 @@ SORT_PARAMS = ("sort", "order_by", "orderBy", "sort_by", "sortBy", "order")
 DIRECTION_PARAMS = ("order", "direction", "sort_order", "sortOrder", "sort_dir", "sortDir", "dir")
 # (suffix, op): `updated_since` → updated_at >= value, `created_before` → created_at < value, …
 TIME_SUFFIXES = (("_since", "ge"), ("_from", "ge"), ("_after", "gt"), ("_until", "lt"), ("_before", "lt"))
-_AT_MOST = re.compile(r"(?:at most|max(?:imum)?(?: of)?|up to)\s+(\d+)", re.I)
 _PATH_PARAM = re.compile(r"\{([^}]+)\}")
 _ENTITY_KEY_ORDER = (
     "name", "path", "parent", "params", "primary_key", "get_path", "ids_param", "ids_max", "projection_param",
@@ -154,7 +153,7 @@ class _Drafter:
         keys, else left as a commented suggestion; the paths they use."""
         used: set[str] = set()
         by_api = {f.get("api_name", f["name"]): f for f in entity["fields"]}
-        search, suggestion, search_path = draft_search(self.document, path, entity, by_api)
+        search, suggestion, search_path = draft_search(self.document, path, entity["_records_path"], by_api)
         writes, read = draft_batches(self.document, path, entity)
         used |= {w["path"] for w in writes} | {p for p in (search_path, read and read["path"]) if p}
         newer = {"search": search, "batch_read": read}
@@ -249,8 +248,7 @@ class _Drafter:
                 entity.setdefault("params", {})[pname] = fixed[0]  # e.g. a required API version
             elif pname in IDS_PARAMS and "id" in by_api:
                 entity["ids_param"] = pname
-                m = _AT_MOST.search(p.get("description") or "")
-                entity["ids_max"] = int(m.group(1)) if m else int(pschema.get("maxItems", 100))
+                entity["ids_max"] = stated_maximum(p.get("description")) or int(pschema.get("maxItems", 100))
             elif pname in PROJECTION_PARAMS and by_api.get(pname, {}).get("type", "").startswith("map<"):
                 entity.note("path", f"?{pname} names entries of the {pname!r} map, not columns: no projection_param")
             elif pname in PROJECTION_PARAMS:

@@ -13,7 +13,7 @@ import yaml
 
 from saasbridge.catalog.model import WriteOperation
 from saasbridge.catalog.openapi.capabilities import knows_key
-from saasbridge.catalog.openapi.document import Document
+from saasbridge.catalog.openapi.document import Document, stated_maximum
 from saasbridge.catalog.openapi.notes import Noted
 from saasbridge.catalog.openapi.paging import COMMON_CAP, draft_pagination
 
@@ -35,18 +35,18 @@ PROJECTION_KEYS = ("properties", "fields", "attributes", "select")
 QUERY_PARAMS = ("query", "q", "jql", "search", "filter")
 BATCH_OPS = (("create", "insert"), ("update", "update"), ("upsert", "upsert"), ("archive", "delete"),
              ("delete", "delete"))
-_UP_TO = re.compile(r"(?:up to|at most|maximum of|max(?:imum)?|no more than|limit(?:ed)? (?:of|to))\s+([\d,]+)", re.I)
 
 
 def draft_search(
-    document: Document, list_path: str, entity: Noted, by_api: dict[str, dict[str, Any]]
+    document: Document, list_path: str, records_path: str, by_api: dict[str, dict[str, Any]]
 ) -> tuple[Noted | None, list[str], str | None]:
-    """(the entity's `search`, comment lines of a suggestion, the search path used)."""
+    """(the `search` of the entity listed at `list_path`, with its records at `records_path`
+    and its columns by api name; comment lines of a suggestion; the search path used)."""
     for path in (f"{list_path}/search", f"{list_path}/query"):
         item = document.resolve(document.paths.get(path))
         if post := item.get("post"):
             body = document.request_schema(post) or {}
-            search = _body_search(document, path, body, document.response_schema(post), entity, by_api)
+            search = _body_search(document, path, body, document.response_schema(post), records_path, by_api)
             if search is not None:
                 return search, [], path
         if get := item.get("get"):
@@ -57,7 +57,7 @@ def draft_search(
 
 
 def _body_search(
-    document: Document, path: str, body: dict[str, Any], answer: dict[str, Any] | None, entity: Noted,
+    document: Document, path: str, body: dict[str, Any], answer: dict[str, Any] | None, records_path: str,
     by_api: dict[str, dict[str, Any]],
 ) -> Noted | None:
     """A POST search whose body holds OR-groups of AND-conditions (HubSpot's `filterGroups`)."""
@@ -84,8 +84,8 @@ def _body_search(
             if (per_group := _up_to(condition_schema)) is not None:
                 flt["max_per_group"] = per_group
             flt.note("operators", "from the condition schema's operator enum")
-            _search_paging(document, search, body, answer, entity)
-            _search_projection(document, search, body, entity, by_api)
+            _search_paging(document, search, body, answer, records_path)
+            _search_projection(document, search, body, by_api)
             return search
     return None
 
@@ -122,7 +122,7 @@ def _condition(document: Document, condition: dict[str, Any]) -> tuple[dict, dic
 
 
 def _search_paging(document: Document, search: Noted, body: dict[str, Any], answer: dict[str, Any] | None,
-                   entity: Noted) -> None:
+                   records_path: str) -> None:
     """The search's own paging: cursor and page size in the body, the cursor and total in its answer."""
     props = document.properties(body)
     found = document.records_of(answer)
@@ -138,7 +138,7 @@ def _search_paging(document: Document, search: Noted, body: dict[str, Any], answ
         search["pagination"] = paging
     else:
         search.note("path", "guess: no paging found in the search body; the entity's pagination is used")
-    if found and found[0] != entity.get("_records_path"):
+    if found and found[0] != records_path:
         search["records_path"] = found[0]
     cap = None
     if answer:
@@ -152,7 +152,7 @@ def _search_paging(document: Document, search: Noted, body: dict[str, Any], answ
         ])
 
 
-def _search_projection(document: Document, search: Noted, body: dict[str, Any], entity: Noted,
+def _search_projection(document: Document, search: Noted, body: dict[str, Any],
                        by_api: dict[str, dict[str, Any]]) -> None:
     """The body's list of names to return; when it names the entries of the records' property
     map (`properties`), conditions name those entries too, without the `properties.` prefix."""
@@ -278,6 +278,5 @@ def _batch_read(document: Document, path: str, operation: dict[str, Any]) -> Not
 
 
 def _up_to(schema: dict[str, Any]) -> int | None:
-    """A number the description gives as a maximum ("Up to 6 groups", "only accurate up to 10,000")."""
-    found = _UP_TO.findall(" ".join(str(schema.get(k) or "") for k in ("description", "summary")))
-    return max(int(n.replace(",", "")) for n in found) if found else None
+    """A maximum the description or summary states ("Up to 6 groups", "only accurate up to 10,000")."""
+    return stated_maximum(schema.get("description"), schema.get("summary"))

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from saasbridge.catalog.openapi.capabilities import knows_style
-from saasbridge.catalog.openapi.document import Document
+from saasbridge.catalog.openapi.document import Document, stated_maximum
 from saasbridge.catalog.openapi.notes import Noted
 
 LIMIT_PARAMS = ("limit", "page_size", "pageSize", "per_page", "perPage", "size", "count", "max_results",
@@ -27,11 +27,6 @@ PAGE_PARAMS = ("page", "page_number", "pageNumber")
 TOTAL_KEYS = ("total", "total_count", "totalcount", "count", "total_results", "totalresults")
 HAS_MORE_KEYS = ("has_more", "hasmore", "more", "has_next", "hasnext")
 COMMON_CAP = 100  # the page-size cap of most SaaS APIs (HubSpot, Stripe, GitHub, Asana, Zendesk)
-_AT_MOST = re.compile(
-    r"(?:at most|max(?:imum)?(?:\s+(?:of|is|value|page size|number))?|up to|no more than|cannot exceed|"
-    r"not exceed|limit of|between\s+\d+\s+and|range\s+\d+\s*(?:-|to)|\b1\s*(?:-|to))[\s:=]*(\d+)",
-    re.I,
-)
 _DEFAULT = re.compile(r"default(?:s to| is| of|:)?\s+(\d+)", re.I)
 
 
@@ -55,15 +50,6 @@ def draft_pagination(
     if limit:
         _page_size(out, params[limit], document)
     return out
-
-
-def page_size_cap(schema: dict[str, Any], description: str | None) -> int | None:
-    """The most a page-size parameter allows: its schema's maximum, else the largest number its
-    description gives as a maximum ("up to 200", "between 1 and 100")."""
-    if isinstance(schema.get("maximum"), (int, float)):
-        return int(schema["maximum"])
-    found = [int(n) for n in _AT_MOST.findall(f"{schema.get('description') or ''} {description or ''}")]
-    return max(found) if found else None
 
 
 def _norm(name: str) -> str:
@@ -166,7 +152,9 @@ def _page_size(out: Noted, param: dict[str, Any], document: Document) -> None:
     default = int(default) if isinstance(default, (int, float)) and not isinstance(default, bool) else None
     if default is None and (said := _DEFAULT.search(param.get("description") or "")):
         default = int(said.group(1))
-    cap = page_size_cap(schema, param.get("description"))
+    maximum = schema.get("maximum")
+    cap = int(maximum) if isinstance(maximum, (int, float)) else stated_maximum(
+        schema.get("description"), param.get("description"))
     if cap is None:
         cap = max(COMMON_CAP, default or 0)
         out.note("max_page_size", f"guess: the document states no maximum; {COMMON_CAP} is the common cap "

@@ -33,6 +33,7 @@ SORT_PARAMS = ("sort", "order_by", "orderBy", "sort_by", "sortBy", "order")
 DIRECTION_PARAMS = ("order", "direction", "sort_order", "sortOrder", "sort_dir", "sortDir", "dir")
 # (suffix, op): `updated_since` → updated_at >= value, `created_before` → created_at < value, …
 TIME_SUFFIXES = (("_since", "ge"), ("_from", "ge"), ("_after", "gt"), ("_until", "lt"), ("_before", "lt"))
+_SYMBOLS = {"ge": ">=", "gt": ">", "lt": "<"}
 _PATH_PARAM = re.compile(r"\{([^}]+)\}")
 _ENTITY_KEY_ORDER = (
     "name", "path", "parent", "params", "primary_key", "get_path", "ids_param", "ids_max", "projection_param",
@@ -266,7 +267,9 @@ class _Drafter:
             elif (target := self.time_target(pname, by_api)) is not None:
                 f, op = target
                 fmt = "date" if f["type"] == "date" else "iso8601"
-                self.add_filter(f, {"op": op, "param": pname, "format": fmt})
+                flt = Noted(op=op, param=pname, format=fmt)
+                flt.note("op", f"guess from the name: ?{pname} keeps {f['name']} {_SYMBOLS[op]} value")
+                self.add_filter(f, flt)
         for f in fields:
             for flt in f.get("filters", []):
                 if flt["op"] in ("eq", "in"):
@@ -277,6 +280,7 @@ class _Drafter:
         )
         if incremental:
             entity["incremental_field"] = incremental
+            entity.note("incremental_field", "guess: the timestamp an incremental pull filters on")
         entity["fields"] = fields
         entity["_pagination"], entity["_records_path"] = pagination, records_path
         return entity

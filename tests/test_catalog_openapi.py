@@ -346,6 +346,9 @@ def test_stripe_draft_takes_bearer_the_last_id_and_the_page_size_the_description
                           "has_more_path": "has_more"}
     customers = next(e for e in draft["entities"] if e["path"] == "/v1/customers")
     assert customers["name"] == "customers"
+    created = next(f for f in customers["fields"] if f["name"] == "created")
+    assert {x["op"]: x["param"] for x in created["filters"]} == {  # the deepObject range `created[gte]=…`
+        "gt": "created[gt]", "ge": "created[gte]", "lt": "created[lt]", "le": "created[lte]", "eq": "created"}
     assert "search" not in customers  # OpenAPI does not give the query grammar: a commented suggestion
     block = text.split("\n  - name: customers\n", 1)[1].split("\n    fields:", 1)[0]
     assert "# search endpoint /v1/customers/search takes a query string in ?query" in block
@@ -487,6 +490,10 @@ def test_the_stripe_draft_reads_the_stubs_customers_through_both_connectors(aws_
     records = d.appflow("customers", expression=f"email = '{email}'", fields=columns)
     assert [r["id"] for r in records] == [c["id"] for c in api.customers if c["email"] == email]
     assert [r.query.get("email") for r in d.taken()] == [email]  # the drafted filter, pushed to the list
+    low, high = sorted(c["created"] for c in api.customers)[40], sorted(c["created"] for c in api.customers)[90]
+    records = d.appflow("customers", expression=f"created >= {low} and created < {high}", fields=["id"])
+    assert sorted(r["id"] for r in records) == sorted(c["id"] for c in api.customers if low <= c["created"] < high)
+    assert [(r.query.get("created[gte]"), r.query.get("created[lt]")) for r in d.taken()] == [(str(low), str(high))]
 
 
 def _parse_ts(text: str):

@@ -260,6 +260,12 @@ class _Drafter:
                 sort = self.sort(pname, pschema, by_api, direction)
                 if sort:
                     entity["sort"] = sort
+            elif pname in by_api and (ranges := self.range_operators(p, pschema)):
+                for op, bound in ranges:  # `created[gte]=…`: one filter per bound (Stripe)
+                    self.add_filter(by_api[pname], {"op": op, "param": f"{pname}[{bound}]"})
+                if any(self.document.resolve(o).get("type") in ("integer", "number", "string")
+                       for o in pschema.get("anyOf") or pschema.get("oneOf") or ()):
+                    self.add_filter(by_api[pname], {"op": "eq", "param": pname})
             elif pname in by_api and pschema.get("type") == "array":
                 self.add_filter(by_api[pname], {"op": "in", "param": pname, **({"repeat": True} if repeated else {})})
             elif pname in by_api:
@@ -272,7 +278,7 @@ class _Drafter:
                 self.add_filter(f, flt)
         for f in fields:
             for flt in f.get("filters", []):
-                if flt["op"] in ("eq", "in"):
+                if "format" not in flt:
                     flt.update(_value_format(f["type"]))
         incremental = next(
             (f["name"] for f in fields if f["type"] == "timestamp" and any(x["op"] in ("ge", "gt") for x in f.get("filters", []))),
@@ -284,6 +290,16 @@ class _Drafter:
         entity["fields"] = fields
         entity["_pagination"], entity["_records_path"] = pagination, records_path
         return entity
+
+    def range_operators(self, param: dict[str, Any], schema: dict[str, Any]) -> list[tuple[str, str]]:
+        """(op, bound key) of a deepObject parameter whose object takes range bounds
+        (`{gt, gte, lt, lte}` → `created[gte]=…`)."""
+        if param.get("style") != "deepObject":
+            return []
+        options = [self.document.resolve(o) for o in schema.get("anyOf") or schema.get("oneOf") or [schema]]
+        bounds = next((o["properties"] for o in options if o.get("type") == "object" and o.get("properties")), {})
+        ops = {"gt": "gt", "gte": "ge", "ge": "ge", "lt": "lt", "lte": "le", "le": "le"}
+        return [(ops[k], k) for k in bounds if k in ops] if set(bounds) <= set(ops) else []
 
     @staticmethod
     def add_filter(field: dict[str, Any], flt: dict[str, Any]) -> None:

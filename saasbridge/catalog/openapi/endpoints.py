@@ -183,7 +183,7 @@ def _query_language_suggestion(document: Document, path: str, get: dict[str, Any
         "path": path, "method": "GET",
         "query": {"param": query, "operators": {"eq": "{field}:{value}", "gt": "{field}>{value}",
                                                 "lt": "{field}<{value}"},
-                  "and": " AND ", "or": " OR ", "quote": "'", "escape": [["\\", "\\\\"], ["'", "\\'"]]},
+                  "and": " AND ", "or": " OR ", "quote": '"', "escape": [["\\", "\\\\"], ['"', '\\"']]},
         "pagination": dict(paging),
     }}
     description = " ".join(str(params[query].get("description") or "").split())[:200]

@@ -406,9 +406,10 @@ def test_link_header_paging_only_where_the_answer_declares_the_header():
     undeclared = draft_catalog_yaml(_doc(page, [q("per_page", {"type": "integer"})]), source="x.json")
     assert yaml.safe_load(undeclared)["pagination"]["style"] == "single"
     assert "# guess:" in line_of(undeclared, "pagination:") or "# guess:" in line_of(undeclared, "style:")
-    doc = _doc(page, [q("per_page", {"type": "integer"})])
+    doc = _doc(page, [q("per_page", {"type": "integer"}), q("page", {"type": "integer"})])
+    assert draft_catalog(doc)["pagination"]["style"] == "page_number"
     doc["paths"]["/orders"]["get"]["responses"]["200"]["headers"] = {"Link": {"schema": {"type": "string"}}}
-    assert draft_catalog(doc)["pagination"]["style"] == "link_header"
+    assert draft_catalog(doc)["pagination"]["style"] == "link_header"  # GitHub: declared, so followed
 
 
 def test_auth_prefers_bearer_and_oauth_over_keys_in_the_query():

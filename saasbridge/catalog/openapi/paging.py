@@ -42,8 +42,8 @@ def draft_pagination(
         _cursor(document, params, leaves)
         or _last_id(params, leaves, record)
         or _next_url(leaves)
+        or _link_header(headers)  # declared: the API's own next link beats counting pages
         or _offset_or_page(document, params, leaves, headers)
-        or _link_header(headers)
         or _single(limit)
     )
     out["limit_param"] = limit

@@ -15,7 +15,7 @@ from saasbridge.catalog.model import WriteOperation
 from saasbridge.catalog.openapi.capabilities import knows_key
 from saasbridge.catalog.openapi.document import Document, stated_maximum
 from saasbridge.catalog.openapi.notes import Noted
-from saasbridge.catalog.openapi.paging import COMMON_CAP, draft_pagination
+from saasbridge.catalog.openapi.paging import COMMON_CAP, draft_pagination, total_path
 
 # the API's operator spellings (normalised: lower case, no punctuation) → the catalog's ops
 OPERATOR_WORDS = {
@@ -33,6 +33,7 @@ OPERATOR_KEYS = ("operator", "op", "comparison", "condition")
 HIGH_KEYS = ("highValue", "high", "to", "value2", "upper")
 PROJECTION_KEYS = ("properties", "fields", "attributes", "select")
 QUERY_PARAMS = ("query", "q", "jql", "search", "filter")
+CAP_FIELD = "<a non-nullable timestamp column the search filters on>"
 BATCH_OPS = (("create", "insert"), ("update", "update"), ("upsert", "upsert"), ("archive", "delete"),
              ("delete", "delete"))
 
@@ -131,25 +132,25 @@ def _search_paging(document: Document, search: Noted, body: dict[str, Any], answ
               for name, spec in props.items()}
     paging = draft_pagination(document, params, answer, records_key, found[1] if found else {}, [])
     if paging.get("style") in ("cursor", "last_id", "next_url"):
-        leaves = dict(document.leaves(answer)) if answer else {}
-        total = next((p for p in leaves if p.rsplit(".", 1)[-1].lower() in ("total", "total_count", "totalcount")), None)
-        if total:
+        if total := total_path(document, answer):
             paging["total_path"] = total
         search["pagination"] = paging
     else:
         search.note("path", "guess: no paging found in the search body; the entity's pagination is used")
     if found and found[0] != records_path:
         search["records_path"] = found[0]
-    cap = None
-    if answer:
-        for _, spec in document.leaves(answer):
-            if (n := _up_to(spec)) is not None and n > COMMON_CAP:
-                cap = n
-    if cap is not None and paging.get("total_path"):
+    if (cap := _result_cap(document, answer)) is not None and paging.get("total_path"):
         search.comment_before("path", [
             f"the answer says at most {cap} results per query: to read past them, cut by a timestamp column:",
-            f"  max_results: {cap}", "  cap_field: <a non-nullable timestamp column the search filters on>",
+            f"  max_results: {cap}", f"  cap_field: {CAP_FIELD}",
         ])
+
+
+def _result_cap(document: Document, answer: dict[str, Any] | None) -> int | None:
+    """The most results one query returns, when a field of the answer says so ("only accurate up
+    to 10,000"); page sizes (≤ 100) are not caps."""
+    found = [n for _, spec in document.leaves(answer) if (n := _up_to(spec)) is not None] if answer else []
+    return max(found) if found and max(found) > COMMON_CAP else None
 
 
 def _search_projection(document: Document, search: Noted, body: dict[str, Any],
@@ -179,6 +180,8 @@ def _query_language_suggestion(document: Document, path: str, get: dict[str, Any
     found = document.records_of(answer)
     paging = draft_pagination(document, {k: v for k, v in params.items() if k != query}, answer,
                               found[0] if found else "", found[1] if found else {}, [])
+    if total := total_path(document, answer):
+        paging["total_path"] = total
     skeleton: dict[str, Any] = {"search": {
         "path": path, "method": "GET",
         "query": {"param": query, "operators": {"eq": "{field}:{value}", "gt": "{field}>{value}",
@@ -186,6 +189,8 @@ def _query_language_suggestion(document: Document, path: str, get: dict[str, Any
                   "and": " AND ", "or": " OR ", "quote": '"', "escape": [["\\", "\\\\"], ['"', '\\"']]},
         "pagination": dict(paging),
     }}
+    if (cap := _result_cap(document, answer)) is not None and total:
+        skeleton["search"].update(max_results=cap, cap_field=CAP_FIELD)
     description = " ".join(str(params[query].get("description") or "").split())[:200]
     lines = [f"search endpoint {path} takes a query string in ?{query}; OpenAPI does not give its grammar"]
     if description:

@@ -52,6 +52,11 @@ def draft_pagination(
     return out
 
 
+def total_path(document: Document, answer: dict[str, Any] | None) -> str | None:
+    """The body path of the total row count in an answer (`total`, `meta.total_count`…)."""
+    return _leaf(list(document.leaves(answer)), TOTAL_KEYS) if answer else None
+
+
 def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 

@@ -269,6 +269,7 @@ SPECS = Path(__file__).parent / "fixtures" / "openapi"
 HUBSPOT = SPECS / "hubspot-crm-contacts-v3.json"
 ASANA = SPECS / "asana-tasks.json"
 STRIPE = SPECS / "stripe-spec3-2022-04-12.json.gz"
+GITHUB = SPECS / "github-issues.json"
 NEW_SHAPES = knows_key(Entity, "search")  # search, batch and last_id keys (issue 24) in this catalog
 
 
@@ -367,6 +368,20 @@ def test_asana_draft_pairs_the_offset_token_with_next_page_and_keys_on_gid():
     assert (projects["primary_key"], projects["get_path"]) == ("gid", "/projects/{id}")
     assert "# guess:" in line_of(text, "primary_key: gid")
     load_catalog_text(text, source="asana.yaml", env={})
+
+
+def test_github_draft_follows_the_declared_link_header_and_asks_for_every_state():
+    text, draft = drafted(load_openapi(str(GITHUB)), "github-issues.json")
+    assert draft["pagination"] == {"style": "link_header", "limit_param": "per_page", "max_page_size": 100,
+                                   "default_page_size": 30}  # "(max 100)" in the description
+    assert draft["params"] == {"state": "all"}  # the default, open, would hide the closed issues
+    assert "would hide the other rows" in line_of(text, "params:")
+    (issues,) = draft["entities"]
+    assert issues["path"] == "/repos/{owner}/{repo}/issues"
+    state = next(f for f in issues["fields"] if f["name"] == "state")
+    assert state["filters"] == [{"op": "eq", "param": "state"}]  # a WHERE on state replaces the static `all`
+    catalog = load_catalog_text(text, source="github.yaml", env={})
+    assert catalog.entity("issues").path_columns == ("owner", "repo")
 
 
 def test_a_several_mb_document_drafts_in_seconds():

@@ -115,9 +115,11 @@ class _Drafter:
             if records != default_records:
                 e["records_path"] = records
         shared = entities[0].get("params")
+        shared_note = entities[0].notes.get("params")
         if shared and all(e.get("params") == shared for e in entities):
             for e in entities:
                 del e["params"]
+                e.notes.pop("params", None)
         else:
             shared = None
         auth, alternatives = draft_auth(self.document)
@@ -134,6 +136,8 @@ class _Drafter:
             entities=[e.reordered(_ENTITY_KEY_ORDER) for e in entities],
         ).without_none()
         out.note("rate_limit", "guess: OpenAPI does not say; set the API's published limits")
+        if shared and shared_note:
+            out.note("params", shared_note)
         if alternatives:
             out.comment_before("auth", alternatives)
         return out.reordered(_CATALOG_KEY_ORDER)
@@ -270,6 +274,10 @@ class _Drafter:
                 self.add_filter(by_api[pname], {"op": "in", "param": pname, **({"repeat": True} if repeated else {})})
             elif pname in by_api:
                 self.add_filter(by_api[pname], {"op": "eq", "param": pname})
+                if everything := self.unfiltered_value(pschema):
+                    entity.setdefault("params", {})[pname] = everything
+                    entity.note("params", f"?{pname} defaults to {pschema['default']!r}, which would hide the "
+                                "other rows: asked for all (a filter on the column replaces it)")
             elif (target := self.time_target(pname, by_api)) is not None:
                 f, op = target
                 fmt = "date" if f["type"] == "date" else "iso8601"
@@ -290,6 +298,14 @@ class _Drafter:
         entity["fields"] = fields
         entity["_pagination"], entity["_records_path"] = pagination, records_path
         return entity
+
+    @staticmethod
+    def unfiltered_value(schema: dict[str, Any]) -> str | None:
+        """The enum value that lists everything (`all`) of a parameter whose default filters
+        (GitHub's `state` defaults to `open`), or None."""
+        everything = next((v for v in schema.get("enum") or () if str(v).lower() == "all"), None)
+        default = schema.get("default")
+        return str(everything) if everything is not None and default is not None and default != everything else None
 
     def range_operators(self, param: dict[str, Any], schema: dict[str, Any]) -> list[tuple[str, str]]:
         """(op, bound key) of a deepObject parameter whose object takes range bounds

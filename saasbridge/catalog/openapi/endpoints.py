@@ -242,6 +242,8 @@ def _batch_write(document: Document, path: str, op: str, operation: dict[str, An
         write["item_key"] = holder
     if "id" in item and op != "insert":
         write["id_key"] = "id"
+        if op == "upsert" and (unique := next((k for k in item if k.lower() == "idproperty"), None)):
+            write.note("id_key", f"guess: the record id; to upsert by a unique property, the API wants {unique}")
     trace = next((k for k in item if re.search(r"trace", k, re.I)), None)
     if trace and knows_key(WriteOperation, "trace_key"):
         write["trace_key"] = trace

@@ -256,6 +256,14 @@ class _Drafter:
                 entity["ids_max"] = stated_maximum(p.get("description")) or int(pschema.get("maxItems", 100))
             elif pname in PROJECTION_PARAMS and by_api.get(pname, {}).get("type", "").startswith("map<"):
                 entity.note("path", f"?{pname} names entries of the {pname!r} map, not columns: no projection_param")
+                if knows_key(Entity, "properties"):
+                    entity.comment_before("fields", [
+                        f"the {pname!r} map holds per-customer properties; to read them as columns, name the API's",
+                        "property-metadata endpoint (OpenAPI does not link it) and uncomment:",
+                        f"  projection_param: {pname}",
+                        f"  properties: {{path: <GET endpoint listing the properties>, records_path: results, "
+                        f"api_prefix: {pname}.}}",
+                    ])
             elif pname in PROJECTION_PARAMS:
                 entity["projection_param"] = pname
                 if repeated:

@@ -27,12 +27,12 @@ import boto3
 import yaml
 
 from conformance import appflow_cases
+from conformance.cases import APPFLOW_FIXTURES, ATHENA_FIXTURES, api_value
 from demo_saas.store import dump_records
 from saasbridge.catalog import load_catalog
 from saasbridge.catalog.model import FieldType
 from saasbridge.local import processes
 from saasbridge.runtime import catalog_path
-from tests.helpers import api_value
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ROOT / "conformance"
@@ -150,8 +150,8 @@ def run(maven_args: list[str]) -> int:
         env_file.write_text(json.dumps({
             "lambdaEndpoints": lambdas, "s3Endpoint": moto.url, "spillBucket": SPILL_BUCKET,
             "expectedDir": str(WORK / "expected"), "appflowDir": str(WORK / "appflow"),
-            "athenaFixtures": str(appflow_cases.SHARED / "athena-fixtures"),
-            "appflowFixtures": str(appflow_cases.SHARED / "appflow-fixtures"),
+            "athenaFixtures": str(ATHENA_FIXTURES),
+            "appflowFixtures": str(APPFLOW_FIXTURES),
         }, indent=1))
         print(f"conformance: servers ready in {time.monotonic() - started:.1f} s; running the SDK judges", flush=True)
         code = subprocess.call(maven_command(f"-Dconformance.env={env_file}", "test", *maven_args),

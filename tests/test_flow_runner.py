@@ -18,6 +18,7 @@ import pytest
 import urllib3
 
 from appflow_connector import session
+from conformance.cases import api_value
 from demo_saas.store import dump_records
 from saasbridge.cli import main
 from saasbridge.local.flow_runner import (
@@ -29,7 +30,7 @@ from saasbridge.local.flow_runner import (
     run_writeback,
 )
 from saasbridge.local.flow_runner.incremental import STATE_FILE
-from tests.helpers import api_value, norm
+from tests.helpers import norm
 
 ENTITIES = ["accounts", "contacts", "deals", "events", "predictions"]
 pytestmark = pytest.mark.usefixtures("fresh_session")

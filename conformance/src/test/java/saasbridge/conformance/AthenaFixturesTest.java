@@ -23,7 +23,7 @@ import java.util.stream.Stream;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
- * The recorded Athena fixtures (shared/athena-fixtures) against the SDK: each message is read with the serde of
+ * The recorded Athena fixtures (tests/fixtures/athena) against the SDK: each message is read with the serde of
  * its version and written back by the SDK; the fixture must be exactly what the SDK writes (Arrow payloads aside).
  */
 class AthenaFixturesTest

@@ -5,7 +5,10 @@ encrypted with local keys, with KMS data keys, and not encrypted), writes the gr
 driver compares with (the reference API's rows, read from its database) and the AppFlow cases, runs
 `mvn test` in conformance/, and stops everything. Run from the repository root:
 
-    python -m conformance.launch [extra maven arguments]
+    python -m conformance.launch [--write-fixtures] [extra maven arguments]
+
+With --write-fixtures the SDKs also write back the fixtures they judge (the Athena wire messages with
+the SDK's serde, the AppFlow requests with the SDK's model) and those replace tests/fixtures/ files.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import boto3
 import yaml
 
 from conformance import appflow_cases
-from conformance.cases import APPFLOW_FIXTURES, ATHENA_FIXTURES, api_value
+from conformance.cases import APPFLOW_FIXTURES, ATHENA_FIXTURES, FIXTURES, api_value
 from demo_saas.data import row_count
 from demo_saas.entities import ENTITIES
 from demo_saas.store import dump_records
@@ -161,7 +164,22 @@ def surefire_counts(reports: Path) -> tuple[int, int, int]:
     return tests - failed - skipped, failed, skipped
 
 
-def run(maven_args: list[str]) -> int:
+def check_in_written(written: Path) -> int:
+    """Replace the repo's fixtures with what the SDKs wrote back (Athena as the SDK's pretty printer
+    wrote it, AppFlow reformatted like the other AppFlow fixtures); the number of files changed."""
+    changed = 0
+    for file in sorted(written.rglob("*.json")):
+        rel = file.relative_to(written)
+        target = FIXTURES / rel
+        text = file.read_text() if rel.parts[0] == "athena" else json.dumps(json.loads(file.read_text()), indent=2,
+                                                                             ensure_ascii=False) + "\n"
+        if target.read_text().rstrip("\n") != text.rstrip("\n"):  # upstream files differ in a final newline
+            target.write_text(text)
+            changed += 1
+    return changed
+
+
+def run(maven_args: list[str], write_fixtures: bool = False) -> int:
     if shutil.which("java") is None or shutil.which("mvn") is None:
         print("conformance: java and mvn must be on the PATH (Java 17, Maven 3.8)", file=sys.stderr)
         return 2
@@ -190,6 +208,7 @@ def run(maven_args: list[str]) -> int:
             "lambdaEndpoints": lambdas, "s3Endpoint": moto.url, "spillBucket": SPILL_BUCKET,
             "expectedDir": str(WORK / "expected"), "appflowDir": str(WORK / "appflow"),
             "catalogTypes": str(WORK / "catalog-types.json"),
+            "writtenFixtures": str(WORK / "sdk-fixtures") if write_fixtures else None,
             "athenaFixtures": str(ATHENA_FIXTURES),
             "appflowFixtures": str(APPFLOW_FIXTURES),
         }, indent=1))
@@ -200,6 +219,9 @@ def run(maven_args: list[str]) -> int:
     passed, failed, skipped = surefire_counts(reports)
     print(f"conformance ({time.monotonic() - started:.0f} s, Surefire reports in {reports.relative_to(ROOT)}):")
     print(f"conformance: {passed} passed, {failed} failed, {skipped} skipped", flush=True)
+    if write_fixtures and code == 0:
+        changed = check_in_written(WORK / "sdk-fixtures")
+        print(f"conformance: the SDKs rewrote {changed} fixture file(s) under {FIXTURES.relative_to(ROOT)}")
     ran = passed + failed + skipped
     if code == 0 and not maven_args and ran < MIN_TESTS:
         print(f"conformance: only {ran} tests ran, at least {MIN_TESTS} expected; a test factory lost its cases "
@@ -209,4 +231,5 @@ def run(maven_args: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run(sys.argv[1:]))
+    args = sys.argv[1:]
+    sys.exit(run([a for a in args if a != "--write-fixtures"], write_fixtures="--write-fixtures" in args))

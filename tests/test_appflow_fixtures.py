@@ -17,10 +17,9 @@ from custom_connector_sdk.lambda_handler import requests as sdk_requests
 
 from appflow_connector import session
 from appflow_connector.handler import lambda_handler
-from conformance.cases import APPFLOW_FIXTURES, FAILS_ON_PURPOSE, PAIRS, repoint
+from conformance.cases import APPFLOW_FIXTURES as FIXTURES
+from conformance.cases import FAILS_ON_PURPOSE, PAIRS, repoint
 from tests.helpers import put_secret
-
-FIXTURES = APPFLOW_FIXTURES
 
 
 def test_every_request_fixture_is_paired():

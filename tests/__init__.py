@@ -1,2 +1,1 @@
-"""The test suite (a package, so `tests.*` is this folder even when an installed distribution ships a
-top-level `tests` package of its own, as smdebug_rulesconfig does)."""
+"""The test suite (a regular package, so that a site-packages `tests` package of a dependency cannot shadow it)."""

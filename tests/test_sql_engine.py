@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from saasbridge.local.engine import Boto3Transport, Engine, EngineOptions, run_sql
+from saasbridge.local.engine import EndpointInvoker, Engine, EngineOptions, run_sql
 from tests.sql_support import (
     CountingProxy,
     EndpointProcess,
@@ -105,7 +105,7 @@ def stack(reference_api, moto_server):
 def engine(stack, moto_server) -> Engine:
     _, endpoint = stack
     return Engine(
-        EngineOptions(transport=Boto3Transport(endpoint_url=endpoint.url), s3_endpoint_url=moto_server.url)
+        EngineOptions(invoker=EndpointInvoker(endpoint.url), s3_endpoint_url=moto_server.url)
     )
 
 
@@ -141,7 +141,7 @@ def test_large_scan_spills_and_stays_exact(stack, aws_env, moto_server, truth) -
     _, endpoint = stack
     small = Engine(
         EngineOptions(
-            transport=Boto3Transport(endpoint_url=endpoint.url),
+            invoker=EndpointInvoker(endpoint.url),
             s3_endpoint_url=moto_server.url,
             max_inline_block_size=20_000,
             max_block_size=50_000,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import decimal
 
 import pytest
-from httpstub import StubServer, reply
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +19,7 @@ from saasbridge.drivers.lambda_invoker import (
     InvokeError,
     InvokeResult,
 )
+from tests.httpstub import StubServer, reply
 
 # ---------------------------------------------------------------- the invoker
 
@@ -225,12 +225,11 @@ class _Stats:
 
 @pytest.mark.parametrize("inline_limit", [3_465_000, 2_000])  # the second forces spilled blocks
 def test_the_athena_sequence_reads_every_row_once(reference_api, aws_env, monkeypatch, inline_limit):
-    from sql_support import connector_env, create_bucket
-
     from athena_connector import protocol
     from athena_connector.handler import reset_container
     from demo_saas.store import dump_records
     from saasbridge.drivers.athena import AthenaDriver, TableScan
+    from tests.sql_support import connector_env, create_bucket
 
     for key, value in connector_env(reference_api.url, aws_env.url).items():
         monkeypatch.setenv(key, value)

@@ -5,7 +5,9 @@ and must give exactly what DuckDB gives on a direct dump of the API's database."
 from __future__ import annotations
 
 import pytest
-from sql_support import (
+
+from saasbridge.local.engine import EndpointInvoker, Engine, EngineOptions, run_sql
+from tests.sql_support import (
     CountingProxy,
     EndpointProcess,
     connector_env,
@@ -14,8 +16,6 @@ from sql_support import (
     sort_key,
     truth_database,
 )
-
-from saasbridge.local.engine import EndpointInvoker, Engine, EngineOptions, run_sql
 
 # (sql, ordered): ordered = compare row order too (the ORDER BY keys are unique).
 QUERIES = [

@@ -4,9 +4,9 @@ proxy in front of the reference API (independent of what the connector reports).
 from __future__ import annotations
 
 import pytest
-from sql_support import CountingProxy, EndpointProcess, connector_env, create_bucket
 
 from saasbridge.local.engine import EndpointInvoker, Engine, EngineOptions, run_sql
+from tests.sql_support import CountingProxy, EndpointProcess, connector_env, create_bucket
 
 
 @pytest.fixture(scope="module")

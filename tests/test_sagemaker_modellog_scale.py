@@ -36,6 +36,21 @@ from tests.test_sagemaker_modellog import (
 __all__ = ["servers"]  # the model-log suite's own moto server and reference API, for this module
 
 
+@pytest.mark.parametrize(("url", "job"), [
+    ("s3://b/training/churn-train-1/output/model.tar.gz", "churn-train-1"),
+    ("s3://b/j1/output/model.tar.gz", "j1"),
+    ("s3://b/output/model.tar.gz", None),  # no job folder
+    ("s3://b/x/a_b/output/model.tar.gz", None),  # not a job name
+    ("s3://b/x/j/output/model.tar.gz.bak", None),
+    ("https://b.s3.amazonaws.com/j/output/model.tar.gz", None),
+    ("s3:///j/output/model.tar.gz", None),
+])
+def test_the_training_job_named_by_artifacts(url, job):
+    from saasbridge.sagemaker.modellog.related import training_job_named
+
+    assert training_job_named(url) == job
+
+
 def _import(region):
     from saasbridge.sagemaker.modellog import ModelLog
 

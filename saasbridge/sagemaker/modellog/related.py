@@ -19,11 +19,22 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from saasbridge.errors import ConfigError
+from saasbridge.s3url import parse_s3_url
 from saasbridge.sagemaker.modellog import records as rec
 from saasbridge.sagemaker.modellog.inventory import Inventory
 
 MARGIN = timedelta(seconds=1)  # a time bound errs towards reading more (clock rounding)
-_JOB_ARTIFACTS = re.compile(r"^s3://[^/]+/(?:.+/)?([a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})/output/model\.tar\.gz$")
+_JOB_ARTIFACTS = re.compile(r"(?:^|/)([a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})/output/model\.tar\.gz$")  # of the key
+
+
+def training_job_named(artifacts_url: str) -> str | None:
+    """The training job whose artifacts `artifacts_url` would be, by SageMaker's layout."""
+    try:
+        named = _JOB_ARTIFACTS.search(parse_s3_url(artifacts_url).key)
+    except ConfigError:  # not an S3 URL: no job wrote it
+        return None
+    return named[1] if named else None
 
 
 class RelatedAssets(Inventory):
@@ -54,8 +65,8 @@ class RelatedAssets(Inventory):
         def load() -> list[dict]:
             out = []
             for url in sorted(rec.artifact_urls(self.desc)):
-                named = _JOB_ARTIFACTS.match(url)
-                job = named and self._describe("describe_training_job", missing=True, TrainingJobName=named[1])
+                name = training_job_named(url)
+                job = name and self._describe("describe_training_job", missing=True, TrainingJobName=name)
                 if job and (job.get("ModelArtifacts") or {}).get("S3ModelArtifacts") == url:
                     out.append(rec.training_job_record(job, {}, None))
             return out

@@ -231,6 +231,7 @@ def _run_moto(port: int, parent_pid: int) -> None:
 
     exit_with_parent(parent_pid)
     _serialize_dynamodb()
+    _filter_sagemaker_jobs_before_paging()
     moto_main(["-H", "127.0.0.1", "-p", str(port)])
 
 
@@ -250,6 +251,29 @@ def _serialize_dynamodb() -> None:
         return dispatch(self, environ, start_response)
 
     DomainDispatcherApplication.__call__ = serialized
+
+
+def _filter_sagemaker_jobs_before_paging() -> None:
+    """moto cuts ListTrainingJobs/ListTransformJobs into pages first and filters each page after, so
+    a filtered listing of 20,000 jobs takes as many calls as an unfiltered one; SageMaker filters
+    first and pages what matched. Filter over every job, then page."""
+    from moto.sagemaker.exceptions import AWSValidationException
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    for name in ("list_training_jobs", "list_transform_jobs"):
+        unpaged = getattr(SageMakerModelBackend, name)
+
+        def filtered_then_paged(self, next_token, max_results, *args, _unpaged=unpaged, **filters):  # noqa: ANN001, ANN202
+            answer = _unpaged(self, None, None, *args, **filters)  # no max_results: every match, no token
+            key = next(k for k in answer if k.endswith("Summaries"))
+            try:
+                start = int(next_token or 0)
+            except ValueError:
+                raise AWSValidationException(f"Invalid pagination token {next_token!r}") from None
+            end = start + max_results if max_results else len(answer[key])
+            return {key: answer[key][start:end], "NextToken": str(end) if end < len(answer[key]) else None}
+
+        setattr(SageMakerModelBackend, name, filtered_then_paged)
 
 
 if __name__ == "__main__":

@@ -71,6 +71,12 @@ class Paginator(ABC):
         self.done = False
         self._resolve_url = resolve_url or (lambda _current, ref: ref)
 
+    def resize(self, page_size: int) -> bool:
+        """Ask for `page_size` records from the next page on; False (nothing changed) when the
+        position cannot be kept at that size."""
+        self.page_size = max(1, min(int(page_size), self.config.max_page_size))
+        return True
+
     def size_params(self) -> dict[str, str]:
         return {self.config.limit_param: str(self.page_size)} if self.config.limit_param else {}
 
@@ -180,6 +186,9 @@ class _UrlPaginator(Paginator):
         if self.next_url is None:
             return PageRequest(params=self.size_params())
         return PageRequest(url=self.next_url)
+
+    def resize(self, page_size: int) -> bool:
+        return self.next_url is None and super().resize(page_size)  # the next URL holds its size
 
     def _follow(self, response: Response, ref: Any, records: list[dict]) -> None:
         if ref in (None, "", False) or self.short_page(records):
@@ -303,6 +312,15 @@ class PageNumberPaginator(_CountingPaginator):
         self.seen += len(records)
         self.page += 1
         self.done = self._finished(response, body, records)
+
+    def resize(self, page_size: int) -> bool:
+        """Only where the rows already read end on a page of the new size."""
+        size = max(1, min(int(page_size), self.config.max_page_size))
+        before = (self.page - self.config.start_page) * self.page_size
+        if before % size:
+            return False
+        self.page, self.page_size = self.config.start_page + before // size, size
+        return True
 
     def _state(self) -> dict[str, Any]:
         # The page size is part of the position: page 3 of 50 is not page 3 of 100.

@@ -23,6 +23,7 @@ import pyarrow as pa
 from saasbridge.arrow.convert import RecordConverter
 from saasbridge.catalog.model import Catalog, Entity
 from saasbridge.client.client import Page
+from saasbridge.client.paginators import make_paginator
 from saasbridge.errors import DeadlineExceeded, QueryError
 from saasbridge.query import residual as residual_filter
 from saasbridge.query.ir import Expr, Query, and_all, columns_of, conjuncts
@@ -33,6 +34,7 @@ from saasbridge.query.planner import Plan, plan
 class ReadPage:
     batch: pa.RecordBatch
     resume: dict | None  # continues right after this page; None = finished
+    api_bytes: int = 0  # body bytes of the API answer the page came from (0: not from a listing)
 
 
 class _PageFetcher:
@@ -252,7 +254,7 @@ class Reader:
                 else:
                     resume = None
                 self._state = resume or {}
-                yield ReadPage(batch, resume)
+                yield ReadPage(batch, resume, page.nbytes)
                 if done:
                     return
         finally:
@@ -298,6 +300,19 @@ class Reader:
 
     def _same(self, where: dict) -> bool:
         return all(self._state.get(k) == v for k, v in where.items())
+
+
+def resized_resume(catalog: Catalog, entity: Entity, resume: dict | None, page_size: int) -> dict | None:
+    """A page's `resume` that continues with API pages of `page_size` records (pass the same
+    `page_size` to `read`); None when the listing cannot change its page size there (a next-page
+    URL carries its own, a page number must land on a boundary of the new size)."""
+    if resume is None or resume.get("page") is None:
+        return resume
+    paginator = make_paginator(catalog.pagination_for(entity), page_size)
+    paginator.restore(resume["page"])
+    if not paginator.resize(page_size):
+        return None
+    return {**resume, "page": paginator.state()}
 
 
 def _fill_path(template: str, bound: dict[str, Any]) -> str:

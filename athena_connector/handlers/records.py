@@ -145,7 +145,7 @@ def read_records(inv: Invocation) -> dict:
         else:
             query = Query(entity.name, read_columns, where, limit)
             reader = read(inv.client(), inv.catalog, query, deadline=inv.deadline, extra=window.expr(),
-                          extra_residual=window.residual_expr())
+                          extra_residual=window.residual_expr(), in_flight=inv.settings.pages_in_flight)
             try:
                 for page in reader:
                     writer.add(to_athena_batch(_select(page.batch, columns)), page.batch.column(key) if key else None)

@@ -7,6 +7,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
@@ -18,7 +19,7 @@ from saasbridge.client.auth import AuthStrategy, TokenStore, build_auth
 from saasbridge.client.credentials import Credentials
 from saasbridge.client.deadline import Deadline, RequestTimer
 from saasbridge.client.http import Response, Transport, TransportError, display_url, origin_key, same_origin
-from saasbridge.client.paginators import extract_records, make_paginator
+from saasbridge.client.paginators import PageRequest, extract_records, make_paginator
 from saasbridge.client.ratelimit import RateLimiter, shared_rate_limiter
 from saasbridge.client.retry import RetryPolicy, body_path, parse_retry_after
 from saasbridge.client.stats import ClientStats
@@ -116,10 +117,14 @@ class SaasClient:
         resume: dict | None = None,
         deadline: Deadline | None = None,
         path: str | None = None,
+        in_flight: int = 1,
     ) -> Iterator[Page]:
         """Pages of the entity's list endpoint, fetched lazily; resume with a page's `resume`.
         `path` replaces the entity's path (a parent-scoped path with its placeholders filled); a
-        404 on its first page is an empty listing (no such parent), as `get` reads a 404."""
+        404 on its first page is an empty listing (no such parent), as `get` reads a 404.
+        `in_flight` > 1: up to that many page requests run at once where the next pages are known
+        before the answers (page numbers or offsets with a known total); answers are still read in
+        order, so the pages and resume states are those of a sequential listing."""
         paginator = make_paginator(
             self.catalog.pagination_for(entity), page_size, resolve_url=self._resolve_next
         )
@@ -129,23 +134,33 @@ class SaasClient:
         list_url = self._url(path or entity.path)
         static = self.catalog.params_for(entity)
         first = resume is None
-        while not paginator.done:
-            position = paginator.state()
-            request = paginator.next_request()
+
+        def target(request: PageRequest) -> tuple[str, dict]:
             if request.url is None:
-                url, query = list_url, {**static, **params, **request.params}
-            else:  # the API's next-page URL, with the static parameters it may have dropped
-                url, query = request.url, static
-            response = self._exchange("GET", url, params=query, deadline=deadline, resume=position)
-            if response.status == 404 and path is not None and first:
-                yield Page([], None, len(response.body))
-                return
-            first = False
-            self._raise_for_status(response, "GET")
-            body = response.json()
-            records = extract_records(body, records_path, response.url)
-            paginator.advance(response, body, records)
-            yield Page(records, None if paginator.done else paginator.state(), len(response.body))
+                return list_url, {**static, **params, **request.params}
+            return request.url, static  # the API's next-page URL, with the static parameters it may have dropped
+
+        def fetch(url: str, query: dict, position: dict | None) -> Response:
+            return self._exchange("GET", url, params=query, deadline=deadline, resume=position)
+
+        ahead = _PagesAhead(fetch, in_flight)
+        try:
+            while not paginator.done:
+                position = paginator.state()
+                url, query = target(paginator.next_request())
+                known = [target(r) for r in paginator.predicted(in_flight)] if in_flight > 1 else []
+                response = ahead.take(url, query, position, known)
+                if response.status == 404 and path is not None and first:
+                    yield Page([], None, len(response.body))
+                    return
+                first = False
+                self._raise_for_status(response, "GET")
+                body = response.json()
+                records = extract_records(body, records_path, response.url)
+                paginator.advance(response, body, records)
+                yield Page(records, None if paginator.done else paginator.state(), len(response.body))
+        finally:
+            ahead.close()
 
     def get(self, entity: Entity, id: str, *, deadline: Deadline | None = None) -> dict | None:  # noqa: A002
         """One record by id; None when the API answers 404."""
@@ -531,6 +546,46 @@ class SaasClient:
         if status == 404:
             raise NotFoundError(f"{where} was not found (HTTP 404): {message}", status=status)
         raise ApiError(f"{where} failed (HTTP {status}): {message}", status=status)
+
+
+class _PagesAhead:
+    """Page requests sent before their turn, at most `width` at once, each with the rate budget,
+    retries and deadline of any request; answers are taken in order by `take`. Requests no longer
+    expected (a page came back shorter than predicted) are dropped."""
+
+    def __init__(self, fetch: Callable[[str, dict, dict | None], Response], width: int):
+        self._fetch = fetch
+        self._width = max(1, width)
+        self._running: dict[str, Future[Response]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def take(self, url: str, query: dict, position: dict | None, known: list[tuple[str, dict]]) -> Response:
+        """The answer to (url, query), the listing's next request; `known`: the requests that
+        follow it from `position` on (itself first), started now if not yet running."""
+        wanted = {_with_query(u, q): (u, q) for u, q in known}
+        for key in [k for k in self._running if k not in wanted]:
+            self._running.pop(key).cancel()
+        if wanted and self._pool is None:
+            self._pool = ThreadPoolExecutor(self._width, thread_name_prefix="saasbridge-page")
+        for key, (u, q) in wanted.items():
+            if key not in self._running and self._pool is not None:
+                self._running[key] = self._pool.submit(self._fetch, u, q, None)
+        future = self._running.pop(_with_query(url, query), None)
+        if future is None:
+            return self._fetch(url, query, position)
+        try:
+            return future.result()
+        except DeadlineExceeded as exc:  # sent ahead, it did not know where the listing would stand
+            raise DeadlineExceeded(str(exc), resume=position) from None
+
+    def close(self) -> None:
+        """Cancel what has not started; wait for what has (its answer is dropped)."""
+        for future in self._running.values():
+            future.cancel()
+        self._running.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 class _Slot:

@@ -90,7 +90,9 @@ class Reader:
 
     An iterator of `ReadPage`s; `.plan` is the plan used (for --explain), `.rows` the rows
     returned so far, `.converter.warnings` the values of the wrong type turned into null.
-    `prefetch=False` turns read-ahead off; `close()` (or `with`) ends a read early."""
+    `prefetch=False` turns read-ahead off; `close()` (or `with`) ends a read early. `in_flight` > 1
+    lets a listing whose next pages are known ahead (page numbers or offsets with a known total)
+    keep that many requests running, for a caller that reads it to its end (no LIMIT)."""
 
     def __init__(
         self,
@@ -104,6 +106,7 @@ class Reader:
         extra_residual: Expr | None = None,
         page_size: int | None = None,
         prefetch: bool = True,
+        in_flight: int = 1,
     ):
         self.client = getattr(client, "client", lambda: client)() if _is_runtime(client) else client
         self.catalog = catalog
@@ -124,6 +127,7 @@ class Reader:
         self._state = _check_resume(resume, self.plan.mode)
         self.rows = int(self._state.get("rows", 0))
         self.prefetch = prefetch
+        self.in_flight = max(1, in_flight) if self.plan.limit is None else 1  # a LIMIT may stop early
         self._served = 0  # pages the caller has taken; read-ahead starts when it asks for a second
         self._pages = self._run()
 
@@ -231,6 +235,7 @@ class Reader:
         fetcher = _PageFetcher(self.client.list_pages(
             entity, params, page_size=self.plan.page_size, resume=position, deadline=self.deadline,
             **({"path": _fill_path(entity.path, bound)} if bound else {}),
+            **({"in_flight": self.in_flight} if self.in_flight > 1 else {}),
         ))
         try:
             while True:

@@ -15,8 +15,8 @@ from custom_connector_sdk.lambda_handler.handlers import ConfigurationHandler
 
 from appflow_connector import session
 from appflow_connector.errors import error_details
-from saasbridge import __version__
 from saasbridge.catalog.model import Catalog
+from saasbridge.version import __version__
 
 CONNECTOR_OWNER = "saasbridge"
 _FILTER_OPERATORS = ("PROJECTION", "LESS_THAN", "GREATER_THAN", "BETWEEN", "LESS_THAN_OR_EQUAL_TO",

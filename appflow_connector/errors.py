@@ -3,7 +3,6 @@ answers with is in `failures`)."""
 
 from __future__ import annotations
 
-import logging
 import math
 
 from custom_connector_sdk.lambda_handler import responses as r
@@ -22,8 +21,8 @@ from saasbridge.errors import (
     SaasBridgeError,
     UnknownEntityError,
 )
+from saasbridge.telemetry import logger
 
-logger = logging.getLogger(__name__)
 MAX_MESSAGE = 1000  # AppFlow caps some status messages at 1024 characters
 
 
@@ -41,7 +40,7 @@ def error_details(exc: BaseException) -> r.ErrorDetails:
     code, retry = _classify(exc)
     message = str(exc) if isinstance(exc, SaasBridgeError) else f"internal error ({type(exc).__name__})"
     if code is r.ErrorCode.UnknownError:
-        logger.error("unexpected %s while handling the request", type(exc).__name__, exc_info=exc)
+        logger.error(f"unexpected {type(exc).__name__} while handling the request", exc_info=exc)
     message = " ".join(message.split())[:MAX_MESSAGE] or type(exc).__name__
     return r.ErrorDetails(code, message, retry)
 

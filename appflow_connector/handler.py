@@ -8,7 +8,6 @@ a bare RuntimeError, which AppFlow only sees as "no valid response").
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from custom_connector_sdk.lambda_handler import requests as rq
@@ -20,11 +19,8 @@ from appflow_connector.configuration import SaasBridgeConfigurationHandler
 from appflow_connector.errors import error_details
 from appflow_connector.failures import error_response
 from appflow_connector.metadata import SaasBridgeMetadataHandler
-from appflow_connector.observability import publish
 from appflow_connector.records import SaasBridgeRecordHandler
-from saasbridge.client.budget.accounting import usage_since
-
-logger = logging.getLogger("appflow_connector")
+from saasbridge.telemetry import logger, report
 
 _REQUESTS = {
     "ValidateConnectorRuntimeSettingsRequest": (rq.ValidateConnectorRuntimeSettingsRequest, "configuration_handler", "validate_connector_runtime_settings"),
@@ -68,26 +64,20 @@ class SaasBridgeConnectorHandler(BaseLambdaConnectorHandler):
             handler = getattr(self, handler_name)
             if isinstance(handler, SaasBridgeRecordHandler):
                 handler.lambda_context = context
-            before = session.current_usage()
             try:
-                return getattr(handler, method)(request).to_dict()
+                with session.metered() as meter:
+                    return getattr(handler, method)(request).to_dict()
             finally:
-                _account(event_type, event, before)
+                report("appflow", event_type, meter, run_id=("executionId", _execution_id(event)), context=context)
         except Exception as exc:  # the one place that turns every failure into a response
             return error_response(event_type, error_details(exc))
 
 
-def _account(event_type: str, event: dict, before: tuple[Any, dict]) -> None:
-    """Publish what this call spent of the API budget (a container serves one call at a time)."""
-    client, stats = session.current_usage()
-    if client is None:
-        return
-    usage = usage_since(before[1] if before[0] is client else {}, stats)
-    if not usage["requests"]:
-        return
+def _execution_id(event: dict) -> str | None:
+    """AppFlow's flow run id, the key of the run's usage record."""
     ctx = event.get("connectorContext") if isinstance(event.get("connectorContext"), dict) else {}
     execution_id = ctx.get("executionId")
-    publish(event_type, execution_id if isinstance(execution_id, str) else None, usage, client.rate_limiter.bucket)
+    return execution_id if isinstance(execution_id, str) else None
 
 
 def _normalise(event: dict) -> dict:
@@ -112,17 +102,12 @@ def _describe(exc: BaseException) -> str:
 def _log_call(event: Any, event_type: str | None) -> None:
     """Log what identifies a call (never credentials or records)."""
     if not isinstance(event, dict):
-        logger.warning("event is not a JSON object (%s)", type(event).__name__)
+        logger.warning("event is not a JSON object", extra={"eventType": type(event).__name__})
         return
     ctx = event.get("connectorContext") if isinstance(event.get("connectorContext"), dict) else {}
-    logger.info(
-        "appflow %s entity=%s flow=%s execution=%s filter=%r",
-        event_type,
-        event.get("entityIdentifier"),
-        ctx.get("flowName"),
-        ctx.get("executionId"),
-        event.get("filterExpression"),
-    )
+    logger.info(f"appflow {event_type}", extra={
+        "requestType": event_type, "entity": event.get("entityIdentifier"), "flowName": ctx.get("flowName"),
+        "executionId": ctx.get("executionId"), "filter": event.get("filterExpression")})
 
 
 _handler: SaasBridgeConnectorHandler | None = None

@@ -3,10 +3,12 @@ SaasClient authenticated with the Secrets Manager secret named in the event."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,6 +16,7 @@ from custom_connector_sdk.lambda_handler.responses import ErrorCode
 
 from appflow_connector.errors import ConnectorError
 from saasbridge.catalog.model import Catalog, Entity
+from saasbridge.client.stats import UsageMeter
 from saasbridge.errors import ConfigError, UnknownEntityError
 
 INSTANCE_URL = "instanceUrl"  # runtime setting: the API base URL (CONNECTOR_PROFILE scope)
@@ -122,11 +125,18 @@ _clients: dict[tuple[Any, ...], Any] = {}
 _clients_lock = threading.Lock()
 
 
-def current_usage() -> tuple[Any, dict]:
-    """The container's live client (or None) and its cumulative stats, to tell what one call spent."""
-    with _clients_lock:
-        client = next(iter(_clients.values()), None)
-    return client, client.stats.as_dict() if client is not None else {}
+_meter: contextvars.ContextVar[UsageMeter | None] = contextvars.ContextVar("appflow_meter", default=None)
+
+
+@contextlib.contextmanager
+def metered() -> Iterator[UsageMeter]:
+    """One call's usage meter: the clients `client_for` hands out while it is open count into it."""
+    with UsageMeter() as meter:
+        token = _meter.set(meter)
+        try:
+            yield meter
+        finally:
+            _meter.reset(token)
 
 
 def client_for(cat: Catalog, secret_arn: str | None):
@@ -144,4 +154,5 @@ def client_for(cat: Catalog, secret_arn: str | None):
             client = SaasClient(cat, creds, auth=stored_token_auth(cat.auth, creds, lambda: store.read("accessToken")))
             _clients.clear()  # one live client per container is plenty; drop stale credentials
             _clients[key] = client
-        return client
+        meter = _meter.get()
+        return meter.watch(client) if meter is not None else client

@@ -12,9 +12,9 @@ from typing import Any
 from athena_connector import errors
 from athena_connector.config import Settings
 from athena_connector.handlers import HANDLERS, Invocation
-from athena_connector.observability import logger, publish
 from athena_connector.protocol import Request, parse_request
 from saasbridge import errors as core
+from saasbridge.telemetry import logger, report
 
 _lock = threading.Lock()
 _container: dict[str, Any] = {}
@@ -86,15 +86,6 @@ def _translate(exc: Exception) -> Exception:
         f"internal error ({type(exc).__name__}); see the connector's CloudWatch log for this queryId")
 
 
-def _record_usage(inv: Invocation, query_id: str | None, stats: list[dict]) -> None:
-    """Add this invocation's API requests to its query's record in the shared budget table."""
-    limiter = next((c.rate_limiter for c in inv.clients if hasattr(c, "rate_limiter")), None)
-    if limiter is not None and query_id:
-        from saasbridge.client.budget.accounting import usage_of
-
-        limiter.bucket.record_usage("athena", query_id, usage_of(stats))
-
-
 def lambda_handler(event: dict, context: Any) -> dict:
     """Serve one federation request (dict in, dict out); raise a typed error on failure."""
     request: Request | None = None
@@ -111,7 +102,8 @@ def lambda_handler(event: dict, context: Any) -> dict:
         else:
             inv = Invocation(runtime=_runtime(), settings=Settings.from_env(), request=request,
                              deadline=_deadline(context), s3=lambda: _boto("s3"), kms=lambda: _boto("kms"))
-        response = handle(inv)
+        with inv.meter:
+            response = handle(inv)
         logger.info("request served", extra={"serdeVersion": request.version})
         return response
     except Exception as exc:
@@ -123,7 +115,6 @@ def lambda_handler(event: dict, context: Any) -> dict:
         raise translated from None
     finally:
         if inv is not None and request is not None:
-            stats = [c.stats.as_dict() for c in inv.clients if hasattr(c, "stats")]
-            publish(request.type, inv.counters, stats, query_id=request.query_id)
-            _record_usage(inv, request.query_id, stats)
+            report("athena", request.type, inv.meter, run_id=("queryId", request.query_id),
+                   context=context, counters=inv.counters.metrics())
         logger.remove_keys(["queryId", "requestType", "catalogName"])

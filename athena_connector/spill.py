@@ -19,6 +19,7 @@ from athena_connector.protocol.spilled import (
     read_spilled_block,
     read_spilled_blocks,
 )
+from saasbridge.errors import aws_error_code
 
 __all__ = ["BlockSpiller", "block_location", "decrypt", "encrypt", "read_spilled_block", "read_spilled_blocks"]
 
@@ -52,7 +53,7 @@ class BlockSpiller:
         try:
             self.s3.put_object(Bucket=location.bucket, Key=location.key, Body=body, **self.put_headers)
         except Exception as exc:  # botocore errors carry no secrets; keep only their class and code
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+            code = aws_error_code(exc)
             raise SpillError(
                 f"cannot write spill object s3://{location.bucket}/{location.key} ({code}); check that the "
                 "spill bucket exists and the Lambda role may s3:PutObject to it"

@@ -1,14 +1,15 @@
 """saasbridge: a SaaS REST API as Athena tables and AppFlow entities, from one catalog.
 
-Importing this package is cheap: the Lambda handlers import it. Notebook helpers such as
-`saasbridge.sql` load the local engine only when first used.
+The package façade, above every layer (docs/architecture.md): the notebook helper `saasbridge.sql`
+loads the local engine when first used, so no module in a layer imports the bare `saasbridge`.
+Importing it stays cheap, since Python runs it before any `saasbridge.x` (the handlers' too).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from saasbridge.version import __version__ as __version__
 
 
 def __getattr__(name: str) -> Any:

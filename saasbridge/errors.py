@@ -3,6 +3,8 @@ and never contain a credential."""
 
 from __future__ import annotations
 
+import re
+
 
 class SaasBridgeError(Exception):
     """Base of every error saasbridge raises on purpose."""
@@ -73,4 +75,21 @@ class QuotaExhaustedError(RateLimitedError):
 def aws_error_code(exc: BaseException) -> str:
     """The AWS error code of a botocore error (`AccessDeniedException`), else the exception's type
     name: safe in a message, it never carries a secret."""
-    return getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+    return str(_aws_error(exc).get("Code") or type(exc).__name__)
+
+
+def aws_error_message(exc: BaseException) -> str:
+    """The AWS error's message (else the exception's text) as one line of at most 300 characters;
+    an HTML error page is reduced to its text."""
+    text = re.sub(r"<[^>]*>", " ", str(_aws_error(exc).get("Message") or exc))
+    return " ".join(text.split())[:300]
+
+
+def aws_error_line(exc: BaseException) -> str:
+    """`Code: message` of a botocore error, one line: the form every AWS failure is reported in."""
+    return f"{aws_error_code(exc)}: {aws_error_message(exc)}"
+
+
+def _aws_error(exc: BaseException) -> dict:
+    response = getattr(exc, "response", None)
+    return (response.get("Error") or {}) if isinstance(response, dict) else {}

@@ -24,6 +24,8 @@ CATALOG_NAME = "saas"
 
 
 class Context:
+    function_name = "saasbridge-athena"
+
     def get_remaining_time_in_millis(self) -> int:
         return 300_000
 

@@ -239,33 +239,33 @@ def test_default_lease_is_a_tenth_of_a_second_within_half_the_burst():
     assert default_lease(0.5, 1) == 1
 
 
-def test_athena_metrics_carry_the_query_id(capsys):
+def test_each_invocation_reports_its_usage_to_emf_and_its_run_record(table, monkeypatch, capsys):
+    """Two invocations of one flow run on a long-lived client: EMF with the run id per invocation
+    (the stand-in's own request count), and the run's record sums them."""
     import json as _json
 
-    from athena_connector.observability import publish
+    from saasbridge.client.stats import UsageMeter
+    from saasbridge.telemetry import report
 
-    publish("ReadRecordsRequest", None, [{"requests": 3, "retries": 1, "throttled": 1}], query_id="q-77")
+    monkeypatch.setenv("SAASBRIDGE_BUDGET_TABLE", table)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "saasbridge-appflow")  # EMF goes to stdout
+    with StubServer(lambda r: reply({"data": []})) as server:
+        client = SaasClient(stub_catalog(server.url), Credentials({"apiKey": uuid.uuid4().hex}))
+        client.request("GET", "/v1/things")  # before the run: not the run's
+        counts = []
+        for n in (3, 2):
+            before = len(server.requests)
+            with UsageMeter() as meter:
+                meter.watch(client)
+                for _ in range(n):
+                    client.request("GET", "/v1/things")
+            report("appflow", "QueryDataRequest", meter, run_id=("executionId", "exec-1"))
+            counts.append(len(server.requests) - before)
     emf = [_json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert emf and emf[-1]["queryId"] == "q-77"
-    assert (emf[-1]["ApiRequests"], emf[-1]["ApiRetries"], emf[-1]["ApiThrottled"]) == ([3.0], [1.0], [1.0])
-
-
-def test_appflow_calls_publish_usage_per_execution(table, monkeypatch, capsys):
-    """An AppFlow QueryData call in Lambda: EMF with the executionId, and the flow run's record."""
-    import json as _json
-
-    from appflow_connector.observability import publish
-
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "saasbridge-appflow")
-    pk = tenant()
-    budget = DynamoBudget(BucketTable(table, pk), 10, 10, SharedBudget())
-    publish("QueryDataRequest", "exec-1", {"requests": 4, "retries": 0, "throttled": 2}, budget)
-    publish("QueryDataRequest", "exec-1", {"requests": 1, "retries": 1, "throttled": 0}, budget)
-    emf = [_json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert [(e["executionId"], e["ApiRequests"], e["ApiThrottled"]) for e in emf] == [
-        ("exec-1", [4.0], [2.0]), ("exec-1", [1.0], [0.0])]
-    (run,) = read_tenant(table, pk).usage
-    assert (run.kind, run.run_id, run.requests, run.retries, run.throttled, run.invocations) == ("appflow", "exec-1", 5, 1, 2, 2)
+    assert [(e["executionId"], e["ApiRequests"], e["service"]) for e in emf] == [
+        ("exec-1", [float(n)], "saasbridge-appflow") for n in counts]
+    (run,) = read_tenant(table, client.rate_limiter.bucket.table.pk).usage
+    assert (run.kind, run.run_id, run.requests, run.invocations) == ("appflow", "exec-1", sum(counts), 2)
 
 
 def test_budget_init_command_creates_the_table_once(aws_env, capsys):

@@ -404,7 +404,10 @@ def oauth_api(deploy, monkeypatch):
 def _all_logs_at_debug(caplog) -> None:
     """Every logger at DEBUG but boto3's wire trace, which prints Secrets Manager bodies by design
     (as in tests/test_secrets.py)."""
+    from saasbridge.telemetry import logger
+
     caplog.set_level("DEBUG")
+    caplog.set_level("DEBUG", logger=logger.name)  # the connectors' logger (it does not propagate)
     for name in ("botocore", "boto3", "s3transfer"):
         caplog.set_level("INFO", logger=name)
 

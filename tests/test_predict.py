@@ -69,7 +69,7 @@ def trained(api, moto_server, tmp_path_factory):
         [sys.executable, str(ROOT / "examples" / "train.py"), "--train", str(run_dir / "train"),
          "--model-dir", str(model_dir)], check=True, capture_output=True, timeout=120,
     )  # fmt: skip
-    from saasbridge.local.sagemaker.archive import pack_model_dir
+    from saasbridge.local.sagemaker.model_archive import pack_model_dir
 
     archive = tmp / "model.tar.gz"
     archive.write_bytes(pack_model_dir(model_dir))
@@ -136,7 +136,7 @@ def deployed(trained, sagemaker_standin):
     registered once more as the model `churn-batch` for transform jobs."""
     import boto3
 
-    from saasbridge.local.sagemaker.deploy import EXECUTION_ROLE, deploy_endpoint, upload_model
+    from saasbridge.local.sagemaker.sdk_deploy import EXECUTION_ROLE, deploy_endpoint, upload_model
 
     model_dir, _ = trained
     aws = {"endpoint_url": sagemaker_standin.url, "region_name": "us-east-1", "aws_access_key_id": "testing",
@@ -226,7 +226,7 @@ def test_batch_transform(api, deployed, standin_env, capsys):
 
 
 def test_scoring_api_with_an_api_key(api, deployed, standin_env, monkeypatch, capsys):
-    from saasbridge.local.scoring_api import ScoringApiServer
+    from saasbridge.local.scoring_gateway import ScoringApiServer
 
     expected = expected_scores(api, deployed)
     with ScoringApiServer(api_key="local-scoring-key", allowed_endpoints="churn-*") as scoring:
@@ -308,7 +308,7 @@ def test_json_lines_input(api, deployed, standin_env, capsys):
 
 
 def test_scoring_api_with_iam_auth_signs_requests(api, deployed, standin_env, monkeypatch, capsys):
-    from saasbridge.local.scoring_api import ScoringApiServer
+    from saasbridge.local.scoring_gateway import ScoringApiServer
 
     expected = expected_scores(api, deployed)
     monkeypatch.delenv("SAASBRIDGE_SCORING_API_KEY", raising=False)

@@ -22,9 +22,10 @@ from botocore.config import Config
 
 from demo_saas.store import dump_records
 from saasbridge.cli import main
-from saasbridge.local.sagemaker.archive import pack_model_dir
-from saasbridge.local.sagemaker.deploy import deploy_endpoint, upload_model, wait_for_transform_job
+from saasbridge.local.sagemaker.model_archive import pack_model_dir
+from saasbridge.local.sagemaker.sdk_deploy import deploy_endpoint, upload_model, wait_for_transform_job
 from saasbridge.local.sagemaker.standin import clear_faults, inject_fault
+from saasbridge.sagemaker.waiting import TRANSFORM_JOB, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = "do_not_contact"
@@ -166,7 +167,7 @@ def test_endpoint_with_an_unreadable_archive_fails_to_create(sagemaker_standin, 
         deploy_endpoint(name, f"s3://{bucket}/model.tar.gz", sm)
     endpoint = sm.describe_endpoint(EndpointName=name)
     assert endpoint["EndpointStatus"] == "Failed"
-    assert "not a readable model.tar.gz" in endpoint["FailureReason"]
+    assert f"s3://{bucket}/model.tar.gz: not a readable .tar.gz" in endpoint["FailureReason"]
     runtime = boto("sagemaker-runtime", sagemaker_standin.url)
     with pytest.raises(runtime.exceptions.ValidationError, match="Failed, not InService"):
         runtime.invoke_endpoint(EndpointName=name, Body="1\n", ContentType="text/csv")
@@ -306,6 +307,27 @@ def test_failing_transform_job_reports_failed_with_a_reason(sagemaker_standin, t
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="out/")
 
 
+def test_a_transform_job_still_running_at_the_timeout_is_stopped(sagemaker_standin, trained, endpoint):
+    """The timeout rule (saasbridge/sagemaker/waiting.py) on a job that really runs: one model call per
+    record over many objects outlasts a short wait, which stops it; it ends Stopped, short of its outputs."""
+    s3, sm = boto("s3", sagemaker_standin.url), boto("sagemaker", sagemaker_standin.url)
+    bucket, objects = f"stop-{uuid.uuid4().hex[:8]}", 40
+    s3.create_bucket(Bucket=bucket)
+    body = "".join(line + "\n" for line in trained.feature_lines()).encode()
+    for i in range(objects):
+        s3.put_object(Bucket=bucket, Key=f"in/part-{i:03d}.csv", Body=body)
+    name = f"long-{uuid.uuid4().hex[:8]}"
+    sm.create_transform_job(**transform_request(name, endpoint, f"s3://{bucket}/in/", f"s3://{bucket}/out",
+                                                BatchStrategy="SingleRecord"))  # fmt: skip
+    waited = wait_for(sm, TRANSFORM_JOB, name, timeout=0.5, poll=0.1)
+    assert (waited.status, waited.timed_out, waited.stopped) == ("InProgress", True, True)
+    assert waited.description["TransformJobStatus"] in ("Stopping", "Stopped")
+    assert wait_for_transform_job(sm, name, timeout=60)["TransformJobStatus"] == "Stopped"
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="out/")["KeyCount"] < objects
+    with pytest.raises(sm.exceptions.ClientError, match="ValidationException.*only an InProgress job"):
+        sm.stop_transform_job(TransformJobName=name)
+
+
 def test_model_server_without_hooks_uses_the_sklearn_containers_defaults(trained, tmp_path):
     """The container stand-in on its own: /ping, and /invocations with the scikit-learn container's
     defaults for the hooks a script leaves out (json → float32 array → model.predict → json)."""
@@ -313,8 +335,8 @@ def test_model_server_without_hooks_uses_the_sklearn_containers_defaults(trained
     import urllib.request
 
     from saasbridge.local import processes
-    from saasbridge.local.sagemaker.archive import unpack_model
     from saasbridge.local.sagemaker.container import READY_PREFIX
+    from saasbridge.local.sagemaker.model_archive import unpack_model
 
     model_dir = unpack_model(pack_model_dir(trained.model_dir), tmp_path / "model")
     (model_dir / "code" / "bare.py").write_text(

@@ -1,4 +1,4 @@
-"""Batch transform's record handling (transform.py alone, with a stand-in model function): for any
+"""Batch transform's record handling (transform_jobs.py alone, with a stand-in model function): for any
 rows, batch size and strategy, every input line gets exactly one output line, in order, with its id
 joined, whatever the batching; a model that answers the wrong number of lines fails the job."""
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from saasbridge.local.sagemaker.transform import TransformFailed, TransformJob, output_key
+from saasbridge.local.sagemaker.transform_jobs import TransformFailed, TransformJob, output_key
 
 
 class SumModel:

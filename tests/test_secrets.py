@@ -59,7 +59,7 @@ def capture_all_logs():
         saved[name] = logging.getLogger(name).level
         logging.getLogger(name).setLevel(logging.INFO)
     logging.getLogger().addHandler(handler)
-    from athena_connector.observability import logger as powertools_logger
+    from saasbridge.telemetry import logger as powertools_logger
 
     powertools_logger.setLevel("DEBUG")
     powertools_logger.addHandler(handler)
@@ -169,12 +169,12 @@ def test_no_secret_in_logs_errors_metrics_or_responses(reference_api, aws_env, m
     made = run_athena(reference_api.url, monkeypatch, outputs)
     run_appflow(reference_api.url, outputs)
     out, err = capfd.readouterr()
-    haystacks = {"log records": "\n".join(capture_all_logs.lines), "stdout (logs, EMF metrics)": out,
-                 "stderr": err, "responses and error messages": "\n".join(outputs)}
+    haystacks = {"log records": "\n".join(capture_all_logs.lines), "stdout (EMF metrics)": out,
+                 "stderr (logs outside Lambda)": err, "responses and error messages": "\n".join(outputs)}
     secrets = ["demo-acme-key", "demo-acme-secret", WRONG_KEY, *made]
     assert len(made) > 3 and made[0] not in ("None", "")
     # the metrics and the connectors' logs really were captured
-    assert '"_aws"' in out and "request served" in out + haystacks["log records"]
+    assert '"_aws"' in out and "request served" in err + haystacks["log records"]
     assert "appflow QueryDataRequest" in haystacks["log records"]
     assert len(capture_all_logs.lines) > 20
     for where, text in haystacks.items():

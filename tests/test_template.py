@@ -247,8 +247,12 @@ def test_translated_template_for_combination(combo):
 # ---------------------------------------------------------------- what each combination must contain
 
 
-def statements(role: dict) -> list[dict]:
-    return [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+def statements(role: dict, resources: dict) -> list[dict]:
+    """The role's inline statements and those of the template's managed policies it attaches."""
+    props = role["Properties"]
+    docs = [p["PolicyDocument"] for p in props["Policies"]]
+    docs += [resources[arn["Ref"]]["Properties"]["PolicyDocument"] for arn in props.get("ManagedPolicyArns", [])]
+    return [s for doc in docs for s in doc["Statement"]]
 
 
 def actions(statement: dict) -> set[str]:
@@ -326,11 +330,11 @@ def check_resources(t: dict, combo: dict[str, bool], given: dict[str, Any]) -> N
         assert set(roles) == {"AthenaConnectorRole", "AppFlowConnectorRole"}
         assert athena["Role"] == {"Fn::GetAtt": ["AthenaConnectorRole", "Arn"]}
         assert appflow["Role"] == {"Fn::GetAtt": ["AppFlowConnectorRole", "Arn"]}
-        check_athena_role(statements(roles["AthenaConnectorRole"]), combo, bucket_ref)
-        check_appflow_role(statements(roles["AppFlowConnectorRole"]), combo)
+        check_athena_role(statements(roles["AthenaConnectorRole"], res), combo, bucket_ref)
+        check_appflow_role(statements(roles["AppFlowConnectorRole"], res), combo)
         for role in roles.values():
             assert "PermissionsBoundary" not in role["Properties"]  # default: none
-            for st in statements(role):
+            for st in statements(role, res):
                 if st["Resource"] == "*":
                     assert actions(st) <= UNSCOPABLE, st
 
@@ -411,16 +415,17 @@ BUDGET_ACTIONS = {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchGetI
 
 
 def without_budget(t: dict) -> dict:
-    """`t` less the table, its output, the functions' SAASBRIDGE_BUDGET_TABLE and its statements."""
+    """`t` less the table, its output and policy, the functions' SAASBRIDGE_BUDGET_TABLE and the
+    roles' attachments of that policy."""
     t = copy.deepcopy(t)
-    t["Resources"].pop("SharedRateBudgetTable", None)
+    for name in ("SharedRateBudgetTable", "SharedRateBudgetPolicy"):
+        t["Resources"].pop(name, None)
     t.get("Outputs", {}).pop("SharedRateBudgetTable", None)
     for resource in t["Resources"].values():
         props = resource["Properties"]
         props.get("Environment", {}).get("Variables", {}).pop("SAASBRIDGE_BUDGET_TABLE", None)
-        for policy in props.get("Policies", []) if resource["Type"] == "AWS::IAM::Role" else []:
-            doc = policy["PolicyDocument"]
-            doc["Statement"] = [s for s in doc["Statement"] if s.get("Sid") != "SharedRateBudget"]
+        if "ManagedPolicyArns" in props:
+            props["ManagedPolicyArns"] = [a for a in props["ManagedPolicyArns"] if a != {"Ref": "SharedRateBudgetPolicy"}]
     return t
 
 
@@ -448,7 +453,7 @@ def test_shared_rate_budget_adds_a_table_and_only_what_reaches_it(role):
     roles = [r for r in res.values() if r["Type"] == "AWS::IAM::Role"]
     assert len(roles) == (0 if role else 2)
     for r in roles:
-        (st,) = [s for s in statements(r) if any(a.startswith("dynamodb:") for a in actions(s))]
+        (st,) = [s for s in statements(r, res) if any(a.startswith("dynamodb:") for a in actions(s))]
         assert actions(st) == BUDGET_ACTIONS  # no Scan, Query, PutItem or DeleteItem
         assert st["Resource"] == {"Fn::GetAtt": ["SharedRateBudgetTable", "Arn"]}
 
@@ -460,7 +465,7 @@ def test_the_model_log_sync_shares_the_budget_too():
     res = resolved["Resources"]
     env = res["ModelLogSyncFunction"]["Properties"]["Environment"]["Variables"]
     assert env["SAASBRIDGE_BUDGET_TABLE"] == {"Ref": "SharedRateBudgetTable"}
-    (st,) = [s for s in statements(res["ModelLogSyncRole"]) if s.get("Sid") == "SharedRateBudget"]
+    (st,) = [s for s in statements(res["ModelLogSyncRole"], res) if s.get("Sid") == "SharedRateBudget"]
     assert actions(st) == BUDGET_ACTIONS and st["Resource"] == {"Fn::GetAtt": ["SharedRateBudgetTable", "Arn"]}
     off = {k: v for k, v in on.items() if k != "SharedRateBudget"}
     assert without_budget(resolved) == resolve_for(translate(load_source(), off), off)
@@ -513,7 +518,7 @@ def test_scoring_api_combination(combo):
     if combo["role"]:
         assert fn["Role"] == EXISTING_ROLE and "ScoringFunctionRole" not in res
         return
-    sts = statements(res["ScoringFunctionRole"])
+    sts = statements(res["ScoringFunctionRole"], res)
     acts = set().union(*(actions(st) for st in sts))
     assert acts == {"logs:CreateLogStream", "logs:PutLogEvents", "sagemaker:InvokeEndpoint"} | (
         UNSCOPABLE - {"kms:GenerateRandom"} if combo["vpc"] else set())
@@ -559,7 +564,7 @@ def test_model_log_sync_function_when_enabled(role):
     if role:
         assert "ModelLogSyncRole" not in res and fn["Role"] == EXISTING_ROLE
         return
-    sts = statements(res["ModelLogSyncRole"])
+    sts = statements(res["ModelLogSyncRole"], res)
     granted = set().union(*(actions(st) for st in sts))
     assert granted == MODEL_LOG_READS | MODEL_LOG_LISTS | {
         "logs:CreateLogStream", "logs:PutLogEvents", "secretsmanager:GetSecretValue"}
@@ -577,3 +582,45 @@ def test_model_log_sync_is_absent_by_default():
     given = dict(BASE)
     resolved = resolve_for(translate(load_source(), given), given)
     assert not [n for n in resolved["Resources"] if n.startswith("ModelLogSync")]
+
+
+# ---------------------------------------------------------------- one policy per concern (issue 20)
+
+ALL_ROLES = {"AthenaConnectorRole", "AppFlowConnectorRole", "ModelLogSyncRole", "ScoringFunctionRole"}
+EVERYTHING = {**parameters_for({"vpc": True, "kms": True, "role": False, "bucket": False}),
+              "SharedRateBudget": "true", "ModelLogSync": "true", "ScoringApi": "iam"}
+
+
+def test_each_shared_concern_is_one_managed_policy_attached_by_the_roles_that_need_it():
+    text = TEMPLATE.read_text()
+    assert text.count("ec2:CreateNetworkInterface") == 1 and text.count("[dynamodb:GetItem") == 1
+    resolved = resolve_for(translate(load_source(), EVERYTHING), EVERYTHING)
+    assert lint(resolved) == []
+    res = resolved["Resources"]
+    policies = {n: r for n, r in res.items() if r["Type"] == "AWS::IAM::ManagedPolicy"}
+    assert set(policies) == {"VpcNetworkInterfacesPolicy", "SharedRateBudgetPolicy"}
+    attached = {name: {a["Ref"] for a in res[name]["Properties"]["ManagedPolicyArns"]} for name in ALL_ROLES}
+    assert attached == {"AthenaConnectorRole": set(policies), "AppFlowConnectorRole": set(policies),
+                        "ModelLogSyncRole": set(policies), "ScoringFunctionRole": {"VpcNetworkInterfacesPolicy"}}
+    for name in ALL_ROLES:  # no inline copy of either concern is left
+        inline = [s for p in res[name]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+        assert not [s for s in inline if s.get("Sid") in ("VpcNetworkInterfaces", "SharedRateBudget")]
+    # A VPC function is created after its role, and the role after the policy it attaches (ENI rights).
+    for fn in ("AthenaConnectorFunction", "AppFlowConnectorFunction", "ModelLogSyncFunction", "ScoringFunction"):
+        role = res[fn]["Properties"]["Role"]["Fn::GetAtt"][0]
+        assert {"Ref": "VpcNetworkInterfacesPolicy"} in res[role]["Properties"]["ManagedPolicyArns"]
+        key = res[fn]["Properties"]["KmsKeyArn"]
+        assert key == {"Fn::Sub": "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/${KMSKeyId}"}
+
+
+def test_an_existing_role_gets_no_managed_policies():
+    given = {**EVERYTHING, "LambdaRoleARN": EXISTING_ROLE}
+    resolved = resolve_for(translate(load_source(), given), given)
+    assert not [n for n, r in resolved["Resources"].items() if r["Type"].startswith("AWS::IAM::")]
+
+
+def test_functions_share_one_key_arn_expression():
+    """KMSKeyId encrypts every function's environment through Globals, not per function."""
+    source = load_source()
+    assert "KmsKeyArn" in source["Globals"]["Function"]
+    assert not [n for n, r in source["Resources"].items() if "KmsKeyArn" in r.get("Properties", {})]

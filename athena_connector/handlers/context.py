@@ -4,7 +4,7 @@ deadline, and counters that become metrics."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from athena_connector.config import Settings
@@ -12,6 +12,7 @@ from athena_connector.errors import TableNotFoundError, UnsupportedPredicateErro
 from athena_connector.passthrough import parse_passthrough, passthrough_query
 from athena_connector.protocol import Request, TableName, expression_to_ir, value_set_to_ir
 from saasbridge.catalog.model import Catalog, Entity
+from saasbridge.client.stats import UsageMeter
 from saasbridge.query.ir import Const, Expr, and_all, columns_of, conjuncts
 
 
@@ -23,6 +24,10 @@ class Counters:
     spilled_blocks: int = 0
     values_nulled: int = 0  # wrongly typed API values the converter turned into null
 
+    def metrics(self) -> dict[str, int]:
+        """The counters by metric name (RowsRead, …, ValuesNulled)."""
+        return {"".join(part.title() for part in name.split("_")): value for name, value in asdict(self).items()}
+
 
 @dataclass
 class Invocation:
@@ -33,16 +38,14 @@ class Invocation:
     s3: Callable[[], Any] = lambda: None
     kms: Callable[[], Any] = lambda: None
     counters: Counters = field(default_factory=Counters)
-    clients: list[Any] = field(default_factory=list)
+    meter: UsageMeter = field(default_factory=UsageMeter)  # the invocation's API usage
 
     @property
     def catalog(self) -> Catalog:
         return self.runtime.catalog
 
     def client(self) -> CountingClient:
-        client = CountingClient(self.runtime.client(), self.counters)
-        self.clients.append(client)
-        return client
+        return self.meter.watch(CountingClient(self.runtime.client(), self.counters))
 
     # ---- names -------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from athena_connector.errors import ProtocolError, SpillError
 from athena_connector.handlers.context import Invocation
 from athena_connector.protocol import EncryptionKey, SpillLocation, Split, get_splits_response
 from saasbridge.catalog.model import Catalog, Entity
+from saasbridge.errors import aws_error_code
 from saasbridge.query.ir import Const, Expr, Query
 from saasbridge.query.planner import plan
 from saasbridge.query.splits import SplitWindow, plan_splits
@@ -58,7 +59,7 @@ def encryption_key(inv: Invocation) -> EncryptionKey | None:
             key = kms.generate_data_key(KeyId=inv.settings.kms_key_id, KeySpec="AES_128")["Plaintext"]
             nonce = kms.generate_random(NumberOfBytes=12)["Plaintext"]
         except Exception as exc:  # botocore error; report its code only
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+            code = aws_error_code(exc)
             raise SpillError(f"KMS key {inv.settings.kms_key_id!r} cannot make a data key ({code}); check "
                              "kms_key_id and the role's kms:GenerateDataKey permission") from None
         return EncryptionKey(key, nonce)

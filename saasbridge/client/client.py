@@ -22,7 +22,7 @@ from saasbridge.client.http import Response, Transport, TransportError, display_
 from saasbridge.client.paginators import PageRequest, extract_records, make_paginator
 from saasbridge.client.ratelimit import RateLimiter, shared_rate_limiter
 from saasbridge.client.retry import RetryPolicy, body_path, parse_retry_after
-from saasbridge.client.stats import ClientStats
+from saasbridge.client.stats import ClientStats, Usage
 from saasbridge.errors import (
     ApiError,
     ApiUnavailableError,
@@ -107,6 +107,10 @@ class SaasClient:
         """Refuse a new scan when the shared budget's request quota is (nearly) spent
         (`QuotaExhaustedError`); reads already running are not asked."""
         self.rate_limiter.bucket.admit_scan()
+
+    def record_usage(self, kind: str, run_id: str, usage: Usage) -> None:
+        """Add one invocation's usage to its query's or flow run's record in the shared budget."""
+        self.rate_limiter.bucket.record_usage(kind, run_id, usage.budget_counts())
 
     def list_pages(
         self,

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from saasbridge.local.env import temporary_env
+from saasbridge.s3url import is_s3_url
 
 LOCAL_SPILL_BUCKET = "saasbridge-local-spill"
 
@@ -29,7 +30,7 @@ def needs_local_secrets(transport: object, secret_arn: str | None, uris: list[st
 
     in_process = transport is None or isinstance(transport, InProcessTransport)
     return in_process and not secret_arn and not aws_configured_locally() and not any(
-        u.startswith("s3://") for u in uris
+        is_s3_url(u) for u in uris
     )
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from saasbridge.errors import SaasBridgeError
+from saasbridge.local.parent_watchdog import exit_with_parent
 
 READY_TIMEOUT_SECONDS = 120.0  # seeding scale 1 takes seconds; a loaded CI machine is slower
 STOP_TIMEOUT_SECONDS = 5.0
@@ -227,8 +228,6 @@ def start_lambda_serve(env: dict[str, str]) -> RunningServer:
 def _run_moto(port: int, parent_pid: int) -> None:
     """Child side of `start_moto_server`: moto's own server, plus a parent watchdog."""
     from moto.server import main as moto_main
-
-    from demo_saas.server import exit_with_parent
 
     exit_with_parent(parent_pid)
     _serialize_dynamodb()

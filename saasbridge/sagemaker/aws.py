@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
-from saasbridge.errors import SaasBridgeError
+from saasbridge.errors import SaasBridgeError, aws_error_code, aws_error_message
 
 _DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "NotAuthorized"})
 _NOT_FOUND_MESSAGES = ("could not find", "does not exist", "not found", "cannot find")
@@ -44,8 +43,7 @@ class AwsService:
         try:
             return getattr(self.client, operation)(**params)
         except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code, message = str(error.get("Code", "")), str(error.get("Message", ""))
+            code, message = aws_error_code(exc), aws_error_message(exc)
             action = f"{self.prefix}:{exc.operation_name}"
             if code in _DENIED:
                 raise AwsAccessDenied(
@@ -56,9 +54,9 @@ class AwsService:
             )
             if missing and not_found:
                 return None
-            raise AwsCallError(f"{action} failed: {code}: {_one_line(message)}", code) from None
+            raise AwsCallError(f"{action} failed: {code}: {message}", code) from None
         except BotoCoreError as exc:
-            raise AwsCallError(f"{self.prefix}:{operation} failed: {_one_line(str(exc))}") from None
+            raise AwsCallError(f"{self.prefix}:{operation} failed: {aws_error_message(exc)}") from None
 
     def pages(self, operation: str, key: str, **params: Any) -> Iterator[Any]:
         """Every item under `key` across the operation's pages (NextToken)."""
@@ -69,8 +67,3 @@ class AwsService:
             if not token:
                 return
             params = {**params, "NextToken": token}
-
-
-def _one_line(text: str) -> str:
-    text = re.sub(r"<[^>]*>", " ", text)  # an error page instead of an AWS error body
-    return " ".join(text.split())[:300]

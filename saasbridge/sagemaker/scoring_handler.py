@@ -11,6 +11,8 @@ import json
 import os
 from typing import Any
 
+from saasbridge.errors import aws_error_code, aws_error_message
+
 MAX_BODY_BYTES = 6 * 1024 * 1024
 _client: Any = None
 
@@ -67,11 +69,10 @@ def lambda_handler(event: Any, context: Any = None) -> dict:
             EndpointName=name, Body=payload, ContentType=content_type, Accept=headers.get("accept", content_type)
         )
     except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = error.get("Code") or "ClientError"
-        return _error(_STATUS.get(code, 502), code, " ".join(str(error.get("Message", "")).split())[:300])
+        code = aws_error_code(exc)
+        return _error(_STATUS.get(code, 502), code, aws_error_message(exc))
     except BotoCoreError as exc:
-        return _error(502, "EndpointUnreachable", str(exc)[:300])
+        return _error(502, "EndpointUnreachable", aws_error_message(exc))
     return {
         "statusCode": 200,
         "headers": {"Content-Type": answer.get("ContentType") or content_type},

@@ -108,7 +108,7 @@ class EndpointCaller:
     def _invoke(self, body: bytes) -> bytes:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from saasbridge.sagemaker.inference.base import client_error
+        from saasbridge.errors import aws_error_line
 
         self.requests += 1
         try:
@@ -117,7 +117,7 @@ class EndpointCaller:
             )
         except ClientError as exc:
             raise QueryError(
-                f"external function {self.function.name}: endpoint {self.function.endpoint!r}: {client_error(exc)}"
+                f"external function {self.function.name}: endpoint {self.function.endpoint!r}: {aws_error_line(exc)}"
             ) from None
         except BotoCoreError as exc:
             raise QueryError(f"external function {self.function.name}: {exc}") from None

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from saasbridge.errors import ConfigError, aws_error_code
+from saasbridge.s3url import is_s3_url, parse_s3_url
 
 
 class Destination:
@@ -139,11 +140,10 @@ class S3Destination(Destination):
 
 def open_destination(uri: str) -> Destination:
     """`s3://bucket/prefix`, `file:///dir` or a directory path."""
+    if is_s3_url(uri):
+        where = parse_s3_url(uri, "--to")
+        return S3Destination(where.bucket, where.prefix)
     parts = urlsplit(uri)
-    if parts.scheme == "s3":
-        if not parts.netloc:
-            raise ConfigError(f"--to {uri!r} names no bucket; use s3://BUCKET/PREFIX")
-        return S3Destination(parts.netloc, parts.path)
     if parts.scheme == "file":
         return LocalDestination(parts.path)
     if parts.scheme and len(parts.scheme) > 1:
@@ -153,17 +153,17 @@ def open_destination(uri: str) -> Destination:
 
 def read_source_bytes(uri: str) -> tuple[str, bytes]:
     """(file name, content) of a local file or an s3:// object (the write-back input)."""
-    parts = urlsplit(uri)
-    if parts.scheme == "s3":
+    if is_s3_url(uri):
         import boto3
 
-        key = parts.path.lstrip("/")
+        where = parse_s3_url(uri, "--from", need_key=True)
         try:
-            body = boto3.client("s3").get_object(Bucket=parts.netloc, Key=key)["Body"].read()
+            body = boto3.client("s3").get_object(Bucket=where.bucket, Key=where.key)["Body"].read()
         except Exception as exc:
             code = aws_error_code(exc)
             raise ConfigError(f"cannot read {uri} ({code}); check the URI and AWS credentials") from None
-        return key.rsplit("/", 1)[-1], body
+        return where.name, body
+    parts = urlsplit(uri)
     path = Path(parts.path if parts.scheme == "file" else uri).expanduser()
     if not path.is_file():
         raise ConfigError(f"--from {uri}: no such file")

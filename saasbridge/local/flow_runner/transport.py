@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from saasbridge.errors import SaasBridgeError
+from saasbridge.errors import SaasBridgeError, aws_error_line
 
 
 class ConnectorInvokeError(SaasBridgeError):
@@ -128,10 +128,7 @@ class LambdaTransport(Transport):
                 FunctionName=self.function_name, InvocationType="RequestResponse", Payload=payload
             )
         except ClientError as exc:
-            error = exc.response.get("Error", {})
-            raise ConnectorInvokeError(
-                f"cannot invoke {self.function_name!r}: {error.get('Code')}: {error.get('Message', '')[:200]}"
-            ) from None
+            raise ConnectorInvokeError(f"cannot invoke {self.function_name!r}: {aws_error_line(exc)}") from None
         except BotoCoreError as exc:
             raise ConnectorInvokeError(f"cannot invoke {self.function_name!r}: {exc}") from None
         body = answer["Payload"].read()

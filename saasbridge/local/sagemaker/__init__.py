@@ -5,9 +5,9 @@ answered here by model servers, transform jobs run for real, the control plane a
 the moto server.
 
 - `standin`: `start_sagemaker_standin(moto_url)` (context manager), `inject_fault`, `clear_faults`
-- `deploy`: `upload_model`, `deploy_endpoint`, `wait_for_endpoint`, `wait_for_transform_job`
-- `archive`: `pack_model_dir`, `unpack_model` (model.tar.gz as SageMaker packs it)
-- `gateway` (routing, forwarding), `runtime` (invoke calls, error shapes, faults), `endpoints`
-  (endpoint states), `transform` + `jsonpath` (batch transform), `hosts` + `container` (model
+- `sdk_deploy`: `upload_model`, `deploy_endpoint`, `wait_for_transform_job`
+- `model_archive`: `pack_model_dir`, `unpack_model` (model.tar.gz as SageMaker packs it)
+- `gateway` (routing, forwarding), `invocations` (invoke calls, error shapes, faults), `endpoints`
+  (endpoint states), `transform_jobs` + `jsonpath` (batch transform), `hosts` + `container` (model
   servers on the SageMaker inference toolkit), `tracking` (background work and its states)
 """

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from saasbridge.local.parent_watchdog import exit_with_parent
+
 READY_PREFIX = "listening on "
 
 
@@ -129,8 +131,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parent-pid", type=int, default=0)
     args = parser.parse_args(argv)
     if args.parent_pid:
-        from demo_saas.server import exit_with_parent
-
         exit_with_parent(args.parent_pid)
     model_dir = str(Path(args.model_dir).resolve())
     code_dir = os.environ.get("SAGEMAKER_SUBMIT_DIRECTORY", "")

@@ -6,7 +6,7 @@ Runtime calls are told apart as the real endpoints tell them apart: `POST
 /endpoints/NAME/invocations` (InvokeEndpoint) and `/endpoints/NAME/async-invocations`
 (InvokeEndpointAsync) signed for the `sagemaker` service; the control plane is `POST /` with an
 `X-Amz-Target: SageMaker.*` header. CreateTransformJob is forwarded, then the job is run for real
-(`transform.py`) and DescribeTransformJob / ListTransformJobs report its actual status.
+(`transform_jobs.py`) and DescribeTransformJob / ListTransformJobs report its actual status.
 
 `/_saasbridge/faults` (POST JSON `{"fault": "throttle"|"model_error", "count": N, "endpoint":
 NAME}`, DELETE to clear, GET to list) injects runtime failures for tests.
@@ -26,8 +26,8 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from saasbridge.local.sagemaker.endpoints import EndpointStates
 from saasbridge.local.sagemaker.hosts import ModelHosts
-from saasbridge.local.sagemaker.runtime import Clients, Faults, Reply, Runtime, error_reply
-from saasbridge.local.sagemaker.transform import TransformJobs
+from saasbridge.local.sagemaker.invocations import Clients, Faults, Reply, Runtime, error_reply
+from saasbridge.local.sagemaker.transform_jobs import TransformJobs
 
 RUNTIME_PATH = re.compile(r"/endpoints/([^/]+)/(invocations|async-invocations)")
 CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d+/([^/]+)/([^/]+)/")
@@ -106,6 +106,10 @@ class Gateway:
     def _control_plane(self, environ: dict[str, Any], method: str, headers: dict[str, str], body: bytes,
                        access_key: str, region: str) -> Reply:  # fmt: skip
         target = headers.get("x-amz-target", "").removeprefix("SageMaker.")
+        if target == "StopTransformJob":  # moto has no StopTransformJob; the jobs run here are stopped here
+            stopped = self.transforms.stop(json.loads(body)["TransformJobName"])
+            if stopped is not None:
+                return stopped
         reply = self._forward(environ, method, headers, body)
         if reply.status != 200 or not target:
             return reply

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from saasbridge.errors import ConfigError
 from saasbridge.local import processes
-from saasbridge.local.sagemaker.archive import ModelArchiveError, unpack_model
 from saasbridge.local.sagemaker.container import READY_PREFIX
+from saasbridge.local.sagemaker.model_archive import ModelArchiveError, unpack_model
+from saasbridge.s3url import is_s3_url, parse_s3_url
 
 MODEL_START_TIMEOUT_SECONDS = 120.0
 
@@ -48,14 +50,6 @@ class EndpointTarget:
     variant_name: str
     model: ModelSpec
     async_config: dict[str, Any]
-
-
-def split_s3_url(url: str) -> tuple[str, str]:
-    """`s3://bucket/key` → (bucket, key)."""
-    if not url.startswith("s3://") or "/" not in url[5:]:
-        raise ValueError(f"{url!r} is not an s3://bucket/key URL")
-    bucket, _, key = url[5:].partition("/")
-    return bucket, key
 
 
 def model_spec(sagemaker: Any, model_name: str, extra_env: dict[str, str] | None = None) -> ModelSpec:
@@ -115,10 +109,11 @@ class ModelHosts:
         # The archives come from the local S3 stand-in the user deployed them to: loading them (model_fn
         # unpickles) is what SageMaker's container does with the archive its owner configured.
         try:
-            model_dir = unpack_model(self._fetch(s3, spec.model_data_url, spec), workdir / "model")
+            url = spec.model_data_url
+            model_dir = unpack_model(self._fetch(s3, url, spec), workdir / "model", url)
             source = env.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
-            if source.startswith("s3://"):  # the SDK's sourcedir.tar.gz, when the code is not in the model
-                env["SAGEMAKER_SUBMIT_DIRECTORY"] = str(unpack_model(self._fetch(s3, source, spec), workdir / "code"))
+            if is_s3_url(source):  # the SDK's sourcedir.tar.gz, when the code is not in the model
+                env["SAGEMAKER_SUBMIT_DIRECTORY"] = str(unpack_model(self._fetch(s3, source, spec), workdir / "code", source))
         except (ModelStartError, ModelArchiveError) as exc:
             shutil.rmtree(workdir, ignore_errors=True)
             raise ModelStartError(f"model {spec.model_name}: {exc}") from None
@@ -134,9 +129,9 @@ class ModelHosts:
     @staticmethod
     def _fetch(s3: Any, url: str, spec: ModelSpec) -> bytes:
         try:
-            bucket, key = split_s3_url(url)
-            return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except (ValueError, s3.exceptions.ClientError) as exc:
+            where = parse_s3_url(url, "ModelDataUrl", need_key=True)
+            return s3.get_object(Bucket=where.bucket, Key=where.key)["Body"].read()
+        except (ConfigError, s3.exceptions.ClientError) as exc:
             raise ModelStartError(f"cannot read {url}: {exc}") from None
 
     def stop_all(self) -> None:

@@ -17,6 +17,7 @@ import urllib.request
 from contextlib import ExitStack, suppress
 
 from saasbridge.local import processes
+from saasbridge.local.parent_watchdog import exit_with_parent
 
 READY_PREFIX = "listening on "
 
@@ -26,8 +27,6 @@ def serve(port: int = 0, upstream_url: str | None = None, *, parent_pid: int = 0
     from saasbridge.local.sagemaker.gateway import GatewayServer
 
     if parent_pid:
-        from demo_saas.server import exit_with_parent
-
         exit_with_parent(parent_pid)
     signal.signal(signal.SIGTERM, _interrupt)  # stop() terminates: still stop the model servers
     with ExitStack() as stack:

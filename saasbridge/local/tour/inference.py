@@ -53,7 +53,7 @@ def _train(ctx, tmp: Path) -> Path:
 def _deploy(ctx, model_dir: Path) -> None:
     import boto3
 
-    from saasbridge.local.sagemaker.deploy import deploy_endpoint, upload_model
+    from saasbridge.local.sagemaker.sdk_deploy import deploy_endpoint, upload_model
 
     s3 = boto3.client("s3")
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):

@@ -1,21 +1,22 @@
 """Importing a model into the SaaS: a SageMaker `model.tar.gz` (local or s3://) is checked and
-unpacked with tarfile's `data` filter (no absolute paths, no `..`, no links out, no devices), and
+unpacked by the one archive rule (saasbridge/sagemaker/safe_tar.py: files and directories only, all
+inside the target, a size cap), and
 the model file to score with is chosen: ONNX first; a pickle/joblib file only when trusted, since
 loading a pickle runs code."""
 
 from __future__ import annotations
 
 import shutil
-import tarfile
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from saasbridge.errors import ConfigError
+from saasbridge.errors import ConfigError, aws_error_line
+from saasbridge.s3url import is_s3_url, parse_s3_url
+from saasbridge.sagemaker.safe_tar import UnsafeArchiveError, unpack_archive
 
 ONNX_SUFFIXES = (".onnx",)
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
-MAX_UNPACKED_BYTES = 2 * 1024**3
 
 
 class ModelImportError(ConfigError):
@@ -32,7 +33,7 @@ class ImportedModel:
 
 def fetch(source: str, into: Path) -> Path:
     """The archive at `source` (a path or s3://bucket/key) as a local file."""
-    if not source.startswith("s3://"):
+    if not is_s3_url(source):
         path = Path(source).expanduser()
         if not path.is_file():
             raise ModelImportError(f"{source}: no such file; give a model.tar.gz path or an s3:// URL")
@@ -40,40 +41,24 @@ def fetch(source: str, into: Path) -> Path:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    bucket, _, key = source[5:].partition("/")
-    if not bucket or not key:
-        raise ModelImportError(f"{source}: expected s3://bucket/key/model.tar.gz")
-    target = into / Path(key).name
     try:
-        boto3.client("s3").download_file(bucket, key, str(target))
+        where = parse_s3_url(source, "the model archive", need_key=True)
+    except ConfigError as exc:
+        raise ModelImportError(str(exc)) from None
+    target = into / where.name
+    try:
+        boto3.client("s3").download_file(where.bucket, where.key, str(target))
     except (ClientError, BotoCoreError) as exc:
-        raise ModelImportError(f"cannot download {source}: {exc}") from None
+        raise ModelImportError(f"cannot download {source}: {aws_error_line(exc)}") from None
     return target
 
 
 def unpack(archive: Path, into: Path) -> None:
-    """Unpack after checking every member; nothing is written when one member is unsafe."""
+    """Unpack by the one archive rule (safe_tar); nothing is written when one member is unsafe."""
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            total = 0
-            for member in members:
-                if not (member.isfile() or member.isdir()):
-                    raise ModelImportError(
-                        f"{archive.name}: member {member.name!r} is a link or special file; a model archive "
-                        "holds only files and directories"
-                    )
-                if member.name.startswith(("/", "\\")) or ".." in PurePosixPath(member.name).parts:
-                    raise ModelImportError(f"{archive.name}: member {member.name!r} points outside the archive")
-                tarfile.data_filter(member, str(into))  # and whatever else the data filter refuses
-                total += member.size
-            if total > MAX_UNPACKED_BYTES:
-                raise ModelImportError(f"{archive.name}: unpacks to {total} bytes, over {MAX_UNPACKED_BYTES}")
-            tar.extractall(into, members=members, filter="data")
-    except tarfile.FilterError as exc:
-        raise ModelImportError(f"{archive.name}: unsafe member ({exc}); refusing to unpack") from None
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise ModelImportError(f"{archive.name}: not a readable .tar.gz ({exc})") from None
+        unpack_archive(archive, into, what=archive.name)
+    except UnsafeArchiveError as exc:
+        raise ModelImportError(str(exc)) from None
 
 
 def choose_model_file(directory: Path, *, trust_pickle: bool, what: str) -> tuple[Path, str]:

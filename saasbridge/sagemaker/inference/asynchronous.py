@@ -8,10 +8,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from saasbridge.sagemaker.inference import s3uri
-from saasbridge.sagemaker.inference.base import BatchFailed, Scorer, client_error
+from saasbridge.errors import aws_error_code, aws_error_line
+from saasbridge.s3url import parse_s3_url
+from saasbridge.sagemaker.inference.base import BatchFailed, Scorer
 from saasbridge.sagemaker.inference.endpoint import EndpointInfo, runtime_client
 from saasbridge.sagemaker.inference.payload import Batch, Prediction
+from saasbridge.sagemaker.waiting import poll_until
 
 DEFAULT_TIMEOUT_SECONDS = 900.0
 
@@ -28,7 +30,8 @@ class AsyncScorer(Scorer):
         super().__init__()
         self.endpoint, self.model, self.content_type = info.endpoint, info.model, info.content_type
         self.concurrency = concurrency
-        self._bucket, self._prefix = s3uri.split(s3_uri)
+        where = parse_s3_url(s3_uri, "--s3-uri")
+        self._bucket, self._prefix = where.bucket, where.prefix
         self._run = uuid.uuid4().hex[:12]
         self._runtime = runtime_client(session, concurrency=concurrency)
         self._s3 = session.client("s3")
@@ -45,36 +48,38 @@ class AsyncScorer(Scorer):
                 ContentType=self.content_type, Accept=self.content_type,
             )  # fmt: skip
         except ClientError as exc:
-            raise BatchFailed(client_error(exc)) from None
+            raise BatchFailed(aws_error_line(exc)) from None
         except BotoCoreError as exc:
-            raise BatchFailed(f"InvokeEndpointAsync failed: {exc}") from None
+            raise BatchFailed(f"InvokeEndpointAsync failed: {aws_error_line(exc)}") from None
         self.count_retries(answer.get("ResponseMetadata", {}).get("RetryAttempts", 0))
         body = self._wait(answer["OutputLocation"], answer.get("FailureLocation"))
         return self.parse(body, self.content_type, batch)
 
     def _wait(self, output: str, failure: str | None) -> bytes:
-        """The output object's body once it exists; BatchFailed with the failure object's text."""
-        deadline = time.monotonic() + self._timeout
-        while True:
-            found = self._read(output)
-            if found is not None:
-                return found
-            if failure:
-                reason = self._read(failure)
-                if reason is not None:
-                    text = " ".join(reason.decode(errors="replace").split())[:300]
-                    raise BatchFailed(f"the async inference failed: {text}")
-            if time.monotonic() > deadline:
-                raise BatchFailed(f"no async output at {output} within {self._timeout:.0f} s")
-            self._sleep(self._poll)
+        """The output object's body once it exists; BatchFailed with the failure object's text. An
+        async request cannot be stopped: at the timeout it is left to SageMaker."""
+        found = poll_until(lambda: self._output_or_failure(output, failure), timeout=self._timeout, poll=self._poll,
+                           sleep=self._sleep)  # fmt: skip
+        if found is None:
+            raise BatchFailed(f"no async output at {output} within {self._timeout:.0f} s")
+        return found
+
+    def _output_or_failure(self, output: str, failure: str | None) -> bytes | None:
+        found = self._read(output)
+        if found is None and failure:
+            reason = self._read(failure)
+            if reason is not None:
+                text = " ".join(reason.decode(errors="replace").split())[:300]
+                raise BatchFailed(f"the async inference failed: {text}")
+        return found
 
     def _read(self, uri: str) -> bytes | None:
         from botocore.exceptions import ClientError
 
-        bucket, key = s3uri.split(uri, "output location")
+        where = parse_s3_url(uri, "output location", need_key=True)
         try:
-            return self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            return self._s3.get_object(Bucket=where.bucket, Key=where.key)["Body"].read()
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            if aws_error_code(exc) in ("NoSuchKey", "404", "NotFound"):
                 return None
-            raise BatchFailed(f"cannot read {uri}: {client_error(exc)}") from None
+            raise BatchFailed(f"cannot read {uri}: {aws_error_line(exc)}") from None

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any
 
 from saasbridge.errors import SaasBridgeError
 from saasbridge.sagemaker.inference.payload import (
@@ -81,10 +80,3 @@ class Scorer:
 
     def close(self) -> None:
         """Release what the scorer holds (clients, temporary objects)."""
-
-
-def client_error(exc: Any) -> str:
-    """`Code: message` of a botocore ClientError, one line, no request ids or credentials."""
-    error = getattr(exc, "response", {}).get("Error", {})
-    message = " ".join(str(error.get("Message") or exc).split())[:300]
-    return f"{error.get('Code') or type(exc).__name__}: {message}"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from saasbridge.errors import ConfigError
+from saasbridge.s3url import is_s3_url
 from saasbridge.sagemaker.inference.archive import (
     PICKLE_SUFFIXES,
     ModelImportError,
@@ -114,7 +115,7 @@ def load_scorer(path: str, *, trust_pickle: bool = False, name: str | None = Non
         name = name or target.name
     elif target.suffix.lower() == ".onnx" and target.is_file():
         model_file, kind = target, "onnx"
-    elif path.endswith((".tar.gz", ".tgz")) or path.startswith("s3://"):
+    elif path.endswith((".tar.gz", ".tgz")) or is_s3_url(path):
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="saasbridge-models-") as tmp:  # the model is read at load

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from saasbridge.sagemaker.inference.base import BatchFailed, Scorer, client_error
+from saasbridge.errors import aws_error_line
+from saasbridge.sagemaker.inference.base import BatchFailed, Scorer
 from saasbridge.sagemaker.inference.endpoint import EndpointInfo, runtime_client
 from saasbridge.sagemaker.inference.payload import Batch, Prediction
 
@@ -29,8 +30,8 @@ class RealtimeScorer(Scorer):
             )  # fmt: skip
         except ClientError as exc:
             self.count_retries(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
-            raise BatchFailed(client_error(exc)) from None
+            raise BatchFailed(aws_error_line(exc)) from None
         except BotoCoreError as exc:
-            raise BatchFailed(f"InvokeEndpoint failed: {exc}") from None
+            raise BatchFailed(f"InvokeEndpoint failed: {aws_error_line(exc)}") from None
         self.count_retries(answer.get("ResponseMetadata", {}).get("RetryAttempts", 0))
         return self.parse(answer["Body"].read(), answer.get("ContentType"), batch)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from saasbridge.errors import ConfigError
-from saasbridge.sagemaker.inference import s3uri
-from saasbridge.sagemaker.inference.base import Outcome, Scorer, client_error
+from saasbridge.errors import ConfigError, aws_error_line
+from saasbridge.s3url import parse_s3_url
+from saasbridge.sagemaker.inference.base import Outcome, Scorer
 from saasbridge.sagemaker.inference.payload import (
     CSV,
     Batch,
@@ -21,11 +20,11 @@ from saasbridge.sagemaker.inference.payload import (
     PredictionFormatError,
     parse_predictions,
 )
+from saasbridge.sagemaker.waiting import TRANSFORM_JOB, wait_for
 
 ROWS_PER_OBJECT = 100_000
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 DEFAULT_TIMEOUT_SECONDS = 3600.0
-FINAL = ("Completed", "Failed", "Stopped")
 
 
 class TransformScorer(Scorer):
@@ -35,17 +34,17 @@ class TransformScorer(Scorer):
         self, session: Any, model: str, s3_uri: str, *, endpoint: str | None = None,
         instance_type: str = DEFAULT_INSTANCE_TYPE, instance_count: int = 1, poll_seconds: float = 2.0,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-        sleep: Callable[[float], None] = time.sleep,
     ):  # fmt: skip
         super().__init__()
         self.model, self.endpoint = model, endpoint
         self.job_name = f"saasbridge-{uuid.uuid4().hex[:20]}"
-        self._bucket, prefix = s3uri.split(s3_uri)
+        where = parse_s3_url(s3_uri, "--s3-uri")
+        self._bucket, prefix = where.bucket, where.prefix
         self._input = f"{prefix}/{self.job_name}/input".lstrip("/")
         self._output = f"{prefix}/{self.job_name}/output".lstrip("/")
         self._instance = (instance_type, instance_count)
         self._sm, self._s3 = session.client("sagemaker"), session.client("s3")
-        self._poll, self._timeout, self._sleep = poll_seconds, timeout_seconds, sleep
+        self._poll, self._timeout = poll_seconds, timeout_seconds
 
     def score_all(self, batches: Iterable[Batch]) -> Iterator[tuple[Batch, Outcome]]:
         batches = list(batches)
@@ -98,20 +97,16 @@ class TransformScorer(Scorer):
                 DataProcessing={"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-1]"},
             )  # fmt: skip
         except (ClientError, BotoCoreError) as exc:
-            return f"CreateTransformJob failed: {client_error(exc)}"
-        deadline = time.monotonic() + self._timeout
-        while True:
-            job = self._sm.describe_transform_job(TransformJobName=self.job_name)
-            status = job["TransformJobStatus"]
-            self.on_status(f"transform job {self.job_name}: {status}")
-            if status == "Completed":
-                return None
-            if status in FINAL:
-                return f"transform job {status.lower()}: {job.get('FailureReason') or 'no reason given'}"
-            if time.monotonic() > deadline:
-                self._sm.stop_transform_job(TransformJobName=self.job_name)
-                return f"transform job still {status} after {self._timeout:.0f} s (stopped)"
-            self._sleep(self._poll)
+            return f"CreateTransformJob failed: {aws_error_line(exc)}"
+        self.on_status(f"transform job {self.job_name}: waiting up to {self._timeout:.0f} s")
+        waited = wait_for(self._sm, TRANSFORM_JOB, self.job_name, timeout=self._timeout, poll=self._poll)
+        self.on_status(f"transform job {self.job_name}: {waited.status}")
+        if waited.timed_out:
+            return f"transform job {waited.timeout_note(self._timeout)}"
+        if waited.status != "Completed":
+            reason = waited.description.get("FailureReason") or "no reason given"
+            return f"transform job {waited.status.lower()}: {reason}"
+        return None
 
     def _read_output(self, objects: list[tuple[str, list[str]]]) -> dict[str, Prediction | str]:
         """id → prediction (or why its output line is unusable), from every `<input>.out`."""
@@ -123,7 +118,7 @@ class TransformScorer(Scorer):
             try:
                 text = self._s3.get_object(Bucket=self._bucket, Key=out_key)["Body"].read().decode()
             except ClientError as exc:
-                reason = f"no transform output s3://{self._bucket}/{out_key} ({client_error(exc)})"
+                reason = f"no transform output s3://{self._bucket}/{out_key} ({aws_error_line(exc)})"
                 found.update(dict.fromkeys(ids, reason))
                 continue
             for cells in csv.reader(io.StringIO(text)):

@@ -23,6 +23,7 @@ from saasbridge.sagemaker.aws import AwsCallError, AwsService
 from saasbridge.sagemaker.modellog import ModelLog
 from saasbridge.sagemaker.modellog.ids import approval_id, arn_name, record_id
 from saasbridge.sagemaker.modellog.testrun import ModelTestRun, default_output_url, run_test
+from saasbridge.sagemaker.waiting import ENDPOINT, poll_until, wait_for
 
 REQUIRED_ASSETS = ("documentation_url", "input_schema")
 FAILED = ("checks_failed", "test_failed", "rejected", "deploy_failed")
@@ -122,8 +123,7 @@ class GatedDeployment:
             output = o.test_output_url or default_output_url(model["test_data_url"], job_name)
             run = ModelTestRun(job_name, o.model, model["test_data_url"], model["test_expected_url"], output,
                                o.instance_type)
-            job_arn, problem = run_test(self.sm, self.s3, run, timeout=o.job_timeout_seconds,
-                                        poll=o.poll_seconds, sleep=self.sleep)
+            job_arn, problem = run_test(self.sm, self.s3, run, timeout=o.job_timeout_seconds, poll=o.poll_seconds)
             checks["test"] = {"job": job_name, "passed": problem is None}
             base = {**base, "test_job_arn": job_arn}
             self.log.refreshed().import_model(o.model)  # records the test job with the model's jobs
@@ -134,13 +134,8 @@ class GatedDeployment:
         return None
 
     def _decision(self, aid: str) -> str | None:
-        waited = 0.0
-        while True:
-            record = self.writer.refresh("approvals", aid) or {}
-            if record.get("decision") or waited >= self.options.wait_seconds:
-                return record.get("decision")
-            self.sleep(self.options.poll_seconds)
-            waited += self.options.poll_seconds
+        return poll_until(lambda: (self.writer.refresh("approvals", aid) or {}).get("decision") or None,
+                          timeout=self.options.wait_seconds, poll=self.options.poll_seconds, sleep=self.sleep)  # fmt: skip
 
     def _deploy(self, base: dict) -> DeployOutcome:
         name, config_name = base["endpoint_name"], self.options.config
@@ -153,23 +148,18 @@ class GatedDeployment:
                 self.sm.call("update_endpoint", EndpointName=name, EndpointConfigName=config_name)
         except AwsCallError as exc:  # refused (permission, quota, bad configuration): recorded, not deployed
             return self._record(base, "deploy_failed", str(exc))
-        endpoint = self._wait_for_endpoint(name)
+        waited_for = self.options.job_timeout_seconds
+        waited = wait_for(self.sm, ENDPOINT, name, timeout=waited_for, poll=self.options.poll_seconds)
+        endpoint = waited.description
         self.log.refreshed().import_model(self.options.model)  # records the deployment
-        if endpoint["EndpointStatus"] != "InService":
-            reason = endpoint.get("FailureReason") or "not in service after the timeout"
-            return self._record(base, "deploy_failed", f"endpoint {name} {endpoint['EndpointStatus']}: {reason}")
+        if waited.timed_out:
+            return self._record(base, "deploy_failed", f"endpoint {name} {waited.timeout_note(waited_for)}")
+        if waited.status != "InService":
+            reason = endpoint.get("FailureReason") or "no reason given"
+            return self._record(base, "deploy_failed", f"endpoint {name} {waited.status}: {reason}")
         outcome = self._record(base, "deployed", None)
         return DeployOutcome(outcome.approval_id, "deployed", f"endpoint {name} in service on {config_name}",
                              endpoint["EndpointArn"])
-
-    def _wait_for_endpoint(self, name: str) -> dict:
-        waited = 0.0
-        while True:
-            endpoint = self.sm.call("describe_endpoint", EndpointName=name)
-            if endpoint["EndpointStatus"] in ("InService", "Failed") or waited >= self.options.job_timeout_seconds:
-                return endpoint
-            self.sleep(self.options.poll_seconds)
-            waited += self.options.poll_seconds
 
     def _registry(self, base: dict, status: str) -> None:
         """Mirror the request/decision onto the Model Registry package, when there is one."""

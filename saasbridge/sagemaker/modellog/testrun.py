@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import math
 import posixpath
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from saasbridge.errors import SaasBridgeError
+from saasbridge.s3url import parse_s3_url
 from saasbridge.sagemaker.aws import AwsService
-
-FINISHED = ("Completed", "Failed", "Stopped")
+from saasbridge.sagemaker.waiting import TRANSFORM_JOB, wait_for
 
 
 @dataclass(frozen=True)
@@ -27,16 +24,17 @@ class ModelTestRun:
 
     @property
     def output_object(self) -> str:
-        return self.output_url.rstrip("/") + "/" + posixpath.basename(urlsplit(self.input_url).path) + ".out"
+        return self.output_url.rstrip("/") + "/" + parse_s3_url(self.input_url, "the test data").name + ".out"
 
 
 def default_output_url(input_url: str, job_name: str) -> str:
     return f"{posixpath.dirname(input_url.rstrip('/'))}/saasbridge-test-output/{job_name}/"
 
 
-def run_test(sm: AwsService, s3: AwsService, run: ModelTestRun, *, timeout: float = 3600, poll: float = 10,
-             sleep: Callable[[float], None] = time.sleep) -> tuple[str, str | None]:
-    """(job ARN, why the test failed or None). Starts the job once: a re-run finds it by name."""
+def run_test(sm: AwsService, s3: AwsService, run: ModelTestRun, *, timeout: float = 3600,
+             poll: float = 10) -> tuple[str, str | None]:
+    """(job ARN, why the test failed or None). Starts the job once: a re-run finds it by name; a job
+    still running at the timeout is stopped (saasbridge.sagemaker.waiting)."""
     job = sm.call("describe_transform_job", missing=True, TransformJobName=run.job_name)
     if job is None:
         sm.call(
@@ -47,17 +45,13 @@ def run_test(sm: AwsService, s3: AwsService, run: ModelTestRun, *, timeout: floa
             TransformResources={"InstanceType": run.instance_type, "InstanceCount": 1},
             Tags=[{"Key": "saasbridge:purpose", "Value": "deployment-test"}],
         )
-    waited = 0.0
-    while True:
-        job = sm.call("describe_transform_job", TransformJobName=run.job_name)
-        if job["TransformJobStatus"] in FINISHED or waited >= timeout:
-            break
-        sleep(poll)
-        waited += poll
-    arn, status = job["TransformJobArn"], job["TransformJobStatus"]
-    if status != "Completed":
-        reason = job.get("FailureReason") or ("still running after the timeout" if status not in FINISHED else "")
-        return arn, f"test transform job {run.job_name} {status}" + (f": {reason}" if reason else "")
+    waited = wait_for(sm, TRANSFORM_JOB, run.job_name, timeout=timeout, poll=poll)
+    arn = waited.description["TransformJobArn"]
+    if waited.timed_out:
+        return arn, f"test transform job {run.job_name} {waited.timeout_note(timeout)}"
+    if waited.status != "Completed":
+        reason = waited.description.get("FailureReason")
+        return arn, f"test transform job {run.job_name} {waited.status}" + (f": {reason}" if reason else "")
     got = _read(s3, run.output_object)
     if got is None:
         return arn, f"test transform job {run.job_name} wrote no output at {run.output_object}"
@@ -98,8 +92,6 @@ def _same_cell(a: str, b: str) -> bool:
 
 
 def _read(s3: AwsService, url: str) -> str | None:
-    parts = urlsplit(url)
-    if parts.scheme != "s3" or not parts.netloc:
-        raise SaasBridgeError(f"{url!r} is not an s3://bucket/key URL")
-    answer = s3.call("get_object", missing=True, Bucket=parts.netloc, Key=parts.path.lstrip("/"))
+    where = parse_s3_url(url, "the test's S3 object", need_key=True)
+    answer = s3.call("get_object", missing=True, Bucket=where.bucket, Key=where.key)
     return None if answer is None else answer["Body"].read().decode("utf-8", errors="replace")

@@ -20,8 +20,8 @@ from saasbridge.local.sagemaker.hosts import (
     ModelHosts,
     ModelStartError,
     resolve_endpoint,
-    split_s3_url,
 )
+from saasbridge.s3url import parse_s3_url
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's request and response limit
 MODEL_TIMEOUT_SECONDS = 60.0  # the container's response timeout
@@ -200,8 +200,8 @@ class Runtime:
     def _run_async(self, clients: Clients, target: EndpointTarget, input_location: str, output_location: str,
                    failure_location: str, content_type: str, accept: str, custom_attributes: str | None) -> None:  # fmt: skip
         try:
-            bucket, key = split_s3_url(input_location)
-            body = clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            source = parse_s3_url(input_location, "InputLocation", need_key=True)
+            body = clients.s3.get_object(Bucket=source.bucket, Key=source.key)["Body"].read()
         except Exception as exc:  # a missing input object is the request's failure, written where SageMaker writes it
             reply = error_reply(400, "ValidationError", f"cannot read InputLocation {input_location}: {exc}")
         else:
@@ -210,5 +210,5 @@ class Runtime:
             location, payload, kind = output_location, reply.body, reply.headers.get("Content-Type", "application/octet-stream")
         else:
             location, payload, kind = failure_location, reply.body, "application/json"
-        bucket, key = split_s3_url(location)
-        clients.s3.put_object(Bucket=bucket, Key=key, Body=payload, ContentType=kind)
+        target = parse_s3_url(location, "the output location", need_key=True)
+        clients.s3.put_object(Bucket=target.bucket, Key=target.key, Body=payload, ContentType=kind)

@@ -20,20 +20,28 @@ from datetime import UTC, datetime
 from typing import Any
 
 from saasbridge.local.sagemaker import jsonpath
-from saasbridge.local.sagemaker.hosts import ModelStartError, model_spec, split_s3_url
+from saasbridge.local.sagemaker.hosts import ModelStartError, model_spec
+from saasbridge.local.sagemaker.invocations import Reply
 from saasbridge.local.sagemaker.tracking import Tracked
+from saasbridge.s3url import parse_s3_url
 
 MB = 1024 * 1024
 JSON_TYPES = ("application/json", "application/jsonlines", "application/x-jsonlines")
+JSON_1_1 = {"Content-Type": "application/x-amz-json-1.1"}  # the control plane's protocol
 
 
 class TransformFailed(Exception):
     """The job's FailureReason."""
 
 
+class TransformStopped(Exception):
+    """StopTransformJob was asked for; the job ends before its next model call."""
+
+
 @dataclass
 class JobState:
     status: str = "InProgress"
+    stop_requested: bool = False
     failure_reason: str | None = None
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     ended: datetime | None = None
@@ -69,7 +77,7 @@ def record_format(content_type: str | None) -> RecordFormat:
 def output_key(s3_uri: str, key: str, output_path: str) -> str:
     """Where SageMaker writes the output of input object `key`: its path relative to the S3Uri's
     folder, under S3OutputPath, with `.out` appended."""
-    _, prefix = split_s3_url(s3_uri)
+    prefix = parse_s3_url(s3_uri, "S3Uri").key
     folder = prefix[: prefix.rfind("/") + 1]
     return f"{output_path.rstrip('/')}/{key[len(folder):]}.out"
 
@@ -81,6 +89,7 @@ class TransformJob:
         self.request = request
         self.clients = clients
         self.runtime = runtime
+        self.state = JobState()
         source = request["TransformInput"]["DataSource"]["S3DataSource"]
         if source.get("S3DataType", "S3Prefix") != "S3Prefix":
             raise TransformFailed(f"S3DataType {source.get('S3DataType')} is not supported by the stand-in; use S3Prefix")
@@ -105,12 +114,14 @@ class TransformJob:
         self.out_format = record_format(self.accept if self.accept != "*/*" else self.content_type)
 
     def run(self, state: JobState) -> None:
+        self.state = state  # a stop request reaches the job through it
         try:
             spec = model_spec(self.clients.sagemaker, self.request["ModelName"], self.request.get("Environment"))
             self.model_url = self.runtime.hosts.url_for(spec, self.clients.s3)
         except ModelStartError as exc:
             raise TransformFailed(f"ClientError: {exc}") from None
-        bucket, prefix = split_s3_url(self.s3_uri)
+        source = parse_s3_url(self.s3_uri, "S3Uri")
+        bucket, prefix = source.bucket, source.key
         keys = [o["Key"] for page in self.clients.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
                 for o in page.get("Contents", []) if not o["Key"].endswith("/")]  # fmt: skip
         if not keys:
@@ -118,9 +129,9 @@ class TransformJob:
         for key in keys:
             body = self.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             out = self.transform_object(gzip.decompress(body) if self.gzip else body, key)
-            out_bucket, out_key = split_s3_url(output_key(self.s3_uri, key, self.output_path))
-            self.clients.s3.put_object(Bucket=out_bucket, Key=out_key, Body=out)
-            state.outputs.append(f"s3://{out_bucket}/{out_key}")
+            target = parse_s3_url(output_key(self.s3_uri, key, self.output_path), "S3OutputPath")
+            self.clients.s3.put_object(Bucket=target.bucket, Key=target.key, Body=out)
+            state.outputs.append(str(target))
 
     def transform_object(self, body: bytes, key: str) -> bytes:
         """One input object's output: its records sent in batches, answers split, joined, filtered."""
@@ -179,6 +190,8 @@ class TransformJob:
         return batches + ([current] if current else [])
 
     def _call(self, payload: bytes, key: str) -> bytes:
+        if self.state.stop_requested:
+            raise TransformStopped
         if len(payload) > self.max_payload:
             raise TransformFailed(f"ClientError: a record of {key} is larger than MaxPayloadInMB")
         status, out, _ = self.runtime.call_model(self.model_url, payload, self.content_type, self.accept)
@@ -222,13 +235,27 @@ class TransformJobs(Tracked[JobState]):
     def _run(self, request: dict[str, Any], clients: Any, state: JobState) -> None:
         try:
             TransformJob(request, clients, self.runtime).run(state)
-            state.status = "Completed"
+            state.status = "Stopped" if state.stop_requested else "Completed"
+        except TransformStopped:
+            state.status = "Stopped"
         except TransformFailed as exc:
             state.status, state.failure_reason = "Failed", str(exc)[:1024]
         except Exception as exc:  # any other error fails the job with a reason, as SageMaker reports it
             state.status, state.failure_reason = "Failed", f"InternalServerError: {type(exc).__name__}: {exc}"[:1024]
         finally:
             state.ended = datetime.now(UTC)
+
+    def stop(self, name: str) -> Reply | None:
+        """StopTransformJob of a job run here (None: not one of ours, moto answers): `Stopping` until
+        the job notices before its next model call, then `Stopped`; outputs written so far stay."""
+        state = self.get(name)
+        if state is None:
+            return None
+        if state.status != "InProgress":  # the control plane's JSON protocol names the error in `__type`
+            message = f"Transform job {name} is {state.status}; only an InProgress job can be stopped"
+            return Reply(400, json.dumps({"__type": "ValidationException", "message": message}).encode(), JSON_1_1)
+        state.stop_requested, state.status = True, "Stopping"
+        return Reply(200, b"{}", JSON_1_1)
 
     def describe(self, response: dict[str, Any]) -> dict[str, Any]:
         """A DescribeTransformJob or ListTransformJobs answer with the real states of our jobs."""

@@ -9,6 +9,7 @@ import tarfile
 from pathlib import Path
 
 from saasbridge.errors import SaasBridgeError
+from saasbridge.sagemaker.safe_tar import UnsafeArchiveError, unpack_archive
 
 CODE_DIR = "code"
 
@@ -24,20 +25,19 @@ def pack_model_dir(model_dir: str | os.PathLike) -> bytes:
     if not files:
         raise ModelArchiveError(f"{root} holds no files to pack; train the model into it first")
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+    with tarfile.open(fileobj=buffer, mode="w:gz", dereference=True) as tar:  # a symlinked file packs as a file
         for path in files:
             tar.add(path, arcname=path.relative_to(root).as_posix(), recursive=False)
     return buffer.getvalue()
 
 
-def unpack_model(data: bytes, dest: str | os.PathLike) -> Path:
-    """Unpack a `model.tar.gz` into `dest`; members that would land outside it, links and device
-    files are refused (tarfile's `data` filter)."""
+def unpack_model(data: bytes, dest: str | os.PathLike, what: str = "model.tar.gz") -> Path:
+    """Unpack a `model.tar.gz` into `dest` by the rule SageMaker-side imports follow (safe_tar:
+    files and directories only, nothing outside `dest`, a size cap)."""
     target = Path(dest)
     target.mkdir(parents=True, exist_ok=True)
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-            tar.extractall(target, filter="data")
-    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
-        raise ModelArchiveError(f"not a readable model.tar.gz: {exc}") from None
+        unpack_archive(data, target, what=what)
+    except UnsafeArchiveError as exc:
+        raise ModelArchiveError(str(exc)) from None
     return target

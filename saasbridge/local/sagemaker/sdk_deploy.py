@@ -10,22 +10,22 @@ CreateModel (scikit-learn image, `SAGEMAKER_PROGRAM`), CreateEndpointConfig, Cre
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
-from saasbridge.local.sagemaker.archive import pack_model_dir
-from saasbridge.local.sagemaker.hosts import split_s3_url
+from saasbridge.local.sagemaker.model_archive import pack_model_dir
+from saasbridge.s3url import parse_s3_url
+from saasbridge.sagemaker.waiting import ENDPOINT, TRANSFORM_JOB, wait_for
 
 # The scikit-learn inference image SageMaker's SDK picks for scikit-learn 1.2 in us-east-1.
 SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 EXECUTION_ROLE = "arn:aws:iam::123456789012:role/saasbridge-sagemaker"
-FIRST_POLL_SECONDS, MAX_POLL_SECONDS = 0.2, 15.0  # quick against the stand-in, gentle against AWS
+POLL_SECONDS = 0.2  # the stand-in answers in seconds; a deployment to AWS would rather poll every 15-30 s
 
 
 def upload_model(model_dir: str | os.PathLike, s3_url: str, s3: Any) -> str:
     """Pack `model_dir` as SageMaker packs a model and put it at `s3_url`; returns `s3_url`."""
-    bucket, key = split_s3_url(s3_url)
-    s3.put_object(Bucket=bucket, Key=key, Body=pack_model_dir(model_dir))
+    where = parse_s3_url(s3_url, "the model URL", need_key=True)
+    s3.put_object(Bucket=where.bucket, Key=where.key, Body=pack_model_dir(model_dir))
     return s3_url
 
 
@@ -40,9 +40,11 @@ def deploy_endpoint(
     instance_type: str = "ml.m5.large",
     role_arn: str = EXECUTION_ROLE,
     timeout: float = 300.0,
+    poll: float = POLL_SECONDS,
 ) -> dict[str, Any]:
     """Model, endpoint configuration and endpoint all named `name`; waits for InService and returns
-    DescribeEndpoint (raises RuntimeError with the FailureReason when the endpoint fails)."""
+    DescribeEndpoint (raises RuntimeError with the FailureReason when the endpoint fails or is still
+    not in service after `timeout` seconds)."""
     env = {"SAGEMAKER_PROGRAM": program, "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code", **(environment or {})}
     sagemaker.create_model(ModelName=name, ExecutionRoleArn=role_arn,
                            PrimaryContainer={"Image": SKLEARN_IMAGE, "ModelDataUrl": model_data_url, "Environment": env})  # fmt: skip
@@ -53,31 +55,15 @@ def deploy_endpoint(
         config["AsyncInferenceConfig"] = {"OutputConfig": {"S3OutputPath": base, "S3FailurePath": base + "-failures"}}
     sagemaker.create_endpoint_config(**config)
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
-    endpoint = wait_for_endpoint(sagemaker, name, timeout)
-    if endpoint["EndpointStatus"] != "InService":
-        raise RuntimeError(f"endpoint {name} is {endpoint['EndpointStatus']}: {endpoint.get('FailureReason', '')}")
-    return endpoint
+    waited = wait_for(sagemaker, ENDPOINT, name, timeout=timeout, poll=poll)
+    if waited.timed_out:
+        raise RuntimeError(f"endpoint {name} {waited.timeout_note(timeout)}")
+    if waited.status != "InService":
+        raise RuntimeError(f"endpoint {name} is {waited.status}: {waited.description.get('FailureReason', '')}")
+    return waited.description
 
 
-def wait_for_endpoint(sagemaker: Any, name: str, timeout: float = 300.0) -> dict[str, Any]:
-    """DescribeEndpoint once the endpoint has left Creating/Updating."""
-    return _wait(lambda: sagemaker.describe_endpoint(EndpointName=name), "EndpointStatus",
-                 ("Creating", "Updating"), f"endpoint {name}", timeout)  # fmt: skip
-
-
-def wait_for_transform_job(sagemaker: Any, name: str, timeout: float = 600.0) -> dict[str, Any]:
-    """DescribeTransformJob once the job has left InProgress/Stopping."""
-    return _wait(lambda: sagemaker.describe_transform_job(TransformJobName=name), "TransformJobStatus",
-                 ("InProgress", "Stopping"), f"transform job {name}", timeout)  # fmt: skip
-
-
-def _wait(describe: Any, field: str, pending: tuple[str, ...], what: str, timeout: float) -> dict[str, Any]:
-    deadline, delay = time.monotonic() + timeout, FIRST_POLL_SECONDS
-    while True:
-        answer = describe()
-        if answer[field] not in pending:
-            return answer
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} is still {answer[field]} after {timeout:.0f} s")
-        time.sleep(delay)
-        delay = min(delay * 1.5, MAX_POLL_SECONDS)
+def wait_for_transform_job(sagemaker: Any, name: str, timeout: float = 600.0, poll: float = POLL_SECONDS) -> dict[str, Any]:
+    """DescribeTransformJob once the job has finished; a job still running at the timeout is stopped
+    (saasbridge.sagemaker.waiting's rule) and its description says so."""
+    return wait_for(sagemaker, TRANSFORM_JOB, name, timeout=timeout, poll=poll).description

@@ -1,0 +1,1 @@
+"""Build tools: the Lambda deployment packages (imports the core, nothing of local/)."""

@@ -59,3 +59,18 @@ def put_secret(name: str, value: dict, moto_url: str | None = None) -> str:
     except client.exceptions.ResourceExistsException:
         client.put_secret_value(SecretId=name, SecretString=json.dumps(value))
         return client.describe_secret(SecretId=name)["ARN"]
+
+
+def reset_connectors() -> None:
+    """Both connectors forget their warm-container state: runtime, clients, rate limiters and the
+    secrets they read (a fresh container, for a test that changed the environment)."""
+    from appflow_connector import session
+    from athena_connector.handler import reset_container
+    from saasbridge.client import ratelimit
+    from saasbridge.client.credentials import clear_secret_cache
+
+    reset_container()
+    session.reset()
+    session._clients.clear()
+    ratelimit._shared.clear()
+    clear_secret_cache()

@@ -18,15 +18,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appflow_connector import session
 from appflow_connector.handler import lambda_handler as appflow_handler
 from athena_connector import errors as athena_errors
 from athena_connector import protocol as p
 from athena_connector.handler import reset_container
 from saasbridge.catalog import load_catalog, load_catalog_text
-from saasbridge.client import ratelimit
 from tests.athena_driver import scan
 from tests.helpers import put_secret
+from tests.helpers import reset_connectors as _reset
 from tests.httpstub import StubServer, reply
 from tests.shapes_api import ACCOUNTS, API_KEY, NOTES, Behaviour, all_notes, catalog_yaml, handler
 
@@ -112,16 +111,6 @@ def deploy(aws_env, monkeypatch, tmp_path):
     yield setup
     stack.close()
     _reset()
-
-
-def _reset() -> None:
-    reset_container()
-    session.reset()
-    session._clients.clear()
-    ratelimit._shared.clear()
-    from saasbridge.client.credentials import clear_secret_cache
-
-    clear_secret_cache()
 
 
 def _key(row: dict) -> str:

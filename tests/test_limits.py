@@ -18,17 +18,13 @@ import pyarrow as pa
 import pytest
 
 from appflow_connector import records as appflow_records
-from appflow_connector import session
 from appflow_connector.handler import lambda_handler as appflow_handler
 from athena_connector import errors as athena_errors
 from athena_connector import protocol as p
-from athena_connector.handler import reset_container
 from athena_connector.protocol import ipc
-from saasbridge.client import ratelimit
-from saasbridge.client.credentials import clear_secret_cache
 from tests.athena_driver import s3_client, scan
 from tests.fat_api import API_KEY, FAT, MIB, DocsApi, catalog_yaml, digest, documents
-from tests.helpers import put_secret
+from tests.helpers import put_secret, reset_connectors
 from tests.httpstub import StubServer
 
 LAMBDA_RESPONSE_LIMIT = 6_291_456
@@ -85,20 +81,12 @@ def deploy(aws_env, monkeypatch, tmp_path):
                             "SAASBRIDGE_ATHENA_MAX_SPLITS": "1"}.items():
             monkeypatch.setenv(name, value)
         arn = put_secret(f"docs-{tmp_path.name}", {"apiKey": API_KEY})
-        _reset()
+        reset_connectors()
         return Deployed(api, handler, arn)
 
     yield setup
     stack.close()
-    _reset()
-
-
-def _reset() -> None:
-    reset_container()
-    session.reset()
-    session._clients.clear()
-    ratelimit._shared.clear()
-    clear_secret_cache()
+    reset_connectors()
 
 
 def _digests(rows: list[dict]) -> list[tuple]:

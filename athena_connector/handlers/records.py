@@ -141,21 +141,17 @@ def read_records(inv: Invocation) -> dict:
         window = SplitWindow.from_properties(r.split.properties if r.split else {})
         if order:
             top = _top_n(inv, entity.name, read_columns, where, window, order, limit)  # type: ignore[arg-type]
-            writer.add(_select(top, columns), top.column(key) if key else None)
+            writer.add(top.select(columns), top.column(key) if key else None)  # no columns: keeps the row count
         else:
             query = Query(entity.name, read_columns, where, limit)
             reader = read(inv.client(), inv.catalog, query, deadline=inv.deadline, extra=window.expr(),
                           extra_residual=window.residual_expr(), in_flight=inv.settings.pages_in_flight)
             try:
                 for page in reader:
-                    writer.add(to_athena_batch(_select(page.batch, columns)), page.batch.column(key) if key else None)
+                    writer.add(to_athena_batch(page.batch.select(columns)), page.batch.column(key) if key else None)
             finally:
                 _count_nulled(inv, reader)
     return writer.finish()
-
-
-def _select(batch: pa.RecordBatch, columns: list[str]) -> pa.RecordBatch:
-    return batch.select(columns)  # with no columns, the batch keeps its row count (count(*))
 
 
 def _count_nulled(inv: Invocation, reader) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import random
 import threading
@@ -15,6 +16,8 @@ from typing import Any
 import orjson
 
 from saasbridge.errors import ConfigError, aws_error_code
+
+log = logging.getLogger("saasbridge.credentials")
 
 # AppFlow's secret key name -> the environment variable that carries it locally.
 ENV_VARS: dict[str, str] = {
@@ -229,7 +232,10 @@ class SecretTokenStore:
             if self._claim is not None:  # no rotated token to commit: give the lease back
                 version, values = self._claim
                 self._claim = None
-                self._write(values, version)  # refused only when the lease was taken over
+                try:
+                    self._write(values, version)  # refused only when the lease was taken over
+                except ConfigError as exc:  # it expires by itself; what went wrong before matters more
+                    log.warning("%s", exc)
 
     def save(self, refresh_token: str) -> None:
         """Write a rotated refresh token back: under the lease, conditional on it (and ending it);

@@ -12,7 +12,8 @@ could make unnecessary, and closing the reader waits for the one fetch in flight
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import Any
@@ -81,6 +82,55 @@ class _PageFetcher:
         self._thread = None
         self._page = self._error = None
         self._pages.close()  # type: ignore[attr-defined]
+
+
+class _ListingsAhead:
+    """The first pages of the next listings of a series (id batches, bound path values), fetched
+    up to `width` at a time in threads; the rest of each listing is read in the caller's thread.
+    `width` 1: nothing is fetched ahead."""
+
+    def __init__(self, open_listing: Callable[[int], Iterator[Page]], indexes: range, width: int):
+        self._open = open_listing
+        self._indexes = indexes
+        self._width = width
+        self._running: dict[int, Future[tuple[Page | None, Iterator[Page]]]] = {}
+        self._pool = ThreadPoolExecutor(width, thread_name_prefix="saasbridge-listing") if width > 1 else None
+
+    def _first(self, index: int) -> tuple[Page | None, Iterator[Page]]:
+        listing = self._open(index)
+        return next(listing, None), listing
+
+    def pages(self, index: int) -> Iterator[Page] | None:
+        """Listing `index`'s pages when it was fetched ahead (None: read it as usual)."""
+        if self._pool is None or index not in self._indexes:
+            return None
+        for j in range(index, min(index + self._width, self._indexes.stop)):
+            if j not in self._running:
+                self._running[j] = self._pool.submit(self._first, j)
+        return _continued(self._running.pop(index))
+
+    def close(self) -> None:
+        """Drop what was fetched ahead and not read (its listings closed)."""
+        if self._pool is None:
+            return
+        for future in self._running.values():
+            future.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for future in self._running.values():
+            if not future.cancelled() and future.exception() is None:
+                future.result()[1].close()  # type: ignore[attr-defined]
+        self._running.clear()
+
+
+def _continued(future: Future[tuple[Page | None, Iterator[Page]]]) -> Iterator[Page]:
+    """A listing whose first page comes from `future`, the rest from the listing itself."""
+    page, listing = future.result()
+    try:
+        if page is not None:
+            yield page
+            yield from listing
+    finally:
+        listing.close()  # type: ignore[attr-defined]
 
 
 class Reader:
@@ -174,16 +224,23 @@ class Reader:
 
     def _series(self, mode: str, series: list[tuple[dict, dict[str, Any]]]) -> Iterator[ReadPage]:
         """One listing per (parameters, path values) in turn: id batches, or the path values a
-        query binds; the resume state says which listing (`batch`) and where in it."""
-        for index in range(int(self._state.get("batch", 0)), len(series)):
-            params, bound = series[index]
-            following = {"batch": index + 1} if index < len(series) - 1 else None
-            with closing(self._list(dict(params), mode, {"batch": index}, following=following, bound=bound)) as pages:
-                for page in pages:
-                    yield page
-                    if page.resume is None:
-                        return
-            self._state = {"mode": mode, "batch": index + 1, "page": None, "rows": self.rows}
+        query binds; the resume state says which listing (`batch`) and where in it. With
+        `in_flight` > 1 the first pages of the next listings are fetched that many at a time."""
+        start = int(self._state.get("batch", 0))
+        fresh = start if self._state.get("page") is None else start + 1  # listings read from their start
+        ahead = _ListingsAhead(lambda j: self._listing(dict(series[j][0]), None, series[j][1]),
+                               range(fresh, len(series)), self.in_flight)
+        with closing(ahead):
+            for index in range(start, len(series)):
+                params, bound = series[index]
+                following = {"batch": index + 1} if index < len(series) - 1 else None
+                with closing(self._list(dict(params), mode, {"batch": index}, following=following, bound=bound,
+                                        pages=ahead.pages(index))) as pages:
+                    for page in pages:
+                        yield page
+                        if page.resume is None:
+                            return
+                self._state = {"mode": mode, "batch": index + 1, "page": None, "rows": self.rows}
 
     def _fan_out(self) -> Iterator[ReadPage]:
         """A parent-scoped listing per row of the parent entity (read page by page, itself
@@ -226,17 +283,23 @@ class Reader:
                 start, first = page.resume, 0
         yield ReadPage(_empty(self.schema), None)  # the last parent rows had no listing to end on
 
-    def _list(self, params: dict, mode: str, where: dict, *, following: dict | None = None,
-              bound: dict[str, Any] | None = None) -> Iterator[ReadPage]:
-        """The pages of one listing. `following`: where the next listing starts (its resume
-        after this one's last page), None when this is the last; `bound`: path values."""
-        position = self._state.get("page") if self._state.get("mode") == mode and self._same(where) else None
+    def _listing(self, params: dict, position: dict | None, bound: dict[str, Any] | None) -> Iterator[Page]:
+        """The client's pages of one listing from `position`; `bound`: path values."""
         entity = self.plan.entity
-        fetcher = _PageFetcher(self.client.list_pages(
+        return self.client.list_pages(
             entity, params, page_size=self.plan.page_size, resume=position, deadline=self.deadline,
             **({"path": _fill_path(entity.path, bound)} if bound else {}),
             **({"in_flight": self.in_flight} if self.in_flight > 1 else {}),
-        ))
+        )
+
+    def _list(self, params: dict, mode: str, where: dict, *, following: dict | None = None,
+              bound: dict[str, Any] | None = None, pages: Iterator[Page] | None = None) -> Iterator[ReadPage]:
+        """The pages of one listing. `following`: where the next listing starts (its resume
+        after this one's last page), None when this is the last; `bound`: path values; `pages`:
+        the listing's pages when already under way (fetched ahead)."""
+        position = self._state.get("page") if self._state.get("mode") == mode and self._same(where) else None
+        entity = self.plan.entity
+        fetcher = _PageFetcher(pages if pages is not None else self._listing(params, position, bound))
         try:
             while True:
                 try:

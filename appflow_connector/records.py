@@ -24,6 +24,7 @@ from appflow_connector.render import record_texts
 from appflow_connector.types import filter_fields
 from saasbridge.catalog.model import Entity
 from saasbridge.client.deadline import Deadline
+from saasbridge.client.properties import with_properties
 from saasbridge.errors import DeadlineExceeded
 from saasbridge.query.ir import InList, Query
 
@@ -169,8 +170,8 @@ class QueryPager:
                         return records, None
                     page_start, skip, last_id = page.resume, 0, None
                     new_size = adapted_page_size(size, cap, page.api_bytes, seconds)
-                    resized = reader.resized_resume(self.catalog, self.entity, page_start, new_size) \
-                        if new_size != size else None
+                    resized = reader.resized_resume(self.catalog, self.entity, page_start, new_size,
+                                                    endpoint=listing.plan.endpoint) if new_size != size else None
                     if resized is not None:
                         page_start, size = resized, new_size
                     if len(records) >= want or nbytes >= RESPONSE_BUDGET_BYTES or self.deadline.expired:
@@ -188,6 +189,10 @@ class SaasBridgeRecordHandler(RecordHandler):
         settings = ctx.connector_runtime_settings if ctx else None
         cat = session.catalog_for(settings)
         entity = session.resolve_entity(cat, request.entity_identifier)
+        client = session.client_for(cat, ctx.credentials.secret_arn if ctx and ctx.credentials else None)
+        if entity.properties is not None:  # columns discovered per tenant (issue 24)
+            cat = with_properties(cat, client, entity.name)
+            entity = cat.entity(entity.name)
         columns = selected_columns(entity, request.selected_field_names)
         parsed = parse_filter(request.filter_expression, filter_fields(entity))
         fingerprint = tokens.query_fingerprint(
@@ -199,7 +204,6 @@ class SaasBridgeRecordHandler(RecordHandler):
             want = min(want, parsed.limit - pos.emitted)
             if want <= 0:
                 return r.QueryDataResponse(True, records=[], next_token=None)
-        client = session.client_for(cat, ctx.credentials.secret_arn if ctx and ctx.credentials else None)
         if request.next_token is None:  # a new scan; one already running reads to its end
             client.admit_scan()
         size = session.page_size(settings, cat.pagination_for(entity).max_page_size)

@@ -17,9 +17,9 @@ import time
 from bench.support import Stopwatch, api_bound_rows_per_s, figure, run_from_command_line
 from saasbridge.catalog.model import Pagination, RateBudget
 from saasbridge.client import SaasClient
+from saasbridge.local.httpstub import StubReply, StubRequest, StubServer, dataset, reply, stub_catalog
 from saasbridge.query.ir import Query
 from saasbridge.query.reader import read
-from tests.httpstub import StubReply, StubRequest, StubServer, dataset, reply, stub_catalog
 
 LATENCY_S = 0.05
 LATENCY_MS = round(LATENCY_S * 1000)

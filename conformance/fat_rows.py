@@ -1,7 +1,7 @@
 """The fat-rows case of `make conformance` (issue 23): a loopback documents API whose rows hold 3
 and 12 MiB values, and a `saasbridge lambda serve` for it, so that the SDK's spill reader reads
 blocks of fat rows (one close to Athena's 16,000,000-byte limit). The ground truth the Java judge
-compares with is each row's id, size and body hash (tests/fat_api.py)."""
+compares with is each row's id, size and body hash (conformance/fat_api.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import hashlib
 import json
 from pathlib import Path
 
+from conformance.fat_api import API_KEY, MIB, DocsApi, catalog_yaml, documents
 from saasbridge.local import processes
-from tests.fat_api import API_KEY, MIB, DocsApi, catalog_yaml, documents
-from tests.httpstub import StubServer
+from saasbridge.local.httpstub import StubServer
 
 ROWS = documents([10, 3 * MIB, 12 * MIB, 3 * MIB, 20])  # 10 B + 3 MiB + 12 MiB fill one block
 

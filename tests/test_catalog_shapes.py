@@ -23,10 +23,10 @@ from athena_connector import protocol as p
 from athena_connector.handler import reset_container
 from conformance.cases import APPFLOW_FIXTURES
 from saasbridge.catalog import load_catalog, load_catalog_text
+from saasbridge.local.httpstub import StubServer, reply
 from tests.athena_driver import scan
 from tests.helpers import put_secret
 from tests.helpers import reset_connectors as _reset
-from tests.httpstub import StubServer, reply
 from tests.shapes_api import ACCOUNTS, API_KEY, NOTES, Behaviour, all_notes, catalog_yaml, handler
 
 BUCKET = "shapes-spill"

@@ -14,7 +14,7 @@ from saasbridge.client import SaasClient
 from saasbridge.client.deadline import Deadline
 from saasbridge.client.paginators import link_header_next
 from saasbridge.errors import ApiError, DeadlineExceeded, QueryError
-from tests.httpstub import StubReply, StubRequest, StubServer, dataset, reply, stub_catalog
+from saasbridge.local.httpstub import StubReply, StubRequest, StubServer, dataset, reply, stub_catalog
 
 
 def paging_api(request: StubRequest) -> StubReply:

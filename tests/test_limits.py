@@ -1,5 +1,5 @@
 """AWS limits under fat rows and slow pages (issue 23), through both connectors' Lambda handlers
-against a loopback documents API (tests/fat_api.py) and S3 on the moto server.
+against a loopback documents API (conformance/fat_api.py) and S3 on the moto server.
 
 Every answer's size and time is recorded and checked against its limit: Lambda's 6 MB response
 (6,291,456 bytes), Athena's block size (the one asked for, at most 16,000,000 bytes), AppFlow's
@@ -22,10 +22,10 @@ from appflow_connector.handler import lambda_handler as appflow_handler
 from athena_connector import errors as athena_errors
 from athena_connector import protocol as p
 from athena_connector.protocol import ipc
+from conformance.fat_api import API_KEY, FAT, MIB, DocsApi, catalog_yaml, digest, documents
+from saasbridge.local.httpstub import StubServer
 from tests.athena_driver import s3_client, scan
-from tests.fat_api import API_KEY, FAT, MIB, DocsApi, catalog_yaml, digest, documents
 from tests.helpers import put_secret, reset_connectors
-from tests.httpstub import StubServer
 
 LAMBDA_RESPONSE_LIMIT = 6_291_456
 ATHENA_BLOCK_LIMIT = 16_000_000

@@ -252,7 +252,7 @@ def test_id_batches_in_flight_read_each_batch_once_in_order(in_flight):
     import dataclasses
 
     from saasbridge.client import SaasClient
-    from tests.httpstub import StubReply, StubRequest, StubServer, dataset, reply, stub_catalog
+    from saasbridge.local.httpstub import StubReply, StubRequest, StubServer, dataset, reply, stub_catalog
 
     rows = {r["id"]: r for r in dataset(60)}
 

@@ -15,7 +15,7 @@ import pytest
 from saasbridge.catalog.model import Auth
 from saasbridge.client import Credentials, SaasClient
 from saasbridge.client.credentials import LEASE_KEY, SecretTokenStore, clear_secret_cache
-from tests.httpstub import StubReply, StubRequest, StubServer, dataset, reply, stub_catalog
+from saasbridge.local.httpstub import StubReply, StubRequest, StubServer, dataset, reply, stub_catalog
 
 CLIENT = {"clientId": "crm-client-7", "clientSecret": "crm-client-secret-3f"}
 CONTAINERS = 8

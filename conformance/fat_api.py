@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 import orjson
 
-from tests.httpstub import StubReply, StubRequest, reply
+from saasbridge.local.httpstub import StubReply, StubRequest, reply
 
 API_KEY = "docs-key-41c9"
 MIB = 1 << 20

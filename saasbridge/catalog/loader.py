@@ -64,10 +64,11 @@ _TIME_FORMATS = ("iso8601", "iso8601_ms", "epoch_s", "epoch_ms", "date")
 class _Problem(Exception):
     """A validation failure at a path; the loader adds the file and line."""
 
-    def __init__(self, path: PathKey, message: str):
+    def __init__(self, path: PathKey, message: str, *, line_at: PathKey | None = None):
         super().__init__(message)
         self.path = path
         self.message = message
+        self.line_at = path if line_at is None else line_at  # the node whose line the error names
 
 
 # --------------------------------------------------------------------------- public API
@@ -228,7 +229,7 @@ def _build(doc: Any, source: str, text: str | None, env: Mapping[str, str]) -> C
         _schema_check(doc)
         return _Builder(source).catalog(doc)
     except _Problem as p:
-        raise CatalogError(_format(source, text, p.path, p.message)) from None
+        raise CatalogError(_format(source, text, p.path, p.message, p.line_at)) from None
 
 
 def format_path(path: PathKey) -> str:
@@ -239,8 +240,8 @@ def format_path(path: PathKey) -> str:
     return out or "(top level)"
 
 
-def _format(source: str, text: str | None, path: PathKey, message: str) -> str:
-    line = _line_of(text, path) if text is not None else None
+def _format(source: str, text: str | None, path: PathKey, message: str, line_at: PathKey) -> str:
+    line = _line_of(text, line_at) if text is not None else None
     where = f"{source}:{line}" if line else source
     return f"{where}: {format_path(path)}: {message}"
 
@@ -281,7 +282,9 @@ def _schema_check(doc: Any) -> None:
     # `oneOf` errors (sort.default) hide the useful one in context.
     while err.context:
         err = best_match(err.context)
-    raise _Problem(tuple(err.absolute_path), _explain(err))
+    path = tuple(err.absolute_path)
+    key = _unknown_key(err) if err.validator == "additionalProperties" else None
+    raise _Problem(path, _explain(err), line_at=(*path, key) if key else path)
 
 
 _JSON_TYPE = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
@@ -297,6 +300,13 @@ def _describe(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
+def _unknown_key(err: Any) -> str | None:
+    """The first key an `additionalProperties` error is about."""
+    allowed = err.schema.get("properties", {})
+    extra = sorted(k for k in err.instance if k not in allowed) if isinstance(err.instance, dict) else []
+    return extra[0] if extra else None
+
+
 def _explain(err: Any) -> str:
     v, inst = err.validator, err.instance
     if v == "required":
@@ -306,8 +316,7 @@ def _explain(err: Any) -> str:
         return f"missing required key {name!r}; add it" + (f" ({desc.rstrip('.')})" if desc else "")
     if v == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
-        extra = sorted(k for k in inst if k not in allowed) if isinstance(inst, dict) else []
-        key = extra[0] if extra else "?"
+        key = _unknown_key(err) or "?"
         close = difflib.get_close_matches(key, allowed, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
         return f"unknown key {key!r}; {hint}"

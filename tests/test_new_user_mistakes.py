@@ -1,0 +1,43 @@
+"""Mistakes a new user makes with the README's commands: each ends in ONE line on stderr that names
+what is wrong and how to fix it, a non-zero exit, no traceback and nothing half-written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from saasbridge.cli import main
+from saasbridge.runtime import default_catalog_path
+
+
+def fails_in_one_line(capsys, *argv: str) -> str:
+    """Run the command; it must exit 1 with one line on stderr (returned) and nothing on stdout."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert code == 1, (code, out, err)
+    assert err.count("\n") == 1 and err.startswith("saasbridge: error: "), err
+    assert out == "", out
+    return err.strip()
+
+
+def write_demo_catalog_with(tmp_path: Path, old: str, new: str) -> tuple[Path, int]:
+    """The demo catalog with the first `old` replaced by `new`; returns the file and that line."""
+    lines = default_catalog_path().read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if old in line)
+    lines[at] = lines[at].replace(old, new, 1)
+    file = tmp_path / "my-api.yaml"
+    file.write_text("\n".join(lines) + "\n")
+    return file, at + 1
+
+
+def test_a_typod_top_level_key_is_reported_at_its_own_line(capsys, tmp_path):
+    file, line = write_demo_catalog_with(tmp_path, "records_path:", "record_path:")
+    err = fails_in_one_line(capsys, "catalog", "validate", str(file))
+    assert err.startswith(f"saasbridge: error: {file}:{line}: "), (line, err)
+    assert "did you mean 'records_path'" in err
+
+
+def test_a_typod_entity_key_is_reported_at_its_own_line(capsys, tmp_path):
+    file, line = write_demo_catalog_with(tmp_path, "    get_path:", "    get_pth:")
+    err = fails_in_one_line(capsys, "catalog", "validate", str(file))
+    assert err.startswith(f"saasbridge: error: {file}:{line}: entities[0]: "), (line, err)
+    assert "did you mean 'get_path'" in err

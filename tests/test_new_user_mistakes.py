@@ -41,3 +41,36 @@ def test_a_typod_entity_key_is_reported_at_its_own_line(capsys, tmp_path):
     err = fails_in_one_line(capsys, "catalog", "validate", str(file))
     assert err.startswith(f"saasbridge: error: {file}:{line}: entities[0]: "), (line, err)
     assert "did you mean 'get_path'" in err
+
+
+STUBS = Path(__file__).parent / "saas_stubs"
+
+
+def write_stub_catalog_with(tmp_path: Path, stub: str, old: str, new: str) -> Path:
+    text = (STUBS / stub).read_text()
+    assert old in text
+    file = tmp_path / stub
+    file.write_text(text.replace(old, new, 1))
+    return file
+
+
+def test_a_search_condition_with_a_misspelt_placeholder_is_refused(capsys, tmp_path):
+    # sent as written, HubSpot would compare every contact with the text '{valeu}': no rows, no error
+    file = write_stub_catalog_with(tmp_path, "hubspot.yaml", 'value: "{value}"}', 'value: "{valeu}"}')
+    err = fails_in_one_line(capsys, "catalog", "validate", str(file))
+    assert "entities[0].search.filter.condition: " in err and "{valeu}" in err and "needs {field}, {value}" in err
+
+
+def test_a_query_operator_without_its_value_is_refused(capsys, tmp_path):
+    file = write_stub_catalog_with(tmp_path, "stripe.yaml", 'eq: "{field}:{value}"', 'eq: "{field}:{value"')
+    err = fails_in_one_line(capsys, "catalog", "validate", str(file))
+    assert "entities[0].search.query.operators.eq: '{field}:{value' needs {field}, {value}" in err
+
+
+def test_a_query_language_whose_quote_nothing_escapes_is_refused(capsys, tmp_path):
+    # `name = 'x" OR balance>0 OR name:"y'` would otherwise become three clauses of the query
+    file = write_stub_catalog_with(tmp_path, "stripe.yaml", """escape: [["\\\\", "\\\\\\\\"], ['"', '\\"']]""",
+                                   "escape: []")
+    err = fails_in_one_line(capsys, "catalog", "validate", str(file))
+    assert "entities[0].search.query.escape: values are quoted with '\"' but no escape rule replaces it" in err
+    assert "or put it in forbidden" in err

@@ -3,6 +3,7 @@ what is wrong and how to fix it, a non-zero exit, no traceback and nothing half-
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 from saasbridge.cli import main
@@ -74,3 +75,45 @@ def test_a_query_language_whose_quote_nothing_escapes_is_refused(capsys, tmp_pat
     err = fails_in_one_line(capsys, "catalog", "validate", str(file))
     assert "entities[0].search.query.escape: values are quoted with '\"' but no escape rule replaces it" in err
     assert "or put it in forbidden" in err
+
+
+OPENAPI = Path(__file__).parent / "fixtures" / "openapi"
+
+
+def test_from_openapi_into_a_folder_that_does_not_exist_writes_nothing(capsys, tmp_path):
+    err = fails_in_one_line(capsys, "catalog", "from-openapi", str(OPENAPI / "asana-tasks.json"),
+                            "-o", str(tmp_path / "nowhere" / "asana.yaml"))
+    assert f"--output {tmp_path / 'nowhere' / 'asana.yaml'}: the folder {tmp_path / 'nowhere'} does not exist" in err
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_from_openapi_into_a_folder_asks_for_a_file(capsys, tmp_path):
+    err = fails_in_one_line(capsys, "catalog", "from-openapi", str(OPENAPI / "asana-tasks.json"), "-o", str(tmp_path),
+                            "--force")
+    assert f"--output {tmp_path}: is a folder; give the catalog's file name" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_from_openapi_on_files_that_are_not_openapi_says_what_they_are(capsys, tmp_path):
+    text = tmp_path / "page.json"
+    text.write_text("<html>Sign in</html>\n")
+    err = fails_in_one_line(capsys, "catalog", "from-openapi", str(text))
+    assert "not an OpenAPI 3 document (no 'openapi: 3.x' key); give the API's OpenAPI 3 JSON or YAML" in err
+    assert "Swagger" not in err
+    err = fails_in_one_line(capsys, "catalog", "from-openapi", str(default_catalog_path()))
+    assert "is a saasbridge catalog, not an OpenAPI document; check it with `saasbridge catalog validate" in err
+    swagger = tmp_path / "swagger.json"
+    swagger.write_text('{"swagger": "2.0", "info": {"title": "t"}, "paths": {}}')
+    err = fails_in_one_line(capsys, "catalog", "from-openapi", str(swagger))
+    assert "is Swagger 2.0; convert it to OpenAPI 3 first" in err
+
+
+def test_from_openapi_reads_a_gzipped_document_like_the_plain_one(capsys, tmp_path):
+    plain, packed = tmp_path / "asana.json", tmp_path / "asana.json.gz"
+    plain.write_bytes((OPENAPI / "asana-tasks.json").read_bytes())
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    drafts = []
+    for source in (plain, packed):
+        assert main(["catalog", "from-openapi", str(source)]) == 0
+        drafts.append(capsys.readouterr().out.split("\n", 1)[1])  # the first line names the source
+    assert drafts[0] == drafts[1] and "entities:" in drafts[0]

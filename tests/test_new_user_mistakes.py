@@ -101,11 +101,11 @@ def test_from_openapi_on_files_that_are_not_openapi_says_what_they_are(capsys, t
     assert "not an OpenAPI 3 document (no 'openapi: 3.x' key); give the API's OpenAPI 3 JSON or YAML" in err
     assert "Swagger" not in err
     err = fails_in_one_line(capsys, "catalog", "from-openapi", str(default_catalog_path()))
-    assert "is a saasbridge catalog, not an OpenAPI document; check it with `saasbridge catalog validate" in err
+    assert "not an OpenAPI 3 document but a saasbridge catalog already; check it with `saasbridge catalog validate" in err
     swagger = tmp_path / "swagger.json"
     swagger.write_text('{"swagger": "2.0", "info": {"title": "t"}, "paths": {}}')
     err = fails_in_one_line(capsys, "catalog", "from-openapi", str(swagger))
-    assert "is Swagger 2.0; convert it to OpenAPI 3 first" in err
+    assert "not an OpenAPI 3 document but Swagger 2.0; convert it to OpenAPI 3 first" in err
 
 
 def test_from_openapi_reads_a_gzipped_document_like_the_plain_one(capsys, tmp_path):

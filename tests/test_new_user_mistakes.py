@@ -4,6 +4,7 @@ what is wrong and how to fix it, a non-zero exit, no traceback and nothing half-
 from __future__ import annotations
 
 import gzip
+import socket
 from pathlib import Path
 
 from saasbridge.cli import main
@@ -117,3 +118,28 @@ def test_from_openapi_reads_a_gzipped_document_like_the_plain_one(capsys, tmp_pa
         assert main(["catalog", "from-openapi", str(source)]) == 0
         drafts.append(capsys.readouterr().out.split("\n", 1)[1])  # the first line names the source
     assert drafts[0] == drafts[1] and "entities:" in drafts[0]
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_sql_through_an_endpoint_that_is_not_running_says_to_start_it(capsys):
+    url = f"http://127.0.0.1:{closed_port()}"
+    err = fails_in_one_line(capsys, "sql", "--endpoint-url", url, "SELECT * FROM crm.accounts LIMIT 1")
+    assert f"nothing answers at {url}; start `saasbridge lambda serve` there or fix --endpoint-url" in err
+
+
+def test_a_deployed_function_without_aws_credentials_says_where_they_come_from(capsys, monkeypatch, tmp_path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask an instance metadata service
+    err = fails_in_one_line(capsys, "sql", "--function-name", "my-athena", "--region", "us-east-1",
+                            "SELECT * FROM crm.accounts LIMIT 1")
+    assert "no AWS credentials to invoke my-athena; configure them (aws configure, AWS_PROFILE" in err

@@ -143,3 +143,12 @@ def test_a_deployed_function_without_aws_credentials_says_where_they_come_from(c
     err = fails_in_one_line(capsys, "sql", "--function-name", "my-athena", "--region", "us-east-1",
                             "SELECT * FROM crm.accounts LIMIT 1")
     assert "no AWS credentials to invoke my-athena; configure them (aws configure, AWS_PROFILE" in err
+
+
+def test_sql_when_the_api_is_down_says_to_check_its_address(capsys, monkeypatch, aws_env):
+    url = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("SAASBRIDGE_API_URL", url)
+    monkeypatch.setenv("SAASBRIDGE_API_KEY", "demo-acme-key")
+    err = fails_in_one_line(capsys, "sql", "SELECT count(*) FROM crm.accounts")
+    assert f"cannot connect to {url}/v1/accounts" in err
+    assert "check that the API is up there (SAASBRIDGE_API_URL or the catalog's base_url), or retry later" in err

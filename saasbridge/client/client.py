@@ -447,7 +447,9 @@ class SaasClient:
                 )
             except TransportError as exc:
                 if attempt >= attempts or (exc.sent and not idempotent):
-                    raise ApiUnavailableError(f"{exc} after {attempt} attempt(s); retry later") from None
+                    fix = ("check that the API is up there (SAASBRIDGE_API_URL or the catalog's base_url), or retry "
+                           "later" if not exc.sent else "retry later")
+                    raise ApiUnavailableError(f"{exc} after {attempt} attempt(s); {fix}") from None
                 self._pause(
                     self.retry.backoff(attempt), deadline, resume, where, f"no answer, attempt {attempt}"
                 )

@@ -7,6 +7,8 @@ import gzip
 import socket
 from pathlib import Path
 
+import pytest
+
 from saasbridge.cli import main
 from saasbridge.runtime import default_catalog_path
 
@@ -152,3 +154,18 @@ def test_sql_when_the_api_is_down_says_to_check_its_address(capsys, monkeypatch,
     err = fails_in_one_line(capsys, "sql", "SELECT count(*) FROM crm.accounts")
     assert f"cannot connect to {url}/v1/accounts" in err
     assert "check that the API is up there (SAASBRIDGE_API_URL or the catalog's base_url), or retry later" in err
+
+
+@pytest.mark.parametrize(("where", "words"), [
+    ("country = 'DE", "invalid filter expression \"country = 'DE\": column 11: token recognition error at: ''DE'; "
+                      "write it in AppFlow's filter language, e.g. country = 'DE' and employees > 50"),
+    ("contry = 'DE'", "Filter attribute not found in entity definition: contry; did you mean 'country'?"),
+])
+def test_extract_with_a_bad_where_names_the_fix_and_writes_nothing(capsys, monkeypatch, aws_env, reference_api,
+                                                                   tmp_path, where, words):
+    monkeypatch.setenv("SAASBRIDGE_API_URL", reference_api.url)
+    monkeypatch.setenv("SAASBRIDGE_API_KEY", "demo-acme-key")
+    err = fails_in_one_line(capsys, "extract", "accounts", "--to", str(tmp_path / "out"), "--where", where,
+                            "--no-progress")
+    assert words in err
+    assert not (tmp_path / "out").exists()

@@ -27,6 +27,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from saasbridge.local.sagemaker.endpoints import EndpointStates
 from saasbridge.local.sagemaker.hosts import ModelHosts
 from saasbridge.local.sagemaker.invocations import Clients, Faults, Reply, Runtime, error_reply
+from saasbridge.local.sagemaker.training_jobs import TrainingJobs
 from saasbridge.local.sagemaker.transform_jobs import TransformJobs
 
 RUNTIME_PATH = re.compile(r"/endpoints/([^/]+)/(invocations|async-invocations)")
@@ -52,6 +53,7 @@ class Gateway:
         self.endpoints = EndpointStates(self.hosts)
         self.runtime = Runtime(self.hosts, self.faults, self.endpoints)
         self.transforms = TransformJobs(self.runtime)
+        self.training = TrainingJobs()
         self._clients: dict[tuple[str, str], Clients] = {}
         self._clients_lock = threading.Lock()
 
@@ -62,8 +64,7 @@ class Gateway:
             if found is None:
                 session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key="stand-in",
                                                 region_name=region)  # fmt: skip
-                found = Clients(session.client("sagemaker", endpoint_url=self.upstream),
-                                session.client("s3", endpoint_url=self.upstream))  # fmt: skip
+                found = Clients(*(session.client(s, endpoint_url=self.upstream) for s in ("sagemaker", "s3", "logs")))
                 self._clients[(access_key, region)] = found
             return found
 
@@ -106,8 +107,10 @@ class Gateway:
     def _control_plane(self, environ: dict[str, Any], method: str, headers: dict[str, str], body: bytes,
                        access_key: str, region: str) -> Reply:  # fmt: skip
         target = headers.get("x-amz-target", "").removeprefix("SageMaker.")
-        if target == "StopTransformJob":  # moto has no StopTransformJob; the jobs run here are stopped here
-            stopped = self.transforms.stop(json.loads(body)["TransformJobName"])
+        if target in ("StopTransformJob", "StopTrainingJob"):  # moto has neither: the jobs run here stop here
+            jobs, key = (self.transforms, "TransformJobName") if target == "StopTransformJob" else (
+                self.training, "TrainingJobName")
+            stopped = jobs.stop(json.loads(body)[key])
             if stopped is not None:
                 return stopped
         reply = self._forward(environ, method, headers, body)
@@ -124,6 +127,10 @@ class Gateway:
             self.transforms.start(json.loads(body), self.clients(access_key, region))
         elif target in ("DescribeTransformJob", "ListTransformJobs"):
             reply.body = json.dumps(self.transforms.describe(json.loads(reply.body))).encode()
+        elif target == "CreateTrainingJob":
+            self.training.start(json.loads(body), self.clients(access_key, region))
+        elif target in ("DescribeTrainingJob", "ListTrainingJobs"):
+            reply.body = json.dumps(self.training.describe(json.loads(reply.body))).encode()
         return reply
 
     def _forward(self, environ: dict[str, Any], method: str, headers: dict[str, str], body: bytes) -> Reply:
@@ -162,6 +169,7 @@ class Gateway:
         """Stop the model servers (unfinished jobs are abandoned, as when an instance is stopped)."""
         self.endpoints.wait(timeout=1)
         self.transforms.wait(timeout=1)
+        self.training.stop_all()
         self.hosts.stop_all()
 
 

@@ -99,6 +99,7 @@ class Clients:
 
     sagemaker: Any
     s3: Any
+    logs: Any = None  # CloudWatch Logs, where the jobs run here write their logs
 
 
 class Runtime:

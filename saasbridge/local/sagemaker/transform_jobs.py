@@ -22,6 +22,7 @@ from typing import Any
 from saasbridge.local.sagemaker import jsonpath
 from saasbridge.local.sagemaker.hosts import ModelStartError, model_spec
 from saasbridge.local.sagemaker.invocations import Reply
+from saasbridge.local.sagemaker.s3_objects import object_keys
 from saasbridge.local.sagemaker.tracking import Tracked
 from saasbridge.s3url import parse_s3_url
 
@@ -120,10 +121,8 @@ class TransformJob:
             self.model_url = self.runtime.hosts.url_for(spec, self.clients.s3)
         except ModelStartError as exc:
             raise TransformFailed(f"ClientError: {exc}") from None
-        source = parse_s3_url(self.s3_uri, "S3Uri")
-        bucket, prefix = source.bucket, source.key
-        keys = [o["Key"] for page in self.clients.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-                for o in page.get("Contents", []) if not o["Key"].endswith("/")]  # fmt: skip
+        bucket = parse_s3_url(self.s3_uri, "S3Uri").bucket
+        keys = object_keys(self.clients.s3, self.s3_uri)
         if not keys:
             raise TransformFailed(f"ClientError: no input objects under {self.s3_uri}")
         for key in keys:

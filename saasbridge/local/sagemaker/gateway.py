@@ -24,6 +24,7 @@ import boto3
 import urllib3
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from saasbridge.local.sagemaker.automl_jobs import AutoMLJobs
 from saasbridge.local.sagemaker.endpoints import EndpointStates
 from saasbridge.local.sagemaker.hosts import ModelHosts
 from saasbridge.local.sagemaker.invocations import Clients, Faults, Reply, Runtime, error_reply
@@ -54,6 +55,7 @@ class Gateway:
         self.runtime = Runtime(self.hosts, self.faults, self.endpoints)
         self.transforms = TransformJobs(self.runtime)
         self.training = TrainingJobs()
+        self.automl = AutoMLJobs()
         self._clients: dict[tuple[str, str], Clients] = {}
         self._clients_lock = threading.Lock()
 
@@ -107,13 +109,11 @@ class Gateway:
     def _control_plane(self, environ: dict[str, Any], method: str, headers: dict[str, str], body: bytes,
                        access_key: str, region: str) -> Reply:  # fmt: skip
         target = headers.get("x-amz-target", "").removeprefix("SageMaker.")
-        if target in ("StopTransformJob", "StopTrainingJob"):  # moto has neither: the jobs run here stop here
-            jobs, key = (self.transforms, "TransformJobName") if target == "StopTransformJob" else (
-                self.training, "TrainingJobName")
-            stopped = jobs.stop(json.loads(body)[key])
-            if stopped is not None:
-                return stopped
-        reply = self._forward(environ, method, headers, body)
+        answered = self._jobs_run_here(target, body)
+        if answered is not None:
+            return answered
+        forwarded = self.automl.for_moto(body) if target == "CreateAutoMLJobV2" else body
+        reply = self._forward(environ, method, headers, forwarded)
         if reply.status != 200 or not target:
             return reply
         if target in ("CreateEndpoint", "UpdateEndpoint"):
@@ -131,7 +131,23 @@ class Gateway:
             self.training.start(json.loads(body), self.clients(access_key, region))
         elif target in ("DescribeTrainingJob", "ListTrainingJobs"):
             reply.body = json.dumps(self.training.describe(json.loads(reply.body))).encode()
+        elif target == "CreateAutoMLJobV2":
+            self.automl.start(json.loads(body), self.clients(access_key, region))
+        elif target in ("DescribeAutoMLJobV2", "DescribeAutoMLJob", "ListAutoMLJobs"):
+            reply.body = json.dumps(self.automl.describe(json.loads(reply.body))).encode()
         return reply
+
+    def _jobs_run_here(self, target: str, body: bytes) -> Reply | None:
+        """The calls moto lacks for the jobs run here (stops, candidates); None: forward the call."""
+        if target == "StopTransformJob":
+            return self.transforms.stop(json.loads(body)["TransformJobName"])
+        if target == "StopTrainingJob":
+            return self.training.stop(json.loads(body)["TrainingJobName"])
+        if target == "StopAutoMLJob":
+            return self.automl.stop(json.loads(body)["AutoMLJobName"])
+        if target == "ListCandidatesForAutoMLJob":
+            return self.automl.list_candidates(json.loads(body))
+        return None
 
     def _forward(self, environ: dict[str, Any], method: str, headers: dict[str, str], body: bytes) -> Reply:
         uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
@@ -170,6 +186,7 @@ class Gateway:
         self.endpoints.wait(timeout=1)
         self.transforms.wait(timeout=1)
         self.training.stop_all()
+        self.automl.wait(timeout=1)
         self.hosts.stop_all()
 
 

@@ -30,8 +30,8 @@ from saasbridge.sagemaker.training import record, script_mode
 from saasbridge.sagemaker.training.autopilot import AutopilotJob
 from saasbridge.sagemaker.training.channels import (
     DEFAULT_VALIDATION_FRACTION,
-    ChannelSpec,
     Channels,
+    ChannelSpec,
     build_channels,
     check_spec,
 )

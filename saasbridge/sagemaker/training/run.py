@@ -30,6 +30,7 @@ from saasbridge.sagemaker.training import record, script_mode
 from saasbridge.sagemaker.training.autopilot import AutopilotJob
 from saasbridge.sagemaker.training.channels import (
     DEFAULT_VALIDATION_FRACTION,
+    FEATURE_TYPES,
     Channels,
     ChannelSpec,
     build_channels,
@@ -54,7 +55,7 @@ class TrainingJobFailed(SaasBridgeError):
 class TrainOptions:
     entity: str
     target: str
-    features: list[str]
+    features: list[str]  # empty: every numeric or boolean field but the target and the primary key
     output: str  # s3://bucket/prefix
     role_arn: str  # the IAM role SageMaker runs the job (and serves the model) with
     script: ScriptJob | None = None  # script mode; else `autopilot`
@@ -115,9 +116,10 @@ def read_channels(appflow: Any, options: TrainOptions, *, header: bool) -> Chann
     definition = appflow.describe_entity(options.entity)
     fields = {f["fieldName"]: f for f in definition.get("fields") or []}
     key = next((name for name, f in fields.items() if f.get("isPrimaryKey")), None)
-    check_spec(fields, options.entity, options.target, options.features)
-    spec = ChannelSpec(options.entity, options.target, tuple(options.features), key,
-                       options.validation_fraction, header)  # fmt: skip
+    features = options.features or [name for name, f in fields.items()
+                                    if f.get("dataType") in FEATURE_TYPES and name not in (options.target, key)]  # fmt: skip
+    check_spec(fields, options.entity, options.target, features)
+    spec = ChannelSpec(options.entity, options.target, tuple(features), key, options.validation_fraction, header)
     wanted = list(dict.fromkeys([*([key] if key else []), *spec.columns]))
     return build_channels(appflow.records(options.entity, options.where, wanted), spec)
 

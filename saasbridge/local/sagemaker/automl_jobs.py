@@ -27,12 +27,11 @@ import pandas as pd
 
 from saasbridge.local.sagemaker import automl_inference
 from saasbridge.local.sagemaker.automl_search import SearchError, SearchResult, grid, search
-from saasbridge.local.sagemaker.invocations import Reply
+from saasbridge.local.sagemaker.invocations import Reply, control_plane_answer, not_in_progress
 from saasbridge.local.sagemaker.model_archive import pack_model_dir
 from saasbridge.local.sagemaker.s3_objects import get_bytes, object_keys, put_bytes
 from saasbridge.local.sagemaker.sdk_deploy import SKLEARN_IMAGE
 from saasbridge.local.sagemaker.tracking import Tracked
-from saasbridge.local.sagemaker.transform_jobs import JSON_1_1
 from saasbridge.s3url import parse_s3_url
 
 FAILURE_REASON_LIMIT = 1024
@@ -194,10 +193,9 @@ class AutoMLJobs(Tracked[AutoMLState]):
         if state is None:
             return None
         if state.status != "InProgress":
-            message = f"AutoML job {name} is {state.status}; only an InProgress job can be stopped"
-            return Reply(400, json.dumps({"__type": "ValidationException", "message": message}).encode(), JSON_1_1)
+            return not_in_progress("AutoML", name, state.status)
         state.stop_requested, state.status, state.secondary = True, "Stopping", "Stopping"
-        return Reply(200, b"{}", JSON_1_1)
+        return control_plane_answer()
 
     def describe(self, response: dict[str, Any]) -> dict[str, Any]:
         """DescribeAutoMLJobV2 / DescribeAutoMLJob / ListAutoMLJobs with the real states of our jobs."""
@@ -225,4 +223,4 @@ class AutoMLJobs(Tracked[AutoMLState]):
         body: dict[str, Any] = {"Candidates": found[start : start + size]}
         if start + size < len(found):
             body["NextToken"] = str(start + size)
-        return Reply(200, json.dumps(body).encode(), JSON_1_1)
+        return control_plane_answer(body)

@@ -41,6 +41,19 @@ def error_reply(status: int, code: str, message: str, **extra: Any) -> Reply:
     return Reply(status, body, {"Content-Type": "application/json", "x-amzn-ErrorType": code})
 
 
+JSON_1_1 = {"Content-Type": "application/x-amz-json-1.1"}  # the control plane's protocol
+
+
+def control_plane_answer(body: dict[str, Any] | None = None) -> Reply:
+    return Reply(200, json.dumps(body or {}).encode(), JSON_1_1)
+
+
+def not_in_progress(kind: str, name: str, status: str) -> Reply:
+    """A Stop* call for a job that is not running (the control plane names the error in `__type`)."""
+    message = f"{kind} job {name} is {status}; only an InProgress job can be stopped"
+    return Reply(400, json.dumps({"__type": "ValidationException", "message": message}).encode(), JSON_1_1)
+
+
 def validation_error(message: str) -> Reply:
     return error_reply(400, "ValidationError", message)
 

@@ -37,12 +37,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from saasbridge.local.sagemaker.invocations import Reply
+from saasbridge.local.sagemaker.invocations import Reply, control_plane_answer, not_in_progress
 from saasbridge.local.sagemaker.job_logs import TRAINING_LOG_GROUP, JobLog
 from saasbridge.local.sagemaker.model_archive import ModelArchiveError, pack_model_dir, unpack_model
 from saasbridge.local.sagemaker.s3_objects import download_prefix, get_bytes, put_bytes
 from saasbridge.local.sagemaker.tracking import Tracked
-from saasbridge.local.sagemaker.transform_jobs import JSON_1_1
 
 HOST = "algo-1"
 FAILURE_REASON_LIMIT = 1024
@@ -364,11 +363,10 @@ class TrainingJobs(Tracked[TrainingState]):
         if state is None:
             return None
         if state.status != "InProgress":
-            message = f"Training job {name} is {state.status}; only an InProgress job can be stopped"
-            return Reply(400, json.dumps({"__type": "ValidationException", "message": message}).encode(), JSON_1_1)
+            return not_in_progress("Training", name, state.status)
         state.stop_requested, state.status = True, "Stopping"
         state.enter("Stopping")
-        return Reply(200, b"{}", JSON_1_1)
+        return control_plane_answer()
 
     def describe(self, response: dict[str, Any]) -> dict[str, Any]:
         """A DescribeTrainingJob or ListTrainingJobs answer with the real states of our jobs."""

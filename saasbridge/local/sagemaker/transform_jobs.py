@@ -21,14 +21,13 @@ from typing import Any
 
 from saasbridge.local.sagemaker import jsonpath
 from saasbridge.local.sagemaker.hosts import ModelStartError, model_spec
-from saasbridge.local.sagemaker.invocations import Reply
+from saasbridge.local.sagemaker.invocations import Reply, control_plane_answer, not_in_progress
 from saasbridge.local.sagemaker.s3_objects import object_keys
 from saasbridge.local.sagemaker.tracking import Tracked
 from saasbridge.s3url import parse_s3_url
 
 MB = 1024 * 1024
 JSON_TYPES = ("application/json", "application/jsonlines", "application/x-jsonlines")
-JSON_1_1 = {"Content-Type": "application/x-amz-json-1.1"}  # the control plane's protocol
 
 
 class TransformFailed(Exception):
@@ -250,11 +249,10 @@ class TransformJobs(Tracked[JobState]):
         state = self.get(name)
         if state is None:
             return None
-        if state.status != "InProgress":  # the control plane's JSON protocol names the error in `__type`
-            message = f"Transform job {name} is {state.status}; only an InProgress job can be stopped"
-            return Reply(400, json.dumps({"__type": "ValidationException", "message": message}).encode(), JSON_1_1)
+        if state.status != "InProgress":
+            return not_in_progress("Transform", name, state.status)
         state.stop_requested, state.status = True, "Stopping"
-        return Reply(200, b"{}", JSON_1_1)
+        return control_plane_answer()
 
     def describe(self, response: dict[str, Any]) -> dict[str, Any]:
         """A DescribeTransformJob or ListTransformJobs answer with the real states of our jobs."""

@@ -8,10 +8,7 @@ import argparse
 import os
 from typing import Any
 
-from saasbridge.local.flow_runner.cli_options import (  # TODO(merge): cli.connector_options
-    add_connector_options,
-    csv_list,
-)
+from saasbridge.cli.connector_options import add_connector_options, csv_list, invoker_from_args
 
 ROLE_ENV = "SAASBRIDGE_SAGEMAKER_EXECUTION_ROLE"
 
@@ -121,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     if args.api_url:
         env["SAASBRIDGE_API_URL"] = args.api_url
-    appflow = Connection(None, args.secret_arn, args.profile, args.api_url).open()  # TODO(merge): the drivers invoker
+    appflow = Connection(invoker_from_args(args), args.secret_arn, args.profile, args.api_url).open()
     try:
         result = train(options, session, Runtime.from_env(env).client(), appflow)
     except TrainingJobFailed as exc:

@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from saasbridge.client.client import SaasClient
+from saasbridge.drivers.appflow import AppFlowSession
 from saasbridge.errors import ConfigError, SaasBridgeError
 from saasbridge.s3url import parse_s3_url
 from saasbridge.sagemaker.aws import AwsService
+from saasbridge.sagemaker.inference.source import entity_fields
 from saasbridge.sagemaker.modellog import ModelLog
 from saasbridge.sagemaker.training import autopilot as automl
 from saasbridge.sagemaker.training import record, script_mode
@@ -110,12 +112,10 @@ class TrainResult:
         return "\n".join(lines)
 
 
-def read_channels(appflow: Any, options: TrainOptions, *, header: bool) -> Channels:
+def read_channels(appflow: AppFlowSession, options: TrainOptions, *, header: bool) -> Channels:
     """The channels from the entity's records, read through the AppFlow session (DescribeEntity for
     the columns' types, QueryData with `where` and only the columns needed)."""
-    definition = appflow.describe_entity(options.entity)
-    fields = {f["fieldName"]: f for f in definition.get("fields") or []}
-    key = next((name for name, f in fields.items() if f.get("isPrimaryKey")), None)
+    fields, key = entity_fields(appflow, options.entity)
     features = options.features or [name for name, f in fields.items()
                                     if f.get("dataType") in FEATURE_TYPES and name not in (options.target, key)]  # fmt: skip
     check_spec(fields, options.entity, options.target, features)
@@ -124,7 +124,7 @@ def read_channels(appflow: Any, options: TrainOptions, *, header: bool) -> Chann
     return build_channels(appflow.records(options.entity, options.where, wanted), spec)
 
 
-def train(options: TrainOptions, aws_session: Any, saas: SaasClient, appflow: Any) -> TrainResult:
+def train(options: TrainOptions, aws_session: Any, saas: SaasClient, appflow: AppFlowSession) -> TrainResult:
     """Run (or, without `wait`, start) the training the options describe; TrainingJobFailed when the job
     fails or stops (after recording it)."""
     options.checked()

@@ -243,7 +243,8 @@ class TrainingRun:
 
     def _execute(self, command: list[str], cwd: Path, env: dict[str, str]) -> int | None:
         """Run the entry point; its exit code, or None when it was stopped (StopTrainingJob or runtime)."""
-        self.log.write("Invoking script with the following command: " + " ".join(command[1:]))
+        shown = ["python", Path(command[1]).relative_to(cwd).as_posix(), *command[2:]]
+        self.log.write("Invoking script with the following command: " + " ".join(shown))
         limit = int((self.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds") or DEFAULT_MAX_RUNTIME)
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True, errors="replace", start_new_session=True)  # fmt: skip

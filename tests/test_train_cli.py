@@ -160,3 +160,15 @@ def test_an_unknown_entity_is_a_one_line_error(env, capsys):
                  "--no-progress"]) == 1  # fmt: skip
     err = capsys.readouterr().err
     assert "nosuch" in err and err.count("\n") == 1
+
+
+def test_access_denied_names_the_iam_action_and_starts_nothing(env, sagemaker_standin, capsys):
+    from saasbridge.local.sagemaker.standin import clear_faults, inject_fault
+
+    inject_fault(sagemaker_standin.url, "access_denied", action="CreateTrainingJob")
+    try:
+        assert train("--features", "lead_score", "--entry-point", "examples/train.py", "--output", env, "--wait") == 1
+    finally:
+        clear_faults(sagemaker_standin.url)
+    assert capsys.readouterr().err == ("saasbridge: error: AWS denied sagemaker:CreateTrainingJob; grant the IAM action "
+                                       "sagemaker:CreateTrainingJob to the role or user saasbridge uses\n")  # fmt: skip

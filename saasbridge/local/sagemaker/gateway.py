@@ -9,7 +9,8 @@ Runtime calls are told apart as the real endpoints tell them apart: `POST
 (`transform_jobs.py`) and DescribeTransformJob / ListTransformJobs report its actual status.
 
 `/_saasbridge/faults` (POST JSON `{"fault": "throttle"|"model_error", "count": N, "endpoint":
-NAME}`, DELETE to clear, GET to list) injects runtime failures for tests.
+NAME}`, or `{"fault": "access_denied", "count": N, "action": "CreateTrainingJob"}`, DELETE to clear,
+GET to list) injects failures for tests.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from saasbridge.local.sagemaker.automl_jobs import AutoMLJobs
 from saasbridge.local.sagemaker.endpoints import EndpointStates
 from saasbridge.local.sagemaker.hosts import ModelHosts
-from saasbridge.local.sagemaker.invocations import Clients, Faults, Reply, Runtime, error_reply
+from saasbridge.local.sagemaker.invocations import Clients, Faults, Reply, Runtime, access_denied, error_reply
 from saasbridge.local.sagemaker.training_jobs import TrainingJobs
 from saasbridge.local.sagemaker.transform_jobs import TransformJobs
 
@@ -109,6 +110,8 @@ class Gateway:
     def _control_plane(self, environ: dict[str, Any], method: str, headers: dict[str, str], body: bytes,
                        access_key: str, region: str) -> Reply:  # fmt: skip
         target = headers.get("x-amz-target", "").removeprefix("SageMaker.")
+        if target and self.faults.take("access_denied", target):
+            return access_denied(target)
         answered = self._jobs_run_here(target, body)
         if answered is not None:
             return answered
@@ -170,7 +173,8 @@ class Gateway:
             if method == "POST":
                 try:
                     spec = json.loads(body or b"{}")
-                    self.faults.add(spec["fault"], int(spec.get("count", 1)), spec.get("endpoint") or "*")
+                    target = spec.get("endpoint") or spec.get("action") or "*"
+                    self.faults.add(spec["fault"], int(spec.get("count", 1)), target)
                 except (ValueError, KeyError, TypeError) as exc:
                     return error_reply(400, "ValidationError", f"bad fault {body[:200]!r}: {exc}; send "
                                        '{"fault": "throttle"|"model_error", "count": N, "endpoint": NAME}')  # fmt: skip

@@ -54,6 +54,11 @@ def not_in_progress(kind: str, name: str, status: str) -> Reply:
     return Reply(400, json.dumps({"__type": "ValidationException", "message": message}).encode(), JSON_1_1)
 
 
+def access_denied(action: str) -> Reply:
+    message = f"User: arn:aws:sts::{ACCOUNT_ID}:assumed-role/caller is not authorized to perform: sagemaker:{action}"
+    return Reply(400, json.dumps({"__type": "AccessDeniedException", "message": message}).encode(), JSON_1_1)
+
+
 def validation_error(message: str) -> Reply:
     return error_reply(400, "ValidationError", message)
 
@@ -76,15 +81,16 @@ def model_error(endpoint: str, variant: str, status: int, text: str) -> Reply:
 
 class Faults:
     """Injected failures for tests: the next N runtime calls (for one endpoint, or any) answer
-    ThrottlingException, or a ModelError as if the container had failed."""
+    ThrottlingException, or a ModelError as if the container had failed; `access_denied`: the next N
+    control-plane calls of one action (e.g. CreateTrainingJob, or any) answer AccessDeniedException."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, str], int] = {}
 
     def add(self, kind: str, count: int, endpoint: str = "*") -> None:
-        if kind not in ("throttle", "model_error"):
-            raise ValueError(f"unknown fault {kind!r}: use throttle or model_error")
+        if kind not in ("throttle", "model_error", "access_denied"):
+            raise ValueError(f"unknown fault {kind!r}: use throttle, model_error or access_denied")
         with self._lock:
             self._pending[(kind, endpoint)] = self._pending.get((kind, endpoint), 0) + int(count)
 

@@ -154,13 +154,13 @@ class TrainingRun:
             raise TrainingFailed("ClientError: the stand-in runs script-mode jobs only: set the hyperparameter "
                                  "sagemaker_program (and sagemaker_submit_directory) as the SageMaker SDK does")  # fmt: skip
         self.state.enter("Downloading")
-        dirs = self._layout(hps)
+        dirs = self._layout()
         code_dir = self._code(hps, str(program))
         self.state.enter("Training")
         user_hps = {k: v for k, v in hps.items() if not k.startswith("sagemaker_")}
         env = self._environment(dirs, user_hps, hps, str(program))
         exit_code = self._execute([sys.executable, str(code_dir / str(program)), *command_args(user_hps)], code_dir, env)
-        if self.state.stop_requested or exit_code is None:
+        if exit_code is None:  # stopped: what the model folder holds is uploaded all the same
             self._upload(dirs)
             return
         if exit_code != 0:
@@ -168,7 +168,7 @@ class TrainingRun:
         self.state.enter("Uploading")
         self._upload(dirs)
 
-    def _layout(self, hps: dict[str, Any]) -> dict[str, Path]:
+    def _layout(self) -> dict[str, Path]:
         root = self.root
         dirs = {name: root / rel for name, rel in {
             "config": "input/config", "data": "input/data", "model": "model", "output": "output",
@@ -200,7 +200,8 @@ class TrainingRun:
                 unpack_model(get_bytes(self.clients.s3, str(source)), code_dir, str(source))
             except (ModelArchiveError, LookupError) as exc:
                 raise TrainingFailed(f"ClientError: sagemaker_submit_directory: {exc}") from None
-        if not (code_dir / program).is_file():
+        entry = (code_dir / program).resolve()
+        if not entry.is_relative_to(code_dir.resolve()) or not entry.is_file():
             raise TrainingFailed(f"ClientError: the entry point {program} is not in the source directory "
                                  f"{source or '(none given)'}")  # fmt: skip
         return code_dir

@@ -11,7 +11,7 @@ from saasbridge.sagemaker.modellog import records as rec
 
 
 def record_model(log: ModelLog, model_name: str) -> None:
-    log.refreshed().import_model(model_name)
+    log.import_model(model_name)
 
 
 def record_failed_training_job(log: ModelLog, described: dict[str, Any]) -> None:

@@ -145,9 +145,9 @@ def test_script_mode_job_does_what_the_script_does_run_directly(place, channels,
     assert from_job.predict_proba(rows).tolist() == joblib.load(model_dir / "model.joblib").predict_proba(rows).tolist()
 
     # the model as the SDK creates it: the job's artifacts served by the same script's hooks
-    model = script_mode.model_request(job, name=name, role_arn=ROLE, region="us-east-1",
-                                      source_url=described["HyperParameters"]["sagemaker_submit_directory"].strip('"'),
-                                      model_data_url=described["ModelArtifacts"]["S3ModelArtifacts"])  # fmt: skip
+    model = script_mode.model_request(described, name=name, region="us-east-1")
+    assert model["PrimaryContainer"]["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == \
+        json.loads(described["HyperParameters"]["sagemaker_submit_directory"])  # fmt: skip
     place.sm.call("create_model", **model)
     sm = place.sm.client
     sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[

@@ -107,13 +107,21 @@ def test_a_failing_job_is_recorded_failed_and_nothing_else(env, reference_api, c
     assert job not in [m["ModelName"] for m in boto3.client("sagemaker").list_models()["Models"]]
 
 
-def test_without_wait_the_job_name_comes_back_at_once(env, reference_api, capsys):
+def test_without_wait_the_job_name_comes_back_at_once_and_attach_finishes_it(env, reference_api, capsys):
     assert train("--features", "lead_score", "--entry-point", "examples/train.py", "--output", env) == 0
     out = capsys.readouterr().out.splitlines()
     job = out[0].removeprefix("job ").removesuffix(": InProgress")
     assert out[0] == f"job {job}: InProgress"
     assert boto3.client("sagemaker").describe_training_job(TrainingJobName=job)["TrainingJobName"] == job
     assert not [r for r in model_log(reference_api, "ml_jobs") if r["name"] == job]
+
+    assert main(["train", "--attach", job, "--poll", "0.2", "--no-progress"]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"job {job}: Completed", f"model {job}"]
+    described = boto3.client("sagemaker").describe_training_job(TrainingJobName=job)
+    model = boto3.client("sagemaker").describe_model(ModelName=job)
+    assert model["ExecutionRoleArn"] == described["RoleArn"] == ROLE
+    [logged] = [r for r in model_log(reference_api, "ml_jobs") if r["name"] == job]
+    assert logged["status"] == "Completed" and logged["model_arn"] == model["ModelArn"]
 
 
 def test_autopilot_from_the_saas_records_every_candidate_and_the_best_model(env, reference_api, capsys):
@@ -147,6 +155,7 @@ def test_autopilot_from_the_saas_records_every_candidate_and_the_best_model(env,
     (["--features", "nope", "--entry-point", "examples/train.py"], "--features 'nope' is not a field of contacts"),
     (["--autopilot", "--entry-point", "examples/train.py"], "--autopilot chooses its own model"),
     (["--features", "lead_score"], "name the training script with --entry-point SCRIPT, or use --autopilot"),
+    (["--attach", "some-job"], "--attach follows a job already started: drop ENTITY, --target, --output"),
     (["--features", "lead_score", "--entry-point", "examples/train.py", "--metric", "acc"], "--metric 'acc' is not NAME=REGEX"),
 ])  # fmt: skip
 def test_mistakes_are_one_line_errors(env, capsys, args, message):
@@ -172,3 +181,9 @@ def test_access_denied_names_the_iam_action_and_starts_nothing(env, sagemaker_st
         clear_faults(sagemaker_standin.url)
     assert capsys.readouterr().err == ("saasbridge: error: AWS denied sagemaker:CreateTrainingJob; grant the IAM action "
                                        "sagemaker:CreateTrainingJob to the role or user saasbridge uses\n")  # fmt: skip
+
+
+def test_attach_to_a_job_that_does_not_exist_is_a_one_line_error(env, capsys):
+    assert main(["train", "--attach", "no-such-job", "--no-progress"]) == 1
+    assert capsys.readouterr().err == ("saasbridge: error: SageMaker has no training or Autopilot job named "
+                                       "'no-such-job' in us-east-1; check the name and region\n")  # fmt: skip

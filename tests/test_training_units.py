@@ -108,10 +108,13 @@ def test_script_mode_request_is_what_boto3_accepts_and_the_sdk_sends(tmp_path):
                                           "sagemaker_program": '"train.py"',
                                           "sagemaker_submit_directory": '"s3://b/j/source/sourcedir.tar.gz"',
                                           "sagemaker_container_log_level": "20", "sagemaker_region": '"us-east-1"'}  # fmt: skip
-    model = script_mode.model_request(job, name="j", role_arn="arn:aws:iam::1:role/r", region="us-east-1",
-                                      source_url="s3://b/src.tar.gz", model_data_url="s3://b/out/j/output/model.tar.gz")  # fmt: skip
-    assert model["PrimaryContainer"]["Environment"]["SAGEMAKER_PROGRAM"] == "train.py"
-    assert model["PrimaryContainer"]["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "s3://b/src.tar.gz"
+    described = {**request, "ModelArtifacts": {"S3ModelArtifacts": "s3://b/out/j/output/model.tar.gz"}}
+    model = script_mode.model_request(described, name="j", region="us-east-1")
+    assert model["PrimaryContainer"] == {"Image": request["AlgorithmSpecification"]["TrainingImage"],
+                                         "ModelDataUrl": "s3://b/out/j/output/model.tar.gz", "Environment": {
+        "SAGEMAKER_PROGRAM": "train.py", "SAGEMAKER_SUBMIT_DIRECTORY": "s3://b/j/source/sourcedir.tar.gz",
+        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20", "SAGEMAKER_REGION": "us-east-1"}}  # fmt: skip
+    assert model["ExecutionRoleArn"] == "arn:aws:iam::1:role/r"
     autopilot = automl.create_automl_job_request(automl.AutopilotJob("Regression", "RMSE", 4), name="a", role_arn="arn:aws:iam::1:role/r",
                                                  target="y", channels={"train": "s3://b/t/", "validation": "s3://b/v/"},
                                                  output_url="s3://b/o")  # fmt: skip

@@ -23,14 +23,17 @@ def register(subparsers: Any) -> None:
         "--autopilot). With --wait: follows it (status and log lines on stderr), creates the model from its "
         "artifacts (served by the same script's model_fn/predict_fn, or by the best Autopilot candidate) and "
         "writes job and model into the model log; prints the job, its metrics and the model. Without --wait: "
-        "prints the job name and returns. Exit 1 when the job fails (recorded as failed).",
+        "prints the job name and returns (--attach JOB does the rest later). Exit 1 when the job fails (recorded "
+        "as failed).",
     )
-    p.add_argument("entity", help="the entity whose records train the model, e.g. contacts")
-    p.add_argument("--target", required=True, help="the column to predict (numeric or boolean)")
+    p.add_argument("entity", nargs="?", help="the entity whose records train the model, e.g. contacts")
+    p.add_argument("--target", help="the column to predict (numeric or boolean)")
+    p.add_argument("--attach", metavar="JOB", help="instead of starting a job: follow one started without --wait to "
+                   "its end, create its model and log both")
     p.add_argument("--features", help="comma-separated feature columns (numeric or boolean), in order (default: every "
                    "numeric or boolean field but the target and the primary key, in the entity's order)")
     p.add_argument("--where", help="filter in AppFlow's filter language, e.g. \"country = 'DE'\"")
-    p.add_argument("--output", required=True, metavar="S3_URL",
+    p.add_argument("--output", metavar="S3_URL",
                    help="s3://bucket/prefix for the channels, the source and the job's artifacts")
     p.add_argument("--execution-role", default=os.environ.get(ROLE_ENV), metavar="ROLE_ARN",
                    help=f"the IAM role SageMaker runs the job and serves the model with (default: {ROLE_ENV})")
@@ -78,11 +81,24 @@ def pairs(items: list[str], flag: str, example: str) -> dict[str, str]:
     return out
 
 
+def _check_attach(args: argparse.Namespace) -> None:
+    from saasbridge.errors import ConfigError
+
+    given = [flag for flag, value in [("ENTITY", args.entity), ("--target", args.target), ("--output", args.output),
+                                      ("--entry-point", args.entry_point), ("--autopilot", args.autopilot)] if value]  # fmt: skip
+    if given:
+        raise ConfigError(f"--attach follows a job already started: drop {', '.join(given)}")
+
+
 def options_from_args(args: argparse.Namespace) -> Any:
     from saasbridge.errors import ConfigError
     from saasbridge.sagemaker.training import AutopilotJob, ScriptJob, TrainOptions
     from saasbridge.sagemaker.training.script_mode import parse_value
 
+    missing = [flag for flag, value in [("ENTITY", args.entity), ("--target", args.target), ("--output", args.output)]
+               if not value]  # fmt: skip
+    if missing:
+        raise ConfigError(f"give {', '.join(missing)} (or --attach JOB to follow a job already started)")
     script = autopilot = None
     if args.autopilot:
         if args.entry_point or args.source_dir or args.hyperparameters or args.metric or args.image:
@@ -110,17 +126,23 @@ def run(args: argparse.Namespace) -> int:
     from saasbridge.runtime import Runtime
     from saasbridge.sagemaker.credentials import AwsAccess, aws_session
     from saasbridge.sagemaker.inference import Connection
-    from saasbridge.sagemaker.training import TrainingJobFailed, train
+    from saasbridge.sagemaker.training import TrainingJobFailed, finish, train
 
-    options = options_from_args(args)
     session = aws_session(AwsAccess.from_env(os.environ, role_arn=args.role_arn, external_id=args.external_id,
                                              region=args.aws_region))  # fmt: skip
     env = dict(os.environ)
     if args.api_url:
         env["SAASBRIDGE_API_URL"] = args.api_url
-    appflow = Connection(invoker_from_args(args), args.secret_arn, args.profile, args.api_url).open()
+    saas = Runtime.from_env(env).client()
     try:
-        result = train(options, session, Runtime.from_env(env).client(), appflow)
+        if args.attach:
+            _check_attach(args)
+            say = (lambda _line: None) if args.no_progress else None
+            result = finish(args.attach, session, saas, timeout_seconds=args.timeout, poll_seconds=args.poll, say=say)
+        else:
+            options = options_from_args(args)
+            appflow = Connection(invoker_from_args(args), args.secret_arn, args.profile, args.api_url).open()
+            result = train(options, session, saas, appflow)
     except TrainingJobFailed as exc:
         print(exc.result.summary())
         raise

@@ -13,6 +13,7 @@ _EXPORTS = {
     "TrainResult": "run",
     "TrainingJobFailed": "run",
     "train": "run",
+    "finish": "run",
     "read_channels": "run",
     "ScriptJob": "script_mode",
     "AutopilotJob": "autopilot",

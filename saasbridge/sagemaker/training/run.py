@@ -9,8 +9,8 @@ into the model log.
 
 Where things go: `<output>/<job>/input/{train,validation}/part-00000.csv`, the source tarball at
 `<output>/<job>/source/sourcedir.tar.gz`, the job's artifacts at `<output>/<job>/output/`. The model
-is named after the job. Without `wait` the job is started and its name returned: nothing is
-created after it or written into the model log (`saasbridge sagemaker import` does that later).
+is named after the job. Without `wait` the job is started and its name returned; `finish(name, …)`
+(`saasbridge train --attach NAME`) later follows it to its end, creates the model and logs both.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from saasbridge.sagemaker.training.channels import (
 )
 from saasbridge.sagemaker.training.script_mode import ScriptJob
 from saasbridge.sagemaker.training.watch import watch_automl_job, watch_training_job
+from saasbridge.sagemaker.waiting import Waited
 
 Say = Callable[[str], None]
 POLL_SECONDS = 5.0
@@ -128,7 +129,7 @@ def train(options: TrainOptions, aws_session: Any, saas: SaasClient, appflow: Ap
     """Run (or, without `wait`, start) the training the options describe; TrainingJobFailed when the job
     fails or stops (after recording it)."""
     options.checked()
-    say = options.say or (lambda line: print(line, file=sys.stderr, flush=True))
+    say = options.say or _stderr
     sm = AwsService(aws_session.client("sagemaker"))
     s3 = AwsService(aws_session.client("s3"))
     autopilot = options.autopilot is not None
@@ -141,12 +142,24 @@ def train(options: TrainOptions, aws_session: Any, saas: SaasClient, appflow: Ap
         _put(s3, f"{inputs[channel]}part-00000.csv", body)
     say(f"{name}: channels {', '.join(f'{c} {channels.rows[c]} rows' for c in channels.files)} in {base}/input/")
     if autopilot:
-        return _autopilot(options, name, inputs, channels, sm, aws_session, saas, say)
-    return _script(options, name, inputs, channels, sm, s3, aws_session, saas, say)
+        sm.call("create_auto_ml_job_v2", **automl.create_automl_job_request(
+            options.autopilot, name=name, role_arn=options.role_arn, target=options.target, channels=inputs,
+            output_url=options.output.rstrip("/")))  # fmt: skip
+    else:
+        _script(options, name, inputs, sm, s3)
+    if not options.wait:
+        return TrainResult(name, "automl" if autopilot else "training", "InProgress", dict(channels.rows))
+    try:
+        result = finish(name, aws_session, saas, timeout_seconds=options.timeout_seconds,
+                        poll_seconds=options.poll_seconds, say=say)  # fmt: skip
+    except TrainingJobFailed as exc:
+        exc.result.rows = dict(channels.rows)
+        raise
+    result.rows = dict(channels.rows)
+    return result
 
 
-def _script(options: TrainOptions, name: str, inputs: dict[str, str], channels: Channels, sm: AwsService,
-            s3: AwsService, aws_session: Any, saas: SaasClient, say: Say) -> TrainResult:  # fmt: skip
+def _script(options: TrainOptions, name: str, inputs: dict[str, str], sm: AwsService, s3: AwsService) -> None:
     job = options.script
     assert job is not None
     source_url = f"{options.output.rstrip('/')}/{name}/source/sourcedir.tar.gz"
@@ -154,58 +167,66 @@ def _script(options: TrainOptions, name: str, inputs: dict[str, str], channels: 
     sm.call("create_training_job", **script_mode.create_training_job_request(
         job, name=name, role_arn=options.role_arn, region=sm.region, source_url=source_url, channels=inputs,
         output_url=options.output.rstrip("/")))  # fmt: skip
-    result = TrainResult(name, "training", "InProgress", dict(channels.rows))
-    if not options.wait:
-        return result
-    logs = AwsService(aws_session.client("logs"))
-    waited = watch_training_job(sm, logs, name, timeout=options.timeout_seconds, poll=options.poll_seconds, say=say)
+
+
+def finish(job_name: str, aws_session: Any, saas: SaasClient, *, timeout_seconds: float = 86400.0,
+           poll_seconds: float = POLL_SECONDS, say: Say | None = None) -> TrainResult:  # fmt: skip
+    """Follow a training or Autopilot job started earlier (`train` without `wait`) to its end, create
+    the model from what it produced and write both into the model log, as `train` with `wait` does;
+    TrainingJobFailed when it fails or stops (after recording it)."""
+    say = say or _stderr
+    sm = AwsService(aws_session.client("sagemaker"))
+    if sm.call("describe_training_job", missing=True, TrainingJobName=job_name) is not None:
+        logs = AwsService(aws_session.client("logs"))
+        waited = watch_training_job(sm, logs, job_name, timeout=timeout_seconds, poll=poll_seconds, say=say)
+        return _finish_training(waited, timeout_seconds, sm, ModelLog.open(aws_session, saas))
+    if sm.call("describe_auto_ml_job_v2", missing=True, AutoMLJobName=job_name) is not None:
+        waited = watch_automl_job(sm, job_name, timeout=timeout_seconds, poll=poll_seconds, say=say)
+        return _finish_automl(waited, timeout_seconds, sm, ModelLog.open(aws_session, saas))
+    raise ConfigError(f"SageMaker has no training or Autopilot job named {job_name!r} in {sm.region}; "
+                      "check the name and region")  # fmt: skip
+
+
+def _finish_training(waited: Waited, timeout: float, sm: AwsService, log: ModelLog) -> TrainResult:
     described = waited.description
-    result.status = described["TrainingJobStatus"]
+    name = described["TrainingJobName"]
+    result = TrainResult(name, "training", described["TrainingJobStatus"])
     result.metrics = {m["MetricName"]: m["Value"] for m in described.get("FinalMetricDataList") or []}
-    log = ModelLog.open(aws_session, saas)
     if result.status != "Completed":
         record.record_failed_training_job(log, described)
-        result.failure_reason = described.get("FailureReason") or (
-            waited.timeout_note(options.timeout_seconds) if waited.timed_out else None)
+        result.failure_reason = described.get("FailureReason") or (waited.timeout_note(timeout) if waited.timed_out
+                                                                   else None)  # fmt: skip
         raise TrainingJobFailed(f"training job {name} {result.status}: {result.failure_reason or 'no reason given'} "
                                 "(recorded in the model log)", result)  # fmt: skip
-    model = sm.call("create_model", **script_mode.model_request(
-        job, name=name, role_arn=options.role_arn, region=sm.region, source_url=source_url,
-        model_data_url=described["ModelArtifacts"]["S3ModelArtifacts"]))  # fmt: skip
+    model = sm.call("create_model", **script_mode.model_request(described, name=name, region=sm.region))
     result.model_name, result.model_arn = name, model["ModelArn"]
     record.record_model(log, name)
     return result
 
 
-def _autopilot(options: TrainOptions, name: str, inputs: dict[str, str], channels: Channels, sm: AwsService,
-               aws_session: Any, saas: SaasClient, say: Say) -> TrainResult:  # fmt: skip
-    job = options.autopilot
-    assert job is not None
-    sm.call("create_auto_ml_job_v2", **automl.create_automl_job_request(
-        job, name=name, role_arn=options.role_arn, target=options.target, channels=inputs,
-        output_url=options.output.rstrip("/")))  # fmt: skip
-    result = TrainResult(name, "automl", "InProgress", dict(channels.rows))
-    if not options.wait:
-        return result
-    waited = watch_automl_job(sm, name, timeout=options.timeout_seconds, poll=options.poll_seconds, say=say)
+def _finish_automl(waited: Waited, timeout: float, sm: AwsService, log: ModelLog) -> TrainResult:
     described = waited.description
-    result.status = described["AutoMLJobStatus"]
+    name = described["AutoMLJobName"]
+    result = TrainResult(name, "automl", described["AutoMLJobStatus"])
     candidates = list(sm.pages("list_candidates_for_auto_ml_job", "Candidates", AutoMLJobName=name, MaxResults=100))
     result.metrics = automl.objective_values(candidates)
     best = described.get("BestCandidate")
     result.best_candidate = (best or {}).get("CandidateName")
-    log = ModelLog.open(aws_session, saas)
     if result.status != "Completed" or not best:
         record.record_automl_job(log, described, candidates, result.metrics, None)
         result.failure_reason = described.get("FailureReason") or (
-            waited.timeout_note(options.timeout_seconds) if waited.timed_out else "no best candidate")
+            waited.timeout_note(timeout) if waited.timed_out else "no best candidate")
         raise TrainingJobFailed(f"Autopilot job {name} {result.status}: {result.failure_reason} "
                                 "(recorded in the model log)", result)  # fmt: skip
-    model = sm.call("create_model", **automl.best_model_request(best, name=name, role_arn=options.role_arn))
+    model = sm.call("create_model", **automl.best_model_request(best, name=name, role_arn=described["RoleArn"]))
     result.model_name, result.model_arn = name, model["ModelArn"]
     record.record_model(log, name)
     record.record_automl_job(log, described, candidates, result.metrics, model["ModelArn"])
     return result
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _put(s3: AwsService, url: str, body: bytes) -> None:

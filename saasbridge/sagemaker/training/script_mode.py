@@ -146,15 +146,20 @@ def create_training_job_request(job: ScriptJob, *, name: str, role_arn: str, reg
     }  # fmt: skip
 
 
-def model_request(job: ScriptJob, *, name: str, role_arn: str, region: str, source_url: str,
-                  model_data_url: str) -> dict[str, Any]:  # fmt: skip
-    """CreateModel's parameters for the job's artifacts, served by the same script."""
+def model_request(job: dict[str, Any], *, name: str, region: str) -> dict[str, Any]:
+    """CreateModel's parameters for a completed job (its DescribeTrainingJob): its artifacts in the same
+    image, served by the same script from the same source tarball, with the job's role."""
+    hps = {k: json.loads(v) for k, v in (job.get("HyperParameters") or {}).items() if k.startswith("sagemaker_")}
+    if "sagemaker_program" not in hps:
+        raise ConfigError(f"training job {job['TrainingJobName']} is not a script-mode job (no sagemaker_program); "
+                          "create its model yourself")  # fmt: skip
+    environment = {"SAGEMAKER_PROGRAM": hps["sagemaker_program"], "SAGEMAKER_CONTAINER_LOG_LEVEL": str(LOG_LEVEL),
+                   "SAGEMAKER_REGION": region}  # fmt: skip
+    if hps.get("sagemaker_submit_directory"):
+        environment["SAGEMAKER_SUBMIT_DIRECTORY"] = hps["sagemaker_submit_directory"]
     return {
         "ModelName": name,
-        "ExecutionRoleArn": role_arn,
-        "PrimaryContainer": {
-            "Image": job.image_for(region), "ModelDataUrl": model_data_url,
-            "Environment": {"SAGEMAKER_PROGRAM": job.program, "SAGEMAKER_SUBMIT_DIRECTORY": source_url,
-                            "SAGEMAKER_CONTAINER_LOG_LEVEL": str(LOG_LEVEL), "SAGEMAKER_REGION": region},
-        },
+        "ExecutionRoleArn": job["RoleArn"],
+        "PrimaryContainer": {"Image": job["AlgorithmSpecification"]["TrainingImage"],
+                             "ModelDataUrl": job["ModelArtifacts"]["S3ModelArtifacts"], "Environment": environment},
     }  # fmt: skip

@@ -177,7 +177,8 @@ class Gateway:
                     self.faults.add(spec["fault"], int(spec.get("count", 1)), target)
                 except (ValueError, KeyError, TypeError) as exc:
                     return error_reply(400, "ValidationError", f"bad fault {body[:200]!r}: {exc}; send "
-                                       '{"fault": "throttle"|"model_error", "count": N, "endpoint": NAME}')  # fmt: skip
+                                       '{"fault": "throttle"|"model_error", "count": N, "endpoint": NAME} or '
+                                       '{"fault": "access_denied", "count": N, "action": ACTION}')  # fmt: skip
             elif method == "DELETE":
                 self.faults.clear()
             return Reply(200, json.dumps(self.faults.snapshot()).encode(), {"Content-Type": "application/json"})

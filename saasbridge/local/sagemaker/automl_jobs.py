@@ -23,10 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from saasbridge.local.sagemaker import automl_inference
-from saasbridge.local.sagemaker.automl_search import SearchError, SearchResult, grid, search
+from saasbridge.local.sagemaker.automl_search import SearchError
 from saasbridge.local.sagemaker.invocations import Reply, control_plane_answer, not_in_progress
 from saasbridge.local.sagemaker.model_archive import pack_model_dir
 from saasbridge.local.sagemaker.s3_objects import get_bytes, object_keys, put_bytes
@@ -65,8 +63,10 @@ class AutoMLState:
             return fields
 
 
-def read_channel(s3: Any, channel: dict[str, Any]) -> pd.DataFrame:
-    """Every object of one AutoMLJobChannel as one data frame (CSV with a header row, or Parquet)."""
+def read_channel(s3: Any, channel: dict[str, Any]) -> Any:
+    """Every object of one AutoMLJobChannel as one pandas data frame (CSV with a header row, or Parquet)."""
+    import pandas as pd
+
     source = channel["DataSource"]["S3DataSource"]
     if source.get("S3DataType", "S3Prefix") != "S3Prefix":
         raise SearchError("ClientError: the stand-in reads S3DataType S3Prefix only")
@@ -95,6 +95,10 @@ class AutoMLRun:
         self.output = f"{request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{self.name}"
 
     def run(self) -> None:
+        import pandas as pd
+
+        from saasbridge.local.sagemaker.automl_search import SearchResult, grid, search
+
         self.state.secondary = "AnalyzingData"
         data = pd.concat([read_channel(self.clients.s3, c) for c in self.request["AutoMLJobInputDataConfig"]],
                          ignore_index=True)  # fmt: skip
@@ -124,9 +128,10 @@ class AutoMLRun:
         limited = bool(max_candidates) and result is not None and max_candidates < len(grid(result.problem_type))
         self.state.secondary = "MaxCandidatesReached" if limited else "Completed"
 
-    def _publish(self, result: SearchResult, candidate: Any, data: pd.DataFrame) -> dict[str, Any]:
-        """Pack and upload the candidate's model; its AutoMLCandidate description."""
+    def _publish(self, result: Any, candidate: Any, data: Any) -> dict[str, Any]:
+        """Pack and upload the candidate's model (`result`: the search so far); its AutoMLCandidate description."""
         import joblib
+        import pandas as pd
 
         target = self.config["TargetAttributeName"]
         features = [(str(c), "number" if pd.api.types.is_numeric_dtype(data[c]) else "text")

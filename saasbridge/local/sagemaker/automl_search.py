@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # loaded when a search runs, not when the stand-in starts
+    import pandas as pd
 
 BINARY, MULTICLASS, REGRESSION = "BinaryClassification", "MulticlassClassification", "Regression"
 PROBLEM_TYPES = (BINARY, MULTICLASS, REGRESSION)
@@ -66,6 +66,8 @@ class SearchResult:
 
 
 def infer_problem_type(target: pd.Series) -> str:
+    import pandas as pd
+
     values = target.dropna().unique()
     if len(values) == 2:
         return BINARY
@@ -124,6 +126,7 @@ def estimator(problem_type: str, family: str, params: dict[str, Any]) -> Any:
 
 
 def pipeline(features: pd.DataFrame, model: Any) -> Any:
+    import pandas as pd
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline, make_pipeline
@@ -144,6 +147,7 @@ def search(data: pd.DataFrame, target: str, *, job_name: str, problem_type: str 
            stop: Callable[[], bool] = lambda: False) -> Iterator[tuple[SearchResult, Candidate]]:  # fmt: skip
     """Score and refit candidates one by one; yields the result so far and the candidate just done
     (stops early when `stop()` says so)."""
+    import numpy as np
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
     from sklearn.preprocessing import LabelEncoder
 

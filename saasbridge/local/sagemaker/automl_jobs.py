@@ -25,7 +25,7 @@ from typing import Any
 
 from saasbridge.local.sagemaker import automl_inference
 from saasbridge.local.sagemaker.automl_search import SearchError
-from saasbridge.local.sagemaker.invocations import Reply, control_plane_answer, not_in_progress
+from saasbridge.local.sagemaker.invocations import Reply, control_plane_answer, stop_job
 from saasbridge.local.sagemaker.model_archive import pack_model_dir
 from saasbridge.local.sagemaker.s3_objects import get_bytes, object_keys, put_bytes
 from saasbridge.local.sagemaker.sdk_deploy import SKLEARN_IMAGE
@@ -194,13 +194,8 @@ class AutoMLJobs(Tracked[AutoMLState]):
             state.ended = datetime.now(UTC)
 
     def stop(self, name: str) -> Reply | None:
-        state = self.get(name)
-        if state is None:
-            return None
-        if state.status != "InProgress":
-            return not_in_progress("AutoML", name, state.status)
-        state.stop_requested, state.status, state.secondary = True, "Stopping", "Stopping"
-        return control_plane_answer()
+        """StopAutoMLJob of a job run here: Stopping, then Stopped before its next candidate."""
+        return stop_job(self.get(name), "AutoML", name, lambda state: setattr(state, "secondary", "Stopping"))
 
     def describe(self, response: dict[str, Any]) -> dict[str, Any]:
         """DescribeAutoMLJobV2 / DescribeAutoMLJob / ListAutoMLJobs with the real states of our jobs."""

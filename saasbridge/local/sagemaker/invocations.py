@@ -48,10 +48,19 @@ def control_plane_answer(body: dict[str, Any] | None = None) -> Reply:
     return Reply(200, json.dumps(body or {}).encode(), JSON_1_1)
 
 
-def not_in_progress(kind: str, name: str, status: str) -> Reply:
-    """A Stop* call for a job that is not running (the control plane names the error in `__type`)."""
-    message = f"{kind} job {name} is {status}; only an InProgress job can be stopped"
-    return Reply(400, json.dumps({"__type": "ValidationException", "message": message}).encode(), JSON_1_1)
+def stop_job(state: Any, kind: str, name: str, on_stop: Callable[[Any], None] | None = None) -> Reply | None:
+    """A Stop* call for a job run here (`state`: its state, None when it is not one of ours, so the call
+    is forwarded): `Stopping` until the job notices, or ValidationException when it is not running
+    (the control plane names the error in `__type`)."""
+    if state is None:
+        return None
+    if state.status != "InProgress":
+        message = f"{kind} job {name} is {state.status}; only an InProgress job can be stopped"
+        return Reply(400, json.dumps({"__type": "ValidationException", "message": message}).encode(), JSON_1_1)
+    state.stop_requested, state.status = True, "Stopping"
+    if on_stop is not None:
+        on_stop(state)
+    return control_plane_answer()
 
 
 def access_denied(action: str) -> Reply:

@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from saasbridge.local.sagemaker.invocations import Reply, control_plane_answer, not_in_progress
+from saasbridge.local.sagemaker.invocations import Reply, stop_job
 from saasbridge.local.sagemaker.job_logs import TRAINING_LOG_GROUP, JobLog
 from saasbridge.local.sagemaker.model_archive import ModelArchiveError, pack_model_dir, unpack_model
 from saasbridge.local.sagemaker.s3_objects import download_prefix, get_bytes, put_bytes
@@ -361,14 +361,7 @@ class TrainingJobs(Tracked[TrainingState]):
     def stop(self, name: str) -> Reply | None:
         """StopTrainingJob of a job run here (None: not one of ours): Stopping, then Stopped once
         the script has ended."""
-        state = self.get(name)
-        if state is None:
-            return None
-        if state.status != "InProgress":
-            return not_in_progress("Training", name, state.status)
-        state.stop_requested, state.status = True, "Stopping"
-        state.enter("Stopping")
-        return control_plane_answer()
+        return stop_job(self.get(name), "Training", name, lambda state: state.enter("Stopping"))
 
     def describe(self, response: dict[str, Any]) -> dict[str, Any]:
         """A DescribeTrainingJob or ListTrainingJobs answer with the real states of our jobs."""

@@ -21,7 +21,7 @@ from typing import Any
 
 from saasbridge.local.sagemaker import jsonpath
 from saasbridge.local.sagemaker.hosts import ModelStartError, model_spec
-from saasbridge.local.sagemaker.invocations import Reply, control_plane_answer, not_in_progress
+from saasbridge.local.sagemaker.invocations import Reply, stop_job
 from saasbridge.local.sagemaker.s3_objects import object_keys
 from saasbridge.local.sagemaker.tracking import Tracked
 from saasbridge.s3url import parse_s3_url
@@ -246,13 +246,7 @@ class TransformJobs(Tracked[JobState]):
     def stop(self, name: str) -> Reply | None:
         """StopTransformJob of a job run here (None: not one of ours, moto answers): `Stopping` until
         the job notices before its next model call, then `Stopped`; outputs written so far stay."""
-        state = self.get(name)
-        if state is None:
-            return None
-        if state.status != "InProgress":
-            return not_in_progress("Transform", name, state.status)
-        state.stop_requested, state.status = True, "Stopping"
-        return control_plane_answer()
+        return stop_job(self.get(name), "Transform", name)
 
     def describe(self, response: dict[str, Any]) -> dict[str, Any]:
         """A DescribeTransformJob or ListTransformJobs answer with the real states of our jobs."""

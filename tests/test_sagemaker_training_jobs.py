@@ -270,3 +270,19 @@ def test_autopilot_job_searches_and_its_best_candidate_scores_rows(place, contac
     assert labels == expected
     truth = [line.split(",")[0] for line in lines]
     assert sum(a == b for a, b in zip(labels, truth, strict=True)) / len(truth) > 0.5
+
+
+def test_stop_automl_job_ends_the_search(place, contacts):
+    data = build_channels(contacts, ChannelSpec("contacts", TARGET, FEATURES, "id", header=True))
+    name = script_mode.job_name("autopilot-stop")
+    inputs = {"train": place.put(f"{name}/input/train/part-00000.csv", data.files["train"]).rsplit("/", 1)[0] + "/"}
+    place.sm.call("create_auto_ml_job_v2", **automl.create_automl_job_request(
+        AutopilotJob(), name=name, role_arn=ROLE, target=TARGET, channels=inputs,
+        output_url=f"s3://{place.bucket}/automl"))  # fmt: skip
+    place.sm.call("stop_auto_ml_job", AutoMLJobName=name)
+    described = watch_automl_job(place.sm, name, timeout=120, poll=0.2, say=lambda _: None).description
+    assert (described["AutoMLJobStatus"], described["AutoMLJobSecondaryStatus"]) == ("Stopped", "Stopped")
+    listed = place.sm.call("list_candidates_for_auto_ml_job", AutoMLJobName=name)["Candidates"]
+    assert len(listed) < 6  # the search ended before its grid did
+    with pytest.raises(Exception, match="ValidationException"):
+        place.sm.call("stop_auto_ml_job", AutoMLJobName=name)

@@ -59,7 +59,9 @@ class AutoMLState:
             if not summary:
                 objective = self.request.get("AutoMLJobObjective") or (self.resolved or {}).get("AutoMLJobObjective")
                 fields.update(BestCandidate=self.best, ResolvedAttributes=self.resolved, AutoMLJobObjective=objective,
-                              AutoMLProblemTypeConfig=self.request.get("AutoMLProblemTypeConfig"))  # fmt: skip
+                              AutoMLProblemTypeConfig=self.request.get("AutoMLProblemTypeConfig"),
+                              ModelDeployConfig=self.request.get("ModelDeployConfig"),
+                              ModelDeployResult=None, AutoMLJobArtifacts=None)  # moto's placeholders: nothing of the kind is made  # fmt: skip
             return fields
 
 
@@ -165,13 +167,16 @@ class AutoMLJobs(Tracked[AutoMLState]):
     @staticmethod
     def for_moto(body: bytes) -> bytes:
         """CreateAutoMLJobV2 as moto takes it: moto needs a ProblemType, which Autopilot infers when
-        absent; the placeholder never shows (Describe answers with the request's configuration)."""
+        absent, and CompletionCriteria; the placeholders never show (Describe answers with the
+        request's configuration)."""
         request = json.loads(body)
         tabular = (request.get("AutoMLProblemTypeConfig") or {}).get("TabularJobConfig")
-        if tabular is None or tabular.get("ProblemType"):
+        if tabular is None or (tabular.get("ProblemType") and "CompletionCriteria" in tabular):
             return body
-        tabular["ProblemType"] = "Regression"
-        request.setdefault("AutoMLJobObjective", {"MetricName": "MSE"})
+        tabular.setdefault("CompletionCriteria", {})
+        if not tabular.get("ProblemType"):
+            tabular["ProblemType"] = "Regression"
+            request.setdefault("AutoMLJobObjective", {"MetricName": "MSE"})
         return json.dumps(request).encode()
 
     def start(self, request: dict[str, Any], clients: Any) -> None:

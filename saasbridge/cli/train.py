@@ -90,7 +90,7 @@ def _check_attach(args: argparse.Namespace) -> None:
         raise ConfigError(f"--attach follows a job already started: drop {', '.join(given)}")
 
 
-def options_from_args(args: argparse.Namespace) -> Any:
+def options_from_args(args: argparse.Namespace, say: Any) -> Any:
     from saasbridge.errors import ConfigError
     from saasbridge.sagemaker.training import AutopilotJob, ScriptJob, TrainOptions
     from saasbridge.sagemaker.training.script_mode import parse_value
@@ -113,7 +113,6 @@ def options_from_args(args: argparse.Namespace) -> Any:
         hps = {k: parse_value(v) for k, v in pairs(args.hyperparameters, "--hyperparameters", "K=V").items()}
         script = ScriptJob(args.entry_point, args.source_dir, hps, pairs(args.metric, "--metric", "NAME=REGEX"),
                            args.image, args.framework, args.instance_type)  # fmt: skip
-    say = (lambda _line: None) if args.no_progress else None
     return TrainOptions(
         entity=args.entity, target=args.target, features=csv_list(args.features) or [], output=args.output,
         role_arn=args.execution_role or "", script=script, autopilot=autopilot, where=args.where, wait=args.wait,
@@ -123,24 +122,27 @@ def options_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from saasbridge.errors import ConfigError
     from saasbridge.runtime import Runtime
     from saasbridge.sagemaker.credentials import AwsAccess, aws_session
     from saasbridge.sagemaker.inference import Connection
     from saasbridge.sagemaker.training import TrainingJobFailed, finish, train
 
+    if args.external_id and not args.role_arn:
+        raise ConfigError("--external-id goes with --role-arn")
     session = aws_session(AwsAccess.from_env(os.environ, role_arn=args.role_arn, external_id=args.external_id,
                                              region=args.aws_region))  # fmt: skip
     env = dict(os.environ)
     if args.api_url:
         env["SAASBRIDGE_API_URL"] = args.api_url
     saas = Runtime.from_env(env).client()
+    say = (lambda _line: None) if args.no_progress else None
     try:
         if args.attach:
             _check_attach(args)
-            say = (lambda _line: None) if args.no_progress else None
             result = finish(args.attach, session, saas, timeout_seconds=args.timeout, poll_seconds=args.poll, say=say)
         else:
-            options = options_from_args(args)
+            options = options_from_args(args, say)
             appflow = Connection(invoker_from_args(args), args.secret_arn, args.profile, args.api_url).open()
             result = train(options, session, saas, appflow)
     except TrainingJobFailed as exc:

@@ -281,6 +281,8 @@ def _check_record(spec: EntitySpec, body: Any, *, partial: bool) -> dict:
         raise BadRequest("the body must be a JSON object")
     if not partial:
         missing = [n for n in spec.required_on_create if body.get(n) is None]
+        if spec.one_required_on_create and all(body.get(n) is None for n in spec.one_required_on_create):
+            missing.append(f"one of {', '.join(spec.one_required_on_create)}")
         if missing:
             raise BadRequest(f"missing required field(s): {', '.join(missing)}")
     writable_system = set() if partial else {"id"}
@@ -349,18 +351,22 @@ def _register_entity_routes(api: FastAPI, store: Store, spec: EntitySpec, models
         _register_write_routes(api, store, spec, models, errors, tag)
 
 
+def _batch_items(body: Any) -> list:
+    """The records of a batch write body `{"data": [...]}` (at most MAX_BATCH)."""
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list) or set(body) != {"data"}:
+        raise BadRequest('the body must be {"data": [records…]}')
+    if len(body["data"]) > MAX_BATCH:
+        raise BadRequest(f"at most {MAX_BATCH} records per request, got {len(body['data'])}")
+    return body["data"]
+
+
 def _register_write_routes(
     api: FastAPI, store: Store, spec: EntitySpec, models: oa.EntityModels, errors: dict, tag: list[str]
 ) -> None:
     base = f"/v1/{spec.name}"
 
     async def create_records(request: Request) -> Response:
-        body = await _json_body(request)
-        if not isinstance(body, dict) or not isinstance(body.get("data"), list) or set(body) != {"data"}:
-            raise BadRequest('the body must be {"data": [records…]}')
-        items = body["data"]
-        if len(items) > MAX_BATCH:
-            raise BadRequest(f"at most {MAX_BATCH} records per request, got {len(items)}")
+        items = _batch_items(await _json_body(request))
         write_errors: list[dict] = []
         valid: list[tuple[int, dict]] = []
         seen: set[str] = set()
@@ -389,6 +395,35 @@ def _register_write_routes(
     api.add_api_route(
         base, create_records, methods=["POST"], response_model=models.batch_result, responses=errors, tags=tag,
         operation_id=f"create_{spec.name}", summary=f"Create {spec.name} (up to {MAX_BATCH}; per-item errors)",
+        openapi_extra=oa.json_body(models.batch),
+    )
+
+    async def upsert_records(request: Request) -> Response:
+        items = _batch_items(await _json_body(request))
+        write_errors: list[dict] = []
+        valid: list[tuple[int, str, dict]] = []
+        seen: set[str] = set()
+        for i, item in enumerate(items):
+            try:
+                record = _check_record(spec, item, partial=False)
+                if record.get("id") is None:
+                    raise BadRequest("id: required, a batch upsert is keyed by id")
+            except BadRequest as exc:
+                write_errors.append({"index": i, "code": "invalid", "message": str(exc)})
+                continue
+            if record["id"] in seen:
+                write_errors.append({"index": i, "code": "duplicate_id", "message": f"id {record['id']!r} repeats in this request"})
+                continue
+            seen.add(record["id"])
+            valid.append((i, record["id"], record))
+        stored = store.upsert_many(spec, request.scope[TENANT_KEY], [(id_, record) for _, id_, record in valid])
+        write_errors.sort(key=lambda e: e["index"])
+        return json_response({"data": [record for record, _ in stored], "errors": write_errors})
+
+    api.add_api_route(
+        base, upsert_records, methods=["PUT"], response_model=models.batch_result, responses=errors, tags=tag,
+        operation_id=f"upsert_many_{spec.name}",
+        summary=f"Create or replace {spec.name} by id (up to {MAX_BATCH}; per-item errors)",
         openapi_extra=oa.json_body(models.batch),
     )
 

@@ -31,6 +31,7 @@ TOTAL_KEYS = ("total", "total_count", "totalCount", "count")
 HAS_MORE_KEYS = ("has_more", "hasMore", "more")
 IDS_PARAMS = ("ids", "id__in", "id_in")
 PROJECTION_PARAMS = ("fields", "select", "$select", "properties")
+WRITE_ORDER = ("insert", "update", "upsert", "delete")  # the order writes are drafted in
 SORT_PARAMS = ("sort", "order_by", "orderBy", "sort_by", "sortBy", "order")
 # a sort direction of its own (`order=desc` beside `sort_by=created_at`): enum of asc/desc
 DIRECTION_PARAMS = ("order", "direction", "sort_order", "sortOrder", "sort_dir", "sortDir", "dir")
@@ -539,27 +540,9 @@ class _Drafter:
     def add_writes(self, entity: dict[str, Any], path: str, item: dict[str, Any], paths: dict[str, Any]) -> None:
         writes: list[dict[str, Any]] = []
         writable: set[str] = set()
-        post = item.get("post")
-        if post:
-            body = self.request_schema(post) or {}
-            batch = self.records_of(body)
-            result = self.response_schema(post) or {}
-            if batch:
-                key, record = batch
-                items = self.resolve(body.get("properties", {}).get(key, {}))
-                op: dict[str, Any] = {"op": "insert", "method": "POST", "path": path,
-                                      "batch_size": int(items.get("maxItems", 100)), "body_key": key or None}
-                found = self.records_of(result)
-                if found:
-                    op["result_path"] = found[0]
-                errors = result.get("properties", {}).get("errors")
-                if errors is not None:
-                    op["errors_path"] = "errors"
-                writes.append(op)
-                writable |= set(record.get("properties", {}))
-            elif body.get("properties"):
-                writes.append({"op": "insert", "method": "POST", "path": path, "body_key": None})
-                writable |= set(body["properties"])
+        for method, op_name in (("post", "insert"), ("put", "upsert")):
+            if item.get(method):
+                writes.extend(self.collection_write(item[method], op_name, method.upper(), path, writable))
         item_path = self.item_path(path, paths)
         if item_path:
             raw_path, id_path = item_path
@@ -568,16 +551,41 @@ class _Drafter:
                 entity["get_path"] = id_path
             for method, op_name in (("patch", "update"), ("put", "upsert"), ("delete", "delete")):
                 operation = by_id.get(method)
-                if not operation:
+                if not operation or any(w["op"] == op_name for w in writes):  # a batch write came first
                     continue
                 writes.append({"op": op_name, "method": method.upper(), "path": id_path, "body_key": None})
                 body = self.request_schema(operation) or {}
                 writable |= set(body.get("properties", {}))
         if writes:
-            entity["writes"] = writes
+            entity["writes"] = sorted(writes, key=lambda w: WRITE_ORDER.index(w["op"]))
         for f in entity.get("fields", []):
             if f.get("api_name", f["name"]) in writable:
                 f["writable"] = True
+
+    def collection_write(
+        self, operation: dict[str, Any], op_name: str, method: str, path: str, writable: set[str]
+    ) -> list[dict[str, Any]]:
+        """The write a POST (insert) or PUT (keyed upsert) on a collection path drafts: a batch when
+        its body holds a list of records; a bare record only for POST."""
+        body = self.request_schema(operation) or {}
+        batch = self.records_of(body)
+        if batch:
+            key, record = batch
+            items = self.resolve(body.get("properties", {}).get(key, {}))
+            op: dict[str, Any] = {"op": op_name, "method": method, "path": path,
+                                  "batch_size": int(items.get("maxItems", 100)), "body_key": key or None}
+            result = self.response_schema(operation) or {}
+            found = self.records_of(result)
+            if found:
+                op["result_path"] = found[0]
+            if result.get("properties", {}).get("errors") is not None:
+                op["errors_path"] = "errors"
+            writable |= set(record.get("properties", {}))
+            return [op]
+        if op_name == "insert" and body.get("properties"):
+            writable |= set(body["properties"])
+            return [{"op": "insert", "method": "POST", "path": path, "body_key": None}]
+        return []
 
     @staticmethod
     def item_path(path: str, paths: dict[str, Any]) -> tuple[str, str] | None:

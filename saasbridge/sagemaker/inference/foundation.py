@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from saasbridge.errors import ConfigError, aws_error_line
+from saasbridge.errors import ConfigError, aws_error_code, aws_error_line
 from saasbridge.sagemaker.inference.base import BatchFailed, Scorer
 from saasbridge.sagemaker.inference.endpoint import EndpointInfo, runtime_client
 from saasbridge.sagemaker.inference.payload import JSON_LINES, Batch, Prediction
@@ -229,7 +229,7 @@ class FoundationScorer(Scorer):
                 body = answer["Body"].read()
         except ClientError as exc:  # an event-stream error (ModelStreamError) is a ClientError too
             self.count_retries(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
-            raise BatchFailed(_first_line(aws_error_line(exc))) from None
+            raise BatchFailed(_call_failure(exc)) from None
         except BotoCoreError as exc:
             raise BatchFailed(f"InvokeEndpoint failed: {aws_error_line(exc)}") from None
         if self.task == EMBEDDING:
@@ -239,6 +239,11 @@ class FoundationScorer(Scorer):
         return [Prediction(None, text=t) for t in generated]
 
 
-def _first_line(text: str) -> str:
-    """A model's error message reaches us with its whole traceback; the reason is its first line."""
-    return next((line.strip() for line in text.splitlines() if line.strip()), text)
+def _call_failure(exc: Any) -> str:
+    """One line: for a model error the model's own first line (its message may carry a whole
+    traceback), else the AWS error line."""
+    original = str(getattr(exc, "response", {}).get("OriginalMessage") or "")
+    if aws_error_code(exc) != "ModelError" or not original.strip():
+        return aws_error_line(exc)
+    first = next(line.strip() for line in original.splitlines() if line.strip())
+    return f"ModelError: {first[:300]}"

@@ -208,3 +208,27 @@ def test_an_interrupted_run_resumes_without_rescoring_the_written_rows(env, tmp_
     final = written(env, "embedder-resumed")
     assert {k: p["embedding"] for k, p in final.items()} == {
         k: text_model.embed(r["email"]) for k, r in contacts.items() if k not in no_email}
+
+
+@pytest.fixture
+def fresh_athena():
+    """The in-process Athena connector's container state forgotten before and after."""
+    from athena_connector.handler import reset_container
+
+    reset_container()
+    yield
+    reset_container()
+
+
+@pytest.mark.parametrize("function", ["summarize", "predict"])
+def test_athena_ml_varchar_function_returns_the_models_texts(env, fresh_athena, function):
+    """`USING EXTERNAL FUNCTION summarize(x VARCHAR) RETURNS VARCHAR SAGEMAKER '…'` in the local
+    engine (CSV in and out, as Athena calls the endpoint); a function may be named `predict`."""
+    from saasbridge.local.engine import Engine, run_sql
+
+    sql = (f"USING EXTERNAL FUNCTION {function}(x VARCHAR) RETURNS VARCHAR SAGEMAKER 'textgen' "
+           f"SELECT id, {function}(name || ', ' || country) FROM crm.accounts WHERE country IN ('DE', 'FR') ORDER BY id")  # fmt: skip
+    table = run_sql(Engine(), sql).table
+    expected = {r["id"]: text_model.generate(f"{r['name']}, {r['country']}") for r in rows(env)}
+    assert table.column_names == ["id", f"{function}(name || ', ' || country)"]
+    assert dict(zip(table.column("id").to_pylist(), table.column(1).to_pylist(), strict=True)) == expected

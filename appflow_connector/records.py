@@ -22,6 +22,7 @@ from appflow_connector.render import record_texts
 from appflow_connector.types import filter_fields
 from saasbridge.catalog.model import Entity
 from saasbridge.client.deadline import Deadline
+from saasbridge.client.properties import with_properties
 from saasbridge.errors import DeadlineExceeded
 from saasbridge.query.ir import InList, Query
 
@@ -130,6 +131,10 @@ class SaasBridgeRecordHandler(RecordHandler):
         settings = ctx.connector_runtime_settings if ctx else None
         cat = session.catalog_for(settings)
         entity = session.resolve_entity(cat, request.entity_identifier)
+        client = session.client_for(cat, ctx.credentials.secret_arn if ctx and ctx.credentials else None)
+        if entity.properties is not None:  # columns discovered per tenant (issue 24)
+            cat = with_properties(cat, client, entity.name)
+            entity = cat.entity(entity.name)
         columns = selected_columns(entity, request.selected_field_names)
         parsed = parse_filter(request.filter_expression, filter_fields(entity))
         fingerprint = tokens.query_fingerprint(
@@ -141,7 +146,6 @@ class SaasBridgeRecordHandler(RecordHandler):
             want = min(want, parsed.limit - pos.emitted)
             if want <= 0:
                 return r.QueryDataResponse(True, records=[], next_token=None)
-        client = session.client_for(cat, ctx.credentials.secret_arn if ctx and ctx.credentials else None)
         if request.next_token is None:  # a new scan; one already running reads to its end
             client.admit_scan()
         size = session.page_size(settings, cat.pagination_for(entity).max_page_size)

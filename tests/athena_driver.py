@@ -14,10 +14,10 @@ import pyarrow as pa
 
 from athena_connector import protocol as p
 from athena_connector.handler import lambda_handler
+from conformance.cases import api_value
 from saasbridge.catalog import load_catalog
 from saasbridge.catalog.model import Entity, FieldType
 from saasbridge.runtime import catalog_path
-from tests.helpers import api_value
 
 CATALOG_NAME = "saas"
 

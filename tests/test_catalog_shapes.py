@@ -10,7 +10,6 @@ import os
 from contextlib import ExitStack
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 
 import boto3
 import pyarrow as pa
@@ -23,6 +22,7 @@ from appflow_connector.handler import lambda_handler as appflow_handler
 from athena_connector import errors as athena_errors
 from athena_connector import protocol as p
 from athena_connector.handler import reset_container
+from conformance.cases import APPFLOW_FIXTURES
 from saasbridge.catalog import load_catalog, load_catalog_text
 from saasbridge.client import ratelimit
 from tests.athena_driver import scan
@@ -442,8 +442,8 @@ def test_athena_refreshes_and_writes_the_rotated_refresh_token_back(oauth_api, c
 
 def test_appflow_advertises_the_grant_and_uses_the_token_appflow_stores(oauth_api, capsys, caplog):
     d, tokens = oauth_api
-    fixture = json.loads((Path(__file__).parents[2] / "shared/appflow-fixtures/responses/"
-                          "DescribeConnectorConfigurationResponse.oauth2.json").read_text())["authenticationConfig"]
+    fixture = json.loads((APPFLOW_FIXTURES / "responses" / "DescribeConnectorConfigurationResponse.oauth2.json")
+                         .read_text())["authenticationConfig"]
     config = appflow_handler({"type": "DescribeConnectorConfigurationRequest", "locale": "en-US"},
                              None)["authenticationConfig"]
     assert config["isOAuth2Supported"] is True

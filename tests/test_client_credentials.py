@@ -92,6 +92,7 @@ def test_runtime_from_env_with_the_demo_catalog():
 def test_no_credential_value_in_errors_reprs_resume_states_or_logs(caplog):
     """Every failure path, with every credential style, leaves no value behind."""
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="saasbridge")  # the telemetry logger sets the namespace's level
     seen: list[str] = []
 
     def api(request: StubRequest) -> StubReply:

@@ -169,6 +169,28 @@ class CursorPaginator(Paginator):
         self.cursor = None if cursor is None else str(cursor)
 
 
+class LastIdPaginator(CursorPaginator):
+    """The last record's id is the next cursor (`starting_after` + `has_more`, `since_id`): a
+    has-more flag that is false, an empty page or (when asked) a short page ends the listing."""
+
+    style = "last_id"
+
+    def advance(self, response: Response, body: Any, records: list[dict]) -> None:
+        has_more = body_path(body, self.config.has_more_path) if self.config.has_more_path else None
+        if not records or has_more is False or self.short_page(records):
+            self.done = True
+            return
+        last = body_path(records[-1], self.config.id_path)
+        if last is None or last == "":
+            raise ApiError(
+                f"{display_url(response.url)}: the last record has no {self.config.id_path!r} to page on; set "
+                "pagination.id_path in the catalog"
+            )
+        if str(last) == self.cursor:
+            raise ApiError(f"{display_url(response.url)} returned the same last id twice; the listing would never end")
+        self.cursor = str(last)
+
+
 class _UrlPaginator(Paginator):
     """Shared by the styles where the API hands out the next page's URL."""
 
@@ -319,6 +341,7 @@ PAGINATORS: dict[str, type[Paginator]] = {
     for cls in (
         SinglePagePaginator,
         CursorPaginator,
+        LastIdPaginator,
         NextUrlPaginator,
         LinkHeaderPaginator,
         OffsetPaginator,

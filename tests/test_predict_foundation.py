@@ -210,16 +210,6 @@ def test_an_interrupted_run_resumes_without_rescoring_the_written_rows(env, tmp_
         k: text_model.embed(r["email"]) for k, r in contacts.items() if k not in no_email}
 
 
-@pytest.fixture
-def fresh_athena():
-    """The in-process Athena connector's container state forgotten before and after."""
-    from athena_connector.handler import reset_container
-
-    reset_container()
-    yield
-    reset_container()
-
-
 @pytest.mark.parametrize("function", ["summarize", "predict"])
 def test_athena_ml_varchar_function_returns_the_models_texts(env, fresh_athena, function):
     """`USING EXTERNAL FUNCTION summarize(x VARCHAR) RETURNS VARCHAR SAGEMAKER '…'` in the local

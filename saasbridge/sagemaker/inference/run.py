@@ -195,7 +195,7 @@ def _input_batches(
             yield number, line
 
     max_bytes = scorer.max_payload_bytes or payload.MAX_PAYLOAD_BYTES
-    max_rows = min(options.max_rows_per_request, getattr(scorer, "max_rows", options.max_rows_per_request))
+    max_rows = min(options.max_rows_per_request, scorer.max_rows or options.max_rows_per_request)
     for item in payload.batches(lines(), max_bytes=max_bytes, max_rows=max_rows):
         if isinstance(item, Batch):
             item.ids = [ids.pop(i) for i in item.rows]

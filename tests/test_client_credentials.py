@@ -14,8 +14,8 @@ from saasbridge.catalog.model import Auth, Pagination
 from saasbridge.client import Credentials, SaasClient, credentials_from_env, credentials_from_secret
 from saasbridge.client.credentials import clear_secret_cache
 from saasbridge.errors import ApiError, ConfigError, SaasBridgeError
+from saasbridge.local.httpstub import StubReply, StubRequest, StubServer, dataset, reply, stub_catalog
 from saasbridge.runtime import Runtime
-from tests.httpstub import StubReply, StubRequest, StubServer, dataset, reply, stub_catalog
 
 SECRET_VALUES = {
     "apiKey": "sk-live-0123456789",

@@ -33,6 +33,7 @@ class Scorer:
     endpoint: str | None = None
     content_type: str = CSV
     max_payload_bytes: int | None = None  # None: the payload module's default
+    max_rows: int | None = None  # rows per request the model takes at most (None: --max-rows-per-request)
     concurrency: int = 4
 
     def __init__(self) -> None:

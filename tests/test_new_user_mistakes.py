@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from demo_saas import dump_records
 from saasbridge.cli import main
 from saasbridge.runtime import default_catalog_path
 
@@ -169,3 +170,24 @@ def test_extract_with_a_bad_where_names_the_fix_and_writes_nothing(capsys, monke
                             "--no-progress")
     assert words in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("name", "data", "words"), [
+    ("scores.csv", "id,entity_type,entity_id,model,score\np1,accounts,acc_1,Zürich,0.5\n".encode("latin-1"),
+     "--from scores.csv: not UTF-8 text (byte 0xfc at 56); save it as UTF-8"),
+    ("scores.jsonl", '{"id": "p1", "model": "Zürich"}\n'.encode("latin-1"),
+     "--from scores.jsonl: not UTF-8 text (byte 0xfc at 24); save it as UTF-8"),
+    ("scores.parquet", b"id,score\np1,0.5\n",
+     "--from scores.parquet: not a readable Parquet file (Parquet magic bytes not found in footer); check that it is "
+     "Parquet, or give a .csv or .jsonl file"),
+])
+def test_writeback_of_a_file_it_cannot_read_writes_nothing(capsys, monkeypatch, aws_env, reference_api, tmp_path,
+                                                            name, data, words):
+    monkeypatch.setenv("SAASBRIDGE_API_URL", reference_api.url)
+    monkeypatch.setenv("SAASBRIDGE_API_KEY", "demo-acme-key")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).write_bytes(data)
+    before = dump_records(reference_api.db_path, "acme", "predictions")
+    err = fails_in_one_line(capsys, "writeback", "predictions", "--from", name, "--operation", "upsert", "--no-progress")
+    assert words in err
+    assert dump_records(reference_api.db_path, "acme", "predictions") == before

@@ -191,3 +191,13 @@ def test_writeback_of_a_file_it_cannot_read_writes_nothing(capsys, monkeypatch, 
     err = fails_in_one_line(capsys, "writeback", "predictions", "--from", name, "--operation", "upsert", "--no-progress")
     assert words in err
     assert dump_records(reference_api.db_path, "acme", "predictions") == before
+
+
+def test_extract_to_a_folder_that_cannot_be_made_says_so_before_reading(capsys, monkeypatch, aws_env, reference_api,
+                                                                        tmp_path):
+    monkeypatch.setenv("SAASBRIDGE_API_URL", reference_api.url)
+    monkeypatch.setenv("SAASBRIDGE_API_KEY", "demo-acme-key")
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    err = fails_in_one_line(capsys, "extract", "accounts", "--to", str(tmp_path / "notes.txt" / "out"), "--no-progress")
+    assert f"--to {tmp_path / 'notes.txt' / 'out'}: {tmp_path / 'notes.txt'} is a file, so no folder can be made " \
+           "there; give a directory or an s3:// URI" in err

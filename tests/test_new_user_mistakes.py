@@ -201,3 +201,19 @@ def test_extract_to_a_folder_that_cannot_be_made_says_so_before_reading(capsys, 
     err = fails_in_one_line(capsys, "extract", "accounts", "--to", str(tmp_path / "notes.txt" / "out"), "--no-progress")
     assert f"--to {tmp_path / 'notes.txt' / 'out'}: {tmp_path / 'notes.txt'} is a file, so no folder can be made " \
            "there; give a directory or an s3:// URI" in err
+
+
+def test_a_write_method_the_api_does_not_allow_names_the_catalogs_write(capsys, monkeypatch, aws_env, reference_api,
+                                                                         tmp_path):
+    catalog, _ = write_demo_catalog_with(tmp_path, '{op: update, method: PATCH, path: "/v1/predictions/{id}"',
+                                         '{op: update, method: POST, path: "/v1/predictions/{id}"')
+    for name, value in (("SAASBRIDGE_CATALOG", str(catalog)), ("SAASBRIDGE_API_URL", reference_api.url),
+                        ("SAASBRIDGE_API_KEY", "demo-acme-key")):
+        monkeypatch.setenv(name, value)
+    scores = tmp_path / "scores.csv"
+    scores.write_text("id,score\npred_qa_1,0.5\n")
+    code = main(["writeback", "predictions", "--from", str(scores), "--operation", "update", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "0 of 1 rows" in out
+    assert (f"row 1 (id pred_qa_1): HTTP 405: the API does not allow POST on {reference_api.url}/v1/predictions/"
+            "pred_qa_1; check the update write's method and path in the catalog") in err

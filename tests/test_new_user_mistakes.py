@@ -217,3 +217,16 @@ def test_a_write_method_the_api_does_not_allow_names_the_catalogs_write(capsys, 
     assert code == 1 and "0 of 1 rows" in out
     assert (f"row 1 (id pred_qa_1): HTTP 405: the API does not allow POST on {reference_api.url}/v1/predictions/"
             "pred_qa_1; check the update write's method and path in the catalog") in err
+
+
+def test_a_broken_catalog_is_a_configuration_error_through_both_connectors(capsys, monkeypatch, aws_env,
+                                                                          reference_api, tmp_path):
+    catalog, line = write_demo_catalog_with(tmp_path, "records_path:", "record_path:")
+    for name, value in (("SAASBRIDGE_CATALOG", str(catalog)), ("SAASBRIDGE_API_URL", reference_api.url),
+                        ("SAASBRIDGE_API_KEY", "demo-acme-key")):
+        monkeypatch.setenv(name, value)
+    problem = f"{catalog}:{line}: (top level): unknown key 'record_path'; did you mean 'records_path'?"
+    err = fails_in_one_line(capsys, "sql", "SELECT count(*) FROM crm.accounts")
+    assert f"connector 'athena' failed with ConfigurationError: {problem}" in err
+    err = fails_in_one_line(capsys, "extract", "accounts", "--to", str(tmp_path / "out"), "--no-progress")
+    assert f"DescribeConnectorConfiguration failed: InvalidArgument: {problem}" in err

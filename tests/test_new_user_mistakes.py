@@ -230,3 +230,16 @@ def test_a_broken_catalog_is_a_configuration_error_through_both_connectors(capsy
     assert f"connector 'athena' failed with ConfigurationError: {problem}" in err
     err = fails_in_one_line(capsys, "extract", "accounts", "--to", str(tmp_path / "out"), "--no-progress")
     assert f"DescribeConnectorConfiguration failed: InvalidArgument: {problem}" in err
+
+
+@pytest.mark.parametrize(("sql", "words"), [
+    ("SELECT * FROM crm.accounts WHERE name = 'Acme", "SQL syntax error: the ' at line 1, column 40 is never closed; "
+                                                     "close it"),
+    ("SELECT * FORM crm.accounts", "SQL syntax error near 'crm' (line 1, column 17): Invalid expression / Unexpected "
+                                   "token; fix the SQL there"),
+    ("SELEC * FROM crm.accounts", "SQL syntax error near 'FROM' (line 1, column 12): Required keyword: 'expression' "
+                                  "missing for Mul; fix the SQL there"),
+])
+def test_sql_that_does_not_parse_points_at_the_place(capsys, sql, words):
+    err = fails_in_one_line(capsys, "sql", sql)
+    assert words in err

@@ -243,3 +243,10 @@ def test_a_broken_catalog_is_a_configuration_error_through_both_connectors(capsy
 def test_sql_that_does_not_parse_points_at_the_place(capsys, sql, words):
     err = fails_in_one_line(capsys, "sql", sql)
     assert words in err
+
+
+def test_from_openapi_with_a_base_url_that_is_not_http_names_the_flag(capsys, tmp_path):
+    err = fails_in_one_line(capsys, "catalog", "from-openapi", str(OPENAPI / "asana-tasks.json"), "--base-url",
+                            "api.example.com/v1", "-o", str(tmp_path / "asana.yaml"))
+    assert "--base-url api.example.com/v1: not an http(s) URL; write e.g. https://api.example.com/v1" in err
+    assert "report" not in err and not (tmp_path / "asana.yaml").exists()

@@ -85,6 +85,9 @@ def run_from_openapi(args: argparse.Namespace) -> int:
 
     if args.output:
         _check_output(Path(args.output), force=args.force)
+    if args.base_url and not args.base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"--base-url {args.base_url}: not an http(s) URL; write e.g. https://"
+                          f"{args.base_url.split('://')[-1]}")
     doc = load_openapi(args.source)
     text = draft_catalog_yaml(doc, source=args.source, name=args.name, base_url=args.base_url)
     # A draft that does not load would only move the error to later: check it now.

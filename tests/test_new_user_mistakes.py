@@ -250,3 +250,11 @@ def test_from_openapi_with_a_base_url_that_is_not_http_names_the_flag(capsys, tm
                             "api.example.com/v1", "-o", str(tmp_path / "asana.yaml"))
     assert "--base-url api.example.com/v1: not an http(s) URL; write e.g. https://api.example.com/v1" in err
     assert "report" not in err and not (tmp_path / "asana.yaml").exists()
+
+
+def test_a_value_of_the_wrong_type_in_sql_names_the_fix(capsys, monkeypatch, aws_env, reference_api):
+    monkeypatch.setenv("SAASBRIDGE_API_URL", reference_api.url)
+    monkeypatch.setenv("SAASBRIDGE_API_KEY", "demo-acme-key")
+    err = fails_in_one_line(capsys, "sql", "SELECT count(*) FROM crm.accounts WHERE employees > 'many'")
+    assert "query failed in the engine: Conversion Error: Could not convert string 'many' to INT64" in err
+    assert "; check the SQL against the columns and their types (`saasbridge catalog show`)" in err

@@ -5,6 +5,8 @@ client pages a last-id listing and a search body, and resumes both exactly."""
 from __future__ import annotations
 
 import dataclasses
+import re
+from pathlib import Path
 
 import orjson
 import pytest
@@ -94,6 +96,21 @@ MISTAKES = [
      "item_key shapes the items of a batch"),
     ({"pagination": {"style": "last_id", "id_path": ""}}, "the value is empty"),
 ]
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "catalog.md"
+# the grammars and body filters docs/catalog.md shows on their own (`query:` / `filter:` at the top of a snippet)
+DOC_SEARCHES = [m.group(0) for block in re.findall(r"```yaml\n(.*?)```", DOCS.read_text(), re.S)
+                for m in re.finditer(r"^(?:query|filter):.*?(?=^\S|\Z)", block, re.S | re.M)]
+
+
+def test_the_docs_show_every_search_example():
+    assert len(DOC_SEARCHES) >= 6  # Jira, Zendesk, GitHub, SOQL, Intercom, Notion
+
+
+@pytest.mark.parametrize("snippet", DOC_SEARCHES, ids=range(len(DOC_SEARCHES)))
+def test_the_docs_search_examples_load(snippet):
+    load_catalog_text(_with({"search": {"path": "/s", **yaml.safe_load(snippet)}}), source="catalog.md")
 
 
 @pytest.mark.parametrize(("extra", "words"), MISTAKES, ids=range(len(MISTAKES)))

@@ -7,11 +7,21 @@ import gzip
 import socket
 from pathlib import Path
 
+import boto3
 import pytest
 
 from demo_saas import dump_records
 from saasbridge.cli import main
 from saasbridge.runtime import default_catalog_path
+from tests.saas_stubs.deploy import reset
+
+
+@pytest.fixture(autouse=True)
+def fresh_connectors():
+    """Each test sets its own API URL, key and catalog: no connector keeps another test's."""
+    reset()
+    yield
+    reset()
 
 
 def fails_in_one_line(capsys, *argv: str) -> str:
@@ -143,6 +153,8 @@ def test_a_deployed_function_without_aws_credentials_says_where_they_come_from(c
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask an instance metadata service
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed_port()}")  # nor AWS, whatever happens
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # no credentials another test's session resolved
     err = fails_in_one_line(capsys, "sql", "--function-name", "my-athena", "--region", "us-east-1",
                             "SELECT * FROM crm.accounts LIMIT 1")
     assert "no AWS credentials to invoke my-athena; configure them (aws configure, AWS_PROFILE" in err

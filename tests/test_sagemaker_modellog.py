@@ -71,6 +71,10 @@ def _console(region, page, name):
     return f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/{page}/{name}"
 
 
+def _json(value):
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
 def _id(arn):
     return arn.replace("/", ":")
 
@@ -89,6 +93,12 @@ def expected_records(a, region) -> dict[str, dict[str, dict]]:
         "training_job_arn": training["TrainingJobArn"], "model_package_arn": package["ModelPackageArn"],
         "endpoint_arns": [endpoint["EndpointArn"]],
         "documentation_url": None, "input_schema": None, "test_data_url": None, "test_expected_url": None,
+        "input_content_type": None, "output_content_type": None,
+        "training_job_id": _id(training["TrainingJobArn"]), "model_package_id": _id(package["ModelPackageArn"]),
+        "endpoint_config_ids": [_id(config["EndpointConfigArn"])], "endpoint_ids": [_id(endpoint["EndpointArn"])],
+        "model_card": _json({"arn": a.card["ModelCardArn"], "name": "churn-card", "status": "Draft",
+                             "version": a.card["ModelCardVersion"], "console_url": _console(region, "model-cards", "churn-card"),
+                             "content": {"model_overview": {"model_id": model_arn, "model_description": "who will churn"}}}),
         "tags": {"team": "ml", "log": "yes"}, "console_url": _console(region, "models", "churn-model"),
         "deleted": False,
     }
@@ -99,7 +109,7 @@ def expected_records(a, region) -> dict[str, dict[str, dict]]:
                                  "model_arn": model_arn, "serverless": None, "variant": "main", "weight": 1.0}],
                                sort_keys=True, separators=(",", ":")),
         "package_group": None, "package_version": None, "approval_status": None, "inference_specification": None,
-        "metrics": None, "custom_metadata": None, "tags": {},
+        "metrics": None, "metric_values": None, "custom_metadata": None, "tags": {},
         "console_url": _console(region, "endpointConfig", "churn-config-1"), "deleted": False,
     }
     package_record = {
@@ -107,20 +117,28 @@ def expected_records(a, region) -> dict[str, dict[str, dict]]:
         "created_time": _ms(package["CreationTime"]), "model_arns": [model_arn], "variants": None,
         "package_group": "churn-group", "package_version": 2, "approval_status": "PendingManualApproval",
         "inference_specification": json.dumps(package["InferenceSpecification"], sort_keys=True, separators=(",", ":")),
-        "metrics": None, "custom_metadata": {"owner": "ml-team"},
+        "metrics": _json(package["ModelMetrics"]),
+        "metric_values": _json({  # the report's numbers, by path
+            "ModelQuality.Statistics.version": 0.0,
+            "ModelQuality.Statistics.binary_classification_metrics.accuracy.value": 0.91,
+            "ModelQuality.Statistics.binary_classification_metrics.accuracy.standard_deviation": 0.01,
+            "ModelQuality.Statistics.binary_classification_metrics.auc.value": 0.88}),
+        "custom_metadata": {"owner": "ml-team"},
         "tags": None,  # moto's ListTags fails (500) on versioned model package ARNs: recorded as unknown
-        "console_url": None, "deleted": False,
+        "console_url": _console(region, "model-registry", "churn-group/versions/2"), "deleted": False,
     }
     deployment = {
         "arn": endpoint["EndpointArn"], "name": "churn-endpoint", "status": "InService",
-        "endpoint_config_arn": config["EndpointConfigArn"], "model_arns": [model_arn],
-        "variants": '[{"instance_count":1,"serverless":null,"variant":"main","weight":1.0}]',
+        "endpoint_config_arn": config["EndpointConfigArn"], "endpoint_config_id": _id(config["EndpointConfigArn"]),
+        "model_arns": [model_arn], "variants": '[{"instance_count":1,"serverless":null,"variant":"main","weight":1.0}]',
         "created_time": _ms(endpoint["CreationTime"]), "last_modified_time": _ms(endpoint["LastModifiedTime"]),
         "failure_reason": None, "tags": {}, "console_url": _console(region, "endpoints", "churn-endpoint"),
         "deleted": False,
     }
     train = {
         "arn": training["TrainingJobArn"], "kind": "training", "name": "churn-train-1", "model_arn": model_arn,
+        "model_arns": [model_arn],
+        "metrics": _json({m["MetricName"]: m["Value"] for m in training["FinalMetricDataList"]}),
         "status": "Completed", "created_time": _ms(training["CreationTime"]),
         "started_at": _ms(training["TrainingStartTime"]), "ended_at": _ms(training["TrainingEndTime"]),
         "duration_seconds": int((training["TrainingEndTime"] - training["TrainingStartTime"]).total_seconds()),
@@ -130,6 +148,7 @@ def expected_records(a, region) -> dict[str, dict[str, dict]]:
     }
     batch = {
         "arn": transform["TransformJobArn"], "kind": "transform", "name": "churn-batch-1", "model_arn": model_arn,
+        "model_arns": [model_arn], "metrics": None,
         "status": "Completed", "created_time": _ms(transform["CreationTime"]),
         "started_at": _ms(transform.get("TransformStartTime")), "ended_at": _ms(transform.get("TransformEndTime")),
         "duration_seconds": int((transform["TransformEndTime"] - transform["TransformStartTime"]).total_seconds()),
@@ -198,10 +217,12 @@ def test_sync_picks_up_one_change_and_marks_deleted_assets(servers):
     sm.delete_model(ModelName="other-model")
     result = _log(region).sync()
     other_id = _id(assets.other_model["ModelArn"])
-    assert result.marked_deleted == {"models": [other_id]}
+    # (other-model has no endpoint configuration: its default version goes with it)
+    assert result.marked_deleted == {"models": [other_id], "model_versions": [other_id]}
     final = _stored(api, region)
-    assert final["models"][other_id]["deleted"] is True
-    assert {(e, i) for e in LOG_ENTITIES for i in final[e] if final[e][i] != after[e].get(i)} == {("models", other_id)}
+    assert final["models"][other_id]["deleted"] is True and final["model_versions"][other_id]["deleted"] is True
+    assert {(e, i) for e in LOG_ENTITIES for i in final[e] if final[e][i] != after[e].get(i)} == {
+        ("models", other_id), ("model_versions", other_id)}
 
 
 def test_sync_of_tagged_models_only(servers):

@@ -46,7 +46,8 @@ def test_console_links():
     assert console_url(_arn("eu-west-1", "transform-job", "b1")) == (
         "https://eu-west-1.console.aws.amazon.com/sagemaker/home?region=eu-west-1#/transform-jobs/b1")
     assert console_url(_arn("eu-west-1", "training-job", "t1")).endswith("#/jobs/t1")
-    assert console_url(_arn("eu-west-1", "model-package", "g", 2)) is None
+    assert console_url(_arn("eu-west-1", "model-package", "g", 2)).endswith("#/model-registry/g/versions/2")
+    assert console_url(_arn("eu-west-1", "model-package", "unversioned")) is None
     assert console_url("not-an-arn") is None
 
 

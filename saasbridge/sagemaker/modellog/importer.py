@@ -64,7 +64,7 @@ def sync(
         "models": set(names.values()),
         "ml_jobs": {r["arn"] for r in inventory.training_jobs() + inventory.transform_jobs()},
         "model_versions": {r["arn"] for r in inventory.endpoint_configs()}
-        | {r["arn"] for r, _ in inventory.model_packages()},
+        | {r["arn"] for r, _ in inventory.model_packages()} | set(names.values()),  # default versions
         "deployments": {r["arn"] for r in inventory.endpoints()},
     }
     gone = {entity: writer.mark_deleted(entity, arns, scope) for entity, arns in present.items()}
@@ -80,15 +80,16 @@ def _log_models(inventory: Inventory, writer: ModelLogWriter, descs: list[dict])
     artifacts = {d["ModelArn"]: rec.artifact_urls(d) for d in descs}
     chosen = set(artifacts)
 
-    def owner(urls: set[str]) -> str | None:  # the first model (by ARN) built from these artifacts
-        return next((arn for arn in sorted(chosen) if artifacts[arn] & urls), None)
+    def built_from(urls: set[str]) -> list[str]:  # the models of this run built from these artifacts
+        return sorted(arn for arn in chosen if artifacts[arn] & urls)
 
     training = {}  # model ARN → its newest training job record
     for job in sorted(inventory.training_jobs(), key=lambda r: r["created_time"] or ""):
-        model = owner({job["output_url"]} if job["output_url"] else set())
-        if model is not None:
-            training[model] = job
-            _put(inventory, writer, "ml_jobs", {**job, "model_arn": model})
+        models = built_from({job["output_url"]} if job["output_url"] else set())
+        if models:
+            training.update(dict.fromkeys(models, job))
+            linked = _shared_links(writer, "ml_jobs", job["id"], models)
+            _put(inventory, writer, "ml_jobs", {**job, "model_arn": linked[0], "model_arns": linked})
     for job in inventory.transform_jobs():
         if job["model_arn"] in chosen:
             _put(inventory, writer, "ml_jobs", job)
@@ -103,10 +104,11 @@ def _log_models(inventory: Inventory, writer: ModelLogWriter, descs: list[dict])
 
     packages: dict[str, dict] = {}  # model ARN → its newest package
     for package, urls in inventory.model_packages():
-        models = sorted(arn for arn in chosen if artifacts[arn] & urls)
+        models = built_from(urls)
         if not models:
             continue
-        _put(inventory, writer, "model_versions", {**package, "model_arns": models})
+        _put(inventory, writer, "model_versions",
+             {**package, "model_arns": _shared_links(writer, "model_versions", package["id"], models)})
         for arn in models:
             if arn not in packages or (package["package_version"] or 0) > (packages[arn]["package_version"] or 0):
                 packages[arn] = package
@@ -118,8 +120,20 @@ def _log_models(inventory: Inventory, writer: ModelLogWriter, descs: list[dict])
             training_job_arn=training[arn]["arn"] if arn in training else None,
             model_package_arn=packages[arn]["arn"] if arn in packages else None,
             endpoint_arns=[e["arn"] for e in endpoints if arn in e["model_arns"]],
+            endpoint_config_arns=[c["arn"] for c in configs if arn in c["model_arns"]],
+            model_card=inventory.model_card(arn, desc["ModelName"]),
         )
+        if not record["endpoint_config_ids"]:  # every imported model has a deployable version
+            _put(inventory, writer, "model_versions", rec.default_version_record(record))
         _put(inventory, writer, "models", record)
+
+
+def _shared_links(writer: ModelLogWriter, entity: str, record_id: str, models: list[str]) -> list[str]:
+    """The models an asset several models share is linked to: those the SaaS already links and
+    those of this run, sorted, so imports and syncs of different models add links and never take
+    one another's away (the first is the asset's `model_arn`)."""
+    stored = (writer.current(entity, record_id) or {}).get("model_arns") or []
+    return sorted({*stored, *models})
 
 
 def _put(inventory: Inventory, writer: ModelLogWriter, entity: str, record: dict) -> None:

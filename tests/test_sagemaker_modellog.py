@@ -467,3 +467,39 @@ def test_sync_gate_starts_the_flow_for_a_new_configuration_only(servers, capsys)
     assert "checks_failed" in capsys.readouterr().out
     assert main(["sagemaker", "sync", "--region", region, "--no-progress", "--gate"]) == 0  # not new any more
     assert len(_stored(api, region)["approvals"]) == 1 and set(_endpoints(session)) == {"churn-endpoint"}
+
+
+def test_a_job_and_package_shared_by_two_models_keep_both_links_across_alternating_imports(servers):
+    _moto, api = servers
+    region = "ap-northeast-1"
+    session = _session(region)
+    assets = create_assets(session)
+    sm = session.client("sagemaker")
+    sm.create_model(ModelName="churn-copy", ExecutionRoleArn=assets.role_arn,
+                    PrimaryContainer={"Image": IMAGE, "ModelDataUrl": assets.artifacts})  # the same artifacts
+    copy_arn = sm.describe_model(ModelName="churn-copy")["ModelArn"]
+    both = sorted([assets.model["ModelArn"], copy_arn])
+    job_id, package_id = _id(assets.training["TrainingJobArn"]), _id(assets.package["ModelPackageArn"])
+
+    _log(region).import_model("churn-copy")
+    first = _stored(api, region)
+    assert first["ml_jobs"][job_id]["model_arns"] == [copy_arn]
+    # churn-copy has no endpoint configuration: its default version, deployable as it is
+    default = first["model_versions"][_id(copy_arn)]
+    assert (default["kind"], default["arn"], default["model_arns"], default["name"]) == (
+        "model", copy_arn, [copy_arn], "churn-copy")
+    assert _id(assets.model["ModelArn"]) not in first["model_versions"]  # churn-model is not imported yet
+
+    _log(region).import_model("churn-model")
+    linked = _stored(api, region)
+    assert linked["ml_jobs"][job_id]["model_arns"] == both and linked["ml_jobs"][job_id]["model_arn"] == both[0]
+    assert linked["model_versions"][package_id]["model_arns"] == both
+    assert _id(assets.model["ModelArn"]) not in linked["model_versions"]  # it has churn-config-1
+    for name in ("churn-copy", "churn-model", "churn-copy"):  # alternating: nothing is rewritten any more
+        assert _log(region).import_model(name).written == {}, name
+    assert _stored(api, region) == linked
+    full = _log(region)
+    full.sync()
+    assert _stored(api, region)["ml_jobs"][job_id] == linked["ml_jobs"][job_id]
+    model = _stored(api, region)["models"]
+    assert model[_id(copy_arn)]["training_job_id"] == model[_id(assets.model["ModelArn"])]["training_job_id"] == job_id

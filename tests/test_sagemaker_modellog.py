@@ -375,7 +375,7 @@ def test_deploy_with_a_failed_test_transform_creates_no_endpoint_and_records_the
     failed = _deploy(region)
     assert failed.status == "test_failed" and failed.failed
     record = _stored(api, region)["approvals"][aid]
-    assert record["status"] == "test_failed" and "line 2" in record["failure_reason"]
+    assert record["status"] == "test_failed" and "record 2" in record["failure_reason"]
     assert record["decision"] is None and "churn-live" not in _endpoints(session)
     assert _package_status(session, assets) == "PendingManualApproval"  # untouched: never requested
 

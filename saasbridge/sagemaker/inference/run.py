@@ -1,6 +1,8 @@
 """One scoring run: read the rows, build the model input, score (any `Scorer`), write one
 prediction per row into the target entity keyed by (entity, row id, model), and account for every
-row: read = predicted + failed before writing, predicted = written + failed writing."""
+row: read = predicted + failed + skipped (up to date, with `stale_only`) before writing, predicted =
+written + failed writing. Each prediction records the model version that produced it (see
+`version`) when the target has the field."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import Any
 from saasbridge.drivers.appflow import format_instant
 from saasbridge.errors import ConfigError
 from saasbridge.progress import Progress
-from saasbridge.sagemaker.inference import payload, source
+from saasbridge.sagemaker.inference import payload, source, version
 from saasbridge.sagemaker.inference.base import Scorer
 from saasbridge.sagemaker.inference.payload import Batch, Prediction
 
@@ -36,6 +38,7 @@ class PredictOptions:
     max_rows_per_request: int = payload.DEFAULT_MAX_ROWS
     progress: bool | None = None
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    stale_only: bool = False  # score only rows whose prediction is missing or from an older version
 
 
 @dataclass
@@ -51,6 +54,7 @@ class PredictResult:
     failures: dict[str, list[str]] = field(default_factory=dict)  # reason → row ids
     retries: int = 0
     seconds: float = 0.0
+    skipped: int = 0  # rows whose prediction is up to date (stale_only)
 
     @property
     def failed(self) -> int:
@@ -65,7 +69,7 @@ class PredictResult:
         return (
             f"{self.mode}: {self.entity} scored with {source_}: {self.read} rows read, {self.predicted} "
             f"predicted, {self.written} written to {self.into}, {self.failed} failed, {self.retries} retried "
-            f"requests, {self.seconds:.1f} s"
+            f"requests, {self.seconds:.1f} s" + (f"; {self.skipped} rows up to date, not scored" if self.skipped else "")
         )
 
     def failure_lines(self, max_ids: int = 5) -> list[str]:
@@ -92,8 +96,10 @@ def predict(options: PredictOptions, scorer: Scorer) -> PredictResult:
     reader = options.connection.open()
     writer = _Writer(copy.copy(reader), options.into)  # write calls carry the target's entity definition
     source.check_target(writer.session, options.into, PREDICTION_FIELDS)
+    versioned = bool(scorer.version) and version.VERSION_FIELD in source.entity_fields(writer.session, options.into)[0]
+    up_to_date = _up_to_date(writer.session, options, scorer, versioned) if options.stale_only else set()
     result = PredictResult(options.entity, options.into, scorer.mode, scorer.model, scorer.endpoint)
-    batches, row_ids = _input_batches(reader, options, scorer, result)
+    batches, row_ids = _input_batches(reader, options, scorer, result, up_to_date)
     predicted_at = format_instant(options.clock())
     progress = Progress(f"{options.entity} → {scorer.mode} → {options.into}", enabled=options.progress,
                         total=sum(len(b.rows) for b in batches))  # fmt: skip
@@ -106,7 +112,8 @@ def predict(options: PredictOptions, scorer: Scorer) -> PredictResult:
             else:
                 result.predicted += len(ids)
                 for rid, prediction in zip(ids, outcome, strict=True):
-                    writer.add(rid, _record(options.entity, rid, prediction, scorer, predicted_at), result)
+                    record = _record(options.entity, rid, prediction, scorer, predicted_at)
+                    writer.add(rid, {**record, version.VERSION_FIELD: scorer.version} if versioned else record, result)
             progress.update(records=result.predicted + result.failed)
         writer.flush(result)
     finally:
@@ -117,11 +124,23 @@ def predict(options: PredictOptions, scorer: Scorer) -> PredictResult:
     return result
 
 
+def _up_to_date(session: Any, options: PredictOptions, scorer: Scorer, versioned: bool) -> set[str]:
+    """The rows of `options.entity` whose newest prediction in the target came from the version
+    serving now."""
+    current = version.require_version(scorer.version, scorer.endpoint)
+    if not versioned:
+        raise ConfigError(f"--stale-only: --into {options.into} has no {version.VERSION_FIELD} field, so which "
+                          "version made a prediction is not known")  # fmt: skip
+    columns = ["entity_type", "entity_id", "endpoint", version.VERSION_FIELD, "predicted_at"]
+    return version.up_to_date_rows(source.read_rows(session, options.into, columns, None), options.entity,
+                                   scorer.endpoint or "", current)  # fmt: skip
+
+
 def _input_batches(
-    reader: Any, options: PredictOptions, scorer: Scorer, result: PredictResult
+    reader: Any, options: PredictOptions, scorer: Scorer, result: PredictResult, up_to_date: set[str]
 ) -> tuple[list[Batch], list[str]]:
     """Read the rows and encode their features into batches (whose `rows` index the returned row
-    ids); rows that cannot be sent are failed."""
+    ids); rows that cannot be sent are failed, rows in `up_to_date` skipped."""
     fields, pk = source.entity_fields(reader, options.entity)
     id_column = options.id_column or pk
     if not id_column:
@@ -140,6 +159,9 @@ def _input_batches(
             result.fail("no row id" if rid is None else f"{id_column} repeats", [str(rid)])
             continue
         seen.add(str(rid))
+        if str(rid) in up_to_date:
+            result.skipped += 1
+            continue
         try:
             line = payload.encode_row(row, options.features, scorer.content_type)
         except ConfigError as exc:

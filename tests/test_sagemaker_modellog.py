@@ -503,3 +503,122 @@ def test_a_job_and_package_shared_by_two_models_keep_both_links_across_alternati
     assert _stored(api, region)["ml_jobs"][job_id] == linked["ml_jobs"][job_id]
     model = _stored(api, region)["models"]
     assert model[_id(copy_arn)]["training_job_id"] == model[_id(assets.model["ModelArn"])]["training_job_id"] == job_id
+
+
+# -- deciding by command, the Model Registry mirrored both ways, retest, the sync function's gate --------
+
+
+def _cli(*args):
+    from saasbridge.cli import main
+
+    return main(["sagemaker", *args])
+
+
+def test_approve_and_reject_by_command_and_the_list_of_requests(servers, capsys):
+    _moto, api = servers
+    region = "eu-west-3"
+    session, assets, aid = _ready_to_deploy(region)
+    _supply_test_output(region, aid, b"0.12\n0.87\n")
+    assert _deploy(region).status == "pending"
+    capsys.readouterr()
+
+    assert _cli("approvals", "list", "--status", "pending") == 0
+    listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith(aid)]
+    assert listed == [f"{aid}  pending  model churn-model on churn-config-2 → endpoint churn-live"]
+
+    assert _cli("approve", aid, "--approve", "--comment", "looks right", "--by", "ana") == 0
+    assert "--config churn-config-2` to deploy" in capsys.readouterr().out
+    record = _stored(api, region)["approvals"][aid]
+    assert (record["decision"], record["decided_by"], record["comment"]) == ("approved", "ana", "looks right")
+    assert _deploy(region).status == "deployed" and "churn-live" in _endpoints(session)
+    assert _package_status(session, assets) == "Approved"  # the SaaS decided first: the registry follows
+
+    assert _cli("approve", aid, "--reject") == 1  # deployed: no decision any more
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"approvals/{aid} is deployed, not pending" in err
+    assert _cli("approve", "apr_nope", "--approve") == 1
+    assert "no approval request 'apr_nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # --approve or --reject is required (argparse)
+        _cli("approve", aid)
+
+
+def test_a_decision_in_the_model_registry_is_mirrored_into_the_saas(servers):
+    _moto, api = servers
+    region = "ap-northeast-3"
+    session, assets, aid = _ready_to_deploy(region)
+    _supply_test_output(region, aid, b"0.12\n0.87\n")
+    assert _deploy(region).status == "pending" and _package_status(session, assets) == "PendingManualApproval"
+
+    sm = session.client("sagemaker")
+    sm.update_model_package(ModelPackageArn=assets.package["ModelPackageArn"], ModelApprovalStatus="Rejected",
+                            ApprovalDescription="bias report missing")
+    outcome = _deploy(region)
+    assert outcome.status == "rejected" and "churn-live" not in _endpoints(session)
+    record = _stored(api, region)["approvals"][aid]
+    assert (record["decision"], record["decided_by"], record["comment"]) == (
+        "rejected", "SageMaker Model Registry", "bias report missing")
+
+
+def test_sync_mirrors_a_saas_decision_onto_the_registry(servers, capsys):
+    _moto, api = servers
+    region = "ap-south-1"
+    session, assets, aid = _ready_to_deploy(region)
+    _supply_test_output(region, aid, b"0.12\n0.87\n")
+    assert _deploy(region).status == "pending"
+    _decide(aid, "approved")  # the SaaS's own write (PATCH) keeps working
+    assert _cli("sync", "--region", region, "--no-progress") == 0
+    assert "mirrored 1 approval decision(s)" in capsys.readouterr().out
+    assert _package_status(session, assets) == "Approved"
+    assert "churn-live" not in _endpoints(session)  # mirroring deploys nothing; deploy does
+
+
+def test_a_failed_test_runs_again_with_retest(servers, capsys):
+    _moto, api = servers
+    region = "us-east-2"
+    session, assets, aid = _ready_to_deploy(region)
+    _supply_test_output(region, aid, b"0.12\n0.10\n")
+    assert _deploy(region).status == "test_failed"
+    assert _deploy(region).status == "test_failed"  # without --retest the failure stands
+
+    # the retest is a new job (moto runs nothing: its output is supplied where SageMaker would write it)
+    job = "sbtest-" + aid.removeprefix("apr_")[:40] + "-2"
+    session.client("s3").put_object(Bucket=bucket_of(region), Key=f"test/saasbridge-test-output/{job}/in.csv.out",
+                                    Body=b"0.12\n0.87\n")
+    again = _deploy(region, retest=True)
+    assert again.status == "pending" and again.approval_id == aid
+    record = _stored(api, region)["approvals"][aid]
+    checks = json.loads(record["checks"])["test"]
+    assert (checks["job"], checks["attempt"], checks["passed"]) == (job, 2, True)
+    assert record["failure_reason"] is None and record["decision"] is None
+    assert list(_stored(api, region)["approvals"]) == [aid]  # the same request
+
+
+def test_the_sync_function_gates_a_new_configuration_of_an_imported_model(servers, monkeypatch):
+    from saasbridge.sagemaker import lambda_sync
+
+    _moto, api = servers
+    region = "ap-northeast-2"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+    monkeypatch.setenv("SAASBRIDGE_MODEL_LOG_TAGS", "log=yes")
+    monkeypatch.setenv("SAASBRIDGE_MODEL_LOG_GATE", "true")
+    session = _session(region)
+    assets = create_assets(session)
+    first = lambda_sync.lambda_handler({"detail-type": "Scheduled Event"})
+    assert first["ok"] and first["gated"] == [], first  # churn-config-1 already runs on churn-endpoint
+    _record_assets(region, assets, test_data=True)
+    _second_config(session)
+    event = {"detail-type": "SageMaker Endpoint State Change", "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    # the test transform's output differs from the expectations: a notification record, no deployment
+    config_arn = assets.model["ModelArn"].replace(":model/churn-model", ":endpoint-config/churn-config-2")
+    from saasbridge.sagemaker.modellog.ids import approval_id
+
+    _supply_test_output(region, approval_id(assets.model["ModelArn"], config_arn), b"0.12\n0.5\n")
+    gated = lambda_sync.lambda_handler(event)
+    assert gated["ok"], gated
+    (outcome,) = gated["gated"]
+    assert outcome["status"] == "test_failed" and "endpoint churn-endpoint serves churn-model today" in outcome["message"]
+    record = _stored(api, region)["approvals"][outcome["approval_id"]]
+    assert record["status"] == "test_failed" and "record 2" in record["failure_reason"]
+    assert record["endpoint_name"] == "churn-endpoint"  # the endpoint serving the model today
+    endpoint = session.client("sagemaker").describe_endpoint(EndpointName="churn-endpoint")
+    assert endpoint["EndpointConfigName"] == "churn-config-1" and set(_endpoints(session)) == {"churn-endpoint"}

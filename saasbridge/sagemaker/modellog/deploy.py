@@ -256,11 +256,15 @@ def mirror_registry_decision(log: ModelLog, approval: dict) -> str | None:
 
 
 def mirror_decisions(log: ModelLog) -> int:
-    """Make both sides agree on every pending request with a registry package: a SaaS decision sets
-    the package's status, a registry decision is written into the SaaS. Returns how many changed."""
-    changed = 0
+    """Make both sides agree on every pending request with a registry package of this account and
+    region: a SaaS decision sets the package's status, a registry decision is written into the SaaS.
+    Returns how many changed."""
+    changed, scope = 0, None
     for approval in log.writer.all_records("approvals").values():
         if approval.get("status") != "pending" or not approval.get("model_package_arn"):
+            continue
+        scope = scope or log.arn_scope()
+        if not approval["model_package_arn"].startswith(scope):
             continue
         if approval.get("decision"):
             changed += set_registry_status(log.inventory.sm, approval["model_package_arn"], approval["decision"],
@@ -273,7 +277,8 @@ def mirror_decisions(log: ModelLog) -> int:
 def set_registry_status(sm: AwsService, package_arn: str, status: str, approval_id: str) -> bool:
     """The package's approval status made to match the request's `status`; True when it changed."""
     wanted = _REGISTRY_STATUS[status]
-    if sm.call("describe_model_package", ModelPackageName=package_arn).get("ModelApprovalStatus") == wanted:
+    package = sm.call("describe_model_package", missing=True, ModelPackageName=package_arn)
+    if package is None or package.get("ModelApprovalStatus") == wanted:
         return False
     sm.call("update_model_package", ModelPackageArn=package_arn, ModelApprovalStatus=wanted,
             ApprovalDescription=f"saasbridge approvals/{approval_id}")

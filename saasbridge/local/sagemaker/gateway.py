@@ -106,6 +106,8 @@ class Gateway:
     def _control_plane(self, environ: dict[str, Any], method: str, headers: dict[str, str], body: bytes,
                        access_key: str, region: str) -> Reply:  # fmt: skip
         target = headers.get("x-amz-target", "").removeprefix("SageMaker.")
+        if target == "UpdateEndpoint":  # moto has none (see EndpointStates.update)
+            return self._update_endpoint(json.loads(body), self.clients(access_key, region))
         if target == "StopTransformJob":  # moto has no StopTransformJob; the jobs run here are stopped here
             stopped = self.transforms.stop(json.loads(body)["TransformJobName"])
             if stopped is not None:
@@ -125,6 +127,18 @@ class Gateway:
         elif target in ("DescribeTransformJob", "ListTransformJobs"):
             reply.body = json.dumps(self.transforms.describe(json.loads(reply.body))).encode()
         return reply
+
+    def _update_endpoint(self, request: dict[str, Any], clients: Clients) -> Reply:
+        from botocore.exceptions import ClientError
+
+        from saasbridge.errors import aws_error_code, aws_error_message
+
+        try:
+            arn = self.endpoints.update(request, clients)
+        except ClientError as exc:
+            return error_reply(exc.response["ResponseMetadata"].get("HTTPStatusCode", 400), aws_error_code(exc),
+                               aws_error_message(exc))  # fmt: skip
+        return Reply(200, json.dumps({"EndpointArn": arn}).encode(), {"Content-Type": "application/x-amz-json-1.1"})
 
     def _forward(self, environ: dict[str, Any], method: str, headers: dict[str, str], body: bytes) -> Reply:
         uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")

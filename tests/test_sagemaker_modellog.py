@@ -567,6 +567,8 @@ def test_sync_mirrors_a_saas_decision_onto_the_registry(servers, capsys):
     assert _deploy(region).status == "pending"
     _decide(aid, "approved")  # the SaaS's own write (PATCH) keeps working
     assert _cli("sync", "--region", region, "--no-progress") == 0
+    assert _package_status(session, assets) == "PendingManualApproval"  # a plain sync writes only the log
+    assert _cli("sync", "--region", region, "--no-progress", "--gate") == 0
     assert "mirrored 1 approval decision(s)" in capsys.readouterr().out
     assert _package_status(session, assets) == "Approved"
     assert "churn-live" not in _endpoints(session)  # mirroring deploys nothing; deploy does

@@ -40,8 +40,9 @@ def register(subparsers: Any) -> None:
     sync.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
                       help="only models with this tag (repeatable: all must match)")
     sync.add_argument("--since", help="ISO-8601 time of the previous sync (incremental)")
-    sync.add_argument("--gate", action="store_true", help="start the gated deployment (see deploy) for each "
-                      "endpoint configuration the sync newly logged that no endpoint runs yet")
+    sync.add_argument("--gate", action="store_true", help="mirror approval decisions between the SaaS and the "
+                      "Model Registry, and start the gated deployment (see deploy) for each endpoint configuration "
+                      "the sync newly logged that no endpoint runs yet, on the endpoint serving the model today")
     add_aws_options(sync)
     sync.set_defaults(func=run_sync)
 
@@ -102,10 +103,11 @@ def run_sync(args: argparse.Namespace) -> int:
 
     log = open_log(args, parse_since(args.since))
     result = log.sync(tags)
+    if not args.gate:
+        print(result.summary())
+        return 0
     mirrored = mirror_decisions(log)
     print(result.summary() + (f"; mirrored {mirrored} approval decision(s)" if mirrored else ""))
-    if not args.gate:
-        return 0
     outcomes = gate_new_configurations(log)
     for outcome in outcomes:
         print(outcome.message)

@@ -5,11 +5,12 @@ before the event are described again; everything without a modified time is re-r
 Needs only boto3 and the saasbridge core; not on the connectors' import path. The SaaS
 credentials come from SAASBRIDGE_SECRET_ARN, AWS access from the function's role (or the
 SAASBRIDGE_AWS_* options of `AwsAccess.from_env`); SAASBRIDGE_MODEL_LOG_TAGS (KEY=VALUE,…) limits
-the sync to tagged models. Every run mirrors approval decisions between the SaaS and the Model
-Registry; with SAASBRIDGE_MODEL_LOG_GATE=true it also starts the gated deployment (checks, test
-transform, approval request; `deploy`) for each endpoint configuration it newly logged for an
-imported model: a failed check or test is left on the approval record (status, failure_reason)
-for the SaaS to notify on, and nothing is deployed until a reviewer approves.
+the sync to tagged models. With SAASBRIDGE_MODEL_LOG_GATE=true (its role then needs the gate's
+write permissions) each run also mirrors approval decisions between the SaaS and the Model Registry
+and starts the gated deployment (checks, test transform, approval request; `deploy`) for each
+endpoint configuration it newly logged for an imported model: a failed check or test is left on the
+approval record (status, failure_reason) for the SaaS to notify on, and nothing is deployed until a
+reviewer approves.
 """
 
 from __future__ import annotations
@@ -72,8 +73,9 @@ def lambda_handler(event: Any, context: Any = None) -> dict:
 
         model_log = ModelLog.open(session, _runtime.client(), since=since, progress=log.info)
         result = model_log.sync(parse_tags(os.environ.get("SAASBRIDGE_MODEL_LOG_TAGS")))
-        mirrored = mirror_decisions(model_log)
-        gated = gate_new_configurations(model_log) if _flag(os.environ.get("SAASBRIDGE_MODEL_LOG_GATE")) else []
+        gate = _flag(os.environ.get("SAASBRIDGE_MODEL_LOG_GATE"))
+        mirrored = mirror_decisions(model_log) if gate else 0
+        gated = gate_new_configurations(model_log) if gate else []
     except (ValueError, SaasBridgeError) as exc:
         log.error("model-log sync failed: %s", exc)
         return {"ok": False, "error": str(exc)}

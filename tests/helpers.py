@@ -1,4 +1,4 @@
-"""Helpers several test modules share: values compared by meaning, nested API values, secrets on
+"""Helpers several test modules share: values compared by meaning, secrets on
 the moto server, SQL three-valued evaluation of the IR."""
 
 from __future__ import annotations
@@ -37,14 +37,6 @@ def norm(value: Any) -> Any:
         if value and all(isinstance(v, tuple) and len(v) == 2 for v in value):  # Arrow map
             return {k: norm(v) for k, v in value if v is not None}
         return [norm(v) for v in value]
-    return value
-
-
-def api_value(record: dict, api_name: str) -> Any:
-    """The value at a dotted API path (`address.city`) of a source record; None when absent."""
-    value: Any = record
-    for part in api_name.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
     return value
 
 
@@ -89,3 +81,18 @@ def eval_ir(expr, row):
     if isinstance(expr, ir.Between):
         return expr.low <= v <= expr.high
     raise AssertionError(expr)
+
+
+def reset_connectors() -> None:
+    """Both connectors forget their warm-container state: runtime, clients, rate limiters and the
+    secrets they read (a fresh container, for a test that changed the environment)."""
+    from appflow_connector import session
+    from athena_connector.handler import reset_container
+    from saasbridge.client import ratelimit
+    from saasbridge.client.credentials import clear_secret_cache
+
+    reset_container()
+    session.reset()
+    session._clients.clear()
+    ratelimit._shared.clear()
+    clear_secret_cache()

@@ -68,11 +68,10 @@ from athena_connector.protocol.expressions import (
 )
 from athena_connector.protocol.ipc import b64decode, is_modern
 from athena_connector.protocol.strict import StrictnessError
+from conformance.cases import ATHENA_FIXTURES as FIXTURES
 from saasbridge.query import ir
 from tests.helpers import eval_ir
-from tests.shared_fixtures import ATHENA_FIXTURES
 
-FIXTURES = ATHENA_FIXTURES
 VERSION_DIRS = {"v2": 2, "v4": 4, "v5": 5, "v6": 6}
 
 

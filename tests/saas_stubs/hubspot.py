@@ -17,7 +17,7 @@ import threading
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from tests.httpstub import StubReply, StubRequest, reply
+from saasbridge.local.httpstub import StubReply, StubRequest, reply
 
 TOKEN = "pat-na1-hubspot-test-token"
 STAGES = ("subscriber", "lead", "customer", "other")

@@ -8,7 +8,8 @@ from datetime import datetime
 
 from saasbridge.errors import SaasBridgeError
 from saasbridge.sagemaker.modellog import records as rec
-from saasbridge.sagemaker.modellog.inventory import Inventory
+from saasbridge.sagemaker.modellog.inventory import Inventory, ModelEntry, model_entry
+from saasbridge.sagemaker.modellog.related import RelatedAssets
 from saasbridge.sagemaker.modellog.writer import ModelLogWriter
 
 MODEL_LOG_ENTITIES = ("models", "model_versions", "deployments", "ml_jobs")
@@ -36,7 +37,7 @@ def import_model(inventory: Inventory, writer: ModelLogWriter, name: str) -> Mod
     if desc is None:
         raise ModelNotFound(f"SageMaker has no model named {name!r} in {inventory.sm.region}; check the name and region")
     before = dict(writer.written)
-    _log_models(inventory, writer, [desc])
+    _log_models(RelatedAssets(inventory, desc), writer, [model_entry(desc)])
     return ModelLogResult([desc["ModelArn"]], _delta(before, writer.written))
 
 
@@ -49,35 +50,36 @@ def sync(
     for entity in MODEL_LOG_ENTITIES:  # one listing each: compare without a request per record
         writer.all_records(entity)
     before = dict(writer.written)
-    descs = []
-    names = inventory.model_arns()
-    for n, (name, arn) in enumerate(sorted(names.items()), 1):
-        if tags and any(inventory.tags(arn).get(k) != v for k, v in tags.items()):
+    models = []
+    summaries = sorted(inventory.model_summaries(), key=lambda s: s["ModelName"])
+    for n, summary in enumerate(summaries, 1):
+        entry = inventory.reused_model(summary)
+        if tags and any((inventory.tags(summary["ModelArn"]) or {}).get(k) != v for k, v in tags.items()):
             continue
-        desc = inventory.describe_model(name)
-        if desc is not None:
-            descs.append(desc)
+        entry = entry or inventory.described_model(summary["ModelName"])
+        if entry is not None:
+            models.append(entry)
         if n % 50 == 0:
-            inventory.progress(f"read {n}/{len(names)} models…")
-    _log_models(inventory, writer, descs)
+            inventory.progress(f"read {n}/{len(summaries)} models…")
+    _log_models(inventory, writer, models)
     present = {
-        "models": set(names.values()),
+        "models": {s["ModelArn"] for s in summaries},
         "ml_jobs": {r["arn"] for r in inventory.training_jobs() + inventory.transform_jobs()},
         "model_versions": {r["arn"] for r in inventory.endpoint_configs()}
-        | {r["arn"] for r, _ in inventory.model_packages()} | set(names.values()),  # default versions
+        | {r["arn"] for r, _ in inventory.model_packages()} | {s["ModelArn"] for s in summaries},  # default versions
         "deployments": {r["arn"] for r in inventory.endpoints()},
     }
     gone = {entity: writer.mark_deleted(entity, arns, scope) for entity, arns in present.items()}
-    result = ModelLogResult([d["ModelArn"] for d in descs], _delta(before, writer.written))
+    result = ModelLogResult([record["arn"] for record, _urls in models], _delta(before, writer.written))
     result.marked_deleted = {e: ids for e, ids in gone.items() if ids}
     return result
 
 
-def _log_models(inventory: Inventory, writer: ModelLogWriter, descs: list[dict]) -> None:
+def _log_models(inventory: Inventory, writer: ModelLogWriter, models: list[ModelEntry]) -> None:
     """Link each model to its related assets and write every record (models last: they link the rest)."""
-    if not descs:
+    if not models:
         return
-    artifacts = {d["ModelArn"]: rec.artifact_urls(d) for d in descs}
+    artifacts = {record["arn"]: urls for record, urls in models}
     chosen = set(artifacts)
 
     def built_from(urls: set[str]) -> list[str]:  # the models of this run built from these artifacts
@@ -85,10 +87,10 @@ def _log_models(inventory: Inventory, writer: ModelLogWriter, descs: list[dict])
 
     training = {}  # model ARN → its newest training job record
     for job in sorted(inventory.training_jobs(), key=lambda r: r["created_time"] or ""):
-        models = built_from({job["output_url"]} if job["output_url"] else set())
-        if models:
-            training.update(dict.fromkeys(models, job))
-            linked = _shared_links(writer, "ml_jobs", job["id"], models)
+        built = built_from({job["output_url"]} if job["output_url"] else set())
+        if built:
+            training.update(dict.fromkeys(built, job))
+            linked = _shared_links(writer, "ml_jobs", job["id"], built)
             _put(inventory, writer, "ml_jobs", {**job, "model_arn": linked[0], "model_arns": linked})
     for job in inventory.transform_jobs():
         if job["model_arn"] in chosen:
@@ -104,28 +106,29 @@ def _log_models(inventory: Inventory, writer: ModelLogWriter, descs: list[dict])
 
     packages: dict[str, dict] = {}  # model ARN → its newest package
     for package, urls in inventory.model_packages():
-        models = built_from(urls)
-        if not models:
+        built = built_from(urls)
+        if not built:
             continue
         _put(inventory, writer, "model_versions",
-             {**package, "model_arns": _shared_links(writer, "model_versions", package["id"], models)})
-        for arn in models:
+             {**package, "model_arns": _shared_links(writer, "model_versions", package["id"], built)})
+        for arn in built:
             if arn not in packages or (package["package_version"] or 0) > (packages[arn]["package_version"] or 0):
                 packages[arn] = package
 
-    for desc in descs:
-        arn = desc["ModelArn"]
-        record = rec.model_record(
-            desc, {},
-            training_job_arn=training[arn]["arn"] if arn in training else None,
-            model_package_arn=packages[arn]["arn"] if arn in packages else None,
-            endpoint_arns=[e["arn"] for e in endpoints if arn in e["model_arns"]],
-            endpoint_config_arns=[c["arn"] for c in configs if arn in c["model_arns"]],
-            model_card=inventory.model_card(arn, desc["ModelName"]),
-        )
-        if not record["endpoint_config_ids"]:  # every imported model has a deployable version
-            _put(inventory, writer, "model_versions", rec.default_version_record(record))
-        _put(inventory, writer, "models", record)
+    for record, _urls in models:
+        arn = record["arn"]
+        links = {
+            "training_job_arn": training[arn]["arn"] if arn in training else None,
+            "model_package_arn": packages[arn]["arn"] if arn in packages else None,
+            "endpoint_arns": sorted(e["arn"] for e in endpoints if arn in e["model_arns"]),
+        }
+        config_arns = [c["arn"] for c in configs if arn in c["model_arns"]]
+        ids = rec.lineage(links["training_job_arn"], links["model_package_arn"], config_arns, links["endpoint_arns"])
+        linked = {**record, **links, **ids,
+                  "model_card": rec.as_json(inventory.model_card(arn, record["name"]))}  # fmt: skip
+        if not config_arns:  # every imported model has a deployable version
+            _put(inventory, writer, "model_versions", rec.default_version_record(linked))
+        _put(inventory, writer, "models", linked)
 
 
 def _shared_links(writer: ModelLogWriter, entity: str, record_id: str, models: list[str]) -> list[str]:

@@ -26,6 +26,11 @@ def iso(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
+def parse_iso(text: str) -> datetime:
+    """A timestamp written by `iso` (or any ISO-8601 one with an offset or `Z`), as an aware datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def as_json(value: Any) -> str | None:
     return None if value in (None, [], {}) else json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
@@ -61,14 +66,21 @@ def artifact_urls(desc: dict) -> set[str]:
     return {c["model_data_url"] for c in containers if c.get("model_data_url")}
 
 
+def stored_artifact_urls(record: dict) -> set[str]:
+    """The model data URLs of a stored model record (its `containers` JSON)."""
+    containers = json.loads(record.get("containers") or "[]")
+    return {c["model_data_url"] for c in containers if c.get("model_data_url")}
+
+
 def _base(arn: str, tags: dict[str, str] | None) -> dict:
     return {"id": record_id(arn), "arn": arn, "tags": tags, "console_url": console_url(arn), "deleted": False}
 
 
 def model_record(
     desc: dict, tags: dict[str, str], *, training_job_arn: str | None, model_package_arn: str | None,
-    endpoint_arns: list[str], endpoint_config_arns: list[str] = (), model_card: dict | None = None,
+    endpoint_arns: list[str],
 ) -> dict:
+    """A model's record; the importer adds its `lineage` ids and Model Card."""
     network = {"vpc_config": desc.get("VpcConfig"), "network_isolation": bool(desc.get("EnableNetworkIsolation"))}
     return {
         **_base(desc["ModelArn"], tags),
@@ -80,8 +92,6 @@ def model_record(
         "training_job_arn": training_job_arn,
         "model_package_arn": model_package_arn,
         "endpoint_arns": sorted(endpoint_arns),
-        **lineage(training_job_arn, model_package_arn, endpoint_config_arns, endpoint_arns),
-        "model_card": as_json(model_card),
     }
 
 

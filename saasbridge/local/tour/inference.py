@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import shlex
 import tarfile
 import tempfile
 from pathlib import Path
@@ -38,14 +37,12 @@ def run(ctx) -> None:
     ):
         _bucket()
         release(ctx, train(ctx, Path(tmp), "demo-churn-1", {"C": 1.0}))
-        predict = ["predict", "accounts", "--endpoint", ENDPOINT, "--features", ",".join(FEATURES), "--where", WHERE,
-                   "--no-progress"]  # fmt: skip
-        _cli(ctx, *predict)
+        _predict(ctx)
         _query(ctx)
         release(ctx, train(ctx, Path(tmp), "demo-churn-2", {"C": 0.01}))
-        _cli(ctx, "sagemaker", "status", "--model", ENDPOINT)
-        _cli(ctx, *predict, "--stale-only")
-        _cli(ctx, "sagemaker", "status", "--model", ENDPOINT)
+        _status(ctx)
+        _predict(ctx, stale_only=True)
+        _status(ctx)
 
 
 # -- training ------------------------------------------------------------------------------------
@@ -132,6 +129,7 @@ def release(ctx, model: Trained) -> None:
     from saasbridge.runtime import Runtime
     from saasbridge.sagemaker.credentials import aws_session
     from saasbridge.sagemaker.modellog import ModelLog
+    from saasbridge.sagemaker.modellog.approvals import decide
     from saasbridge.sagemaker.modellog.deploy import DeployOptions, deploy
     from saasbridge.sagemaker.modellog.ids import record_id
 
@@ -161,7 +159,8 @@ def release(ctx, model: Trained) -> None:
         raise RuntimeError(f"the gate did not pass: {pending.message}")
     ctx.say(f"  test transform (JSON answers against CSV expectations) passed; approval requested: "
             f"approvals/{pending.approval_id}")
-    _cli(ctx, "sagemaker", "approve", pending.approval_id, "--approve", "--comment", "test passed", "--by", "demo")
+    ctx.say(f'$ saasbridge sagemaker approve {pending.approval_id} --approve --comment "test passed"')
+    ctx.say("  " + decide(log.writer, pending.approval_id, "approved", by="demo", comment="test passed"))
     ctx.say(f"$ saasbridge sagemaker deploy --model {model.name} --config {config} --endpoint {ENDPOINT}")
     done = deploy(ModelLog.open(aws_session(), runtime.client()), options)
     ctx.say(f"  {done.message}")
@@ -183,18 +182,32 @@ def _lineage(log, model_arn: str) -> str:
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def _cli(ctx, *args: str) -> None:
-    """Run a saasbridge command as a user would, showing it and what it printed."""
-    from saasbridge.cli import main
+def _predict(ctx, *, stale_only: bool = False) -> None:
+    """`saasbridge predict` through its Python API, recording the serving version with each row."""
+    from saasbridge.sagemaker.credentials import aws_session
+    from saasbridge.sagemaker.inference import PredictOptions, RealtimeScorer, describe_endpoint, predict
+    from saasbridge.sagemaker.inference.version import serving_version
 
-    ctx.say("$ saasbridge " + " ".join(f'"{a}"' if "'" in a else shlex.quote(a) for a in args))
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    for line in out.getvalue().splitlines():
-        ctx.say("  " + line)
-    if code != 0:
-        raise RuntimeError(f"saasbridge {shlex.join(args)} failed ({code}): {err.getvalue().strip()}")
+    ctx.say(f'$ saasbridge predict accounts --endpoint {ENDPOINT} --features {",".join(FEATURES)} --where "{WHERE}"'
+            + (" --stale-only" if stale_only else ""))  # fmt: skip
+    session = aws_session()
+    scorer = RealtimeScorer(session, describe_endpoint(session, ENDPOINT))
+    scorer.version = serving_version(session, ENDPOINT)
+    result = predict(PredictOptions("accounts", FEATURES, where=WHERE, progress=False, stale_only=stale_only), scorer)
+    ctx.say("  " + result.summary())
+    if result.failed:
+        raise RuntimeError("; ".join(result.failure_lines()))
+
+
+def _status(ctx) -> None:
+    from saasbridge.runtime import Runtime
+    from saasbridge.sagemaker.credentials import aws_session
+    from saasbridge.sagemaker.modellog.status import model_status
+
+    ctx.say(f"$ saasbridge sagemaker status --model {ENDPOINT}")
+    for status in model_status(aws_session(), Runtime.from_env().client(), model=ENDPOINT):
+        for line in status.lines():
+            ctx.say("  " + line)
 
 
 def _query(ctx) -> None:

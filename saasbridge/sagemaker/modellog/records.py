@@ -181,7 +181,7 @@ def model_package_record(desc: dict, tags: dict[str, str], model_arns: list[str]
         "approval_status": desc.get("ModelApprovalStatus"),
         "inference_specification": as_json(desc.get("InferenceSpecification")),
         "metrics": as_json(desc.get("ModelMetrics")),
-        "metric_values": None,  # read from the metrics' S3 JSON by the inventory (modellog.metrics)
+        "metric_values": None,  # the reports' numbers: Inventory.metric_values reads them from S3
         "custom_metadata": desc.get("CustomerMetadataProperties") or None,
     }
 

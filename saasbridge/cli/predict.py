@@ -9,6 +9,12 @@ import sys
 from typing import Any
 
 from saasbridge.cli.connector_options import add_connector_options, csv_list, invoker_from_args
+from saasbridge.cli.foundation_options import (
+    add_foundation_options,
+    check_foundation_options,
+    foundation_scorer,
+    text_input,
+)
 
 MODES = ("realtime", "async", "batch")
 
@@ -30,7 +36,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--scoring-url", help="call --endpoint through the sealed scoring API at this URL "
                    "(template.yaml's ScoringApiUrl output) instead of SageMaker directly")
     p.add_argument("--mode", choices=MODES, default="realtime", help="how to reach --endpoint (default realtime)")
-    p.add_argument("--features", required=True, help="comma-separated feature columns, in the model's order")
+    p.add_argument("--features", help="comma-separated feature columns, in the model's order (not with --task)")
     p.add_argument("--where", help="filter in AppFlow's filter language, e.g. \"country = 'DE'\"")
     p.add_argument("--id-column", help="the row id column (default: the entity's primary key)")
     p.add_argument("--into", default="predictions", help="the entity the predictions go to (default predictions)")
@@ -45,6 +51,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-rows-per-request", type=int, default=1000, help="rows per request, also kept under 6 MB")
     p.add_argument("--instance-type", default="ml.m5.large", help="batch transform instance type")
     p.add_argument("--trust-pickle", action="store_true", help="allow a pickle/joblib --model (loading it runs its code)")
+    p.add_argument("--checkpoint", metavar="FILE", help="record the rows written in FILE; a re-run with the same FILE "
+                   "skips them (resumes an interrupted run)")
+    add_foundation_options(p)
     aws = p.add_argument_group("AWS (the customer's account)")
     aws.add_argument("--role-arn", help="assume this role for the SageMaker calls (cross-account)")
     aws.add_argument("--external-id", help="the external id the role's trust policy asks for")
@@ -72,6 +81,9 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigError("--concurrency and --max-rows-per-request must be at least 1")
     if args.external_id and not args.role_arn:
         raise ConfigError("--external-id goes with --role-arn")
+    check_foundation_options(args)
+    if not args.task and not args.features:
+        raise ConfigError("--features: name the feature columns, in the order the model was trained on")
 
 
 def build_scorer(args: argparse.Namespace) -> Any:
@@ -95,6 +107,8 @@ def build_scorer(args: argparse.Namespace) -> Any:
     info = inference.describe_endpoint(session, args.endpoint, content_type=args.content_type)
     if args.model_name:
         info = dataclasses.replace(info, model=args.model_name)
+    if args.task:
+        return foundation_scorer(args, session, info)
     if args.mode == "batch":
         return inference.TransformScorer(session, info.model, args.s3_uri, endpoint=info.endpoint,
                                          instance_type=args.instance_type)  # fmt: skip
@@ -125,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
         entity=args.entity, features=csv_list(args.features) or [], into=args.into, where=args.where,
         id_column=args.id_column, max_rows_per_request=args.max_rows_per_request,
         connection=Connection(invoker, args.secret_arn, args.profile, args.api_url),
-        progress=False if args.no_progress else None, stale_only=args.stale_only,
+        progress=False if args.no_progress else None, text=text_input(args), checkpoint=args.checkpoint,
+        stale_only=args.stale_only,
     )  # fmt: skip
     scorer = build_scorer(args)
     if args.endpoint:

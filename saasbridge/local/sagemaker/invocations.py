@@ -13,6 +13,7 @@ from typing import Any
 
 import urllib3
 
+from saasbridge.local.sagemaker import eventstream
 from saasbridge.local.sagemaker.endpoints import EndpointStates
 from saasbridge.local.sagemaker.hosts import (
     EndpointNotFound,
@@ -24,6 +25,7 @@ from saasbridge.local.sagemaker.hosts import (
 from saasbridge.s3url import parse_s3_url
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's request and response limit
+STREAM_PART_BYTES = 100  # small, so that clients meet events split across parts
 MODEL_TIMEOUT_SECONDS = 60.0  # the container's response timeout
 ACCOUNT_ID = "123456789012"  # moto's default account
 
@@ -39,6 +41,33 @@ def error_reply(status: int, code: str, message: str, **extra: Any) -> Reply:
     """A rest-json error as SageMaker sends it: the code in `x-amzn-ErrorType`, the fields in the body."""
     body = json.dumps({"Message": message, **extra}).encode()
     return Reply(status, body, {"Content-Type": "application/json", "x-amzn-ErrorType": code})
+
+
+JSON_1_1 = {"Content-Type": "application/x-amz-json-1.1"}  # the control plane's protocol
+
+
+def control_plane_answer(body: dict[str, Any] | None = None) -> Reply:
+    return Reply(200, json.dumps(body or {}).encode(), JSON_1_1)
+
+
+def stop_job(state: Any, kind: str, name: str, on_stop: Callable[[Any], None] | None = None) -> Reply | None:
+    """A Stop* call for a job run here (`state`: its state, None when it is not one of ours, so the call
+    is forwarded): `Stopping` until the job notices, or ValidationException when it is not running
+    (the control plane names the error in `__type`)."""
+    if state is None:
+        return None
+    if state.status != "InProgress":
+        message = f"{kind} job {name} is {state.status}; only an InProgress job can be stopped"
+        return Reply(400, json.dumps({"__type": "ValidationException", "message": message}).encode(), JSON_1_1)
+    state.stop_requested, state.status = True, "Stopping"
+    if on_stop is not None:
+        on_stop(state)
+    return control_plane_answer()
+
+
+def access_denied(action: str) -> Reply:
+    message = f"User: arn:aws:sts::{ACCOUNT_ID}:assumed-role/caller is not authorized to perform: sagemaker:{action}"
+    return Reply(400, json.dumps({"__type": "AccessDeniedException", "message": message}).encode(), JSON_1_1)
 
 
 def validation_error(message: str) -> Reply:
@@ -63,15 +92,16 @@ def model_error(endpoint: str, variant: str, status: int, text: str) -> Reply:
 
 class Faults:
     """Injected failures for tests: the next N runtime calls (for one endpoint, or any) answer
-    ThrottlingException, or a ModelError as if the container had failed."""
+    ThrottlingException, or a ModelError as if the container had failed; `access_denied`: the next N
+    control-plane calls of one action (e.g. CreateTrainingJob, or any) answer AccessDeniedException."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, str], int] = {}
 
     def add(self, kind: str, count: int, endpoint: str = "*") -> None:
-        if kind not in ("throttle", "model_error"):
-            raise ValueError(f"unknown fault {kind!r}: use throttle or model_error")
+        if kind not in ("throttle", "model_error", "access_denied"):
+            raise ValueError(f"unknown fault {kind!r}: use throttle, model_error or access_denied")
         with self._lock:
             self._pending[(kind, endpoint)] = self._pending.get((kind, endpoint), 0) + int(count)
 
@@ -99,6 +129,7 @@ class Clients:
 
     sagemaker: Any
     s3: Any
+    logs: Any = None  # CloudWatch Logs, where the jobs run here write their logs
 
 
 class Runtime:
@@ -160,6 +191,25 @@ class Runtime:
             return target
         return self._invoke_target(clients, target, body, headers("Content-Type") or "application/json",
                                    headers("Accept") or "*/*", headers("X-Amzn-SageMaker-Custom-Attributes"))  # fmt: skip
+
+    # ------------------------------------------------------------ InvokeEndpointWithResponseStream
+
+    def invoke_stream(self, clients: Clients, endpoint: str, body: bytes,
+                      headers: Callable[[str], str | None]) -> Reply:  # fmt: skip
+        """The container's answer relayed as PayloadPart events of at most STREAM_PART_BYTES (a part
+        need not end on an event or line boundary, as with SageMaker); a container error before any
+        byte is a ModelError, as for InvokeEndpoint. The answer is relayed once the container has
+        finished (the stand-in's container answers whole), not while it is written."""
+        reply = self.invoke(clients, endpoint, body, lambda h: headers(
+            "X-Amzn-SageMaker-Accept" if h == "Accept" else h))  # fmt: skip
+        if reply.status != 200:
+            return reply
+        parts = [eventstream.event("PayloadPart", reply.body[i : i + STREAM_PART_BYTES])
+                 for i in range(0, len(reply.body), STREAM_PART_BYTES)]  # fmt: skip
+        out_headers = {"Content-Type": eventstream.CONTENT_TYPE,
+                       "X-Amzn-SageMaker-Content-Type": reply.headers.get("Content-Type", "application/octet-stream"),
+                       "x-Amzn-Invoked-Production-Variant": reply.headers.get("x-Amzn-Invoked-Production-Variant", "")}  # fmt: skip
+        return Reply(200, b"".join(parts), out_headers)
 
     # ------------------------------------------------------------ InvokeEndpointAsync
 

@@ -6,9 +6,6 @@ the stale predictions → `predict --stale-only` refreshes exactly those."""
 from __future__ import annotations
 
 import contextlib
-import io
-import json
-import tarfile
 import tempfile
 from pathlib import Path
 
@@ -16,7 +13,7 @@ from saasbridge.local.env import temporary_env
 
 FEATURES = ["employees", "annual_revenue"]
 TARGET = "is_active"
-WHERE = "country = 'DE' and employees > 200"  # a hundred rows or so: each prediction is one write until batch upserts
+WHERE = "country in ('DE', 'FR')"
 ENDPOINT = "demo-churn"
 BUCKET = "saasbridge-demo-models"
 TRAIN_SCRIPT = Path(__file__).resolve().parents[3] / "examples" / "train.py"
@@ -49,61 +46,43 @@ def run(ctx) -> None:
 
 
 def train(ctx, tmp: Path, job: str, hyperparameters: dict) -> Trained:
-    """A training job on an extract of accounts, and the model made from its artifacts.
-
-    Until `saasbridge train` is on main this runs examples/train.py here, as SageMaker's
-    scikit-learn container would, and records the script-mode job with the artifacts where SageMaker
-    writes them (`<output>/<job>/output/model.tar.gz`), so the model log links job → model. Swap this
-    function for `saasbridge train accounts --target is_active …` once the stand-in runs jobs."""
-    import subprocess
-    import sys
-
+    """`saasbridge train accounts --target is_active --entry-point examples/train.py …`: a script-mode
+    training job the stand-in runs on the extracted channels, the model made from its artifacts, both
+    written into the model log; the model's archive is fetched back for the gate's expectations."""
     import boto3
 
-    from saasbridge.local.flow_runner import ExtractOptions, run_extract
-    from saasbridge.local.sagemaker.model_archive import pack_model_dir
-    from saasbridge.local.sagemaker.sdk_deploy import EXECUTION_ROLE, SKLEARN_IMAGE
+    from saasbridge.local.sagemaker.model_archive import unpack_model
+    from saasbridge.local.sagemaker.sdk_deploy import EXECUTION_ROLE
+    from saasbridge.runtime import Runtime
+    from saasbridge.s3url import parse_s3_url
+    from saasbridge.sagemaker.credentials import aws_session
+    from saasbridge.sagemaker.inference import Connection
+    from saasbridge.sagemaker.training import ScriptJob, TrainOptions
+    from saasbridge.sagemaker.training import train as run_training
 
-    extract = run_extract(ExtractOptions(
-        "accounts", str(tmp / job / "extract"), fields=[*FEATURES, TARGET], for_training=TARGET,
-        api_url=ctx.api_url, progress=False, flow_name=job, format="csv",
-    ))  # fmt: skip
-    channels = Path(extract.training_manifest_uri).parent
-    model_dir = tmp / job / "model"
-    args = [f"--{k}={v}" for k, v in hyperparameters.items()]
-    done = subprocess.run([sys.executable, str(TRAIN_SCRIPT), "--train", str(channels / "train"), "--validation",
-                           str(channels / "validation"), "--model-dir", str(model_dir), *args],
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    metrics = json.loads(done.stdout.strip().splitlines()[-1])
-    s3, sm = boto3.client("s3"), boto3.client("sagemaker")
-    source = _upload(s3, f"training/{job}/source/sourcedir.tar.gz", _sourcedir())
-    for channel in ("train", "validation"):
-        for part in sorted((channels / channel).glob("*.csv")):
-            _upload(s3, f"training/{job}/input/{channel}/{part.name}", part.read_bytes())
-    sm.create_training_job(
-        TrainingJobName=job, RoleArn=EXECUTION_ROLE,
-        AlgorithmSpecification={"TrainingImage": SKLEARN_IMAGE, "TrainingInputMode": "File"},
-        HyperParameters={**{k: json.dumps(v) for k, v in hyperparameters.items()},
-                         "sagemaker_program": json.dumps("train.py"), "sagemaker_submit_directory": json.dumps(source)},
-        InputDataConfig=[{"ChannelName": c, "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/training/{job}/input/{c}/"}}} for c in ("train", "validation")],
-        OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/training"},
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
-        StoppingCondition={"MaxRuntimeInSeconds": 600},
-    )  # fmt: skip
-    artifacts = _upload(s3, f"training/{job}/output/model.tar.gz", pack_model_dir(model_dir))
-    sm.create_model(ModelName=job, ExecutionRoleArn=EXECUTION_ROLE, PrimaryContainer={
-        "Image": SKLEARN_IMAGE, "ModelDataUrl": artifacts,
-        "Environment": {"SAGEMAKER_PROGRAM": "train.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}})  # fmt: skip
-    ctx.say(f"training job {job} (examples/train.py, {', '.join(f'{k}={v}' for k, v in hyperparameters.items())}) on "
-            f"{metrics['train_rows']} of {extract.records} accounts: train accuracy {metrics['train_accuracy']:.3f}, "
-            f"validation accuracy {metrics.get('validation_accuracy', float('nan')):.3f}; model {job}")  # fmt: skip
-    return Trained(job, model_dir, channels)
+    hps = " ".join(f"{k}={v}" for k, v in hyperparameters.items())
+    ctx.say(f"$ saasbridge train accounts --target {TARGET} --features {','.join(FEATURES)} --entry-point "
+            f"examples/train.py --hyperparameters {hps} --metric validation_accuracy=… --wait")  # fmt: skip
+    script = ScriptJob(str(TRAIN_SCRIPT), hyperparameters=hyperparameters,
+                       metrics={"validation_accuracy": r'"validation_accuracy": ([0-9.]+)'})  # fmt: skip
+    options = TrainOptions(entity="accounts", target=TARGET, features=FEATURES, output=f"s3://{BUCKET}/training",
+                           role_arn=EXECUTION_ROLE, script=script, wait=True, base_job_name=job, poll_seconds=0.2,
+                           say=lambda _line: None)  # fmt: skip
+    result = run_training(options, aws_session(), Runtime.from_env().client(), Connection(api_url=ctx.api_url).open())
+    for line in result.summary().splitlines():
+        ctx.say("  " + line)
+    s3 = boto3.client("s3")
+    model = boto3.client("sagemaker").describe_model(ModelName=result.model_name)
+    where = parse_s3_url(model["PrimaryContainer"]["ModelDataUrl"], "the model archive")
+    model_dir = unpack_model(s3.get_object(Bucket=where.bucket, Key=where.key)["Body"].read(), tmp / job)
+    validation = parse_s3_url(f"s3://{BUCKET}/training/{result.job_name}/input/validation/part-00000.csv", "channel")
+    rows = s3.get_object(Bucket=validation.bucket, Key=validation.key)["Body"].read().decode()
+    return Trained(result.model_name, model_dir, rows)
 
 
 class Trained:
-    def __init__(self, name: str, model_dir: Path, channels: Path):
-        self.name, self.model_dir, self.channels = name, model_dir, channels
+    def __init__(self, name: str, model_dir: Path, validation: str):
+        self.name, self.model_dir, self.validation = name, model_dir, validation
 
     def test_files(self) -> tuple[bytes, bytes]:
         """(test input, expected output): validation rows' features, and the model's own scores for
@@ -111,8 +90,7 @@ class Trained:
         import joblib
         import numpy as np
 
-        lines = _lines(self.channels / "validation") or _lines(self.channels / "train")
-        rows = [line.split(",")[1:] for line in lines][:TEST_ROWS]
+        rows = [line.split(",")[1:] for line in self.validation.splitlines() if line.strip()][:TEST_ROWS]
         x = np.array([[float(c) if c.strip() else np.nan for c in row] for row in rows])
         scores = joblib.load(self.model_dir / "model.joblib").predict_proba(x)[:, 1]
         return ("".join(",".join(r) + "\n" for r in rows).encode(), "".join(f"{float(s)!r}\n" for s in scores).encode())
@@ -239,13 +217,3 @@ def _upload(s3, key: str, body: bytes) -> str:
     return f"s3://{BUCKET}/{key}"
 
 
-def _sourcedir() -> bytes:
-    """examples/train.py as the source tarball a script-mode job names in sagemaker_submit_directory."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        tar.add(TRAIN_SCRIPT, arcname="train.py")
-    return buffer.getvalue()
-
-
-def _lines(channel: Path) -> list[str]:
-    return [line for part in sorted(channel.glob("*.csv")) for line in part.read_text().splitlines() if line.strip()]

@@ -34,6 +34,7 @@ class Scorer:
     version: str | None = None  # the model version serving (saasbridge.sagemaker.inference.version)
     content_type: str = CSV
     max_payload_bytes: int | None = None  # None: the payload module's default
+    max_rows: int | None = None  # rows per request the model takes at most (None: --max-rows-per-request)
     concurrency: int = 4
 
     def __init__(self) -> None:

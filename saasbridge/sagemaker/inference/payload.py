@@ -27,8 +27,10 @@ class PredictionFormatError(ValueError):
 
 @dataclass(frozen=True)
 class Prediction:
-    score: float
+    score: float | None  # None: a foundation model's answer, in `text` or `vector`
     label: str | None = None
+    text: str | None = None
+    vector: list[float] | None = None
 
 
 def _cell(value: Any) -> Any:

@@ -138,7 +138,6 @@ def expected_records(a, region) -> dict[str, dict[str, dict]]:
     train = {
         "arn": training["TrainingJobArn"], "kind": "training", "name": "churn-train-1", "model_arn": model_arn,
         "model_arns": [model_arn],
-        "metrics": _json({m["MetricName"]: m["Value"] for m in training["FinalMetricDataList"]}),
         "status": "Completed", "created_time": _ms(training["CreationTime"]),
         "started_at": _ms(training["TrainingStartTime"]), "ended_at": _ms(training["TrainingEndTime"]),
         "duration_seconds": int((training["TrainingEndTime"] - training["TrainingStartTime"]).total_seconds()),
@@ -150,7 +149,7 @@ def expected_records(a, region) -> dict[str, dict[str, dict]]:
     }
     batch = {
         "arn": transform["TransformJobArn"], "kind": "transform", "name": "churn-batch-1", "model_arn": model_arn,
-        "model_arns": [model_arn], "metrics": None,
+        "model_arns": [model_arn],
         "status": "Completed", "created_time": _ms(transform["CreationTime"]),
         "started_at": _ms(transform.get("TransformStartTime")), "ended_at": _ms(transform.get("TransformEndTime")),
         "duration_seconds": int((transform["TransformEndTime"] - transform["TransformStartTime"]).total_seconds()),

@@ -296,6 +296,7 @@ def automl_candidate_record(job: dict, candidate: dict, model_arn: str | None) -
         "kind": "automl_candidate",
         "name": candidate["CandidateName"],
         "model_arn": model_arn,
+        "model_arns": [model_arn] if model_arn else [],
         "status": candidate.get("CandidateStatus"),
         "created_time": iso(start), "started_at": iso(start), "ended_at": iso(end),
         "duration_seconds": _duration(start, end),

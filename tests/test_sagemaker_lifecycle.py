@@ -205,3 +205,23 @@ def test_stale_only_errors_are_one_line(api, env, models, capsys):
                  "--stale-only", "--no-progress", "--trust-pickle"]) == 1  # fmt: skip
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--stale-only needs --endpoint" in err
+
+
+def test_the_demo_runs_the_lifecycle(capsys):
+    """`saasbridge demo`'s inference section on its own servers: two trainings, two gated deployments,
+    and the stale count it shows is the number of rows it predicted (the reference API's own count)."""
+    from saasbridge.local.processes import start_moto_server, start_reference_api
+    from saasbridge.local.tour import TourContext, run_sections
+    from saasbridge.local.tour.inference import ENDPOINT
+
+    with start_reference_api(scale=0.1, seed=5) as api, start_moto_server() as moto:
+        ctx = TourContext(api_url=api.url, api_key="demo-acme-key", s3_url=moto.url, db_path=api.db_path, _console=False)
+        assert run_sections(ctx, ["inference"]) == ["inference"]
+        rows = len([r for r in dump_records(api.db_path, "acme", "accounts") if r["country"] in ("DE", "FR")])
+        approvals = dump_records(api.db_path, "acme", "approvals")
+    out = capsys.readouterr().out
+    assert out.count("test transform (JSON answers against CSV expectations) passed") == 2
+    assert [a["status"] for a in approvals] == ["deployed", "deployed"]
+    assert f"accounts: {rows} rows predicted, {rows} from older versions" in out
+    assert f"accounts: {rows} rows predicted, 0 from older versions" in out
+    assert f"endpoint {ENDPOINT} in service" in out

@@ -40,6 +40,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--where", help="filter in AppFlow's filter language, e.g. \"country = 'DE'\"")
     p.add_argument("--id-column", help="the row id column (default: the entity's primary key)")
     p.add_argument("--into", default="predictions", help="the entity the predictions go to (default predictions)")
+    p.add_argument("--stale-only", action="store_true", help="score only the rows whose prediction from --endpoint "
+                   "is missing or from an older model version than the one serving now")
     p.add_argument("--content-type", choices=("text/csv", "application/jsonlines"),
                    help="model input format (default: what the model package declares, else text/csv)")
     p.add_argument("--model-name", help="the model name recorded (and, for --mode batch, the SageMaker model); "
@@ -115,6 +117,18 @@ def build_scorer(args: argparse.Namespace) -> Any:
     return inference.RealtimeScorer(session, info, concurrency=args.concurrency)
 
 
+def serving_version(args: argparse.Namespace) -> str | None:
+    """The model version --endpoint serves now (recorded with each prediction)."""
+    import os
+
+    from saasbridge.sagemaker.credentials import AwsAccess, aws_session
+    from saasbridge.sagemaker.inference.version import serving_version as version_of
+
+    session = aws_session(AwsAccess.from_env(os.environ, role_arn=args.role_arn, external_id=args.external_id,
+                                             region=args.aws_region))  # fmt: skip
+    return version_of(session, args.endpoint)
+
+
 def run(args: argparse.Namespace) -> int:
     from saasbridge.local.local_aws import aws_for_flow
     from saasbridge.sagemaker.inference import Connection, PredictOptions, predict
@@ -126,8 +140,11 @@ def run(args: argparse.Namespace) -> int:
         id_column=args.id_column, max_rows_per_request=args.max_rows_per_request,
         connection=Connection(invoker, args.secret_arn, args.profile, args.api_url),
         progress=False if args.no_progress else None, text=text_input(args), checkpoint=args.checkpoint,
+        stale_only=args.stale_only,
     )  # fmt: skip
     scorer = build_scorer(args)
+    if args.endpoint:
+        scorer.version = serving_version(args)
     if args.content_type and args.model:
         scorer.content_type = args.content_type
     with aws_for_flow(invoker, args.secret_arn, [args.s3_uri or ""]):

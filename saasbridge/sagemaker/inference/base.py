@@ -31,6 +31,7 @@ class Scorer:
     mode = "scorer"
     model: str = ""
     endpoint: str | None = None
+    version: str | None = None  # the model version serving (saasbridge.sagemaker.inference.version)
     content_type: str = CSV
     max_payload_bytes: int | None = None  # None: the payload module's default
     max_rows: int | None = None  # rows per request the model takes at most (None: --max-rows-per-request)

@@ -12,6 +12,7 @@ from saasbridge.errors import (
     ApiUnavailableError,
     AuthenticationError,
     BadRequestError,
+    CatalogError,
     ConfigError,
     DeadlineExceeded,
     NotFoundError,
@@ -55,7 +56,7 @@ def _classify(exc: BaseException) -> tuple[r.ErrorCode, int | None]:
         return E.RateLimitExceeded, max(1, math.ceil(exc.retry_after or 1))
     if isinstance(exc, AuthenticationError):
         return (E.AccessDenied if exc.status == 403 else E.InvalidCredentials), None
-    if isinstance(exc, (BadRequestError, QueryError, UnknownEntityError, ConfigError)):
+    if isinstance(exc, (BadRequestError, QueryError, UnknownEntityError, ConfigError, CatalogError)):
         return E.InvalidArgument, None
     if isinstance(exc, NotFoundError):
         return E.ResourceNotFoundError, None

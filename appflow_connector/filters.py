@@ -9,6 +9,7 @@ this module drives the generated lexer and parser itself and rejects lexer error
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -77,7 +78,8 @@ def parse_tree(expression: str):
     parser.addErrorListener(errors)
     tree = parser.queryfilter()
     if errors.errors:
-        raise FilterError(f"invalid filter expression {_short(expression)}: {errors.errors[0]}")
+        raise FilterError(f"invalid filter expression {_short(expression)}: {errors.errors[0]}; write it in AppFlow's "
+                          "filter language, e.g. country = 'DE' and employees > 50 (text in single quotes)")
     return tree
 
 
@@ -184,8 +186,9 @@ class _Translator:
         name = ident_ctx.getText()
         field = self.fields.get(name)
         if field is None:
-            known = ", ".join(sorted(self.fields)) or "(none)"
-            raise FilterError(f"Filter attribute not found in entity definition: {name} (fields: {known})")
+            close = difflib.get_close_matches(name, list(self.fields), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"fields: {', '.join(sorted(self.fields)) or '(none)'}"
+            raise FilterError(f"Filter attribute not found in entity definition: {name}; {hint}")
         if operator not in field.operators:
             allowed = ", ".join(sorted(field.operators)) or "none"
             raise FilterError(f"operator {operator} is not supported on {name} (supported: {allowed})")

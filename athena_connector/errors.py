@@ -6,9 +6,15 @@ from __future__ import annotations
 
 from saasbridge.errors import SaasBridgeError, UnknownEntityError
 
+MAX_MESSAGE = 1000  # characters Athena shows; a message quoting a malformed request's value is cut here
+
 
 class AthenaConnectorError(SaasBridgeError):
     """Base of every error the Athena connector raises on purpose."""
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
 class ProtocolError(AthenaConnectorError):
@@ -25,9 +31,6 @@ class TableNotFoundError(AthenaConnectorError, UnknownEntityError):
     def __init__(self, name: str, available: list[str], *, kind: str = "table"):
         UnknownEntityError.__init__(self, name, available)
         self.args = (f"{kind} {name!r} not found; available {kind}s: {', '.join(available) or '(none)'}",)
-
-    def __str__(self) -> str:
-        return self.args[0]
 
 
 class UnsupportedPredicateError(AthenaConnectorError):

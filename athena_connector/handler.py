@@ -78,9 +78,9 @@ def _translate(exc: Exception) -> Exception:
             "splits smaller (window_days in the catalog)")
     if isinstance(exc, core.UnknownEntityError):
         return errors.TableNotFoundError(exc.name, exc.available)
-    if isinstance(exc, core.ConfigError):
+    if isinstance(exc, (core.ConfigError, core.CatalogError)):  # the function's catalog is part of its set-up
         return errors.ConfigurationError(str(exc))
-    if isinstance(exc, (core.QueryError, core.CatalogError)):
+    if isinstance(exc, core.QueryError):
         return errors.UnsupportedPredicateError(str(exc))
     return errors.AthenaConnectorError(
         f"internal error ({type(exc).__name__}); see the connector's CloudWatch log for this queryId")

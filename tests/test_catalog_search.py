@@ -5,6 +5,8 @@ client pages a last-id listing and a search body, and resumes both exactly."""
 from __future__ import annotations
 
 import dataclasses
+import re
+from pathlib import Path
 
 import orjson
 import pytest
@@ -53,7 +55,7 @@ def test_the_search_model_matches_the_schema():
 
 
 QUERY = {"param": "q", "operators": {"eq": "{field}:{value}"}}
-FILTER = {"at": "f", "condition": {"p": "{field}"}, "operators": {"eq": "EQ"}, "and": {"all": "{items}"}}
+FILTER = {"at": "f", "condition": {"p": "{field}", "v": "{value}"}, "operators": {"eq": "EQ"}, "and": {"all": "{items}"}}
 MISTAKES = [
     ({"search": {"path": "/s"}}, "entities[0].search: a search needs exactly one of filter"),
     ({"search": {"path": "/s", "query": QUERY, "filter": FILTER}}, "needs exactly one of filter"),
@@ -66,12 +68,49 @@ MISTAKES = [
     ({"search": {"path": "/s", "query": {"param": "q", "operators": {"eq": "{field}:{x}"}}}}, "may use only"),
     ({"search": {"path": "/s", "query": {"param": "q", "operators": {"equals": "{field}"}}}}, "'equals' is not allowed"),
     ({"search": {"path": "/s", "filter": {**FILTER, "shape": "tree"}}}, "a tree filter needs and and or"),
+    # templates whose placeholders cannot be filled would be sent as written
+    ({"search": {"path": "/s", "filter": {**FILTER, "condition": {"p": "{field}", "v": "{valeu}"}}}},
+     "search.filter.condition: {'p': '{field}', 'v': '{valeu}'} needs {field}, {value} and may use only"),
+    ({"search": {"path": "/s", "filter": {**FILTER, "operators": {"in": "IN"}}}},
+     "search.filter.condition: {'p': '{field}', 'v': '{value}'} needs {field}, {values}"),
+    ({"search": {"path": "/s", "filter": {**FILTER, "operators": {"is_null": "NONE"}}}}, "may use only {field}, {op}"),
+    ({"search": {"path": "/s", "filter": {**FILTER, "conditions": {"eq": {"p": "{field}"}}}}},
+     "search.filter.conditions.eq: {'p': '{field}'} needs {field}, {value}"),
+    ({"search": {"path": "/s", "filter": {**FILTER, "and": {"all": "{item}"}}}}, "search.filter.and: {'all': '{item}'} needs {items}"),
+    ({"search": {"path": "/s", "query": QUERY, "sort": {"template": "ORDER BY {fild}"}}}, "search.sort.template"),
+    ({"search": {"path": "/s", "query": {"param": "q", "operators": {"eq": "{field}:"}}}},
+     "search.query.operators.eq: '{field}:' needs {field}, {value}"),
+    ({"search": {"path": "/s", "query": {"param": "q", "operators": {"in": "{field} IN ({value})"}}}}, "needs {field}, {values}"),
+    ({"search": {"path": "/s", "query": {**QUERY, "not": "NOT"}}}, "search.query.not: 'NOT' needs {item}"),
+    ({"batch_read": {"path": "/b", "id_item": {"id": "{ids}"}}}, "batch_read.id_item: {'id': '{ids}'} needs {id}"),
+    # a quote nothing escapes (nor forbids) lets a value end the quote and write the query
+    ({"search": {"path": "/s", "query": {**QUERY, "escape": []}}},
+     "search.query.escape: values are quoted with '\"' but no escape rule replaces it"),
+    ({"search": {"path": "/s", "query": {**QUERY, "quote": "'"}}}, "quoted with \"'\" but no escape rule replaces it"),
+    ({"search": {"path": "/s", "query": {**QUERY, "escape": [['"', '\\"']]}}}, "but '\\\\' itself is not escaped before it"),
+    ({"search": {"path": "/s", "query": {**QUERY, "escape": [['"', '\\"'], ["\\", "\\\\"]]}}},
+     "but '\\\\' itself is not escaped before it"),
     ({"search": {"path": "/s", "query": QUERY, "filterable": ["nme"]}}, "did you mean 'name'"),
     ({"search": {"path": "/s", "query": QUERY, "cap_start": "soon"}}, "cap_start: not an ISO date"),
     ({"writes": [{"op": "update", "method": "PATCH", "path": "/items/{id}", "item_key": "properties"}]},
      "item_key shapes the items of a batch"),
     ({"pagination": {"style": "last_id", "id_path": ""}}, "the value is empty"),
 ]
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "catalog.md"
+# the grammars and body filters docs/catalog.md shows on their own (`query:` / `filter:` at the top of a snippet)
+DOC_SEARCHES = [m.group(0) for block in re.findall(r"```yaml\n(.*?)```", DOCS.read_text(), re.S)
+                for m in re.finditer(r"^(?:query|filter):.*?(?=^\S|\Z)", block, re.S | re.M)]
+
+
+def test_the_docs_show_every_search_example():
+    assert len(DOC_SEARCHES) >= 6  # Jira, Zendesk, GitHub, SOQL, Intercom, Notion
+
+
+@pytest.mark.parametrize("snippet", DOC_SEARCHES, ids=range(len(DOC_SEARCHES)))
+def test_the_docs_search_examples_load(snippet):
+    load_catalog_text(_with({"search": {"path": "/s", **yaml.safe_load(snippet)}}), source="catalog.md")
 
 
 @pytest.mark.parametrize(("extra", "words"), MISTAKES, ids=range(len(MISTAKES)))

@@ -45,6 +45,7 @@ from saasbridge.catalog.search import (
     Search,
     SearchSort,
 )
+from saasbridge.catalog.templates import condition_values, template_problem
 from saasbridge.catalog.types import format_type, is_numeric, is_ordered, is_scalar, parse_type
 from saasbridge.errors import CatalogError
 
@@ -64,10 +65,11 @@ _TIME_FORMATS = ("iso8601", "iso8601_ms", "epoch_s", "epoch_ms", "date")
 class _Problem(Exception):
     """A validation failure at a path; the loader adds the file and line."""
 
-    def __init__(self, path: PathKey, message: str):
+    def __init__(self, path: PathKey, message: str, *, line_at: PathKey | None = None):
         super().__init__(message)
         self.path = path
         self.message = message
+        self.line_at = path if line_at is None else line_at  # the node whose line the error names
 
 
 # --------------------------------------------------------------------------- public API
@@ -228,7 +230,7 @@ def _build(doc: Any, source: str, text: str | None, env: Mapping[str, str]) -> C
         _schema_check(doc)
         return _Builder(source).catalog(doc)
     except _Problem as p:
-        raise CatalogError(_format(source, text, p.path, p.message)) from None
+        raise CatalogError(_format(source, text, p.path, p.message, p.line_at)) from None
 
 
 def format_path(path: PathKey) -> str:
@@ -239,8 +241,8 @@ def format_path(path: PathKey) -> str:
     return out or "(top level)"
 
 
-def _format(source: str, text: str | None, path: PathKey, message: str) -> str:
-    line = _line_of(text, path) if text is not None else None
+def _format(source: str, text: str | None, path: PathKey, message: str, line_at: PathKey) -> str:
+    line = _line_of(text, line_at) if text is not None else None
     where = f"{source}:{line}" if line else source
     return f"{where}: {format_path(path)}: {message}"
 
@@ -281,7 +283,9 @@ def _schema_check(doc: Any) -> None:
     # `oneOf` errors (sort.default) hide the useful one in context.
     while err.context:
         err = best_match(err.context)
-    raise _Problem(tuple(err.absolute_path), _explain(err))
+    path = tuple(err.absolute_path)
+    key = _unknown_key(err) if err.validator == "additionalProperties" else None
+    raise _Problem(path, _explain(err), line_at=(*path, key) if key else path)
 
 
 _JSON_TYPE = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
@@ -297,6 +301,13 @@ def _describe(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
+def _unknown_key(err: Any) -> str | None:
+    """The first key an `additionalProperties` error is about."""
+    allowed = err.schema.get("properties", {})
+    extra = sorted(k for k in err.instance if k not in allowed) if isinstance(err.instance, dict) else []
+    return extra[0] if extra else None
+
+
 def _explain(err: Any) -> str:
     v, inst = err.validator, err.instance
     if v == "required":
@@ -306,8 +317,7 @@ def _explain(err: Any) -> str:
         return f"missing required key {name!r}; add it" + (f" ({desc.rstrip('.')})" if desc else "")
     if v == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
-        extra = sorted(k for k in inst if k not in allowed) if isinstance(inst, dict) else []
-        key = extra[0] if extra else "?"
+        key = _unknown_key(err) or "?"
         close = difflib.get_close_matches(key, allowed, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
         return f"unknown key {key!r}; {hint}"
@@ -511,6 +521,7 @@ class _Builder:
         paging = self.pagination(pagination, (*path, "pagination")) if pagination is not None else None
         sort = d.get("sort")
         if sort is not None:
+            _check_template(sort["template"], (*path, "sort", "template"), ("field",), ("direction",))
             for i, name in enumerate(sort.get("columns", [])):
                 column("sort column", ("search", "sort", "columns", i), name)
         if d.get("max_results") is not None:
@@ -557,6 +568,13 @@ class _Builder:
             raise _Problem(path, "a groups filter needs and: the template of one group, e.g. {filters: '{items}'}")
         if shape == "tree" and not ("and" in d and "or" in d):
             raise _Problem(path, "a tree filter needs and and or: the templates of its nodes, e.g. {and: '{items}'}")
+        for key in ("and", "or"):
+            if key in d:
+                _check_template(d[key], (*path, key), ("items",))
+        conditions = d.get("conditions", {})
+        for op in d["operators"]:
+            at = (*path, "conditions", op) if op in conditions else (*path, "condition")
+            _check_template(conditions.get(op, d["condition"]), at, ("field", *condition_values(op)), ("op",))
         return BodyFilter(
             at=d["at"], condition=d["condition"], operators=tuple(d["operators"].items()), shape=shape,
             conditions=tuple(d.get("conditions", {}).items()), and_=d.get("and"), or_=d.get("or"),
@@ -565,17 +583,16 @@ class _Builder:
         )
 
     def query_language(self, d: dict[str, Any], path: PathKey) -> QueryLanguage:
-        allowed = {"field", "value", "values", "low", "high"}
         for op, text in d["operators"].items():
-            bad = [p for p in _PLACEHOLDER.findall(text) if p not in allowed]
-            if bad or "{field}" not in text:
-                raise _Problem((*path, "operators", op), f"{text!r} needs {{field}} and may use only "
-                               f"{{field}}, {{value}}, {{values}}, {{low}}, {{high}}")
+            _check_template(text, (*path, "operators", op), ("field", *condition_values(op)))
         if "{filter}" not in d.get("template", "{filter}"):
             raise _Problem((*path, "template"), "the template needs {filter}; e.g. 'type:ticket {filter}'")
+        for key, needs in (("not", "item"), ("group", "items"), ("where", "filter")):
+            if d.get(key) is not None:
+                _check_template(d[key], (*path, key), (needs,))
         defaults = QueryLanguage(param=d["param"], operators=())
         escape = d.get("escape")
-        return QueryLanguage(
+        ql = QueryLanguage(
             param=d["param"], operators=tuple(d["operators"].items()), and_=d.get("and", defaults.and_),
             or_=d.get("or", defaults.or_), not_=d.get("not"), group=d.get("group", defaults.group),
             quote=d.get("quote", defaults.quote),
@@ -585,12 +602,16 @@ class _Builder:
             template=d.get("template", "{filter}"), where=d.get("where", "{filter}"),
             max_terms=d.get("max_terms"), max_length=d.get("max_length"),
         )
+        _check_quoting(ql, (*path, "escape"))
+        return ql
 
     def batch_read(self, d: dict[str, Any] | None, pk: Field | None, path: PathKey) -> BatchRead | None:
         if d is None:
             return None
         if pk is None:
             raise _Problem(path, "batch_read needs a primary_key; set primary_key or remove batch_read")
+        if "id_item" in d:
+            _check_template(d["id_item"], (*path, "id_item"), ("id",))
         return BatchRead(**d)
 
     def properties(self, d: dict[str, Any] | None) -> DynamicProperties | None:
@@ -755,6 +776,32 @@ class _Builder:
         if w.op in ("update", "delete") and not has_id and w.batch_size == 1:
             raise _Problem((*path, "path"), f"{w.op} of one record needs {{id}} in the path, e.g. /v1/items/{{id}}")
         return w
+
+
+def _check_template(template: Any, path: PathKey, needs: tuple[str, ...], may: tuple[str, ...] = ()) -> None:
+    """A template nothing would fill as written is a catalog error, not a request sent with `{valeu}` in it."""
+    problem = template_problem(template, needs, may)
+    if problem:
+        raise _Problem(path, problem)
+
+
+def _check_quoting(ql: QueryLanguage, path: PathKey) -> None:
+    """A quoted value must not be able to end its quote: the quote is escaped (by rules that escape
+    their own escape character first) or forbidden."""
+    quote = ql.quote
+    if not quote or not ql.quote_kinds or quote in ql.forbidden:
+        return
+    rules = [text for text, _ in ql.escape]
+    if quote not in rules:
+        raise _Problem(path, f"values are quoted with {quote!r} but no escape rule replaces it, so a value holding "
+                       f"it would end the quote; add [{quote!r}, <its escaped form>] to escape or put it in forbidden")
+    at = rules.index(quote)
+    escaped = ql.escape[at][1]
+    for ch in escaped.replace(quote, ""):
+        if ch not in ql.forbidden and ch not in rules[:at]:
+            raise _Problem(path, f"escape turns {quote!r} into {escaped!r} but {ch!r} itself is not "
+                           f"escaped before it, so a value ending in {ch!r} would end the quote; add [{ch!r}, "
+                           f"{ch * 2!r}] before it or put {ch!r} in forbidden")
 
 
 def _param_text(value: Any) -> str:

@@ -7,6 +7,36 @@ from typing import Any
 
 _WHOLE = re.compile(r"\{([a-z_]+)\}\Z")
 _ANY = re.compile(r"\{([a-z_]+)\}")
+_WRITTEN = re.compile(r"\{([^{}]*)\}")  # anything in braces: what a template's author meant as a placeholder
+
+# The placeholders of one search condition, by operator: what fills `{value}` and its siblings.
+_VALUES_OF = {"in": ("values",), "not_in": ("values",), "between": ("low", "high"), "is_null": (), "not_null": ()}
+
+
+def condition_values(op: str) -> tuple[str, ...]:
+    """The value placeholders a condition template of `op` must hold (`{value}` for most)."""
+    return _VALUES_OF.get(op, ("value",))
+
+
+def placeholders(template: Any) -> set[str]:
+    """Every `{name}` written in a JSON or text template, keys included."""
+    if isinstance(template, dict):
+        return set().union(*(placeholders(k) | placeholders(v) for k, v in template.items()))
+    if isinstance(template, list):
+        return set().union(*(placeholders(v) for v in template))
+    return set(_WRITTEN.findall(template)) if isinstance(template, str) else set()
+
+
+def template_problem(template: Any, needs: tuple[str, ...], may: tuple[str, ...] = ()) -> str | None:
+    """Why `template` cannot be filled as meant (a needed placeholder missing, or one nothing
+    fills, which would be sent as written), else None."""
+    found = placeholders(template)
+    if set(needs) <= found <= {*needs, *may}:
+        return None
+    shown = repr(template) if len(repr(template)) <= 120 else repr(template)[:117] + "..."
+    words = ", ".join(f"{{{n}}}" for n in needs)
+    allowed = ", ".join(f"{{{n}}}" for n in (*needs, *may))
+    return f"{shown} needs {words} and may use only {allowed}"
 
 
 def fill(template: Any, values: dict[str, Any]) -> Any:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from saasbridge.errors import CatalogError
+from saasbridge.errors import CatalogError, ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -83,8 +83,11 @@ def run_from_openapi(args: argparse.Namespace) -> int:
     from saasbridge.catalog import load_catalog_text
     from saasbridge.catalog.openapi import draft_catalog_yaml, load_openapi
 
-    if args.output and Path(args.output).exists() and not args.force:
-        raise CatalogError(f"{args.output} exists; pass --force to overwrite it or choose another --output")
+    if args.output:
+        _check_output(Path(args.output), force=args.force)
+    if args.base_url and not args.base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"--base-url {args.base_url}: not an http(s) URL; write e.g. https://"
+                          f"{args.base_url.split('://')[-1]}")
     doc = load_openapi(args.source)
     text = draft_catalog_yaml(doc, source=args.source, name=args.name, base_url=args.base_url)
     # A draft that does not load would only move the error to later: check it now.
@@ -93,8 +96,22 @@ def run_from_openapi(args: argparse.Namespace) -> int:
     except CatalogError as exc:
         raise CatalogError(f"the draft from {args.source} is not valid ({exc}); please report this") from None
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"--output {args.output}: cannot write it ({exc.strerror}); choose another --output") from None
         print(f"wrote {args.output}; check it with `saasbridge catalog show --catalog {args.output}`", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _check_output(path: Path, *, force: bool) -> None:
+    """Before any work: the draft can be written at `path`."""
+    if path.is_dir():
+        raise ConfigError(f"--output {path}: is a folder; give the catalog's file name, e.g. {path / 'catalog.yaml'}")
+    if path.exists() and not force:
+        raise CatalogError(f"{path} exists; pass --force to overwrite it or choose another --output")
+    if not path.parent.is_dir():
+        raise ConfigError(f"--output {path}: the folder {path.parent} does not exist; create it or choose another "
+                          "--output")

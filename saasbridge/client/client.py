@@ -411,6 +411,10 @@ class SaasClient:
             return WriteResult(True, str(found) if found is not None else record_id, None)
         if response.status == 401:
             self._raise_for_status(response, operation.method.upper())
+        if response.status == 405:  # the catalog's method or path, not the record, is wrong
+            return WriteResult(False, record_id, f"HTTP 405: the API does not allow {operation.method.upper()} on "
+                               f"{display_url(response.url)}; check the {operation.op} write's method and path in "
+                               "the catalog")
         return WriteResult(False, record_id, f"HTTP {response.status}: {self._api_message(response)}")
 
     # ---- one exchange: rate budget, deadline, auth, retries ---------------------------------
@@ -447,7 +451,9 @@ class SaasClient:
                 )
             except TransportError as exc:
                 if attempt >= attempts or (exc.sent and not idempotent):
-                    raise ApiUnavailableError(f"{exc} after {attempt} attempt(s); retry later") from None
+                    fix = ("check that the API is up there (SAASBRIDGE_API_URL or the catalog's base_url), or retry "
+                           "later" if not exc.sent else "retry later")
+                    raise ApiUnavailableError(f"{exc} after {attempt} attempt(s); {fix}") from None
                 self._pause(
                     self.retry.backoff(attempt), deadline, resume, where, f"no answer, attempt {attempt}"
                 )

@@ -133,6 +133,7 @@ class Boto3Invoker(Invoker):
 
     def __init__(self, function: str, *, region: str | None = None, endpoint_url: str | None = None):
         super().__init__(function)
+        self.endpoint_url = endpoint_url
         try:
             import boto3
             from botocore.config import Config
@@ -158,10 +159,21 @@ class Boto3Invoker(Invoker):
         try:
             response = self._client.invoke(FunctionName=self.function, Payload=body, LogType="Tail")
         except (ClientError, BotoCoreError) as exc:  # also: unreachable endpoint, no credentials, timeouts
-            raise InvokeError(self.function, aws_error_code(exc), aws_error_message(exc)) from None
+            raise InvokeError(self.function, aws_error_code(exc), self._explain(exc)) from None
         log = response.get("LogResult")
         log_tail = base64.b64decode(log).decode("utf-8", "replace") if log else None
         return _result(self.function, response["Payload"].read(), bool(response.get("FunctionError")), log_tail)
+
+    def _explain(self, exc: Exception) -> str:
+        """The AWS error's message, or for the two a user fixes locally, the fix."""
+        from botocore.exceptions import EndpointConnectionError, NoCredentialsError
+
+        if isinstance(exc, EndpointConnectionError) and self.endpoint_url:
+            return f"nothing answers at {self.endpoint_url}; start `saasbridge lambda serve` there or fix --endpoint-url"
+        if isinstance(exc, NoCredentialsError):
+            return (f"no AWS credentials to invoke {self.function}; configure them (aws configure, AWS_PROFILE or "
+                    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
+        return aws_error_message(exc)
 
 
 class EndpointInvoker(Boto3Invoker):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import re
@@ -32,15 +33,18 @@ def stated_maximum(*texts: str | None) -> int | None:
 
 
 def load_openapi(source: str, *, timeout: float = 30.0) -> dict[str, Any]:
-    """Read an OpenAPI document (JSON or YAML) from a file path or an http(s) URL."""
+    """Read an OpenAPI document (JSON or YAML, plain or gzipped) from a file path or an http(s) URL."""
     try:
         if re.match(r"https?://", source):
             request = urllib.request.Request(source, headers={"Accept": "application/json, application/yaml"})
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only
-                text = response.read().decode("utf-8")
+                data = response.read()
         else:
-            text = Path(source).read_text(encoding="utf-8")
-    except (OSError, ValueError) as exc:
+            data = Path(source).read_bytes()
+        text = (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode("utf-8")
+    except UnicodeDecodeError:
+        raise CatalogError(f"{source}: not UTF-8 text; give the OpenAPI document as JSON or YAML") from None
+    except (OSError, ValueError, EOFError) as exc:
         raise CatalogError(f"{source}: cannot read the OpenAPI document ({exc}); check the path or URL") from None
     try:
         # the C loader when PyYAML has it: a several-MB YAML document loads in seconds, not a minute
@@ -49,8 +53,20 @@ def load_openapi(source: str, *, timeout: float = 30.0) -> dict[str, Any]:
     except (ValueError, yaml.YAMLError) as exc:
         raise CatalogError(f"{source}: not JSON or YAML ({str(exc).splitlines()[0]}); give an OpenAPI 3 document") from None
     if not isinstance(doc, dict) or not str(doc.get("openapi", "")).startswith("3"):
-        raise CatalogError(f"{source}: not an OpenAPI 3 document (no 'openapi: 3.x' key); convert Swagger 2 first")
+        raise CatalogError(f"{source}: {_what_else(doc)}")
     return doc
+
+
+def _what_else(doc: Any) -> str:
+    """What a document that is not OpenAPI 3 is, and what to do instead."""
+    if isinstance(doc, dict) and "swagger" in doc:
+        return (f"not an OpenAPI 3 document but Swagger {doc['swagger']}; convert it to OpenAPI 3 first "
+                "(e.g. with swagger2openapi), then draft from that")
+    if isinstance(doc, dict) and "entities" in doc and "base_url" in doc:
+        return ("not an OpenAPI 3 document but a saasbridge catalog already; check it with "
+                "`saasbridge catalog validate FILE`")
+    return ("not an OpenAPI 3 document (no 'openapi: 3.x' key); give the API's OpenAPI 3 JSON or YAML "
+            "(often served at /openapi.json)")
 
 
 class Document:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import OptimizeError, ParseError
+from sqlglot.errors import OptimizeError, ParseError, SqlglotError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.tokens import TokenType
@@ -54,15 +55,27 @@ class Statement:
         return self.tree.sql(dialect="duckdb")
 
 
+def _syntax_problem(exc: SqlglotError) -> str:
+    """Where the SQL stops parsing and why, in the user's words rather than sqlglot's class names."""
+    unclosed = re.match(r"Missing (\S+) from (\d+):(\d+)", str(exc.__cause__ or ""))
+    if unclosed:
+        quote, line, column = unclosed.groups()
+        return f": the {quote} at line {line}, column {column} is never closed; close it"
+    found = exc.errors[0] if isinstance(exc, ParseError) and exc.errors else None
+    if found is None:
+        return f": {str(exc).splitlines()[0]}; fix the SQL"
+    what = re.sub(r"<class '(?:\w+\.)*(\w+)'>", r"\1", found["description"])
+    return f" near {found['highlight']!r} (line {found['line']}, column {found['col']}): {what}; fix the SQL there"
+
+
 def parse(sql: str, functions: Collection[str] = ()) -> Statement:
     """Parse one SELECT statement and find its table references (CTE names excluded). `functions`
     (the statement's external functions) are plain calls whatever sqlglot knows by that name."""
     sql, renamed = _shield_functions(sql, {f.lower() for f in functions})
     try:
         trees = [t for t in sqlglot.parse(sql, read=DIALECT) if t is not None]
-    except ParseError as exc:
-        first = str(exc).splitlines()[0]
-        raise QueryError(f"SQL syntax error: {first}") from exc
+    except SqlglotError as exc:
+        raise QueryError(f"SQL syntax error{_syntax_problem(exc)}") from exc
     if len(trees) != 1:
         raise QueryError("give exactly one SQL statement")
     tree = trees[0]

@@ -318,7 +318,8 @@ def _run_duckdb(sql: str, views: dict[str, pa.Table], functions: list | None = N
             return con.sql(sql).to_arrow_table()
         except duckdb.Error as exc:
             message = str(exc).splitlines()[0]
-            raise QueryError(f"query failed in the engine: {message}") from exc
+            raise QueryError(f"query failed in the engine: {message}; check the SQL against the columns and their "
+                             "types (`saasbridge catalog show`)") from exc
     finally:
         con.close()
 

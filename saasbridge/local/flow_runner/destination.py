@@ -45,13 +45,22 @@ class LocalDestination(Destination):
         self.root = Path(root).expanduser()
         if self.root.exists() and not self.root.is_dir():
             raise ConfigError(f"--to {self.root} is a file; give a directory or an s3:// URI")
+        # the folder is made at the first file; say now, not after the first pages, if it cannot be
+        existing = next(p for p in (self.root, *self.root.parents) if p.exists())
+        if not existing.is_dir():
+            raise ConfigError(f"--to {self.root}: {existing} is a file, so no folder can be made there; give a "
+                              "directory or an s3:// URI")
 
     def uri(self, rel: str) -> str:
         return str(self.root / rel)
 
     def staging(self, rel: str) -> Path:
         path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--to {self.root}: cannot make {path.parent} ({exc.strerror}); choose a folder you can "
+                              "write to") from None
         return path
 
     def publish(self, rel: str) -> int:

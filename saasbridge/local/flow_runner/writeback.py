@@ -114,6 +114,14 @@ def _typed_cell(text: str, data_type: str, column: str, row: int) -> Any:
     return text
 
 
+def _text(name: str, data: bytes, encoding: str) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"--from {name}: not UTF-8 text (byte 0x{data[exc.start]:02x} at {exc.start}); save it as "
+                          "UTF-8 (e.g. CSV UTF-8 in a spreadsheet's Save As)") from None
+
+
 def read_rows(name: str, data: bytes, types: dict[str, str]) -> list[dict]:
     """Rows of a CSV (with header), Parquet or JSON Lines input, chosen by the file extension."""
     lower = name.lower()
@@ -124,11 +132,13 @@ def read_rows(name: str, data: bytes, types: dict[str, str]) -> list[dict]:
         try:
             table = pq.read_table(pa.BufferReader(data))
         except (pa.ArrowInvalid, OSError) as exc:
-            raise ConfigError(f"--from {name}: not a readable Parquet file ({str(exc)[:100]})") from None
+            reason = str(exc).split(": ", 1)[-1].split(". ")[0][:100]  # pyarrow's first sentence, without the buffer's name
+            raise ConfigError(f"--from {name}: not a readable Parquet file ({reason}); check that it is Parquet, or give "
+                              "a .csv or .jsonl file") from None
         return [{k: _plain(v) for k, v in row.items()} for row in table.to_pylist()]
     if lower.endswith((".jsonl", ".ndjson", ".json")):
         rows = []
-        for i, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+        for i, line in enumerate(_text(name, data, "utf-8").splitlines(), start=1):
             if not line.strip():
                 continue
             try:
@@ -142,7 +152,7 @@ def read_rows(name: str, data: bytes, types: dict[str, str]) -> list[dict]:
     if lower.endswith(".csv"):
         import csv
 
-        reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
+        reader = csv.DictReader(io.StringIO(_text(name, data, "utf-8-sig")))
         rows = []
         for i, raw in enumerate(reader, start=2):
             if None in raw:

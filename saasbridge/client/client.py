@@ -310,7 +310,9 @@ class SaasClient:
         )
         if not response.ok or len(chunk) == 1 and not operation.errors_path and not traces:
             return [self._write_outcome(response, operation, self._record_id(entity, r)) for r in chunk]
-        answer = response.json() if response.body else None
+        if not response.body:  # 204 No Content (HubSpot's batch archive): nothing failed, nothing to map
+            return [WriteResult(True, self._record_id(entity, r), None) for r in chunk]
+        answer = response.json()
         ids = [self._record_id(entity, r) for r in chunk]
         refs = _BatchRefs(ids, traces)
         errors = self._batch_errors(operation, answer, refs)

@@ -16,6 +16,7 @@ import orjson
 
 from saasbridge.catalog.model import Catalog, Entity, RateBudget, WriteOp, WriteOperation
 from saasbridge.catalog.templates import set_path
+from saasbridge.client.api_errors import error_message
 from saasbridge.client.auth import AuthStrategy, TokenStore, build_auth
 from saasbridge.client.credentials import Credentials
 from saasbridge.client.deadline import Deadline, RequestTimer
@@ -581,15 +582,8 @@ class SaasClient:
             body = response.json()
         except ApiError:
             body = None
-        message = None
-        if isinstance(body, dict):
-            error = body.get("error")
-            if isinstance(error, dict):
-                message = error.get("message") or error.get("code")
-            elif isinstance(error, str):
-                message = error
-            message = message or body.get("message") or body.get("detail")
-        text = str(message)[:300] if message else "no error message"
+        message = error_message(body)
+        text = message[:300] if message else "no error message"
         return self.credentials.redact(text)
 
     def _raise_for_status(self, response: Response, method: str) -> None:

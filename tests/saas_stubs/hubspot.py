@@ -30,8 +30,13 @@ DEFAULT_PROPERTIES = ("email", "firstname", "lastname", "createdate", "lastmodif
 PROPERTIES = {
     "email": "string", "firstname": "string", "lastname": "string", "lifecyclestage": "enumeration",
     "num_employees": "number", "createdate": "datetime", "lastmodifieddate": "datetime",
-    "hs_object_id": "number", "favorite_color": "string",
+    "hs_object_id": "number", "favorite_color": "string", "hs_lead_score": "number",
 }
+# HubSpot's property definitions do not say which properties its search takes; this stub's say
+# so in `searchable` (as Salesforce's field descriptions do in `filterable`), and its search
+# refuses a filter or sort on the others
+UNSEARCHABLE = {"hs_lead_score"}
+FIELD_TYPES = {"string": "text", "enumeration": "select", "number": "number", "datetime": "date", "bool": "booleancheckbox"}
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 CONTACTS = "/crm/v3/objects/contacts"
 
@@ -59,7 +64,9 @@ def make_contacts(n: int, seed: int = 7) -> dict[str, dict[str, str]]:
         if i % 5:
             props["num_employees"] = str(rng.randrange(1, 5000))
         if i % 3 == 0:
-            props["favorite_color"] = COLORS[i % len(COLORS)]
+            props["favorite_color"] = COLORS[i // 3 % len(COLORS)]
+        if i % 4:
+            props["hs_lead_score"] = str(i * 37 % 100)
         out[str(i)] = props
     return out
 
@@ -82,7 +89,7 @@ class HubSpot:
             if path.startswith(f"{CONTACTS}/") and path.count("/") == 5 and request.method == "GET":
                 return self._get(path.rsplit("/", 1)[1], request)
             if path == "/crm/v3/properties/contacts" and request.method == "GET":
-                return reply({"results": [{"name": n, "label": n.title(), "type": t} for n, t in PROPERTIES.items()]})
+                return reply({"results": [property_definition(n) for n in PROPERTIES]})
             if path == "/crm/v3/objects/contacts" and request.method == "GET":
                 return self._list(request)
             if path == "/crm/v3/objects/contacts/search" and request.method == "POST":
@@ -148,6 +155,10 @@ class HubSpot:
         after = int(body.get("after") or 0)
         if after >= self.cap:
             return _bad(f"paging past {self.cap} results is not allowed")
+        named = [f.get("propertyName") for g in groups for f in g.get("filters", [])]
+        named += [x.get("propertyName") for x in body.get("sorts") or []]
+        if refused := sorted(UNSEARCHABLE.intersection(named)):
+            return _bad(f"Property {refused[0]!r} cannot be searched")
         try:
             found = [i for i in self.ordered_ids() if not groups or any(self._group(i, g) for g in groups)]
         except (KeyError, ValueError, InvalidOperation, TypeError) as exc:
@@ -263,6 +274,17 @@ class HubSpot:
         for item in body.get("inputs", []):
             self.contacts.pop(str(item.get("id")), None)  # unknown ids are ignored
         return StubReply(status=204)
+
+
+def property_definition(name: str) -> dict[str, Any]:
+    """A property as HubSpot's properties API describes it (and this stub's `searchable`)."""
+    kind, custom = PROPERTIES[name], name == "favorite_color"
+    flag = {} if custom else {"searchable": name not in UNSEARCHABLE}  # a custom property's has none: searchable
+    return {**flag, "name": name, "label": name.replace("_", " ").title(), "type": kind, "fieldType": FIELD_TYPES[kind],
+            "groupName": "contactinformation", "description": "", "options": [], "displayOrder": -1,
+            "hidden": False, "calculated": name in UNSEARCHABLE, "externalOptions": False,
+            "hasUniqueValue": name == "email", "formField": kind != "datetime", "hubspotDefined": not custom,
+            "modificationMetadata": {"archivable": True, "readOnlyDefinition": True, "readOnlyValue": name in UNSEARCHABLE}}
 
 
 def _invalid(props: dict[str, Any]) -> str | None:

@@ -30,7 +30,7 @@ from typing import Any
 import boto3
 import yaml
 
-from conformance import appflow_cases
+from conformance import appflow_cases, fat_rows
 from conformance.cases import APPFLOW_FIXTURES, ATHENA_FIXTURES, FIXTURES, api_value
 from demo_saas.data import row_count
 from demo_saas.entities import ENTITIES
@@ -203,10 +203,12 @@ def run(maven_args: list[str], write_fixtures: bool = False) -> int:
                 "SAASBRIDGE_ATHENA_MIN_PAGES_PER_SPLIT": "1", "SAASBRIDGE_ATHENA_SPLITS_PER_PAGE": "2"}
         extra = {"localKey": {}, "kms": {"kms_key_id": kms_key}, "plain": {"disable_spill_encryption": "true"}}
         lambdas = {mode: stack.enter_context(processes.start_lambda_serve({**base, **extra[mode]})).url for mode in SPILL_MODES}
+        lambdas["fatRows"] = fat_rows.start(stack, base, WORK)
         env_file = WORK / "env.json"
         env_file.write_text(json.dumps({
             "lambdaEndpoints": lambdas, "s3Endpoint": moto.url, "spillBucket": SPILL_BUCKET,
-            "expectedDir": str(WORK / "expected"), "appflowDir": str(WORK / "appflow"),
+            "expectedDir": str(WORK / "expected"), "fatExpectedDir": str(WORK / "expected-fat"),
+            "appflowDir": str(WORK / "appflow"),
             "catalogTypes": str(WORK / "catalog-types.json"),
             "writtenFixtures": str(WORK / "sdk-fixtures") if write_fixtures else None,
             "athenaFixtures": str(ATHENA_FIXTURES),

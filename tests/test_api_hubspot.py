@@ -20,11 +20,11 @@ from saasbridge.catalog import load_catalog
 from saasbridge.client import Credentials, SaasClient
 from saasbridge.client import properties as dynamic
 from saasbridge.errors import ApiError
+from saasbridge.local.httpstub import StubServer
 from saasbridge.query import ir
 from saasbridge.query.planner import plan
 from saasbridge.query.reader import read
 from tests.helpers import eval_ir
-from tests.httpstub import StubServer
 from tests.saas_stubs.deploy import STUBS, deployment
 from tests.saas_stubs.hubspot import TOKEN, HubSpot, make_contacts
 

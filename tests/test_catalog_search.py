@@ -18,10 +18,10 @@ from saasbridge.catalog.model import Pagination
 from saasbridge.client import SaasClient
 from saasbridge.client.endpoint import Endpoint
 from saasbridge.errors import ApiError, CatalogError
+from saasbridge.local.httpstub import StubReply, StubRequest, StubServer, dataset, reply, stub_catalog
 from saasbridge.query import ir
 from saasbridge.query.planner import plan
 from tests.helpers import eval_ir
-from tests.httpstub import StubReply, StubRequest, StubServer, dataset, reply, stub_catalog
 
 BASE = """
 name: t

@@ -21,9 +21,9 @@ from saasbridge.catalog.model import Auth, Pagination
 from saasbridge.client import SaasClient
 from saasbridge.client.credentials import Credentials
 from saasbridge.errors import ApiError
+from saasbridge.local.httpstub import StubServer, reply, stub_catalog
 from tests import reliability_report
 from tests.athena_driver import scan
-from tests.httpstub import StubServer, reply, stub_catalog
 
 NASTY = [
     "DE&ids=acc_000001",

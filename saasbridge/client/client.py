@@ -8,7 +8,8 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -22,7 +23,7 @@ from saasbridge.client.credentials import Credentials
 from saasbridge.client.deadline import Deadline, RequestTimer
 from saasbridge.client.endpoint import Endpoint
 from saasbridge.client.http import Response, Transport, TransportError, display_url, origin_key, same_origin
-from saasbridge.client.paginators import extract_records, make_paginator
+from saasbridge.client.paginators import PageRequest, extract_records, make_paginator
 from saasbridge.client.ratelimit import RateLimiter, shared_rate_limiter
 from saasbridge.client.retry import RetryPolicy, body_path, parse_retry_after
 from saasbridge.client.stats import ClientStats, Usage
@@ -126,12 +127,16 @@ class SaasClient:
         deadline: Deadline | None = None,
         path: str | None = None,
         endpoint: Endpoint | None = None,
+        in_flight: int = 1,
     ) -> Iterator[Page]:
         """Pages of the entity's list endpoint, fetched lazily; resume with a page's `resume`.
         `path` replaces the entity's path (a parent-scoped path with its placeholders filled); a
         404 on its first page is an empty listing (no such parent), as `get` reads a 404.
         `endpoint` replaces the list endpoint (a search, a batch read): its method, body, paging
-        and records path; with a body, the paging parameters go into it."""
+        and records path; with a body, the paging parameters go into it. `in_flight` > 1: up to
+        that many page requests run at once where the next pages are known before the answers
+        (page numbers or offsets with a known total); answers are still read in order, so the
+        pages and resume states are those of a sequential listing."""
         pagination = (endpoint.pagination if endpoint else None) or self.catalog.pagination_for(entity)
         paginator = make_paginator(pagination, page_size, resolve_url=self._resolve_next)
         if resume is not None:
@@ -143,36 +148,45 @@ class SaasClient:
         list_url = self._url(endpoint.path if endpoint else (path or entity.path))
         static = self.catalog.params_for(entity)
         first = resume is None
-        while not paginator.done:
-            position = paginator.state()
-            request = paginator.next_request()
-            body, headers = None, {}
+
+        def target(request: PageRequest) -> _PageCall:
             if request.url is not None:  # the API's next-page URL, with the static parameters it may have dropped
-                url, query = request.url, static
-            elif endpoint is not None and endpoint.in_body:
-                url, query = list_url, {**static, **params}
+                return _PageCall(request.url, static)
+            if endpoint is not None and endpoint.in_body:
                 body, headers = self._json_body(_with_paging(endpoint.body, request.params, pagination))
-            else:
-                url, query = list_url, {**static, **params, **request.params}
-            response = self._exchange(
-                method, url, params=query, headers=headers, body=body, deadline=deadline, resume=position,
-                idempotent=True,  # a listing (a search POST too) changes nothing: safe to send again
+                return _PageCall(list_url, {**static, **params}, body, headers)
+            return _PageCall(list_url, {**static, **params, **request.params})
+
+        def fetch(call: _PageCall, position: dict | None) -> Response:
+            return self._exchange(
+                method, call.url, params=call.query, headers=call.headers, body=call.body, deadline=deadline,
+                resume=position, idempotent=True,  # a listing (a search POST too) changes nothing: safe to send again
             )
-            if response.status == 404 and path is not None and first:
-                yield Page([], None, len(response.body))
-                return
-            first = False
-            self._raise_for_status(response, method)
-            answer = response.json()
-            records = extract_records(answer, records_path, response.url)
-            paginator.advance(response, answer, records)
-            total = body_path(answer, pagination.total_path) if pagination.total_path else None
-            yield Page(
-                records,
-                None if paginator.done else paginator.state(),
-                len(response.body),
-                int(total) if isinstance(total, int | float) and not isinstance(total, bool) else None,
-            )
+
+        ahead = _PagesAhead(fetch, in_flight)
+        try:
+            while not paginator.done:
+                position = paginator.state()
+                call = target(paginator.next_request())
+                known = [target(r) for r in paginator.predicted(in_flight)] if in_flight > 1 else []
+                response = ahead.take(call, position, known)
+                if response.status == 404 and path is not None and first:
+                    yield Page([], None, len(response.body))
+                    return
+                first = False
+                self._raise_for_status(response, method)
+                answer = response.json()
+                records = extract_records(answer, records_path, response.url)
+                paginator.advance(response, answer, records)
+                total = body_path(answer, pagination.total_path) if pagination.total_path else None
+                yield Page(
+                    records,
+                    None if paginator.done else paginator.state(),
+                    len(response.body),
+                    int(total) if isinstance(total, int | float) and not isinstance(total, bool) else None,
+                )
+        finally:
+            ahead.close()
 
     def get(self, entity: Entity, id: str, *, deadline: Deadline | None = None) -> dict | None:  # noqa: A002
         """One record by id; None when the API answers 404."""
@@ -624,6 +638,60 @@ class _BatchRefs:
         if isinstance(ref, int) and not isinstance(ref, bool):
             return [ref] if 0 <= ref < self._count else []
         return list(self._by_text.get(str(ref), [])) if ref is not None else []
+
+
+@dataclass(frozen=True)
+class _PageCall:
+    """One page request of a listing: its URL, query, and JSON body when the paging goes there."""
+
+    url: str
+    query: dict
+    body: bytes | None = None
+    headers: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return _with_query(self.url, self.query) + "\n" + (self.body or b"").decode()
+
+
+class _PagesAhead:
+    """Page requests sent before their turn, at most `width` at once, each with the rate budget,
+    retries and deadline of any request; answers are taken in order by `take`. Requests no longer
+    expected (a page came back shorter than predicted) are dropped."""
+
+    def __init__(self, fetch: Callable[[_PageCall, dict | None], Response], width: int):
+        self._fetch = fetch
+        self._width = max(1, width)
+        self._running: dict[str, Future[Response]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def take(self, call: _PageCall, position: dict | None, known: list[_PageCall]) -> Response:
+        """The answer to `call`, the listing's next request; `known`: the requests that follow
+        it from `position` on (itself first), started now if not yet running."""
+        wanted = {c.key: c for c in known}
+        for key in [k for k in self._running if k not in wanted]:
+            self._running.pop(key).cancel()
+        if wanted and self._pool is None:
+            self._pool = ThreadPoolExecutor(self._width, thread_name_prefix="saasbridge-page")
+        for key, c in wanted.items():
+            if key not in self._running and self._pool is not None:
+                self._running[key] = self._pool.submit(self._fetch, c, None)
+        future = self._running.pop(call.key, None)
+        if future is None:
+            return self._fetch(call, position)
+        try:
+            return future.result()
+        except DeadlineExceeded as exc:  # sent ahead, it did not know where the listing would stand
+            raise DeadlineExceeded(str(exc), resume=position) from None
+
+    def close(self) -> None:
+        """Cancel what has not started; wait for what has (its answer is dropped)."""
+        for future in self._running.values():
+            future.cancel()
+        self._running.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 class _Slot:

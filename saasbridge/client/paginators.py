@@ -6,6 +6,7 @@ as a small JSON-serialisable dict so that a listing can resume exactly where it 
 
 from __future__ import annotations
 
+import copy
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -70,6 +71,17 @@ class Paginator(ABC):
         self.page_size = max(1, min(int(page_size), config.max_page_size))
         self.done = False
         self._resolve_url = resolve_url or (lambda _current, ref: ref)
+
+    def resize(self, page_size: int) -> bool:
+        """Ask for `page_size` records from the next page on; False (nothing changed) when the
+        position cannot be kept at that size."""
+        self.page_size = max(1, min(int(page_size), self.config.max_page_size))
+        return True
+
+    def predicted(self, n: int) -> list[PageRequest]:
+        """The next `n` requests (fewer at the end), known before the answers they follow: only
+        where pages are addressed by number or offset and the total is known; [] elsewhere."""
+        return []
 
     def size_params(self) -> dict[str, str]:
         return {self.config.limit_param: str(self.page_size)} if self.config.limit_param else {}
@@ -205,6 +217,9 @@ class _UrlPaginator(Paginator):
             return PageRequest(params=self.size_params())
         return PageRequest(url=self.next_url)
 
+    def resize(self, page_size: int) -> bool:
+        return self.next_url is None and super().resize(page_size)  # the next URL holds its size
+
     def _follow(self, response: Response, ref: Any, records: list[dict]) -> None:
         if ref in (None, "", False) or self.short_page(records):
             self.done = True
@@ -289,6 +304,20 @@ class _CountingPaginator(Paginator):
 
     _empty_cannot_advance = False
 
+    def predicted(self, n: int) -> list[PageRequest]:
+        if self.total is None or self.done:
+            return []
+        ahead = copy.copy(self)
+        out: list[PageRequest] = []
+        while len(out) < n and ahead.seen < ahead.total:  # type: ignore[operator]
+            out.append(ahead.next_request())
+            ahead._skip_full_page()
+        return out
+
+    def _skip_full_page(self) -> None:
+        """Move on as if the next answer were a full page."""
+        self.seen += self.page_size if self.config.limit_param else self.config.default_page_size
+
     def _state(self) -> dict[str, Any]:
         return {"seen": self.seen, "total": self.total}
 
@@ -327,6 +356,19 @@ class PageNumberPaginator(_CountingPaginator):
         self.seen += len(records)
         self.page += 1
         self.done = self._finished(response, body, records)
+
+    def _skip_full_page(self) -> None:
+        super()._skip_full_page()
+        self.page += 1
+
+    def resize(self, page_size: int) -> bool:
+        """Only where the rows already read end on a page of the new size."""
+        size = max(1, min(int(page_size), self.config.max_page_size))
+        before = (self.page - self.config.start_page) * self.page_size
+        if before % size:
+            return False
+        self.page, self.page_size = self.config.start_page + before // size, size
+        return True
 
     def _state(self) -> dict[str, Any]:
         # The page size is part of the position: page 3 of 50 is not page 3 of 100.

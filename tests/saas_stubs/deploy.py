@@ -20,9 +20,9 @@ from athena_connector.handler import reset_container
 from saasbridge.catalog import load_catalog
 from saasbridge.client import properties, ratelimit
 from saasbridge.client.credentials import clear_secret_cache
+from saasbridge.local.httpstub import StubServer
 from tests.athena_driver import scan
 from tests.helpers import put_secret
-from tests.httpstub import StubServer
 
 BUCKET = "saas-stub-spill"
 STUBS = Path(__file__).parent

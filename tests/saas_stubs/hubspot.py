@@ -19,7 +19,7 @@ import threading
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from tests.httpstub import StubReply, StubRequest, reply
+from saasbridge.local.httpstub import StubReply, StubRequest, reply
 
 TOKEN = "pat-na1-hubspot-test-token"
 DEVELOPER_KEY = "hubspot-test-developer-key"  # `?hapikey=`, the query-string key the document also declares

@@ -14,7 +14,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from tests.httpstub import StubReply, StubRequest, reply
+from saasbridge.local.httpstub import StubReply, StubRequest, reply
 
 TOKEN = "jira-api-token-3c1d"
 STATUSES = ("To Do", "In Progress", "Done", 'Won\'t "Do"')

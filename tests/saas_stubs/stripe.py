@@ -14,7 +14,7 @@ import random
 import re
 from typing import Any
 
-from tests.httpstub import StubReply, StubRequest, reply
+from saasbridge.local.httpstub import StubReply, StubRequest, reply
 
 API_KEY = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
 NAMES = ("Jenny Rosen", "Amy O'Hara", 'Dr. "Doc" Brown', "Zoë Ng", "back\\slash", "Ann", "Bob Stone")

@@ -492,7 +492,7 @@ def test_the_hubspot_drafts_batch_writes_and_get_path_work_on_the_stub_unedited(
     item path, against the stub's own state."""
     from saasbridge.client.client import SaasClient
     from saasbridge.client.credentials import Credentials
-    from tests.httpstub import StubServer
+    from saasbridge.local.httpstub import StubServer
     from tests.saas_stubs.hubspot import TOKEN, HubSpot
 
     api = HubSpot(10)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from saasbridge.client import Credentials, SaasClient
 from saasbridge.client.api_errors import error_message
 from saasbridge.errors import ApiError, AuthenticationError, BadRequestError, NotFoundError
-from tests.httpstub import StubServer, reply, scripted, stub_catalog
+from saasbridge.local.httpstub import StubServer, reply, scripted, stub_catalog
 
 SHAPES = [
     ("jira", {"errorMessages": ["The value 'XYZ' does not exist for the field 'project'."],

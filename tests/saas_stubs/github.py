@@ -27,7 +27,7 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.httpstub import StubReply, StubRequest, reply
+from saasbridge.local.httpstub import StubReply, StubRequest, reply
 
 TOKEN = "ghp_githubTestToken0123456789"
 LABELS = ("bug", "enhancement", "good first issue", "docs", "Won't fix")

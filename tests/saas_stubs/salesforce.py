@@ -20,7 +20,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from tests.httpstub import StubReply, StubRequest, reply
+from saasbridge.local.httpstub import StubReply, StubRequest, reply
 
 TOKEN = "00Dxx0000001gPL!salesforce-session"
 PATH = "/services/data/v60.0/query"

@@ -18,7 +18,7 @@ import random
 import re
 from typing import Any
 
-from tests.httpstub import StubReply, StubRequest, reply
+from saasbridge.local.httpstub import StubReply, StubRequest, reply
 
 TOKEN = "zendesk-oauth-token-9f2e"
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")

@@ -206,7 +206,7 @@ def test_properties_are_discovered_per_tenant_cached_and_a_vanished_one_reads_nu
         reader = read(client, catalog, query)
         assert "favorite_color" in reader.plan.entity.column_names
         rows = [row for page in reader for row in page.batch.to_pylist()]
-        assert {r["id"] for r in rows} == truth(api, lambda c: c.get("favorite_color") == "green")
+        assert rows and {r["id"] for r in rows} == truth(api, lambda c: c.get("favorite_color") == "green")
         assert '"favorite_color"' in server.requests[-1].body.decode()  # pushed into the search
         metadata = [r for r in server.requests if r.path == "/crm/v3/properties/contacts"]
         assert len(metadata) == 1
@@ -217,6 +217,40 @@ def test_properties_are_discovered_per_tenant_cached_and_a_vanished_one_reads_nu
         assert len(rows) == 30 and all(r["favorite_color"] is None for r in rows)
         assert len([r for r in server.requests if r.path == "/crm/v3/properties/contacts"]) == 1  # cached
     dynamic.clear_cache()
+
+
+def score(props: dict) -> Decimal | None:
+    return Decimal(props["hs_lead_score"]) if "hs_lead_score" in props else None
+
+
+@pytest.mark.parametrize("connector", ["athena", "appflow"])
+def test_a_property_its_definition_marks_unsearchable_stays_out_of_the_search(hubspot, connector):
+    """`filterable_path: searchable` over the properties API: hs_lead_score (searchable false)
+    is a column, read and filtered exactly, but never put in the search (the stub answers 400
+    if it is); favorite_color (no flag: searchable) and catalog columns still go in."""
+    api = HubSpot(260)
+    d = hubspot(api)
+    columns = ["id", "hs_lead_score", "favorite_color"]
+    if connector == "athena":
+        summary = {"hs_lead_score": p.sorted_range_set(pa.decimal128(38, 9), [p.range_of(Decimal(50), None, low_inclusive=False)]),
+                   "favorite_color": p.values_in(pa.string(), ["blue"])}
+        rows = d.athena("contacts", summary=summary, columns=columns)
+    else:
+        rows = d.appflow("contacts", expression="hs_lead_score > 50 and favorite_color = 'blue'", fields=columns)
+    want = truth(api, lambda c: (score(c) or 0) > 50 and c.get("favorite_color") == "blue")
+    assert want and {r["id"] for r in rows} == want and len(rows) == len(want)
+    assert all(Decimal(str(r["hs_lead_score"])) == score(api.contacts[r["id"]]) for r in rows)
+    (body,) = searches(d.taken())
+    assert [f["propertyName"] for g in body["filterGroups"] for f in g["filters"]] == ["favorite_color"]
+
+
+def test_a_filter_only_on_an_unsearchable_property_is_applied_here_exactly(hubspot):
+    api = HubSpot(260)
+    d = hubspot(api)
+    rows = d.appflow("contacts", expression="hs_lead_score <= 10", fields=["id", "hs_lead_score"])
+    assert {r["id"] for r in rows} == truth(api, lambda c: score(c) is not None and score(c) <= 10)
+    bodies = searches(d.taken())  # unfiltered search pages of 200 beat the list's pages of 100
+    assert len(bodies) == 2 and not any(b.get("filterGroups") for b in bodies)
 
 
 # ------------------------------------------------------------------ the compiler, property-based

@@ -266,7 +266,7 @@ def test_snake_case(raw, snake):
 # --------------------------------------------------------------------------- published documents (tests/fixtures/openapi)
 
 SPECS = Path(__file__).parent / "fixtures" / "openapi"
-HUBSPOT = SPECS / "hubspot-crm-contacts-v3.json"
+HUBSPOT = SPECS / "hubspot-like-contacts.json"
 ASANA = SPECS / "asana-tasks.json"
 STRIPE = SPECS / "stripe-spec3-2022-04-12.json.gz"
 GITHUB = SPECS / "github-issues.json"
@@ -288,7 +288,7 @@ def line_of(text: str, key_value: str) -> str:
 
 
 def test_hubspot_draft_takes_oauth_and_the_after_cursor_not_the_query_key_or_link_headers():
-    text, draft = drafted(load_openapi(str(HUBSPOT)), "hubspot-crm-contacts-v3.json")
+    text, draft = drafted(load_openapi(str(HUBSPOT)), "hubspot-like-contacts.json")
     assert draft["auth"]["type"] == "oauth2_authorization_code"
     assert draft["auth"]["token_url"] == "https://api.hubapi.com/oauth/v1/token"
     alternatives = text.split("\nauth:", 1)[0]
@@ -305,14 +305,15 @@ def test_hubspot_draft_takes_oauth_and_the_after_cursor_not_the_query_key_or_lin
 
 @pytest.mark.skipif(not NEW_SHAPES, reason="this catalog has no search and batch keys yet")
 def test_hubspot_draft_has_the_search_body_and_the_batch_endpoints():
-    text, draft = drafted(load_openapi(str(HUBSPOT)), "hubspot-crm-contacts-v3.json")
+    text, draft = drafted(load_openapi(str(HUBSPOT)), "hubspot-like-contacts.json")
     (contacts,) = draft["entities"]
     search = contacts["search"]
     assert (search["path"], search["method"]) == ("/crm/v3/objects/contacts/search", "POST")
     flt = search["filter"]
-    assert (flt["at"], flt["shape"], flt["and"], flt["max_groups"]) == ("filterGroups", "groups", {"filters": "{items}"}, 6)
+    assert (flt["at"], flt["shape"], flt["and"]) == ("filterGroups", "groups", {"filters": "{items}"})
+    assert (flt["max_groups"], flt["max_per_group"]) == (5, 10)  # "up to 5", "up to 10" in the descriptions
     assert flt["condition"] == {"propertyName": "{field}", "operator": "{op}", "value": "{value}"}
-    assert flt["operators"] == {"between": "BETWEEN", "contains": "CONTAINS_TOKEN", "eq": "EQ", "gt": "GT", "ge": "GTE",
+    assert flt["operators"] == {"between": "BETWEEN", "eq": "EQ", "gt": "GT", "ge": "GTE",
                                 "not_null": "HAS_PROPERTY", "in": "IN", "lt": "LT", "le": "LTE", "ne": "NEQ",
                                 "not_in": "NOT_IN", "is_null": "NOT_HAS_PROPERTY"}
     assert flt["conditions"]["between"] == {"propertyName": "{field}", "operator": "{op}", "value": "{low}",
@@ -483,6 +484,36 @@ def test_the_hubspot_draft_reads_the_stubs_contacts_through_both_connectors(aws_
     records = d.appflow("contacts")
     assert sorted(r["id"] for r in records) == sorted(truth)
     assert all(r["archived"] is False for r in records)
+
+
+@pytest.mark.skipif(not NEW_SHAPES, reason="the API stubs come with the search and batch shapes")
+def test_the_hubspot_drafts_batch_writes_and_get_path_work_on_the_stub_unedited():
+    """Insert, update, upsert and delete as drafted (one batch request each), and the drafted
+    item path, against the stub's own state."""
+    from saasbridge.client.client import SaasClient
+    from saasbridge.client.credentials import Credentials
+    from saasbridge.local.httpstub import StubServer
+    from tests.saas_stubs.hubspot import TOKEN, HubSpot
+
+    api = HubSpot(10)
+    text = draft_catalog_yaml(load_openapi(str(HUBSPOT)), source=str(HUBSPOT))
+    with StubServer(api) as server:
+        catalog = load_catalog_text(text, source="draft.yaml", env={"SAASBRIDGE_API_URL": server.url})
+        client = SaasClient(catalog, Credentials({"accessToken": TOKEN}))
+        contacts = catalog.entity("contacts")
+        inserted = client.write(contacts, "insert", [{"email": "a@new.example"}, {"email": "b@new.example"}])
+        assert all(r.ok for r in inserted)
+        assert [api.contacts[r.id]["email"] for r in inserted] == ["a@new.example", "b@new.example"]
+        assert [r.ok for r in client.write(contacts, "update", [{"id": "3", "lastname": "Moved"}])] == [True]
+        assert api.contacts["3"]["lastname"] == "Moved"
+        upserted = client.write(contacts, "upsert", [{"id": "4", "lastname": "Up"}, {"id": "77", "lastname": "New"}])
+        assert [(r.ok, r.id) for r in upserted] == [(True, "4"), (False, "77")]  # by id: only existing contacts
+        assert api.contacts["4"]["lastname"] == "Up"  # (the draft marks how errors name items as a guess)
+        assert all(r.ok for r in client.write(contacts, "delete", [{"id": "5"}, {"id": "6"}]))
+        assert "5" not in api.contacts and "6" not in api.contacts
+        assert [r.path.rsplit("/", 1)[1] for r in server.requests] == ["create", "update", "upsert", "archive"]
+        got = client.request("GET", contacts.get_path.replace("{id}", "7")).json()
+        assert got == api.record("7", None)
 
 
 @pytest.mark.skipif(not NEW_SHAPES, reason="the API stubs come with the search and last_id shapes")

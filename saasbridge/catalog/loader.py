@@ -554,6 +554,7 @@ class _Builder:
             formats=tuple(d.get("formats", {}).items()),
             native_values=d.get("native_values", False),
             filterable=tuple(d["filterable"]) if "filterable" in d else None,
+            string_ops=tuple(d["string_ops"]) if "string_ops" in d else None,
             pagination=paging,
             records_path=d.get("records_path"),
             max_results=d.get("max_results"),

@@ -86,7 +86,7 @@ class Pagination:
     page_param: str = "page"  # page_number
     start_page: int = 1  # page_number
     total_path: str | None = None  # body path of the total row count (offset/page_number: ends the listing)
-    has_more_path: str | None = None  # offset/page_number/last_id: body path of a has-more flag
+    has_more_path: str | None = None  # offset/page_number/last_id/cursor: body path of a has-more flag
     stop_on_empty: bool = True  # offset/page_number: an empty page ends the listing
     total_header: str | None = None  # offset/page_number: header with the total (`120` or `items 0-49/120`)
     has_more_header: str | None = None  # offset/page_number: header with a has-more flag (true/false, 1/0)

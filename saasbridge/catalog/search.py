@@ -120,6 +120,9 @@ class Search:
     formats: tuple[tuple[str, str], ...] = ()  # column kind → value format
     native_values: bool = False  # JSON numbers and booleans instead of strings
     filterable: tuple[str, ...] | None = None  # None: every scalar column
+    # ops the API applies to strings as SQL does or wider (None: all); a case-insensitive or
+    # ordinal comparison (`-author:mona`, Zendesk's `status<solved`) would lose rows
+    string_ops: tuple[str, ...] | None = None
     pagination: Any = None  # Pagination | None: this endpoint's paging (default: the entity's)
     records_path: str | None = None
     max_results: int | None = None

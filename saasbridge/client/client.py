@@ -17,6 +17,7 @@ import orjson
 
 from saasbridge.catalog.model import Catalog, Entity, RateBudget, WriteOp, WriteOperation
 from saasbridge.catalog.templates import set_path
+from saasbridge.client.api_errors import error_message
 from saasbridge.client.auth import AuthStrategy, TokenStore, build_auth
 from saasbridge.client.credentials import Credentials
 from saasbridge.client.deadline import Deadline, RequestTimer
@@ -324,7 +325,9 @@ class SaasClient:
         )
         if not response.ok or len(chunk) == 1 and not operation.errors_path and not traces:
             return [self._write_outcome(response, operation, self._record_id(entity, r)) for r in chunk]
-        answer = response.json() if response.body else None
+        if not response.body:  # 204 No Content (HubSpot's batch archive): nothing failed, nothing to map
+            return [WriteResult(True, self._record_id(entity, r), None) for r in chunk]
+        answer = response.json()
         ids = [self._record_id(entity, r) for r in chunk]
         refs = _BatchRefs(ids, traces)
         errors = self._batch_errors(operation, answer, refs)
@@ -599,15 +602,8 @@ class SaasClient:
             body = response.json()
         except ApiError:
             body = None
-        message = None
-        if isinstance(body, dict):
-            error = body.get("error")
-            if isinstance(error, dict):
-                message = error.get("message") or error.get("code")
-            elif isinstance(error, str):
-                message = error
-            message = message or body.get("message") or body.get("detail")
-        text = str(message)[:300] if message else "no error message"
+        message = error_message(body)
+        text = message[:300] if message else "no error message"
         return self.credentials.redact(text)
 
     def _raise_for_status(self, response: Response, method: str) -> None:

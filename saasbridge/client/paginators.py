@@ -163,7 +163,9 @@ class CursorPaginator(Paginator):
 
     def advance(self, response: Response, body: Any, records: list[dict]) -> None:
         found = body_path(body, self.config.cursor_path)
-        if found in (None, "", False) or self.short_page(records):
+        # Zendesk's cursors keep an after_cursor on the last page: has_more false ends it
+        ended = self.config.has_more_path is not None and body_path(body, self.config.has_more_path) is False
+        if found in (None, "", False) or ended or self.short_page(records):
             self.done = True
             return
         found = str(found)

@@ -46,11 +46,14 @@ class Pushdown:
     """Compiles IR for one entity's search: `ops` are the operators it takes, `filterable` the
     columns it can filter on."""
 
-    def __init__(self, entity: Entity, ops: set[str], filterable: set[str], render: Renderer):
+    def __init__(self, entity: Entity, ops: set[str], filterable: set[str], render: Renderer,
+                 string_ops: set[str] | None = None):
         self.entity = entity
         self.ops = ops
         self.filterable = filterable
         self.render = render
+        # strings compile with the ops the API applies to them as SQL does (`string_ops`)
+        self._strings = self if string_ops is None else Pushdown(entity, ops & string_ops, filterable, render)
 
     def compile(self, expr: Expr | None) -> Pushed:
         if expr is None:
@@ -69,6 +72,8 @@ class Pushdown:
         if e.column not in self.filterable:
             return None
         f = self.entity.field(e.column)
+        if f.type.kind == "string" and self._strings is not self:
+            return self._strings._expr(e, negated)
         if isinstance(e, Compare):
             op = _NEGATE[e.op] if negated else e.op
             return self._compare(f, op, e.value)

@@ -93,7 +93,8 @@ def compile_where(entity: Entity, search: Search, where: Expr | None, window: li
         ops = available_ops(search.query)
     else:
         ops = {op for op, _ in search.filter.operators}  # type: ignore[union-attr]
-    pushdown = Pushdown(entity, ops, filterable(entity, search), _renderer(search))
+    strings = set(search.string_ops) if search.string_ops is not None else None
+    pushdown = Pushdown(entity, ops, filterable(entity, search), _renderer(search), strings)
     parts = [pushdown.compile(t) for t in window] + [pushdown.compile(t) for t in conjuncts(where)]
     if any(p is None for p in parts[: len(window)]):
         raise QueryError(

@@ -2,8 +2,10 @@
 `paging.next.after`, POST search with `filterGroups` (AND in a group, OR across groups; EQ, NEQ,
 LT, LTE, GT, GTE, BETWEEN, IN, NOT_IN, HAS_PROPERTY, NOT_HAS_PROPERTY; 5 groups, 10 filters a
 group, 25 in all), `sorts`, `properties`, `limit` ≤ 200 and a result cap (10,000 at HubSpot; set
-lower here), batch read / create / update (`inputs` → `results` + `errors`, 207 when some
-fail) and the properties metadata endpoint. Property values are strings, as HubSpot sends them.
+lower here), a contact by id, batch read / create / update / upsert / archive (`inputs` →
+`results` + `errors`, 207 when some fail) and the properties metadata endpoint. Property values
+are strings, as HubSpot sends them. tests/fixtures/openapi/hubspot-like-contacts.json describes
+this API (our own OpenAPI document).
 
 The comparisons are exact (case-sensitive): the stub is the ground truth the tests brute-force.
 """
@@ -20,6 +22,7 @@ from typing import Any
 from saasbridge.local.httpstub import StubReply, StubRequest, reply
 
 TOKEN = "pat-na1-hubspot-test-token"
+DEVELOPER_KEY = "hubspot-test-developer-key"  # `?hapikey=`, the query-string key the document also declares
 STAGES = ("subscriber", "lead", "customer", "other")
 COLORS = ("red", "green", "blue")
 DEFAULT_PROPERTIES = ("email", "firstname", "lastname", "createdate", "lastmodifieddate", "hs_object_id")
@@ -27,9 +30,15 @@ DEFAULT_PROPERTIES = ("email", "firstname", "lastname", "createdate", "lastmodif
 PROPERTIES = {
     "email": "string", "firstname": "string", "lastname": "string", "lifecyclestage": "enumeration",
     "num_employees": "number", "createdate": "datetime", "lastmodifieddate": "datetime",
-    "hs_object_id": "number", "favorite_color": "string",
+    "hs_object_id": "number", "favorite_color": "string", "hs_lead_score": "number",
 }
+# HubSpot's property definitions do not say which properties its search takes; this stub's say
+# so in `searchable` (as Salesforce's field descriptions do in `filterable`), and its search
+# refuses a filter or sort on the others
+UNSEARCHABLE = {"hs_lead_score"}
+FIELD_TYPES = {"string": "text", "enumeration": "select", "number": "number", "datetime": "date", "bool": "booleancheckbox"}
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+CONTACTS = "/crm/v3/objects/contacts"
 
 
 def _iso(t: dt.datetime) -> str:
@@ -55,7 +64,9 @@ def make_contacts(n: int, seed: int = 7) -> dict[str, dict[str, str]]:
         if i % 5:
             props["num_employees"] = str(rng.randrange(1, 5000))
         if i % 3 == 0:
-            props["favorite_color"] = COLORS[i % len(COLORS)]
+            props["favorite_color"] = COLORS[i // 3 % len(COLORS)]
+        if i % 4:
+            props["hs_lead_score"] = str(i * 37 % 100)
         out[str(i)] = props
     return out
 
@@ -71,12 +82,14 @@ class HubSpot:
         self.rng = random.Random(seed)
 
     def __call__(self, request: StubRequest) -> StubReply:
-        if request.headers.get("authorization") != f"Bearer {TOKEN}":
+        if request.headers.get("authorization") != f"Bearer {TOKEN}" and request.query.get("hapikey") != DEVELOPER_KEY:
             return reply({"status": "error", "category": "INVALID_AUTHENTICATION", "message": "bad token"}, 401)
         path = request.path.rstrip("/")
         with self.lock:
+            if path.startswith(f"{CONTACTS}/") and path.count("/") == 5 and request.method == "GET":
+                return self._get(path.rsplit("/", 1)[1], request)
             if path == "/crm/v3/properties/contacts" and request.method == "GET":
-                return reply({"results": [{"name": n, "label": n.title(), "type": t} for n, t in PROPERTIES.items()]})
+                return reply({"results": [property_definition(n) for n in PROPERTIES]})
             if path == "/crm/v3/objects/contacts" and request.method == "GET":
                 return self._list(request)
             if path == "/crm/v3/objects/contacts/search" and request.method == "POST":
@@ -87,6 +100,10 @@ class HubSpot:
                 return self._batch_create(request.json() or {})
             if path == "/crm/v3/objects/contacts/batch/update" and request.method == "POST":
                 return self._batch_update(request.json() or {})
+            if path == "/crm/v3/objects/contacts/batch/upsert" and request.method == "POST":
+                return self._batch_upsert(request.json() or {})
+            if path == "/crm/v3/objects/contacts/batch/archive" and request.method == "POST":
+                return self._batch_archive(request.json() or {})
         return reply({"status": "error", "category": "OBJECT_NOT_FOUND", "message": "no such endpoint"}, 404)
 
     # ---- records --------------------------------------------------------------------------
@@ -104,6 +121,12 @@ class HubSpot:
 
     def ordered_ids(self) -> list[str]:
         return sorted(self.contacts, key=int)
+
+    def _get(self, contact_id: str, request: StubRequest) -> StubReply:
+        if contact_id not in self.contacts:
+            return reply({"status": "error", "category": "OBJECT_NOT_FOUND", "message": "no such contact"}, 404)
+        props = request.query["properties"].split(",") if "properties" in request.query else None
+        return reply(self.record(contact_id, props))
 
     def _list(self, request: StubRequest) -> StubReply:
         limit = int(request.query.get("limit", "10"))
@@ -132,6 +155,10 @@ class HubSpot:
         after = int(body.get("after") or 0)
         if after >= self.cap:
             return _bad(f"paging past {self.cap} results is not allowed")
+        named = [f.get("propertyName") for g in groups for f in g.get("filters", [])]
+        named += [x.get("propertyName") for x in body.get("sorts") or []]
+        if refused := sorted(UNSEARCHABLE.intersection(named)):
+            return _bad(f"Property {refused[0]!r} cannot be searched")
         try:
             found = [i for i in self.ordered_ids() if not groups or any(self._group(i, g) for g in groups)]
         except (KeyError, ValueError, InvalidOperation, TypeError) as exc:
@@ -218,7 +245,46 @@ class HubSpot:
             self.contacts[contact_id].update(props)
             results.append(self.record(contact_id, list(props)))
         self.rng.shuffle(results)
-        return _batch_reply(results, errors)
+        return _batch_reply(results, errors, ok=200)
+
+    def _batch_upsert(self, body: dict[str, Any]) -> StubReply:
+        """By `idProperty` (a unique property, `hs_object_id` when absent): update the contact
+        that has `id` as its value, or create one with it (not by `hs_object_id`: ids are HubSpot's)."""
+        results, errors = [], []
+        for item in body.get("inputs", []):
+            key, value, props = item.get("idProperty") or "hs_object_id", str(item.get("id")), item.get("properties") or {}
+            found = next((i for i, c in self.contacts.items() if c.get(key) == value), None)
+            problem = f"Property {key!r} does not exist" if key not in PROPERTIES else _invalid(props)
+            if found is None and key == "hs_object_id":
+                problem = "no such contact: only HubSpot gives out record ids"
+            if problem:
+                errors.append({"status": "error", "category": "VALIDATION_ERROR", "message": problem,
+                               "context": {"ids": [value]}})
+                continue
+            now, new = _iso(dt.datetime.now(dt.UTC)), found is None
+            if found is None:
+                found = str(next(self.ids))
+                self.contacts[found] = {key: value, "hs_object_id": found, "createdate": now}
+            self.contacts[found].update({**props, "lastmodifieddate": now})
+            results.append({**self.record(found, list(props)), "new": new})
+        self.rng.shuffle(results)
+        return _batch_reply(results, errors, ok=200)
+
+    def _batch_archive(self, body: dict[str, Any]) -> StubReply:
+        for item in body.get("inputs", []):
+            self.contacts.pop(str(item.get("id")), None)  # unknown ids are ignored
+        return StubReply(status=204)
+
+
+def property_definition(name: str) -> dict[str, Any]:
+    """A property as HubSpot's properties API describes it (and this stub's `searchable`)."""
+    kind, custom = PROPERTIES[name], name == "favorite_color"
+    flag = {} if custom else {"searchable": name not in UNSEARCHABLE}  # a custom property's has none: searchable
+    return {**flag, "name": name, "label": name.replace("_", " ").title(), "type": kind, "fieldType": FIELD_TYPES[kind],
+            "groupName": "contactinformation", "description": "", "options": [], "displayOrder": -1,
+            "hidden": False, "calculated": name in UNSEARCHABLE, "externalOptions": False,
+            "hasUniqueValue": name == "email", "formField": kind != "datetime", "hubspotDefined": not custom,
+            "modificationMetadata": {"archivable": True, "readOnlyDefinition": True, "readOnlyValue": name in UNSEARCHABLE}}
 
 
 def _invalid(props: dict[str, Any]) -> str | None:
@@ -230,12 +296,12 @@ def _invalid(props: dict[str, Any]) -> str | None:
     return None
 
 
-def _batch_reply(results: list, errors: list) -> StubReply:
+def _batch_reply(results: list, errors: list, ok: int = 201) -> StubReply:
     out: dict[str, Any] = {"status": "COMPLETE", "results": results}
     if errors:
         out["errors"] = errors
         out["numErrors"] = len(errors)
-    return reply(out, 207 if errors else 201)
+    return reply(out, 207 if errors else ok)
 
 
 def _typed(kind: str, text: Any) -> Any:

@@ -129,6 +129,13 @@ class Document:
         """The catalog type of a schema (docs/catalog.md, "Types")."""
         s, _ = self.unwrap_nullable(schema)
         t = s.get("type")
+        # a name or an inline object (GitHub's labels): answers carry the object, which a string
+        # column would read as null; an id or a $ref'd object is an expandable field (Stripe's):
+        # answers carry the id unless asked to expand it
+        options = s.get("oneOf") or s.get("anyOf") or ()
+        objects = [o for o in options if isinstance(o, dict) and (o.get("type") == "object" or "properties" in o)]
+        if t is None and len(objects) == 1:
+            return self.type_of(objects[0], depth)
         if t is None and "properties" in s:
             t = "object"
         if t == "string":

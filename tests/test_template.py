@@ -7,6 +7,7 @@ registration, VPC, KMS, role, spill bucket)."""
 from __future__ import annotations
 
 import copy
+import fnmatch
 import itertools
 import json
 from pathlib import Path
@@ -752,8 +753,6 @@ def resource_arns(service: str, params: dict, region: str, account: str) -> list
 
 
 def allows(statement: dict, arn: str, values: dict[str, str]) -> bool:
-    import fnmatch
-
     resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
     for resource in resources:
         pattern = subs(resource)
@@ -797,7 +796,14 @@ def test_the_sync_role_allows_exactly_the_calls_the_function_and_its_gate_make(g
     from saasbridge.sagemaker.modellog.ids import approval_id, record_id
     from saasbridge.sagemaker.waiting import ENDPOINT, TRANSFORM_JOB
     from tests.sagemaker_assets import INSTANCE, bucket_of, create_assets
-    from tests.test_sagemaker_modellog import _decide, _log, _record_assets, _second_config, _session, _supply_test_output
+    from tests.test_sagemaker_modellog import (
+        _decide,
+        _log,
+        _record_assets,
+        _second_config,
+        _session,
+        _supply_test_output,
+    )
 
     region = "eu-west-1"
     monkeypatch.setenv("AWS_DEFAULT_REGION", region)
@@ -881,9 +887,8 @@ def test_the_sync_role_allows_exactly_the_calls_the_function_and_its_gate_make(g
             assert any(allows(st, arn, values) for st in scoped), (operation, arn)
     (listing,) = [st for st in gate if "s3:ListBucket" in actions(st)]
     prefix = listing["Condition"]["StringLike"]["s3:prefix"]["Fn::Sub"].replace("${ModelLogGatePrefix}", "test/")
-    import fnmatch
-
-    keys = [p["Key"] for s, op, p in recorder.calls if (s, op) == ("s3", "GetObject") and f"arn:aws:s3:::{p['Bucket']}/{p['Key']}" not in reports]
+    keys = [p["Key"] for s, op, p in recorder.calls
+            if (s, op) == ("s3", "GetObject") and resource_arns(s, p, region, account)[0] not in reports]
     assert keys and all(fnmatch.fnmatchcase(k, prefix) for k in keys)
 
     # With the switch off, the plain sync's calls are covered by the role alone.

@@ -765,22 +765,10 @@ def allows(statement: dict, arn: str, values: dict[str, str]) -> bool:
 
 @pytest.fixture(scope="module")
 def gate_servers():
-    """A moto server and reference API of this module's own."""
-    from saasbridge.local.processes import start_moto_server, start_reference_api
-    from tests.conftest import DEMO_KEYS
+    from tests.sagemaker_assets import modellog_servers
 
-    with (
-        start_moto_server() as moto,
-        start_reference_api(scale=0.01, seed=7, rate_limit=0) as api,
-        pytest.MonkeyPatch.context() as mp,
-    ):
-        mp.setenv("AWS_ENDPOINT_URL", moto.url)
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_MAX_ATTEMPTS", "1")
-        mp.setenv("SAASBRIDGE_API_KEY", DEMO_KEYS["acme"])
-        mp.setenv("SAASBRIDGE_API_URL", api.url)
-        yield moto, api
+    with modellog_servers() as both:
+        yield both
 
 
 def test_the_sync_role_allows_exactly_the_calls_the_function_and_its_gate_make(gate_servers, monkeypatch):

@@ -771,19 +771,18 @@ def gate_servers():
         yield both
 
 
-def test_the_sync_role_allows_exactly_the_calls_the_function_and_its_gate_make(gate_servers, monkeypatch):
-    """The function run on a schedule and on a state change with the gate on (a test transform, the
-    approval mirrored onto the Model Registry), the gate resumed after approval onto an endpoint that
-    serves the model (UpdateEndpoint) and one that does not yet (CreateEndpoint): each call recorded,
-    mapped to its IAM action and resource, and checked against the resolved role."""
+def run_the_gate(region: str, recorder: CallRecorder, monkeypatch) -> tuple[Any, str, list]:
+    """The sync function run on a schedule and on state changes with the gate on (a test transform,
+    the approval mirrored onto the Model Registry), and the gate resumed after approval onto an
+    endpoint that serves the model (UpdateEndpoint) and one that does not yet (CreateEndpoint), each
+    call recorded. Returns the assets, the account and the calls of the first, plain, sync."""
     from datetime import UTC, datetime
 
     from saasbridge.runtime import Runtime
     from saasbridge.sagemaker import lambda_sync
     from saasbridge.sagemaker.modellog.deploy import DeployOptions, deploy
     from saasbridge.sagemaker.modellog.ids import approval_id, record_id
-    from saasbridge.sagemaker.waiting import ENDPOINT, TRANSFORM_JOB
-    from tests.sagemaker_assets import INSTANCE, bucket_of, create_assets
+    from tests.sagemaker_assets import INSTANCE, create_assets
     from tests.test_sagemaker_modellog import (
         _decide,
         _log,
@@ -793,11 +792,9 @@ def test_the_sync_role_allows_exactly_the_calls_the_function_and_its_gate_make(g
         _supply_test_output,
     )
 
-    region = "eu-west-1"
     monkeypatch.setenv("AWS_DEFAULT_REGION", region)
     monkeypatch.setenv("SAASBRIDGE_MODEL_LOG_GATE", "true")
     monkeypatch.setattr(lambda_sync, "_runtime", None)  # a runtime of this module's API
-    recorder = CallRecorder(monkeypatch)
     session = _session(region)
     assets = create_assets(session)
     account = session.client("sts").get_caller_identity()["Account"]
@@ -841,10 +838,23 @@ def test_the_sync_role_allows_exactly_the_calls_the_function_and_its_gate_make(g
     assert {("sagemaker", "CreateTransformJob"), ("sagemaker", "UpdateModelPackage"), ("sagemaker", "UpdateEndpoint"),
             ("sagemaker", "CreateEndpoint"), ("s3", "GetObject")} <= operations  # the scenario reached every step
 
+    return assets, account, plain_sync
+
+
+def test_the_sync_role_allows_exactly_the_calls_the_function_and_its_gate_make(gate_servers, monkeypatch):
+    """Each recorded call mapped to its IAM action and resource, checked against the resolved role."""
+    import boto3
+
+    from saasbridge.sagemaker.waiting import ENDPOINT, TRANSFORM_JOB
+    from tests.sagemaker_assets import bucket_of
+
+    region = "eu-west-1"
+    recorder = CallRecorder(monkeypatch)
+    assets, account, plain_sync = run_the_gate(region, recorder, monkeypatch)
     # What the code needs beyond the calls it made here: the timeout rule's calls (waiting.py) on the
     # waits the gate makes, tags given at creation (authorized as AddTags), and ListBucket for a
     # GetObject that may find nothing (S3 answers 403 instead of 404 without it).
-    api_name = session.client("sagemaker").meta.method_to_api_mapping
+    api_name = boto3.client("sagemaker", region_name=region).meta.method_to_api_mapping
     needed = {a for s, op, _ in recorder.calls if (a := iam_action(s, op))}
     needed |= {f"sagemaker:{api_name[m]}" for r in (TRANSFORM_JOB, ENDPOINT) for m in (r.describe, r.stop) if m}
     needed |= {"sagemaker:AddTags" for s, op, params in recorder.calls if op.startswith("Create") and params.get("Tags")}

@@ -7,8 +7,12 @@ transform writes output, so the tests put those S3 objects themselves where a jo
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+import pytest
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sklearn:1.2"
 INSTANCE = "ml.m5.large"
@@ -28,6 +32,26 @@ class Assets:
     package: dict  # describe_model_package
     card: dict  # describe_model_card of churn-model's card
     quality: dict  # the model quality report the package's ModelMetrics point to
+
+
+@contextmanager
+def modellog_servers() -> Iterator[tuple[Any, Any]]:
+    """A moto server and reference API of the caller's own, with boto3 and the SaaS client pointed at them."""
+    from saasbridge.local.processes import start_moto_server, start_reference_api
+    from tests.conftest import DEMO_KEYS
+
+    with (
+        start_moto_server() as moto,
+        start_reference_api(scale=0.01, seed=7, rate_limit=0) as api,
+        pytest.MonkeyPatch.context() as mp,
+    ):
+        mp.setenv("AWS_ENDPOINT_URL", moto.url)
+        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
+        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        mp.setenv("AWS_MAX_ATTEMPTS", "1")  # moto answers some calls with a 500; do not retry them
+        mp.setenv("SAASBRIDGE_API_KEY", DEMO_KEYS["acme"])
+        mp.setenv("SAASBRIDGE_API_URL", api.url)
+        yield moto, api
 
 
 def bucket_of(region: str) -> str:

@@ -15,8 +15,7 @@ import pytest
 
 from demo_saas.store import dump_records
 from saasbridge.runtime import Runtime
-from tests.conftest import DEMO_KEYS
-from tests.sagemaker_assets import IMAGE, INSTANCE, bucket_of, create_assets
+from tests.sagemaker_assets import IMAGE, INSTANCE, bucket_of, create_assets, modellog_servers
 
 LOG_ENTITIES = ("models", "model_versions", "deployments", "ml_jobs", "approvals")
 SYSTEM = ("created_at", "updated_at")
@@ -25,20 +24,8 @@ SYSTEM = ("created_at", "updated_at")
 @pytest.fixture(scope="module")
 def servers():
     """Our own moto server and reference API (this module's assets and records are its alone)."""
-    from saasbridge.local.processes import start_moto_server, start_reference_api
-
-    with (
-        start_moto_server() as moto,
-        start_reference_api(scale=0.01, seed=7, rate_limit=0) as api,
-        pytest.MonkeyPatch.context() as mp,
-    ):
-        mp.setenv("AWS_ENDPOINT_URL", moto.url)
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_MAX_ATTEMPTS", "1")  # moto answers some calls with a 500; do not retry them
-        mp.setenv("SAASBRIDGE_API_KEY", DEMO_KEYS["acme"])
-        mp.setenv("SAASBRIDGE_API_URL", api.url)
-        yield moto, api
+    with modellog_servers() as both:
+        yield both
 
 
 def _session(region):

@@ -7,6 +7,7 @@ registration, VPC, KMS, role, spill bucket)."""
 from __future__ import annotations
 
 import copy
+import fnmatch
 import itertools
 import json
 from pathlib import Path
@@ -184,6 +185,7 @@ def test_parameters_and_environment_are_the_documented_names():
         "LambdaRoleARN", "ApiBaseUrl", "SecretName", "ReservedConcurrency", "AppFlowConnectorLabel",
         "LogRetentionDays", "Architectures", "SharedRateBudget",
         "ModelLogSync", "ModelLogSchedule", "ModelLogTags",  # the optional model-log sync
+        "ModelLogGate", "ModelLogGateBucket", "ModelLogGatePrefix",  # and its deployment gate
     }
     assert source["Parameters"]["Architectures"]["Default"] == "arm64"
     assert set(source["Parameters"]["Architectures"]["AllowedValues"]) == {"arm64", "x86_64"}
@@ -535,11 +537,12 @@ def test_scoring_api_is_absent_by_default():
 MODEL_LOG_READS = {
     "sagemaker:DescribeModel", "sagemaker:DescribeTrainingJob", "sagemaker:DescribeTransformJob",
     "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeEndpoint", "sagemaker:DescribeModelPackage",
-    "sagemaker:ListModelPackages", "sagemaker:ListTags",
+    "sagemaker:ListModelPackages", "sagemaker:ListTags", "sagemaker:DescribeModelCard",
 }
 MODEL_LOG_LISTS = {
     "sagemaker:ListModels", "sagemaker:ListTrainingJobs", "sagemaker:ListTransformJobs",
     "sagemaker:ListEndpointConfigs", "sagemaker:ListEndpoints", "sagemaker:ListModelPackageGroups",
+    "sagemaker:ListModelCards",
 }
 
 
@@ -588,7 +591,7 @@ def test_model_log_sync_is_absent_by_default():
 
 ALL_ROLES = {"AthenaConnectorRole", "AppFlowConnectorRole", "ModelLogSyncRole", "ScoringFunctionRole"}
 EVERYTHING = {**parameters_for({"vpc": True, "kms": True, "role": False, "bucket": False}),
-              "SharedRateBudget": "true", "ModelLogSync": "true", "ScoringApi": "iam"}
+              "SharedRateBudget": "true", "ModelLogSync": "true", "ModelLogGate": "true", "ScoringApi": "iam"}
 
 
 def test_each_shared_concern_is_one_managed_policy_attached_by_the_roles_that_need_it():
@@ -598,9 +601,10 @@ def test_each_shared_concern_is_one_managed_policy_attached_by_the_roles_that_ne
     assert lint(resolved) == []
     res = resolved["Resources"]
     policies = {n: r for n, r in res.items() if r["Type"] == "AWS::IAM::ManagedPolicy"}
-    assert set(policies) == {"VpcNetworkInterfacesPolicy", "SharedRateBudgetPolicy"}
+    assert set(policies) == {"VpcNetworkInterfacesPolicy", "SharedRateBudgetPolicy", "ModelLogGatePolicy"}
     attached = {name: {a["Ref"] for a in res[name]["Properties"]["ManagedPolicyArns"]} for name in ALL_ROLES}
-    assert attached == {"AthenaConnectorRole": set(policies), "AppFlowConnectorRole": set(policies),
+    shared = {"VpcNetworkInterfacesPolicy", "SharedRateBudgetPolicy"}
+    assert attached == {"AthenaConnectorRole": shared, "AppFlowConnectorRole": shared,
                         "ModelLogSyncRole": set(policies), "ScoringFunctionRole": {"VpcNetworkInterfacesPolicy"}}
     for name in ALL_ROLES:  # no inline copy of either concern is left
         inline = [s for p in res[name]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
@@ -624,3 +628,271 @@ def test_functions_share_one_key_arn_expression():
     source = load_source()
     assert "KmsKeyArn" in source["Globals"]["Function"]
     assert not [n for n, r in source["Resources"].items() if "KmsKeyArn" in r.get("Properties", {})]
+
+
+# ---------------------------------------------------------------- the deployment gate in the sync function (issue 21)
+
+GATE_BUCKET = "gate-tests"
+GATE_ON = {**BASE, "ModelLogSync": "true", "ModelLogGate": "true", "ModelLogGateBucket": GATE_BUCKET,
+           "ModelLogGatePrefix": "models/test/"}
+
+
+def _gate_env(res: dict) -> Any:
+    return res["ModelLogSyncFunction"]["Properties"]["Environment"]["Variables"].get("SAASBRIDGE_MODEL_LOG_GATE")
+
+
+@pytest.mark.parametrize("given", [
+    {**BASE, "ModelLogSync": "true"},  # the default: off
+    {**BASE, "ModelLogSync": "true", "ModelLogGate": "false", "ModelLogGateBucket": GATE_BUCKET},
+], ids=["default", "false"])
+def test_the_gate_switch_off_adds_no_policy_and_no_variable(given):
+    resolved = resolve_for(translate(load_source(), given), given)
+    assert lint(resolved) == []
+    res = resolved["Resources"]
+    assert _gate_env(res) is None and "ModelLogGatePolicy" not in res
+    assert {"Ref": "ModelLogGatePolicy"} not in res["ModelLogSyncRole"]["Properties"]["ManagedPolicyArns"]
+
+
+def test_the_gate_switch_needs_the_sync_function():
+    given = {**GATE_ON, "ModelLogSync": "false"}
+    resolved = resolve_for(translate(load_source(), given), given)
+    assert not [n for n in resolved["Resources"] if n.startswith("ModelLog")]
+
+
+@pytest.mark.parametrize("bucket", [True, False], ids=["test-data-bucket", "no-bucket"])
+def test_the_gate_switch_on_attaches_one_policy_to_the_sync_role_only(bucket):
+    given = GATE_ON if bucket else {k: v for k, v in GATE_ON.items() if not k.startswith("ModelLogGateB")}
+    resolved = resolve_for(translate(load_source(), given), given)
+    assert lint(resolved) == []
+    res = resolved["Resources"]
+    assert _gate_env(res) == "true"
+    attaching = [n for n, r in res.items() if {"Ref": "ModelLogGatePolicy"} in r["Properties"].get("ManagedPolicyArns", [])]
+    assert attaching == ["ModelLogSyncRole"]
+    gate = res["ModelLogGatePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert bool([s for s in gate if actions(s) & {"s3:GetObject", "s3:ListBucket"}]) is bucket
+    assert not [s for s in gate if s["Resource"] == "*" or "iam:PassRole" in actions(s)]  # no role is passed
+    # Everything else is what the same parameters give with the switch off.
+    off = {**given, "ModelLogGate": "false"}
+    expected = resolve_for(translate(load_source(), off), off)
+    without = copy.deepcopy(resolved)
+    del without["Resources"]["ModelLogGatePolicy"]
+    fn = without["Resources"]["ModelLogSyncFunction"]["Properties"]["Environment"]["Variables"]
+    del fn["SAASBRIDGE_MODEL_LOG_GATE"]
+    role = without["Resources"]["ModelLogSyncRole"]["Properties"]
+    role["ManagedPolicyArns"].remove({"Ref": "ModelLogGatePolicy"})
+    assert without["Resources"] == expected["Resources"]
+
+
+def test_an_existing_role_gets_the_switch_but_no_gate_policy():
+    given = {**GATE_ON, "LambdaRoleARN": EXISTING_ROLE}
+    resolved = resolve_for(translate(load_source(), given), given)
+    assert _gate_env(resolved["Resources"]) == "true" and "ModelLogGatePolicy" not in resolved["Resources"]
+
+
+# -- every call the sync function makes with the gate on, recorded, against what its role allows ---
+
+# The IAM action of an API operation where it is not the operation's own name (the Service
+# Authorization Reference's operation tables); None: the call needs no permission.
+IAM_ACTION_OF = {("s3", "HeadObject"): "s3:GetObject", ("s3", "ListObjectsV2"): "s3:ListBucket",
+                 ("sts", "GetCallerIdentity"): None}
+_ARN_PARAMS = (("TransformJobName", "transform-job"), ("EndpointName", "endpoint"),
+               ("EndpointConfigName", "endpoint-config"))
+
+
+def iam_action(service: str, operation: str) -> str | None:
+    return IAM_ACTION_OF.get((service, operation), f"{service}:{operation}")
+
+
+def known_iam_actions() -> set[str]:
+    """Every IAM action AWS defines, lower case (the policy data cfn-lint ships, from the authorization
+    reference)."""
+    from cfnlint.data import AdditionalSpecs
+    from cfnlint.helpers import load_resource
+
+    data = load_resource(AdditionalSpecs, "Policies.json")
+    return {f"{service}:{action}".lower() for service, spec in data.items() for action in spec.get("Actions", {})}
+
+
+class CallRecorder:
+    """Every AWS API call made by any boto3 client while recording: (service, operation, parameters)."""
+
+    def __init__(self, monkeypatch):
+        import botocore.session
+
+        self.calls: list[tuple[str, str, dict]] = []
+        self.on = False
+        create_client = botocore.session.Session.create_client
+
+        def recording_client(session, *args, **kwargs):
+            client = create_client(session, *args, **kwargs)
+            service = client.meta.service_model.signing_name
+
+            def record(params, model, **_):
+                if self.on:
+                    self.calls.append((service, model.name, dict(params)))
+
+            client.meta.events.register("provide-client-params", record)
+            return client
+
+        monkeypatch.setattr(botocore.session.Session, "create_client", recording_client)
+
+    def __enter__(self):
+        self.on = True
+        return self
+
+    def __exit__(self, *exc):
+        self.on = False
+
+
+def resource_arns(service: str, params: dict, region: str, account: str) -> list[str]:
+    """The ARNs a call acts on (the resources IAM authorizes), from its parameters."""
+    if service == "s3":
+        return [f"arn:aws:s3:::{params['Bucket']}" + (f"/{params['Key']}" if "Key" in params else "")]
+    arns = [f"arn:aws:sagemaker:{region}:{account}:{kind}/{params[p].lower()}" for p, kind in _ARN_PARAMS if p in params]
+    return arns + ([params["ModelPackageArn"]] if "ModelPackageArn" in params else [])
+
+
+def allows(statement: dict, arn: str, values: dict[str, str]) -> bool:
+    resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+    for resource in resources:
+        pattern = subs(resource)
+        for name, value in values.items():
+            pattern = pattern.replace("${" + name + "}", value)
+        if fnmatch.fnmatchcase(arn, pattern):
+            return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def gate_servers():
+    from tests.sagemaker_assets import modellog_servers
+
+    with modellog_servers() as both:
+        yield both
+
+
+def run_the_gate(region: str, recorder: CallRecorder, monkeypatch) -> tuple[Any, str, list]:
+    """The sync function run on a schedule and on state changes with the gate on (a test transform,
+    the approval mirrored onto the Model Registry), and the gate resumed after approval onto an
+    endpoint that serves the model (UpdateEndpoint) and one that does not yet (CreateEndpoint), each
+    call recorded. Returns the assets, the account and the calls of the first, plain, sync."""
+    from datetime import UTC, datetime
+
+    from saasbridge.runtime import Runtime
+    from saasbridge.sagemaker import lambda_sync
+    from saasbridge.sagemaker.modellog.deploy import DeployOptions, deploy
+    from saasbridge.sagemaker.modellog.ids import approval_id, record_id
+    from tests.sagemaker_assets import INSTANCE, create_assets
+    from tests.test_sagemaker_modellog import (
+        _decide,
+        _log,
+        _record_assets,
+        _second_config,
+        _session,
+        _supply_test_output,
+    )
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+    monkeypatch.setenv("SAASBRIDGE_MODEL_LOG_GATE", "true")
+    monkeypatch.setattr(lambda_sync, "_runtime", None)  # a runtime of this module's API
+    session = _session(region)
+    assets = create_assets(session)
+    account = session.client("sts").get_caller_identity()["Account"]
+    now = {"detail-type": "SageMaker Endpoint State Change", "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+    with recorder:
+        assert lambda_sync.lambda_handler({"detail-type": "Scheduled Event"})["ok"]
+    plain_sync = list(recorder.calls)
+    # churn-config-2 of churn-model: tested (output as SageMaker would write it), requested, approved in
+    # the SaaS, mirrored onto the package by the next run, then deployed onto churn-endpoint, which
+    # serves the model today.
+    _record_assets(region, assets, test_data=True)
+    _second_config(session)
+    aid = approval_id(assets.model["ModelArn"], assets.model["ModelArn"].replace(":model/churn-model",
+                                                                                  ":endpoint-config/churn-config-2"))
+    _supply_test_output(region, aid, b"0.12\n0.87\n")
+    with recorder:
+        (pending,) = lambda_sync.lambda_handler(now)["gated"]
+    assert pending["status"] == "pending", pending
+    _decide(aid, "approved")
+    with recorder:
+        assert lambda_sync.lambda_handler({"detail-type": "Scheduled Event"})["mirrored"] == 1
+        done = deploy(_log(region), DeployOptions("churn-model", "churn-config-2", poll_seconds=0.01))
+        # moto answers UpdateEndpoint with a 500 (not implemented): the call is made, the failure recorded
+        assert done.status == "deployed" or "sagemaker:UpdateEndpoint failed: 500" in done.message, done.message
+    # other-model, which no endpoint serves: its first configuration creates one.
+    session.client("sagemaker").create_endpoint_config(EndpointConfigName="other-config-1", ProductionVariants=[
+        {"VariantName": "v1", "ModelName": "other-model", "InstanceType": INSTANCE, "InitialInstanceCount": 1}])
+    runtime = Runtime.from_env()
+    (written,) = runtime.client().write(runtime.catalog.entity("models"), "update", [{
+        "id": record_id(assets.other_model["ModelArn"]), "documentation_url": "https://docs.example.com/other",
+        "input_schema": "x:int"}])  # fmt: skip
+    assert written.ok, written.error
+    with recorder:
+        (other,) = lambda_sync.lambda_handler(now)["gated"]
+    assert other["status"] == "pending", other
+    _decide(other["approval_id"], "approved")
+    with recorder:
+        assert deploy(_log(region), DeployOptions("other-model", "other-config-1", poll_seconds=0.01)).status == "deployed"
+    operations = {(s, op) for s, op, _ in recorder.calls}
+    assert {("sagemaker", "CreateTransformJob"), ("sagemaker", "UpdateModelPackage"), ("sagemaker", "UpdateEndpoint"),
+            ("sagemaker", "CreateEndpoint"), ("s3", "GetObject")} <= operations  # the scenario reached every step
+
+    return assets, account, plain_sync
+
+
+def test_the_sync_role_allows_exactly_the_calls_the_function_and_its_gate_make(gate_servers, monkeypatch):
+    """Each recorded call mapped to its IAM action and resource, checked against the resolved role."""
+    import boto3
+
+    from saasbridge.sagemaker.waiting import ENDPOINT, TRANSFORM_JOB
+    from tests.sagemaker_assets import bucket_of
+
+    region = "eu-west-1"
+    recorder = CallRecorder(monkeypatch)
+    assets, account, plain_sync = run_the_gate(region, recorder, monkeypatch)
+    # What the code needs beyond the calls it made here: the timeout rule's calls (waiting.py) on the
+    # waits the gate makes, tags given at creation (authorized as AddTags), and ListBucket for a
+    # GetObject that may find nothing (S3 answers 403 instead of 404 without it).
+    api_name = boto3.client("sagemaker", region_name=region).meta.method_to_api_mapping
+    needed = {a for s, op, _ in recorder.calls if (a := iam_action(s, op))}
+    needed |= {f"sagemaker:{api_name[m]}" for r in (TRANSFORM_JOB, ENDPOINT) for m in (r.describe, r.stop) if m}
+    needed |= {"sagemaker:AddTags" for s, op, params in recorder.calls if op.startswith("Create") and params.get("Tags")}
+    needed |= {"s3:ListBucket" for s, op, _ in recorder.calls if (s, op) == ("s3", "GetObject")}
+    assert {a.lower() for a in needed} <= known_iam_actions(), needed
+
+    given = {**GATE_ON, "ModelLogGateBucket": bucket_of(region), "ModelLogGatePrefix": "test/"}
+    res = resolve_for(translate(load_source(), given), given)["Resources"]
+    role = statements(res["ModelLogSyncRole"], res)
+    granted = set().union(*(actions(st) for st in role))
+    assert needed - granted == set()
+    gate = res["ModelLogGatePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert set().union(*(actions(st) for st in gate)) <= needed  # nothing the code does not call
+
+    # Each gate call's resources are in its statement's scope (the sync's own metric-report reads,
+    # which it may be denied with a warning, excepted).
+    values = {"AWS::Partition": "aws", "AWS::Region": region, "AWS::AccountId": account,
+              "ModelLogGateBucket": bucket_of(region), "ModelLogGatePrefix": "test/"}
+    reports = {f"arn:aws:s3:::{r['S3Uri'][5:]}" for r in assets.package["ModelMetrics"]["ModelQuality"].values()}
+    for service, operation, params in recorder.calls:
+        action = iam_action(service, operation)
+        scoped = [st for st in gate if action in actions(st)]
+        arns = [a for a in resource_arns(service, params, region, account) if a not in reports]
+        if operation.startswith("Create") and params.get("Tags"):
+            tagging = [st for st in gate if "sagemaker:AddTags" in actions(st)]
+            assert any(allows(st, arns[0], values) for st in tagging), (operation, arns[0])
+        for arn in arns if scoped else []:
+            assert any(allows(st, arn, values) for st in scoped), (operation, arn)
+    (listing,) = [st for st in gate if "s3:ListBucket" in actions(st)]
+    prefix = listing["Condition"]["StringLike"]["s3:prefix"]["Fn::Sub"].replace("${ModelLogGatePrefix}", "test/")
+    keys = [p["Key"] for s, op, p in recorder.calls
+            if (s, op) == ("s3", "GetObject") and resource_arns(s, p, region, account)[0] not in reports]
+    assert keys and all(fnmatch.fnmatchcase(k, prefix) for k in keys)
+
+    # With the switch off, the plain sync's calls are covered by the role alone.
+    off = {**given, "ModelLogGate": "false"}
+    res_off = resolve_for(translate(load_source(), off), off)["Resources"]
+    granted_off = set().union(*(actions(st) for st in statements(res_off["ModelLogSyncRole"], res_off)))
+    plain = {a for s, op, p in plain_sync if (a := iam_action(s, op)) and
+             not (s == "s3" and resource_arns(s, p, region, account)[0] in reports)}
+    assert plain - granted_off == set()

@@ -5,8 +5,8 @@ event is described again, see `Inventory`; model packages are re-read anyway).
 Needs only boto3 and the saasbridge core; not on the connectors' import path. The SaaS
 credentials come from SAASBRIDGE_SECRET_ARN, AWS access from the function's role (or the
 SAASBRIDGE_AWS_* options of `AwsAccess.from_env`); SAASBRIDGE_MODEL_LOG_TAGS (KEY=VALUE,…) limits
-the sync to tagged models. With SAASBRIDGE_MODEL_LOG_GATE=true (its role then needs the gate's
-write permissions) each run also mirrors approval decisions between the SaaS and the Model Registry
+the sync to tagged models. With SAASBRIDGE_MODEL_LOG_GATE=true (template.yaml: ModelLogGate=true,
+which also grants its role the gate's write permissions) each run also mirrors approval decisions between the SaaS and the Model Registry
 and starts the gated deployment (checks, test transform, approval request; `deploy`) for each
 endpoint configuration it newly logged for an imported model: a failed check or test is left on the
 approval record (status, failure_reason) for the SaaS to notify on, and nothing is deployed until a

@@ -71,3 +71,13 @@ def fresh_athena():
     reset_container()
     yield
     reset_container()
+
+
+@pytest.fixture(autouse=True)
+def _cold_connectors_after_each_test():
+    """Every test leaves both connectors as a fresh container would find them, so a warm runtime
+    pointing at a server an earlier test stopped never reaches a later one (order-independence)."""
+    yield
+    from tests.helpers import reset_connectors
+
+    reset_connectors()

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ class EndpointTarget:
     variant_name: str
     model: ModelSpec
     async_config: dict[str, Any]
+    serverless: dict[str, Any] = field(default_factory=dict)  # the variant's ServerlessConfig
 
 
 def model_spec(sagemaker: Any, model_name: str, extra_env: dict[str, str] | None = None) -> ModelSpec:
@@ -79,7 +80,8 @@ def resolve_endpoint(sagemaker: Any, endpoint_name: str, variant: str | None = N
     if chosen is None:
         raise ModelStartError(f"endpoint {endpoint_name} has no production variant {variant}")
     return EndpointTarget(endpoint_name, chosen.get("VariantName", "AllTraffic"),
-                          model_spec(sagemaker, chosen["ModelName"]), config.get("AsyncInferenceConfig") or {})  # fmt: skip
+                          model_spec(sagemaker, chosen["ModelName"]), config.get("AsyncInferenceConfig") or {},
+                          chosen.get("ServerlessConfig") or {})  # fmt: skip
 
 
 class ModelHosts:

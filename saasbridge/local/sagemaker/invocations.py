@@ -225,7 +225,7 @@ class Runtime:
         job = threading.Thread(
             target=self._run_async,
             args=(clients, target, input_location, output_location, failure_location,
-                  headers("X-Amzn-SageMaker-Content-Type") or "application/json",
+                  headers("X-Amzn-SageMaker-Content-Type"),
                   headers("X-Amzn-SageMaker-Accept") or "*/*", headers("X-Amzn-SageMaker-Custom-Attributes")),
             name=f"async-{endpoint}", daemon=True,
         )  # fmt: skip
@@ -235,13 +235,17 @@ class Runtime:
                       "X-Amzn-SageMaker-FailureLocation": failure_location})  # fmt: skip
 
     def _run_async(self, clients: Clients, target: EndpointTarget, input_location: str, output_location: str,
-                   failure_location: str, content_type: str, accept: str, custom_attributes: str | None) -> None:  # fmt: skip
+                   failure_location: str, content_type: str | None, accept: str, custom_attributes: str | None) -> None:  # fmt: skip
         try:
             source = parse_s3_url(input_location, "InputLocation", need_key=True)
-            body = clients.s3.get_object(Bucket=source.bucket, Key=source.key)["Body"].read()
+            found = clients.s3.get_object(Bucket=source.bucket, Key=source.key)
+            body = found["Body"].read()
         except Exception as exc:  # a missing input object is the request's failure, written where SageMaker writes it
             reply = error_reply(400, "ValidationError", f"cannot read InputLocation {input_location}: {exc}")
         else:
+            # Without a ContentType in the request, the input object's own: the SDK's AsyncPredictor
+            # relies on it (it stores the input with its serializer's type and sends none).
+            content_type = content_type or found.get("ContentType") or "application/json"
             reply = self._invoke_target(clients, target, body, content_type, accept, custom_attributes)
         if reply.status == 200:
             location, payload, kind = output_location, reply.body, reply.headers.get("Content-Type", "application/octet-stream")

@@ -69,6 +69,9 @@ class Scorer:
         with self._lock:
             self.retries += n
 
+    def check_input(self) -> None:
+        """Raise ConfigError when this scorer cannot take `content_type` input (before any row is read)."""
+
     def score(self, batch: Batch) -> list[Prediction]:
         raise NotImplementedError
 

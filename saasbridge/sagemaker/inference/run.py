@@ -84,16 +84,30 @@ def prediction_id(entity: str, row_id: str, model: str) -> str:
     return f"{entity[:20]}:h{hashlib.sha256(text.encode()).hexdigest()[:40]}"
 
 
-def predict(options: PredictOptions, scorer: Scorer) -> PredictResult:
-    """Score the rows of `options.entity` with `scorer` and write the predictions."""
-    if not options.features:
+def check_feature_names(features: list[str]) -> None:
+    """`--features` names each column once, none empty."""
+    if not features:
         raise ConfigError("--features: name the feature columns, in the order the model was trained on")
+    empty = [str(i + 1) for i, name in enumerate(features) if not name.strip()]
+    if empty:
+        raise ConfigError(f"--features {','.join(features)!r}: name {', '.join(empty)} is empty; remove the extra comma")
+    repeated = sorted({name for name in features if features.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"--features: {', '.join(repeated)} named twice; name each column once")
+
+
+def predict(options: PredictOptions, scorer: Scorer) -> PredictResult:
+    """Score the rows of `options.entity` with `scorer` and write the predictions. Everything that
+    can be checked is checked before the first row is read (and the scorer's own checks, e.g. the
+    endpoint's, ran when it was built)."""
+    check_feature_names(options.features)
     started = time.monotonic()
     reader = options.connection.open()
     writer = _Writer(copy.copy(reader), options.into)  # write calls carry the target's entity definition
     source.check_target(writer.session, options.into, PREDICTION_FIELDS)
+    id_column = _check_input(reader, options, scorer)
     result = PredictResult(options.entity, options.into, scorer.mode, scorer.model, scorer.endpoint)
-    batches, row_ids = _input_batches(reader, options, scorer, result)
+    batches, row_ids = _input_batches(reader, options, scorer, result, id_column)
     predicted_at = format_instant(options.clock())
     progress = Progress(f"{options.entity} → {scorer.mode} → {options.into}", enabled=options.progress,
                         total=sum(len(b.rows) for b in batches))  # fmt: skip
@@ -117,11 +131,10 @@ def predict(options: PredictOptions, scorer: Scorer) -> PredictResult:
     return result
 
 
-def _input_batches(
-    reader: Any, options: PredictOptions, scorer: Scorer, result: PredictResult
-) -> tuple[list[Batch], list[str]]:
-    """Read the rows and encode their features into batches (whose `rows` index the returned row
-    ids); rows that cannot be sent are failed."""
+def _check_input(reader: Any, options: PredictOptions, scorer: Scorer) -> str:
+    """Before any row: the id and feature columns exist, their types fit the model's input, their
+    number matches the input schema the model log recorded, and the scorer takes this input.
+    Returns the id column."""
     fields, pk = source.entity_fields(reader, options.entity)
     id_column = options.id_column or pk
     if not id_column:
@@ -129,6 +142,22 @@ def _input_batches(
     unknown = [c for c in [id_column, *options.features] if c not in fields]
     if unknown:
         raise ConfigError(f"{', '.join(unknown)}: not fields of {options.entity} (fields: {', '.join(fields)})")
+    payload.check_features(fields, options.features, scorer.content_type)
+    scorer.check_input()
+    recorded = source.recorded_input_width(reader, scorer.model)
+    if recorded is not None and recorded != len(options.features):
+        raise ConfigError(
+            f"--features names {len(options.features)} columns; model {scorer.model}'s input schema in the model "
+            f"log has {recorded}: name the columns it was trained on, in order"
+        )
+    return id_column
+
+
+def _input_batches(
+    reader: Any, options: PredictOptions, scorer: Scorer, result: PredictResult, id_column: str
+) -> tuple[list[Batch], list[str]]:
+    """Read the rows and encode their features into batches (whose `rows` index the returned row
+    ids); rows that cannot be sent are failed."""
     row_ids: list[str] = []
     seen: set[str] = set()
     lines: list[tuple[int, bytes]] = []
@@ -141,7 +170,7 @@ def _input_batches(
             continue
         seen.add(str(rid))
         try:
-            line = payload.encode_row(row, options.features, scorer.content_type)
+            line = payload.encode_features(row, options.features, scorer.content_type)
         except ConfigError as exc:
             result.fail(str(exc), [str(rid)])
             continue
@@ -149,7 +178,8 @@ def _input_batches(
         row_ids.append(str(rid))
     batches: list[Batch] = []
     max_bytes = scorer.max_payload_bytes or payload.MAX_PAYLOAD_BYTES
-    for item in payload.batches(lines, max_bytes=max_bytes, max_rows=options.max_rows_per_request):
+    for item in payload.batches(lines, max_bytes=max_bytes, max_rows=options.max_rows_per_request,
+                                content_type=scorer.content_type):  # fmt: skip
         if isinstance(item, Batch):
             item.ids = [row_ids[i] for i in item.rows]
             batches.append(item)

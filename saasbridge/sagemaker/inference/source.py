@@ -91,3 +91,24 @@ def upsert(session: ConnectorSession, entity: str, records: list[dict]) -> list[
             else:
                 outcomes.append(f"write failed: {(result or {}).get('errorMessage') or 'no result for this record'}")
     return outcomes
+
+
+def recorded_input_width(session: ConnectorSession, model: str) -> int | None:
+    """How many input columns the model log recorded for `model` (its `input_schema`: `name:type,…`
+    or a JSON list/object), None when the catalog has no model log or nothing is recorded."""
+    import json
+
+    from saasbridge.errors import SaasBridgeError
+
+    try:
+        rows = list(read_rows(session, "models", ["name", "input_schema"], f"name = '{model.replace(chr(39), '')}'"))
+    except SaasBridgeError:  # no `models` entity in this catalog
+        return None
+    text = next((str(r["input_schema"]).strip() for r in rows if r.get("input_schema")), "")
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return len([part for part in text.split(",") if part.strip()])
+    return len(value) if isinstance(value, (list, dict)) else None

@@ -47,14 +47,15 @@ class Behaviour:
 
 
 class RequestLog:
-    """Appends one line per authenticated /v1 request: when it arrived, whose, and whether the
-    rate limit let it through (200) or not (429). Tests measure the rate clients keep with it."""
+    """Appends one line per authenticated /v1 request: when it arrived, whose, whether the rate
+    limit let it through (200) or not (429), its method and path. Tests measure the rate clients
+    keep with it, and which requests a command made."""
 
     def __init__(self, path: str):
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
-    def write(self, tenant: str, status: int) -> None:
-        os.write(self._fd, f"{time.time():.6f} {tenant} {status}\n".encode())
+    def write(self, tenant: str, status: int, method: str = "-", path: str = "-") -> None:
+        os.write(self._fd, f"{time.time():.6f} {tenant} {status} {method} {path}\n".encode())
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -116,7 +117,8 @@ class ProductionBehaviour:
         extra_headers: list[tuple[bytes, bytes]] = []
         decision = self.limiter.take(tenant) if self.limiter is not None else None
         if self.request_log is not None:
-            self.request_log.write(tenant, 429 if decision is not None and not decision.allowed else 200)
+            self.request_log.write(tenant, 429 if decision is not None and not decision.allowed else 200,
+                                   scope.get("method", "-"), scope["path"])
         if decision is not None:
             extra_headers = decision.headers()
             if not decision.allowed:

@@ -5,7 +5,7 @@ Nothing here is part of `make test`: timings live only in these scripts."""
 
 import os
 
-# The connector's info log lines would drown the table; its EMF metrics still reach the transport.
+# The connector's info log lines would drown the table; its EMF metrics still reach the invoker.
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 # Run order; a module that is not there yet is reported as missing, not as a failure.

@@ -28,7 +28,7 @@ RUNTIME_STANDIN = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil")
 
 def build_package(output: Path) -> tuple[Path, int, int]:
     """The x86_64 package for the running Python: (directory, unzipped bytes, zipped bytes)."""
-    from saasbridge.local.packaging import build
+    from saasbridge.build.lambda_package import build
 
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     arch = "x86_64" if platform.machine() == "x86_64" else "arm64"

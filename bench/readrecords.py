@@ -11,10 +11,9 @@ included), rows lost or doubled against the API's own database, and the 429s the
 from __future__ import annotations
 
 import time
-import uuid
 
 from bench.support import (
-    MeteredTransport,
+    MeteredInvoker,
     Stopwatch,
     api_bound_rows_per_s,
     bare_cursor_walk,
@@ -23,7 +22,6 @@ from bench.support import (
     create_bucket,
     figure,
     run_from_command_line,
-    s3_client,
     truth_records,
     workdir,
 )
@@ -35,32 +33,23 @@ ENTITY = "events"
 CASES = (("latency-bound", 50.0), ("rate-bound", 5.0))
 
 
-def read_one_split(transport: MeteredTransport, moto_url: str, entity: str) -> tuple[list[str], float, int]:
-    """GetTable + GetSplits (one split) untimed, then the timed ReadRecords; returns the ids the
-    split delivered, the ReadRecords seconds and its page size."""
-    from athena_connector import protocol as p
+def read_one_split(invoker: MeteredInvoker, moto_url: str, entity: str) -> tuple[list[str], float, int]:
+    """GetTable + GetSplits (one split) untimed, then the timed ReadRecords (spilled blocks read
+    back included); returns the ids the split delivered, those seconds and the page size."""
+    from athena_connector import protocol
     from saasbridge.catalog import load_catalog
+    from saasbridge.drivers.athena import UNOBSERVED, AthenaDriver, TableScan
 
-    qid = str(uuid.uuid4())
-    schema = p.decode_schema(transport.invoke("athena", p.build_get_table_request("saas", "crm", entity,
-                                                                                 query_id=qid)).payload["schema"])
-    cons = p.build_constraints({})
-    parts = p.build_get_table_layout_request("saas", "crm", entity, constraints=cons, schema=schema, query_id=qid)
-    layout = transport.invoke("athena", parts).payload
-    splits = transport.invoke("athena", p.build_get_splits_request(
-        "saas", "crm", entity, partitions=layout["partitions"], partition_columns=[], constraints=cons,
-        query_id=qid)).payload["splits"]
+    driver = AthenaDriver(invoker, s3_endpoint_url=moto_url)
+    s = driver.session(UNOBSERVED)
+    schema, partition_columns = driver.get_table(s, "crm", entity, UNOBSERVED)
+    scan = TableScan("crm", entity, schema, partition_columns, protocol.build_constraints({}, version=s.serde_version))
+    _, splits = driver.layout_and_splits(s, scan, UNOBSERVED)
     if len(splits) != 1:
         raise RuntimeError(f"expected one split, the connector made {len(splits)}")
-    transport.reset()
-    request = p.build_read_records_request("saas", "crm", entity, schema=schema, split=splits[0], constraints=cons,
-                                           query_id=qid)
+    invoker.reset()
     with Stopwatch() as watch:
-        response = transport.invoke("athena", request).payload
-    if response["@type"] == "ReadRecordsResponse":
-        batches = [p.decode_block(response["records"])]
-    else:
-        batches = list(p.read_spilled_blocks(s3_client(moto_url), response, schema))
+        batches = driver.read_split(s, scan, schema, splits[0], UNOBSERVED)
     ids = [i for b in batches for i in b.column("id").to_pylist()]
     return ids, watch.seconds, load_catalog(catalog_path()).pagination.max_page_size
 
@@ -73,10 +62,10 @@ def run_case(label: str, rate: float, *, scale: float, moto_url: str) -> list[di
         catalog = catalog_with_budget(tmp, rate=rate, concurrency=4, scale=scale)
         walk_rows, walk_requests, walk_seconds = bare_cursor_walk(api.url, ENTITY, 1000)
         time.sleep(max(1.0, walk_requests / rate))  # let the API's token bucket refill
-        transport = MeteredTransport()
+        invoker = MeteredInvoker()
         with connector_environment(api.url, moto_url, catalog, SAASBRIDGE_ATHENA_MAX_SPLITS="1"):
-            ids, seconds, page_size = read_one_split(transport, moto_url, ENTITY)
-        metrics = transport.reset()
+            ids, seconds, page_size = read_one_split(invoker, moto_url, ENTITY)
+        metrics = invoker.reset()
         truth = [r["id"] for r in truth_records(api.db_path, ENTITY)]  # type: ignore[arg-type]
     requests = int(metrics.get("ApiRequests", 0))
     throttled = int(metrics.get("ApiThrottled", 0))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.support import (
-    MeteredTransport,
+    MeteredInvoker,
     catalog_with_budget,
     connector_environment,
     figure,
@@ -102,13 +102,13 @@ def run(quick: bool = False) -> list[dict]:
         db = {e: truth_records(api.db_path, e) for e in ("accounts", "contacts", "deals", "events")}  # type: ignore[arg-type]
         catalog = catalog_with_budget(tmp, rate=rate, concurrency=4, scale=scale)
         with connector_environment(api.url, None, catalog):
-            transport = MeteredTransport()
-            engine = Engine(EngineOptions(transport=transport, max_inline_block_size=6_000_000))
+            invoker = MeteredInvoker()
+            engine = Engine(EngineOptions(invoker=invoker, max_inline_block_size=6_000_000))
             engine.list_schemas()
             for case in cases(db):
-                transport.reset()
+                invoker.reset()
                 result = engine.execute(case.sql)
-                made = int(transport.reset().get("ApiRequests", 0))
+                made = int(invoker.reset().get("ApiRequests", 0))
                 got = outcome(case, result.table)
                 right = got == case.expected
                 split_note = f" ({result.stats.splits} splits)" if result.stats.splits > 1 else ""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from bench.support import (
-    MeteredTransport,
+    MeteredInvoker,
     Stopwatch,
     api_bound_rows_per_s,
     bare_cursor_walk,
@@ -36,13 +36,13 @@ def scan_once(moto_url: str, splits: int) -> tuple[list[str], float, dict, int]:
     """One `SELECT *` of the entity with at most `splits` splits: (ids, seconds, metrics, splits made)."""
     from saasbridge.local.engine import Engine, EngineOptions
 
-    transport = MeteredTransport()
-    engine = Engine(EngineOptions(transport=transport, parallelism=splits, s3_endpoint_url=moto_url))
+    invoker = MeteredInvoker()
+    engine = Engine(EngineOptions(invoker=invoker, parallelism=splits, s3_endpoint_url=moto_url))
     engine.list_schemas()  # ping and capabilities outside the timing
-    transport.reset()
+    invoker.reset()
     with Stopwatch() as watch:
         result = engine.execute(f"SELECT * FROM crm.{ENTITY}")
-    return result.table.column("id").to_pylist(), watch.seconds, transport.reset(), result.stats.splits
+    return result.table.column("id").to_pylist(), watch.seconds, invoker.reset(), result.stats.splits
 
 
 def run(quick: bool = False) -> list[dict]:

@@ -92,24 +92,24 @@ def _root() -> os.PathLike:
 def child_scan(api_url: str, moto_url: str, block_size: int) -> None:
     """One forced-spill ReadRecords of the whole entity; prints rows, blocks and memory peaks."""
     with connector_environment(api_url, moto_url, None, SAASBRIDGE_ATHENA_MAX_SPLITS="1"):
-        from athena_connector import protocol as p
-        from athena_connector.handler import lambda_handler
+        from athena_connector import protocol
+        from saasbridge.drivers.athena import UNOBSERVED, AthenaDriver, TableScan
+        from saasbridge.drivers.lambda_invoker import InProcessInvoker
 
         pool = pa.default_memory_pool()
         base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        schema = p.decode_schema(lambda_handler(p.build_get_table_request("saas", "crm", ENTITY), None)["schema"])
-        cons = p.build_constraints({})
-        parts = pa.RecordBatch.from_pydict({"partitionId": pa.array([1], pa.int32())})
-        splits = lambda_handler(p.build_get_splits_request("saas", "crm", ENTITY, partitions=parts,
-                                                           partition_columns=[], constraints=cons), None)["splits"]
+        driver = AthenaDriver(InProcessInvoker("athena"), max_block_size=block_size, max_inline_block_size=1,
+                              s3_endpoint_url=moto_url)  # fmt: skip
+        s = driver.session(UNOBSERVED)
+        schema, partition_columns = driver.get_table(s, "crm", ENTITY, UNOBSERVED)
+        scan = TableScan("crm", ENTITY, schema, partition_columns, protocol.build_constraints({}))
+        _, splits = driver.layout_and_splits(s, scan, UNOBSERVED)
         before = pool.bytes_allocated()
-        resp = lambda_handler(p.build_read_records_request("saas", "crm", ENTITY, schema=schema, split=splits[0],
-                                                           constraints=cons, max_block_size=block_size,
-                                                           max_inline_block_size=1), None)
+        resp = driver.read_records(s, scan, schema, splits[0], UNOBSERVED)
         peak = pool.max_memory() - before
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         blocks = resp.get("remoteBlocks") or []
-        rows = sum(b.num_rows for b in p.read_spilled_blocks(s3_client(moto_url), resp, schema))
+        rows = sum(b.num_rows for b in driver.blocks(resp, UNOBSERVED))
     print(json.dumps({"rows": rows, "blocks": len(blocks), "arrow_peak": peak, "max_rss": rss,
                       "rss_before_scan": base_rss}))
 

@@ -1,5 +1,5 @@
 """What the benchmark modules share: a figure row, the API bound, a catalog with chosen rate
-settings, the connector's environment for in-process runs, and a transport that sums the
+settings, the connector's environment for in-process runs, and an invoker that sums the
 connector's own metrics (its EMF log lines) over every invocation; and the command line of a module
 run on its own."""
 
@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from saasbridge.drivers.lambda_invoker import InProcessInvoker
 
 TENANT = "acme"
 API_KEY = "demo-acme-key"
@@ -139,20 +141,18 @@ def create_bucket(moto_url: str, bucket: str = SPILL_BUCKET) -> None:
         s3.create_bucket(Bucket=bucket)
 
 
-class MeteredTransport:
-    """The engine's in-process transport, summing every EMF metric the connector logs."""
+class MeteredInvoker(InProcessInvoker):
+    """The Athena handler in process, summing every EMF metric the connector logs."""
 
     def __init__(self) -> None:
-        from saasbridge.local.engine import InProcessTransport
-
-        self.inner = InProcessTransport()
+        super().__init__("athena")
         self.totals: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def invoke(self, function: str, payload: dict) -> Any:
+    def invoke(self, payload: dict) -> Any:
         from saasbridge.local.engine.metrics import emf_metrics
 
-        result = self.inner.invoke(function, payload)
+        result = super().invoke(payload)
         found = emf_metrics(result.log_tail)
         with self._lock:
             for name, value in found.items():

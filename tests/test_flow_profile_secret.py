@@ -9,7 +9,7 @@ import uuid
 
 import boto3
 
-from saasbridge.local.flow_runner.profile import ensure_secret
+from saasbridge.drivers.appflow_profile import ensure_secret
 
 
 class BothReadFirst:

@@ -20,14 +20,8 @@ import urllib3
 from appflow_connector import session
 from demo_saas.store import dump_records
 from saasbridge.cli import main
-from saasbridge.local.flow_runner import (
-    EndpointTransport,
-    ExtractOptions,
-    InProcessTransport,
-    WritebackOptions,
-    run_extract,
-    run_writeback,
-)
+from saasbridge.drivers.lambda_invoker import EndpointInvoker, InProcessInvoker
+from saasbridge.local.flow_runner import ExtractOptions, WritebackOptions, run_extract, run_writeback
 from saasbridge.local.flow_runner.incremental import STATE_FILE
 from tests.helpers import api_value, norm
 
@@ -166,13 +160,13 @@ def test_extract_through_the_local_invoke_endpoint(reference_api, env, tmp_path)
 
     truth = dump_records(reference_api.db_path, "acme", "deals")
     with LambdaEndpoint() as endpoint:
-        transport = EndpointTransport(endpoint.url, "saasbridge-appflow")
+        invoker = EndpointInvoker(endpoint.url, "saasbridge-appflow")
         result = run_extract(
             ExtractOptions(
-                "deals", str(tmp_path), api_url=reference_api.url, transport=transport, max_results=400
+                "deals", str(tmp_path), api_url=reference_api.url, invoker=invoker, max_results=400
             )
         )
-    assert transport.invocations == result.invocations >= 2 + -(-len(truth) // 400)
+    assert invoker.invocations == result.invocations >= 2 + -(-len(truth) // 400)
     assert result.api_requests is None  # the connector runs elsewhere: not visible to the runner
     assert_same_rows("deals", read_files(blobs(result.files), "parquet", "deals"), truth)
 
@@ -369,10 +363,10 @@ def test_short_lambda_deadline_pages_early_and_loses_nothing(env, tmp_path):
         # only with its expected time + 0.25 s left, and none takes under 0.3 s, so one call holds at most
         # 9 requests: 20 pages need at least 3 calls. A request slowed by load has 2.45 s to spare (with
         # 1.5 s per call, 0.95 s: a slower one left the connector no room to start any request again).
-        transport = InProcessTransport(timeout_seconds=6)
+        invoker = InProcessInvoker("appflow", timeout_seconds=6)
         result = run_extract(
             ExtractOptions(
-                "accounts", str(tmp_path / "out"), api_url=api.url, page_size=2, transport=transport
+                "accounts", str(tmp_path / "out"), api_url=api.url, page_size=2, invoker=invoker
             )
         )
         pages = -(-len(truth) // 2)
@@ -389,49 +383,16 @@ def test_a_deadline_no_api_page_fits_stops_with_a_clear_error(env, tmp_path):
     """Each QueryData may spend 0.5 s (3.2 s of Lambda time less the 3 s reserve; 0.5 s is the
     connector's floor), every API page takes 0.8 s: the connector answers with no records and the same
     nextToken; the runner stops after a bounded number of such calls (it used to loop until killed)."""
-    from saasbridge.local.flow_runner.extract import MAX_STALLED_CALLS
-    from saasbridge.local.flow_runner.protocol import FlowRunError
+    from saasbridge.drivers.appflow import MAX_STALLED_CALLS, FlowRunError
     from saasbridge.local.processes import start_reference_api
 
     with start_reference_api(scale=0.01, seed=31, rate_limit=1000, latency_ms=800) as api:
-        transport = InProcessTransport(timeout_seconds=3.2)
+        invoker = InProcessInvoker("appflow", timeout_seconds=3.2)
         with pytest.raises(FlowRunError, match="makes no progress"):
-            run_extract(ExtractOptions("accounts", str(tmp_path / "out"), api_url=api.url, transport=transport))
+            run_extract(ExtractOptions("accounts", str(tmp_path / "out"), api_url=api.url, invoker=invoker))
     # DescribeConnectorConfiguration, DescribeEntity, the first QueryData, then the stalled ones
-    assert transport.invocations <= 3 + MAX_STALLED_CALLS
+    assert invoker.invocations <= 3 + MAX_STALLED_CALLS
     assert not list((tmp_path / "out").rglob("*.parquet"))  # no partial output left behind
-
-
-class _ScriptedTransport:
-    """Unit-level stand-in for the connector: answers from a script (this module's protocol logic only)."""
-
-    def __init__(self, answers):
-        self.answers, self.invocations, self.events = list(answers), 0, []
-
-    def invoke(self, event):
-        self.invocations += 1
-        self.events.append(event)
-        return self.answers.pop(0)
-
-
-def test_runner_retries_what_appflow_retries_and_stops_on_the_rest():
-    from saasbridge.local.flow_runner.protocol import ConnectorSession, FlowRunError
-
-    throttled = {"isSuccess": False, "errorDetails": {"errorCode": "RateLimitExceeded", "errorMessage": "slow down",
-                                                      "retryAfterSeconds": 2}}  # fmt: skip
-    ok = {"isSuccess": True, "errorDetails": None, "records": ["{}"], "nextToken": None}
-    pauses: list[float] = []
-    transport = _ScriptedTransport([throttled, throttled, ok])
-    s = ConnectorSession(transport, secret_arn="arn", authentication_type="ApiKey", sleep=pauses.append)
-    answer = s.query_data("accounts", fields=None, expression=None, max_results=10, token="t1")
-    assert answer is ok and pauses == [2, 2] and s.retries == 2
-    assert [e["nextToken"] for e in transport.events] == ["t1"] * 3  # the same page asked again
-    bad = {"isSuccess": False, "errorDetails": {"errorCode": "InvalidArgument", "errorMessage": "bad filter"}}
-    s = ConnectorSession(
-        _ScriptedTransport([bad]), secret_arn="arn", authentication_type="ApiKey", sleep=pauses.append
-    )
-    with pytest.raises(FlowRunError, match="QueryData failed: InvalidArgument: bad filter"):
-        s.query_data("accounts", fields=None, expression="x", max_results=10, token=None)
 
 
 # ---------------------------------------------------------------- CLI errors

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from saasbridge.build import lambda_package as packaging
 from saasbridge.catalog import load_catalog
-from saasbridge.local import packaging
 
 pytestmark = pytest.mark.slow
 

@@ -94,7 +94,7 @@ def test_access_denied_names_the_iam_action():
 
 
 def test_model_log_lambda_imports_nothing_local_only():
-    from saasbridge.local.packaging import LOCAL_ONLY
+    from saasbridge.build.lambda_package import LOCAL_ONLY
 
     code = ("import sys, saasbridge.sagemaker.lambda_sync, saasbridge.sagemaker.modellog.deploy; "
             "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")

@@ -5,7 +5,9 @@ and must give exactly what DuckDB gives on a direct dump of the API's database."
 from __future__ import annotations
 
 import pytest
-from sql_support import (
+
+from saasbridge.local.engine import EndpointInvoker, Engine, EngineOptions, run_sql
+from tests.sql_support import (
     CountingProxy,
     EndpointProcess,
     connector_env,
@@ -14,8 +16,6 @@ from sql_support import (
     sort_key,
     truth_database,
 )
-
-from saasbridge.local.engine import Boto3Transport, Engine, EngineOptions, run_sql
 
 # (sql, ordered): ordered = compare row order too (the ORDER BY keys are unique).
 QUERIES = [
@@ -105,7 +105,7 @@ def stack(reference_api, moto_server):
 def engine(stack, moto_server) -> Engine:
     _, endpoint = stack
     return Engine(
-        EngineOptions(transport=Boto3Transport(endpoint_url=endpoint.url), s3_endpoint_url=moto_server.url)
+        EngineOptions(invoker=EndpointInvoker(endpoint.url), s3_endpoint_url=moto_server.url)
     )
 
 
@@ -141,7 +141,7 @@ def test_large_scan_spills_and_stays_exact(stack, aws_env, moto_server, truth) -
     _, endpoint = stack
     small = Engine(
         EngineOptions(
-            transport=Boto3Transport(endpoint_url=endpoint.url),
+            invoker=EndpointInvoker(endpoint.url),
             s3_endpoint_url=moto_server.url,
             max_inline_block_size=20_000,
             max_block_size=50_000,

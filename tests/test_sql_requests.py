@@ -4,9 +4,9 @@ proxy in front of the reference API (independent of what the connector reports).
 from __future__ import annotations
 
 import pytest
-from sql_support import CountingProxy, EndpointProcess, connector_env, create_bucket
 
-from saasbridge.local.engine import Boto3Transport, Engine, EngineOptions, run_sql
+from saasbridge.local.engine import EndpointInvoker, Engine, EngineOptions, run_sql
+from tests.sql_support import CountingProxy, EndpointProcess, connector_env, create_bucket
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +14,7 @@ def counted(reference_api, moto_server):
     create_bucket(moto_server.url)
     proxy = CountingProxy(reference_api.url)
     endpoint = EndpointProcess(connector_env(proxy.url, moto_server.url))
-    engine = Engine(EngineOptions(transport=Boto3Transport(endpoint_url=endpoint.url), s3_endpoint_url=moto_server.url))
+    engine = Engine(EngineOptions(invoker=EndpointInvoker(endpoint.url), s3_endpoint_url=moto_server.url))
     try:
         yield engine, proxy
     finally:

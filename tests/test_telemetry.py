@@ -9,7 +9,6 @@ import threading
 from types import SimpleNamespace
 
 import pytest
-from sql_support import DEMO_KEY, CountingProxy
 
 from appflow_connector import session
 from appflow_connector.handler import lambda_handler as appflow_handler
@@ -18,6 +17,7 @@ from saasbridge.client.stats import ClientStats, UsageMeter
 from saasbridge.telemetry import USAGE_METRICS
 from tests import athena_driver
 from tests.helpers import put_secret
+from tests.sql_support import DEMO_KEY, CountingProxy
 
 ATHENA_COUNTERS = {"RowsRead", "RowsReturned", "BytesReturned", "SpilledBlocks", "ValuesNulled"}
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from saasbridge.local.packaging import PACKAGED_CATALOG
+from saasbridge.build.lambda_package import PACKAGED_CATALOG
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"

@@ -186,13 +186,13 @@ def test_train_script_refuses_to_run_without_channels(tmp_path):
 def test_a_failed_run_leaves_no_training_files(env, tmp_path):
     """Every API page outlasts a QueryData call's budget, so the run stops with an error after the
     training channels were opened: nothing of them stays in the output folder."""
-    from saasbridge.local.flow_runner import InProcessTransport
-    from saasbridge.local.flow_runner.protocol import FlowRunError
+    from saasbridge.drivers.appflow import FlowRunError
+    from saasbridge.drivers.lambda_invoker import InProcessInvoker
     from saasbridge.local.processes import start_reference_api
 
     out = tmp_path / "out"
     slow_api = start_reference_api(scale=0.01, seed=31, rate_limit=1000, latency_ms=800)
     with slow_api as slow, pytest.raises(FlowRunError, match="makes no progress"):
         run_extract(ExtractOptions("accounts", str(out), api_url=slow.url, for_training="employees",
-                                   flow_name="f", transport=InProcessTransport(timeout_seconds=3.2)))
+                                   flow_name="f", invoker=InProcessInvoker("appflow", timeout_seconds=3.2)))
     assert not (out / "f" / "_training").exists(), sorted(out.rglob("*"))

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from saasbridge.local.flow_runner.cli_options import add_connector_options, csv_list, transport_from_args
+from saasbridge.cli.connector_options import add_connector_options, csv_list, invoker_from_args
 
 
 def register(subparsers: Any) -> None:
@@ -55,12 +55,12 @@ def run(args: argparse.Namespace) -> int:
         entity=args.entity, to=args.to, incremental=args.incremental, where=args.where,
         fields=csv_list(args.fields), format=args.format, for_training=args.for_training,
         training_format=args.training_format, validation_fraction=args.validation_fraction,
-        flow_name=args.flow_name, transport=transport_from_args(args), secret_arn=args.secret_arn,
+        flow_name=args.flow_name, invoker=invoker_from_args(args), secret_arn=args.secret_arn,
         profile_name=args.profile, api_url=args.api_url, page_size=args.page_size,
         max_results=args.max_results, rows_per_file=args.rows_per_file, lookback_seconds=args.lookback,
         progress=False if args.no_progress else None,
     )  # fmt: skip
-    with aws_for_flow(options.transport, options.secret_arn, [options.to]):
+    with aws_for_flow(options.invoker, options.secret_arn, [options.to]):
         result = run_extract(options)
     print(result.summary())
     if result.training_manifest_uri:

@@ -43,15 +43,12 @@ def read_event(path: str) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from saasbridge.local.engine.transport import Boto3Transport, InProcessTransport
+    from saasbridge.drivers.lambda_invoker import invoker_for
 
     event = read_event(args.event)
-    if args.endpoint_url or args.function_name:
-        transport: Any = Boto3Transport(
-            region=args.region, endpoint_url=args.endpoint_url, function_name=args.function_name
-        )
-    else:
-        transport = InProcessTransport()
-    result = transport.invoke(args.handler, event)
+    invoker = invoker_for(
+        args.handler, function_name=args.function_name, region=args.region, endpoint_url=args.endpoint_url
+    )
+    result = invoker.invoke(event)
     sys.stdout.write(orjson.dumps(result.payload, option=orjson.OPT_INDENT_2).decode() + "\n")
     return 0

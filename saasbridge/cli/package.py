@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from saasbridge.local.packaging import build_all
+    from saasbridge.build.lambda_package import build_all
 
     arches = ("arm64", "x86_64") if args.arch == "both" else (args.arch,)
     build_all(arches, python=args.python, output=args.output, include_boto3=args.with_boto3,

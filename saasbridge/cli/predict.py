@@ -8,7 +8,7 @@ import argparse
 import sys
 from typing import Any
 
-from saasbridge.local.flow_runner.cli_options import add_connector_options, csv_list, transport_from_args
+from saasbridge.cli.connector_options import add_connector_options, csv_list, invoker_from_args
 
 MODES = ("realtime", "async", "batch")
 
@@ -106,17 +106,17 @@ def run(args: argparse.Namespace) -> int:
     from saasbridge.sagemaker.inference import Connection, PredictOptions, predict
 
     _check(args)
-    transport = transport_from_args(args)
+    invoker = invoker_from_args(args)
     options = PredictOptions(
         entity=args.entity, features=csv_list(args.features) or [], into=args.into, where=args.where,
         id_column=args.id_column, max_rows_per_request=args.max_rows_per_request,
-        connection=Connection(transport, args.secret_arn, args.profile, args.api_url),
+        connection=Connection(invoker, args.secret_arn, args.profile, args.api_url),
         progress=False if args.no_progress else None,
     )  # fmt: skip
     scorer = build_scorer(args)
     if args.content_type and args.model:
         scorer.content_type = args.content_type
-    with aws_for_flow(transport, args.secret_arn, [args.s3_uri or ""]):
+    with aws_for_flow(invoker, args.secret_arn, [args.s3_uri or ""]):
         result = predict(options, scorer)
     for line in result.failure_lines():
         print(line, file=sys.stderr)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from saasbridge.local.flow_runner.cli_options import add_connector_options, csv_list, transport_from_args
+from saasbridge.cli.connector_options import add_connector_options, csv_list, invoker_from_args
 
 MAX_FAILURES_SHOWN = 20
 
@@ -33,10 +33,10 @@ def run(args: argparse.Namespace) -> int:
 
     options = WritebackOptions(
         entity=args.entity, source=args.source, operation=args.operation, batch_size=args.batch_size,
-        columns=csv_list(args.columns), transport=transport_from_args(args), secret_arn=args.secret_arn,
+        columns=csv_list(args.columns), invoker=invoker_from_args(args), secret_arn=args.secret_arn,
         profile_name=args.profile, api_url=args.api_url, progress=False if args.no_progress else None,
     )  # fmt: skip
-    with aws_for_flow(options.transport, options.secret_arn, [options.source]):
+    with aws_for_flow(options.invoker, options.secret_arn, [options.source]):
         result = run_writeback(options)
     for failure in result.failures[:MAX_FAILURES_SHOWN]:
         rid = f" (id {failure.record_id})" if failure.record_id else ""

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from saasbridge.local.engine import Boto3Transport, Engine, EngineOptions, QueryStats, run_sql
+from saasbridge.drivers.lambda_invoker import invoker_for
+from saasbridge.local.engine import Engine, EngineOptions, QueryStats, run_sql
 
 _LAST: dict[str, QueryStats] = {}
 
@@ -19,16 +20,12 @@ def make_engine(
     parallelism: int = 4,
     max_inline_block_size: int | None = None,
 ) -> Engine:
-    """An engine on the transport the options name: a deployed Lambda (`function_name` +
+    """An engine on the invoker the options name: a deployed Lambda (`function_name` +
     `region`), the local invoke endpoint (`endpoint_url`), or in-process (neither)."""
     options = EngineOptions(catalog_name=catalog_name, parallelism=parallelism)
     if max_inline_block_size is not None:
         options.max_inline_block_size = max_inline_block_size
-    if function_name or endpoint_url:
-        options.transport = Boto3Transport(
-            region=region, endpoint_url=endpoint_url, function_name=function_name
-        )
-        options.function = function_name or "athena"
+    options.invoker = invoker_for("athena", function_name=function_name, region=region, endpoint_url=endpoint_url)
     return Engine(options)
 
 

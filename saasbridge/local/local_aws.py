@@ -24,19 +24,19 @@ def aws_configured_locally() -> bool:
     return bool(os.environ.get("AWS_ENDPOINT_URL"))
 
 
-def needs_local_secrets(transport: object, secret_arn: str | None, uris: list[str]) -> bool:
+def needs_local_secrets(invoker: object, secret_arn: str | None, uris: list[str]) -> bool:
     """A flow run with the connector in this process, local files only, and no secret given."""
-    from saasbridge.local.flow_runner.transport import InProcessTransport
+    from saasbridge.drivers.lambda_invoker import InProcessInvoker
 
-    in_process = transport is None or isinstance(transport, InProcessTransport)
+    in_process = invoker is None or isinstance(invoker, InProcessInvoker)
     return in_process and not secret_arn and not aws_configured_locally() and not any(
         is_s3_url(u) for u in uris
     )
 
 
-def aws_for_flow(transport: object, secret_arn: str | None, uris: list[str]) -> AbstractContextManager[None]:
+def aws_for_flow(invoker: object, secret_arn: str | None, uris: list[str]) -> AbstractContextManager[None]:
     """`local_aws()` when the flow run needs it (see `needs_local_secrets`), else a no-op block."""
-    return local_aws() if needs_local_secrets(transport, secret_arn, uris) else nullcontext()
+    return local_aws() if needs_local_secrets(invoker, secret_arn, uris) else nullcontext()
 
 
 @contextmanager

@@ -6,23 +6,18 @@
 
 from __future__ import annotations
 
+from saasbridge.drivers.lambda_invoker import EndpointInvoker, InProcessInvoker, InvokeError, Invoker
 from saasbridge.local.engine.engine import Engine, EngineOptions, QueryResult, QueryStats
 from saasbridge.local.engine.statements import run_sql
-from saasbridge.local.engine.transport import (
-    Boto3Transport,
-    InProcessTransport,
-    LambdaInvokeError,
-    Transport,
-)
 
 __all__ = [
-    "Boto3Transport",
+    "EndpointInvoker",
     "Engine",
     "EngineOptions",
-    "InProcessTransport",
-    "LambdaInvokeError",
+    "InProcessInvoker",
+    "InvokeError",
+    "Invoker",
     "QueryResult",
     "QueryStats",
-    "Transport",
     "run_sql",
 ]

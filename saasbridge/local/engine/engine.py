@@ -1,15 +1,14 @@
 """The local engine: plays Athena's part against a connector, through the JSON protocol only.
 
-Per table reference: GetTable, GetDataSourceCapabilities (v4+), GetTableLayout, GetSplits
-(following continuation tokens), then ReadRecords for every split in parallel, spilled blocks
-read back from S3. The rows go into DuckDB (Arrow, zero copy) where the whole statement runs.
+It plans each table reference (columns, pushed constraints, limit) and runs the statement in
+DuckDB (Arrow, zero copy); the request sequence itself (GetTable, capabilities, layout, splits,
+ReadRecords in parallel, spilled blocks) is the Athena driver's (`saasbridge.drivers.athena`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,12 +16,12 @@ from typing import Any
 import pyarrow as pa
 
 from athena_connector import protocol
+from saasbridge.drivers import athena
+from saasbridge.drivers.lambda_invoker import InProcessInvoker, Invoker, InvokeResult
 from saasbridge.errors import QueryError
-from saasbridge.local.engine import analysis, metrics, spill, wire
+from saasbridge.local.engine import analysis, metrics
 from saasbridge.local.engine.domains import Domain, to_value_set
-from saasbridge.local.engine.transport import InProcessTransport, InvokeResult, Transport
 
-MAX_SERDE_VERSION = 6
 ORDER_DIRECTIONS = {
     (False, False): "ASC_NULLS_LAST",
     (False, True): "ASC_NULLS_FIRST",
@@ -34,11 +33,11 @@ ORDER_DIRECTIONS = {
 @dataclass
 class EngineOptions:
     catalog_name: str = "saas"  # the Athena data source name (first part of "saas"."crm"."accounts")
-    function: str = "athena"  # the connector's function name
-    transport: Transport | None = None  # default: in-process
+    function: str = "athena"  # the connector's function name, for the default in-process invoker
+    invoker: Invoker | None = None  # default: the handler in this process
     parallelism: int = 4  # concurrent ReadRecords calls
-    max_block_size: int = wire.DEFAULT_MAX_BLOCK_SIZE
-    max_inline_block_size: int = wire.DEFAULT_MAX_INLINE_BLOCK_SIZE
+    max_block_size: int = athena.DEFAULT_MAX_BLOCK_SIZE
+    max_inline_block_size: int = athena.DEFAULT_MAX_INLINE_BLOCK_SIZE
     default_schema: str | None = None  # for unqualified table names; default: the only schema
     s3_endpoint_url: str | None = None  # default: boto3's own (AWS_ENDPOINT_URL[_S3])
 
@@ -65,6 +64,10 @@ class QueryStats:
                 self.api_requests = (self.api_requests or 0) + requests
             if rows is not None:
                 self.rows_from_api = (self.rows_from_api or 0) + rows
+
+    def record_spilled(self, blocks: int) -> None:
+        with self._lock:
+            self.spilled_blocks += blocks
 
     def line(self) -> str:
         requests = "?" if self.api_requests is None else f"{self.api_requests:,}"
@@ -104,6 +107,12 @@ class ScanPlan:
         lines.append(f"  splits: {len(self.splits)}")
         return lines
 
+    @property
+    def scan(self) -> athena.TableScan:
+        return athena.TableScan(
+            self.schema_name, self.ref.table, self.table_schema, self.partition_columns, self.constraints
+        )
+
 
 @dataclass
 class QueryResult:
@@ -125,81 +134,33 @@ class Engine:
 
     def __init__(self, options: EngineOptions | None = None, **kwargs: Any):
         self.options = options or EngineOptions(**kwargs)
-        self.transport: Transport = self.options.transport or InProcessTransport()
-        self._serde: int | None = None
-        self._caps: wire.Capabilities | None = None
-        self._lock = threading.Lock()
+        self.invoker: Invoker = self.options.invoker or InProcessInvoker(self.options.function)
+        self.driver = athena.AthenaDriver(
+            self.invoker, self.options.catalog_name, max_block_size=self.options.max_block_size,
+            max_inline_block_size=self.options.max_inline_block_size, s3_endpoint_url=self.options.s3_endpoint_url,
+        )  # fmt: skip
 
-    # ------------------------------------------------------------ protocol plumbing
-
-    def _call(self, payload: dict, stats: QueryStats, *expected: str) -> dict:
-        result = self.transport.invoke(self.options.function, payload)
-        stats.record_call(result)
-        return wire.expect(result.payload, *expected)
-
-    def session(self, stats: QueryStats) -> wire.Session:
-        """A new query's session, pinging the function first if this engine has not yet."""
-        s = wire.Session(self.options.catalog_name, query_id=str(uuid.uuid4()))
-        with self._lock:
-            if self._serde is None:
-                ping = self._call(protocol.build_ping_request(s.catalog_name, **s.ids), stats, "PingResponse")
-                version = ping.get("serDeVersion") or 1
-                if version < 2:
-                    raise QueryError(
-                        f"the connector announced serde version {version}; Athena needs 2 or later (upgrade the connector)"
-                    )
-                self._serde = min(int(version), MAX_SERDE_VERSION)
-        s.serde_version = self._serde
-        return s
-
-    def capabilities(self, s: wire.Session, stats: QueryStats) -> wire.Capabilities:
-        with self._lock:
-            if self._caps is None:
-                if s.serde_version < 4:
-                    self._caps = wire.Capabilities({})
-                else:
-                    resp = self._call(
-                        protocol.build_get_data_source_capabilities_request(s.catalog_name, **s.ids),
-                        stats,
-                        "GetDataSourceCapabilitiesResponse",
-                    )
-                    self._caps = wire.Capabilities(resp.get("capabilities") or {})
-            return self._caps
+    def session(self, stats: QueryStats) -> athena.Session:
+        return self.driver.session(stats)
 
     # ------------------------------------------------------------ catalog
 
     def list_schemas(self, stats: QueryStats | None = None) -> list[str]:
         stats = stats or QueryStats()
-        s = self.session(stats)
-        resp = self._call(protocol.build_list_schemas_request(s.catalog_name, **s.ids), stats, "ListSchemasResponse")
-        return list(resp.get("schemas") or [])
+        return self.driver.list_schemas(self.session(stats), stats)
 
     def list_tables(
         self, schema: str | None = None, stats: QueryStats | None = None
     ) -> list[tuple[str, str]]:
         stats = stats or QueryStats()
         s = self.session(stats)
-        schema = schema or self._default_schema(stats)
-        tables: list[tuple[str, str]] = []
-        token: str | None = None
-        while True:
-            request = protocol.build_list_tables_request(s.catalog_name, schema, next_token=token, **s.ids)
-            resp = self._call(request, stats, "ListTablesResponse")
-            tables.extend((t["schemaName"], t["tableName"]) for t in resp.get("tables") or [])
-            token = resp.get("nextToken")
-            if not token:
-                return tables
+        return self.driver.list_tables(s, schema or self._default_schema(stats), stats)
 
     def get_table(
         self, schema: str, table: str, stats: QueryStats | None = None
     ) -> tuple[pa.Schema, list[str]]:
         stats = stats or QueryStats()
-        s = self.session(stats)
-        request = protocol.build_get_table_request(
-            s.catalog_name, schema, table, version=s.serde_version, **s.ids
-        )
-        resp = self._call(request, stats, "GetTableResponse")
-        return wire.decode_schema(resp["schema"]), list(resp.get("partitionColumns") or [])
+        return self.driver.get_table(self.session(stats), schema, table, stats)
 
     def _default_schema(self, stats: QueryStats) -> str:
         if self.options.default_schema:
@@ -233,7 +194,7 @@ class Engine:
             if key not in tables:
                 tables[key] = self.get_table(schema_name, ref.table, stats)
         analysis.analyse(stmt, {r.index: tables[(schema_names[r.index], r.table)][0] for r in stmt.refs})
-        caps = self.capabilities(s, stats) if stmt.refs else wire.Capabilities({})
+        caps = self.driver.capabilities(s, stats) if stmt.refs else athena.Capabilities({})
         plans = [
             self._plan_scan(
                 s, ref, schema_names[ref.index], *tables[(schema_names[ref.index], ref.table)], caps, stats
@@ -255,12 +216,12 @@ class Engine:
 
     def _plan_scan(
         self,
-        s: wire.Session,
+        s: athena.Session,
         ref: analysis.TableRef,
         schema_name: str,
         table_schema: pa.Schema,
         partition_columns: list[str],
-        caps: wire.Capabilities,
+        caps: athena.Capabilities,
         stats: QueryStats,
     ) -> ScanPlan:
         projection = pa.schema([f for f in table_schema if f.name in ref.columns])
@@ -281,61 +242,16 @@ class Engine:
         cons = protocol.build_constraints(summary, limit=limit, order_by=order, version=s.serde_version)
         return ScanPlan(ref, schema_name, table_schema, partition_columns, projection, cons)
 
-    def _layout_and_splits(self, s: wire.Session, plan: ScanPlan, stats: QueryStats) -> None:
-        ref = plan.ref
-        layout = self._call(
-            protocol.build_get_table_layout_request(
-                s.catalog_name,
-                plan.schema_name,
-                ref.table,
-                constraints=plan.constraints,
-                schema=plan.table_schema,
-                partition_columns=plan.partition_columns,
-                version=s.serde_version,
-                **s.ids,
-            ),
-            stats,
-            "GetTableLayoutResponse",
-        )
-        partitions = layout["partitions"]
-        plan.partitions = partitions
-        if wire.decode_block(partitions).num_rows == 0:
-            return  # no partition survived: nothing to read
-        token: str | None = None
-        seen: set[str] = set()
-        while True:
-            resp = self._call(
-                protocol.build_get_splits_request(
-                    s.catalog_name,
-                    plan.schema_name,
-                    ref.table,
-                    partitions=partitions,
-                    partition_columns=plan.partition_columns,
-                    constraints=plan.constraints,
-                    continuation_token=token,
-                    version=s.serde_version,
-                    **s.ids,
-                ),
-                stats,
-                "GetSplitsResponse",
-            )
-            plan.splits.extend(resp.get("splits") or [])
-            token = resp.get("continuationToken")
-            if not token:
-                return
-            if token in seen:
-                raise QueryError(f"the connector repeated the GetSplits continuation token {token!r}")
-            seen.add(token)
+    def _layout_and_splits(self, s: athena.Session, plan: ScanPlan, stats: QueryStats) -> None:
+        plan.partitions, plan.splits = self.driver.layout_and_splits(s, plan.scan, stats)
 
-    def _read_all(self, s: wire.Session, plans: list[ScanPlan], stats: QueryStats) -> dict[int, pa.Table]:
-        s3 = None
-        if any(p.splits for p in plans):
-            s3 = _LazyS3(self.options.s3_endpoint_url)
+    def _read_all(self, s: athena.Session, plans: list[ScanPlan], stats: QueryStats) -> dict[int, pa.Table]:
         jobs = [(plan, split) for plan in plans for split in plan.splits]
 
         def read(job: tuple[ScanPlan, dict]) -> list[pa.RecordBatch]:
             plan, split = job
-            return self._read_split(s, plan, split, stats, s3)
+            batches = self.driver.read_split(s, plan.scan, plan.projection, split, stats)
+            return [_conform(b, plan.projection) for b in batches]
 
         with ThreadPoolExecutor(max_workers=max(1, self.options.parallelism)) as pool:
             results = list(pool.map(read, jobs))
@@ -353,39 +269,6 @@ class Engine:
             stats.rows_from_connector += table.num_rows
             tables[plan.ref.index] = _for_duckdb(table, plan.projection.names)
         return tables
-
-    def _read_split(
-        self, s: wire.Session, plan: ScanPlan, split: dict, stats: QueryStats, s3: _LazyS3 | None
-    ) -> list[pa.RecordBatch]:
-        request = protocol.build_read_records_request(
-            s.catalog_name,
-            plan.schema_name,
-            plan.ref.table,
-            schema=plan.projection,
-            split=split,
-            constraints=plan.constraints,
-            max_block_size=self.options.max_block_size,
-            max_inline_block_size=self.options.max_inline_block_size,
-            version=s.serde_version,
-            **s.ids,
-        )
-        resp = self._call(request, stats, "ReadRecordsResponse", "RemoteReadRecordsResponse")
-        if resp["@type"] == "ReadRecordsResponse":
-            batches = [wire.decode_block(resp["records"])]
-        else:
-            assert s3 is not None
-            batches = spill.read_remote_blocks(resp, s3=s3.get())
-            with stats._lock:
-                stats.spilled_blocks += len(resp.get("remoteBlocks") or [])
-        return [_conform(b, plan.projection) for b in batches]
-
-
-class _LazyS3:
-    def __init__(self, endpoint_url: str | None):
-        self.endpoint_url = endpoint_url
-
-    def get(self) -> Any:
-        return spill.s3_client(self.endpoint_url)
 
 
 def _conform(batch: pa.RecordBatch, projection: pa.Schema) -> pa.RecordBatch:

@@ -10,7 +10,8 @@
    `connectorContext.entityDefinition` on record calls).
 4. `QueryDataRequest` with `selectedFieldNames` (the projection), `filterExpression` (the
    `--where` filter AND the incremental window) and `maxResults`, repeated with each `nextToken`
-   until a response has none. Throttling and transient errors are retried (protocol.py).
+   until a response has none. Throttling, transient errors and stalled tokens are the AppFlow
+   driver's (`saasbridge.drivers.appflow`).
 
 Output: `<to>/<flow name>/<execution id>/part-00000.<ext>`, … as AppFlow lays out its S3 output,
 the incremental state at `<to>/<flow name>/_saasbridge_state.json` and, with `--for-training`,
@@ -26,17 +27,17 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from saasbridge.drivers import appflow_profile as profile
+from saasbridge.drivers.appflow import AppFlowSession, FlowRunError, open_session, runtime_settings
+from saasbridge.drivers.lambda_invoker import InProcessInvoker, Invoker, encode
 from saasbridge.errors import ConfigError
-from saasbridge.local.flow_runner import incremental, profile
-from saasbridge.local.flow_runner.destination import open_destination
-from saasbridge.local.flow_runner.progress import Progress
-from saasbridge.local.flow_runner.protocol import ConnectorSession, FlowRunError
+from saasbridge.local.flow_runner import incremental
+from saasbridge.local.flow_runner.destination import Destination, open_destination
 from saasbridge.local.flow_runner.training import DEFAULT_VALIDATION_FRACTION, TrainingSink, check_training
-from saasbridge.local.flow_runner.transport import InProcessTransport, Transport
-from saasbridge.local.flow_runner.typing_ import columns_of, parse_record
+from saasbridge.local.flow_runner.typing_ import Column, columns_of
 from saasbridge.local.flow_runner.writers import FORMATS, RotatingSink
+from saasbridge.progress import Progress
 
-MAX_STALLED_CALLS = 25  # identical empty pages in a row before a run is declared stuck
 _LIMIT = re.compile(r"^(?P<body>.*?)\s*\b(?:limit|LIMIT)\s+(?P<count>\d+)\s*$", re.DOTALL)
 
 
@@ -52,7 +53,7 @@ class ExtractOptions:
     training_format: str = "csv"
     validation_fraction: float = DEFAULT_VALIDATION_FRACTION
     flow_name: str | None = None
-    transport: Transport | None = None  # default: in process
+    invoker: Invoker | None = None  # default: the AppFlow handler in this process
     secret_arn: str | None = None  # an existing profile secret; default: create one from SAASBRIDGE_*
     profile_name: str = profile.DEFAULT_PROFILE
     api_url: str | None = None  # the instanceUrl runtime setting (default: the connector's own)
@@ -129,183 +130,185 @@ def combine(where: str | None, window: str | None) -> str | None:
     return expression
 
 
-def open_profile(
-    transport: Transport, settings: dict[str, str], *, secret_arn: str | None, profile_name: str
-) -> ConnectorSession:
-    """DescribeConnectorConfiguration, the profile secret, and (for a new profile) its validation."""
-    probe = ConnectorSession(
-        transport, secret_arn="", authentication_type="ApiKey", runtime_settings=settings
-    )
-    configuration = probe.describe_connector_configuration()
-    auth_type = profile.authentication_type(configuration)
-    if secret_arn:
-        arn, created = secret_arn, False
-    else:
-        values = profile.secret_values(auth_type)
-        arn, created = profile.ensure_secret(profile.SECRET_NAME.format(profile=profile_name), values)
-        if created and isinstance(transport, InProcessTransport):
-            from saasbridge.client.credentials import clear_secret_cache
+@dataclass
+class _Plan:
+    """What one run asks for: the entity's definition, the fields it requests and writes, its filter."""
 
-            clear_secret_cache()  # the in-process connector caches secrets like a warm Lambda
-    versions = configuration.get("supportedApiVersions") or [None]
-    session = ConnectorSession(
-        transport, secret_arn=arn, authentication_type=auth_type, runtime_settings=settings,
-        api_version=versions[0],
-    )  # fmt: skip
-    session.configuration = configuration  # type: ignore[attr-defined]
-    session.retries += probe.retries
-    if created:
-        session.validate_credentials()
-        session.validate_runtime_settings("CONNECTOR_PROFILE")
-    return session
+    definition: dict
+    selected: list[str]  # the output's fields
+    requested: list[str]  # what QueryData asks for: selected + what incremental/training need
+    run: incremental.IncrementalRun | None
+    expression: str | None
+    state_rel: str
 
 
-def runtime_settings(api_url: str | None, page_size: int | None) -> dict[str, str]:
-    import os
+@dataclass
+class _Sinks:
+    """Where a run's records go: the flow's data files and, with --for-training, the training set."""
 
-    settings = {}
-    url = api_url or os.environ.get("SAASBRIDGE_API_URL")
-    if url:
-        settings["instanceUrl"] = url
-    if page_size:
-        settings["pageSize"] = str(page_size)
-    return settings
+    data: RotatingSink
+    training: TrainingSink | None
+
+    def write(self, records: list[dict], texts: list[str], plan: _Plan) -> None:
+        if plan.requested != plan.selected:
+            out = [{n: r.get(n) for n in plan.selected} for r in records]
+            self.data.write([encode(r).decode() for r in out], out)
+        else:
+            self.data.write(texts, records)
+        if self.training is not None:
+            self.training.write(records, texts)
+
+    def abort(self) -> None:
+        self.data.abort()
+        if self.training is not None:
+            self.training.abort()
 
 
-def run_extract(opts: ExtractOptions) -> ExtractResult:
+def _check_options(opts: ExtractOptions) -> str:
+    """The flow name, after checking the options that need no connector."""
     if opts.format not in FORMATS:
         raise ConfigError(f"--format {opts.format!r}: use one of {', '.join(FORMATS)}")
     if opts.max_results < 1:
         raise ConfigError("--max-results must be at least 1")
-    started = time.monotonic()
-    transport = opts.transport or InProcessTransport()
-    invocations_before = transport.invocations
     flow = opts.flow_name or f"saasbridge-{opts.entity}"
     if not re.fullmatch(r"[A-Za-z0-9][\w.-]{0,255}", flow):
         raise ConfigError(f"--flow-name {flow!r}: use letters, digits, '-', '_' or '.'")
+    return flow
+
+
+def _open_source(invoker: Invoker, opts: ExtractOptions, flow: str, execution_id: str) -> AppFlowSession:
+    session = open_session(
+        invoker, runtime_settings(opts.api_url, opts.page_size),
+        secret_arn=opts.secret_arn, profile_name=opts.profile_name,
+    )  # fmt: skip
+    if "SOURCE" not in (session.configuration.get("connectorModes") or []):
+        raise FlowRunError("the connector cannot be a flow source (connectorModes lacks SOURCE)")
+    session.flow_name, session.execution_id = flow, execution_id
+    return session
+
+
+def _selected_fields(opts: ExtractOptions, names: list[str]) -> list[str]:
+    selected = list(dict.fromkeys(opts.fields)) if opts.fields else names
+    unknown = [n for n in selected if n not in names]
+    if unknown:
+        raise ConfigError(f"--fields: {', '.join(unknown)} not in {opts.entity} (fields: {', '.join(names)})")
+    return selected
+
+
+def _incremental_run(
+    opts: ExtractOptions, columns: list[Column], pk: str | None, destination: Destination, state_rel: str
+) -> incremental.IncrementalRun:
+    inc = next((c for c in columns if c.is_incremental), None)
+    if inc is None:
+        raise ConfigError(f"{opts.entity} has no incremental timestamp field; run without --incremental")
+    state = incremental.FlowState.load(destination.read_text(state_rel), opts.entity, inc.name)
+    if opts.lookback_seconds is not None:
+        state.lookback_seconds = opts.lookback_seconds
+    return incremental.IncrementalRun(state, inc, pk, opts.clock())
+
+
+def _plan(session: AppFlowSession, opts: ExtractOptions, destination: Destination, flow: str) -> _Plan:
+    """DescribeEntity, then the fields, the incremental window and the filter this run sends."""
+    definition = session.describe_entity(opts.entity)
+    all_columns = columns_of(definition)
+    selected = _selected_fields(opts, [c.name for c in all_columns])
+    pk = next((c.name for c in all_columns if c.is_primary_key), None)
+    requested = list(selected)
+    state_rel = f"{flow}/{incremental.STATE_FILE}"
+    run = None
+    if opts.incremental:
+        run = _incremental_run(opts, all_columns, pk, destination, state_rel)
+        requested += [n for n in (pk, run.column.name) if n and n not in requested]  # for exactly-once
+    if opts.for_training:
+        check_training(all_columns, opts.for_training, opts.entity, fmt=opts.training_format,
+                       validation_fraction=opts.validation_fraction)
+        requested += [n for n in (opts.for_training, pk) if n and n not in requested]
+    expression = combine(opts.where, run.window_expression() if run else None)
+    return _Plan(definition, selected, requested, run, expression, state_rel)
+
+
+def _open_sinks(destination: Destination, opts: ExtractOptions, plan: _Plan, flow: str, execution_id: str) -> _Sinks:
+    data = RotatingSink(
+        destination, f"{flow}/{execution_id}", opts.format, columns_of(plan.definition, plan.selected),
+        opts.rows_per_file,
+    )  # fmt: skip
+    training = None
+    if opts.for_training:
+        training = TrainingSink(
+            destination, f"{flow}/_training/{execution_id}", columns_of(plan.definition, plan.requested),
+            opts.for_training, fmt=opts.training_format, validation_fraction=opts.validation_fraction,
+        )  # fmt: skip
+    return _Sinks(data, training)
+
+
+def _copy(session: AppFlowSession, opts: ExtractOptions, plan: _Plan, sinks: _Sinks) -> int:
+    """Every page of the entity into the sinks (records the incremental state already delivered
+    left out); returns the records delivered. A failure removes what the sinks staged."""
+    progress = Progress(f"{opts.entity} → {opts.to}", enabled=opts.progress)
+    delivered = 0
+    try:
+        for page in session.pages(opts.entity, plan.expression, plan.requested, max_results=opts.max_results):
+            kept = [
+                (record, text)
+                for record, text in zip(page.records, page.texts, strict=True)
+                if plan.run is None or plan.run.admit(record, text)
+            ]
+            if kept:
+                sinks.write([r for r, _ in kept], [t for _, t in kept], plan)
+                delivered += len(kept)
+            progress.update(records=delivered)
+        sinks.data.close()
+    except BaseException:
+        sinks.abort()
+        raise
+    finally:
+        progress.close()
+    return delivered
+
+
+def api_request_counts(invoker: Invoker) -> dict[int, int] | None:
+    """SaaS API requests made so far per live connector client, when the connector runs in this
+    process (a remote one's clients are out of sight)."""
+    if not isinstance(invoker, InProcessInvoker):
+        return None
+    from appflow_connector import session
+
+    return {id(client): client.stats.requests for client in list(session._clients.values())}
+
+
+def _requests_since(invoker: Invoker, before: dict[int, int] | None) -> int | None:
+    after = api_request_counts(invoker)
+    if after is None or before is None:
+        return None
+    return sum(n - before.get(key, 0) for key, n in after.items())  # per client: the connector may swap clients
+
+
+def run_extract(opts: ExtractOptions) -> ExtractResult:
+    flow = _check_options(opts)
+    started = time.monotonic()
+    invoker = opts.invoker or InProcessInvoker("appflow")
+    invocations_before = invoker.invocations
     execution_id = str(uuid.uuid4())
     destination = open_destination(opts.to)
     try:
-        session = open_profile(
-            transport, runtime_settings(opts.api_url, opts.page_size),
-            secret_arn=opts.secret_arn, profile_name=opts.profile_name,
-        )  # fmt: skip
-        if "SOURCE" not in (session.configuration.get("connectorModes") or []):  # type: ignore[attr-defined]
-            raise FlowRunError("the connector cannot be a flow source (connectorModes lacks SOURCE)")
-        session.flow_name, session.execution_id = flow, execution_id
-        definition = session.describe_entity(opts.entity)
-        all_columns = columns_of(definition)
-        names = [c.name for c in all_columns]
-        selected = list(dict.fromkeys(opts.fields)) if opts.fields else names
-        unknown = [n for n in selected if n not in names]
-        if unknown:
-            raise ConfigError(
-                f"--fields: {', '.join(unknown)} not in {opts.entity} (fields: {', '.join(names)})"
-            )
-        pk = next((c.name for c in all_columns if c.is_primary_key), None)
-
-        run: incremental.IncrementalRun | None = None
-        state_rel = f"{flow}/{incremental.STATE_FILE}"
-        requested = list(selected)
-        if opts.incremental:
-            inc = next((c for c in all_columns if c.is_incremental), None)
-            if inc is None:
-                raise ConfigError(
-                    f"{opts.entity} has no incremental timestamp field; run without --incremental"
-                )
-            state = incremental.FlowState.load(destination.read_text(state_rel), opts.entity, inc.name)
-            if opts.lookback_seconds is not None:
-                state.lookback_seconds = opts.lookback_seconds
-            run = incremental.IncrementalRun(state, inc, pk, opts.clock())
-            requested += [n for n in (pk, inc.name) if n and n not in requested]  # for exactly-once
-        if opts.for_training:
-            check_training(all_columns, opts.for_training, opts.entity, fmt=opts.training_format,
-                           validation_fraction=opts.validation_fraction)
-            requested += [n for n in (opts.for_training, pk) if n and n not in requested]
-        expression = combine(opts.where, run.window_expression() if run else None)
-
-        out_columns = columns_of(definition, selected)
-        sink = RotatingSink(
-            destination, f"{flow}/{execution_id}", opts.format, out_columns, opts.rows_per_file
-        )
-        training = None
-        if opts.for_training:
-            training = TrainingSink(
-                destination, f"{flow}/_training/{execution_id}", columns_of(definition, requested),
-                opts.for_training, fmt=opts.training_format, validation_fraction=opts.validation_fraction,
-            )  # fmt: skip
-        progress = Progress(f"{opts.entity} → {opts.to}", enabled=opts.progress)
-        requests_before = transport.api_request_counts()
-        delivered = 0
-        token: str | None = None
-        stalled = 0
-        project = requested != selected
-        try:
-            while True:
-                response = session.query_data(
-                    opts.entity,
-                    fields=requested,
-                    expression=expression,
-                    max_results=opts.max_results,
-                    token=token,
-                )
-                texts, records = [], []
-                for text in response.get("records") or []:
-                    record = parse_record(text)
-                    if run is not None and not run.admit(record, text):
-                        continue
-                    texts.append(text)
-                    records.append(record)
-                if records:
-                    out_records = [{n: r.get(n) for n in selected} for r in records] if project else records
-                    out_texts = [_json(r) for r in out_records] if project else texts
-                    sink.write(out_texts, out_records)
-                    if training is not None:
-                        training.write(records, texts)
-                    delivered += len(records)
-                progress.update(records=delivered)
-                new_token = response.get("nextToken")
-                stalled = (
-                    stalled + 1 if new_token and new_token == token and not response.get("records") else 0
-                )
-                if stalled >= MAX_STALLED_CALLS:
-                    raise FlowRunError(
-                        f"QueryData returned no records and the same nextToken {stalled} times: the connector "
-                        "makes no progress (its per-call time budget may be too short for one API page)"
-                    )
-                token = new_token
-                if not token:
-                    break
-            sink.close()
-        except BaseException:
-            sink.abort()
-            if training is not None:
-                training.abort()
-            raise
-        finally:
-            progress.close()
+        session = _open_source(invoker, opts, flow, execution_id)
+        plan = _plan(session, opts, destination, flow)
+        sinks = _open_sinks(destination, opts, plan, flow, execution_id)
+        requests_before = api_request_counts(invoker)
+        delivered = _copy(session, opts, plan, sinks)
         result = ExtractResult(
-            opts.entity, flow, execution_id, delivered, sink.files, sink.bytes,
-            transport.invocations - invocations_before, None, session.retries, 0.0, expression,
+            opts.entity, flow, execution_id, delivered, sinks.data.files, sinks.data.bytes,
+            invoker.invocations - invocations_before, _requests_since(invoker, requests_before),
+            session.retries, 0.0, plan.expression,
         )  # fmt: skip
-        if training is not None:
-            result.training = training.close()
-            result.training_manifest_uri = training.manifest_uri
-        if run is not None:
-            destination.write_text(state_rel, run.next_state(execution_id).dumps())
-            result.state_uri = destination.uri(state_rel)
-            result.skipped_already_delivered = run.skipped
-        after = transport.api_request_counts()
-        if after is not None and requests_before is not None:  # per client: the connector may swap clients
-            result.api_requests = sum(n - requests_before.get(key, 0) for key, n in after.items())
+        if sinks.training is not None:
+            result.training = sinks.training.close()
+            result.training_manifest_uri = sinks.training.manifest_uri
+        if plan.run is not None:
+            destination.write_text(plan.state_rel, plan.run.next_state(execution_id).dumps())
+            result.state_uri = destination.uri(plan.state_rel)
+            result.skipped_already_delivered = plan.run.skipped
         result.seconds = time.monotonic() - started
         return result
     finally:
         destination.close()
-
-
-def _json(record: dict) -> str:
-    """A record re-serialized after projection; Decimals keep their digits as JSON numbers."""
-    from saasbridge.local.flow_runner.transport import encode
-
-    return encode(record).decode()

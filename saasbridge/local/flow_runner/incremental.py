@@ -25,18 +25,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from saasbridge.drivers.appflow import format_instant
 from saasbridge.errors import ConfigError
 from saasbridge.local.flow_runner.typing_ import Column, parse_timestamp
 
 STATE_FILE = "_saasbridge_state.json"  # `_` prefix: Parquet/Spark/Athena readers skip it
 STATE_VERSION = 1
 DEFAULT_LOOKBACK_SECONDS = 300.0
-
-
-def format_instant(value: dt.datetime) -> str:
-    """The filter language's DateTime literal (UTC, milliseconds, `Z`)."""
-    value = value.astimezone(dt.UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def truncate_ms(value: dt.datetime) -> dt.datetime:

@@ -79,14 +79,6 @@ def columns_of(entity_definition: dict, selected: list[str] | None = None) -> li
     return out
 
 
-def parse_record(text: str) -> dict:
-    """One AppFlow record string → dict, numbers kept exact (Decimal for non-integers)."""
-    value = json.loads(text, parse_float=Decimal)
-    if not isinstance(value, dict):
-        raise ValueTypeError(f"a record is not a JSON object: {text[:80]}")
-    return value
-
-
 def parse_timestamp(value: Any) -> dt.datetime:
     if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
         return dt.datetime.fromtimestamp(int(value) / 1000, tz=dt.UTC)

@@ -17,14 +17,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from saasbridge.drivers import appflow_profile as profile
+from saasbridge.drivers.appflow import FlowRunError, format_instant, open_session, runtime_settings
+from saasbridge.drivers.lambda_invoker import InProcessInvoker, Invoker
 from saasbridge.errors import ConfigError
-from saasbridge.local.flow_runner import profile
 from saasbridge.local.flow_runner.destination import read_source_bytes
-from saasbridge.local.flow_runner.extract import open_profile, runtime_settings
-from saasbridge.local.flow_runner.incremental import format_instant
-from saasbridge.local.flow_runner.progress import Progress
-from saasbridge.local.flow_runner.protocol import FlowRunError
-from saasbridge.local.flow_runner.transport import InProcessTransport, Transport, encode
+from saasbridge.progress import Progress
 
 OPERATIONS = ("insert", "upsert", "update", "delete")
 
@@ -36,7 +34,7 @@ class WritebackOptions:
     operation: str = "insert"  # AppFlow's default write operation
     batch_size: int = 100
     columns: list[str] | None = None
-    transport: Transport | None = None
+    invoker: Invoker | None = None  # default: the AppFlow handler in this process
     secret_arn: str | None = None
     profile_name: str = profile.DEFAULT_PROFILE
     api_url: str | None = None
@@ -165,15 +163,12 @@ def run_writeback(opts: WritebackOptions) -> WritebackResult:
         raise ConfigError("--batch-size must be at least 1")
     started = time.monotonic()
     name, data = read_source_bytes(opts.source)
-    transport = opts.transport or InProcessTransport()
-    invocations_before = transport.invocations
-    session = open_profile(
-        transport,
-        runtime_settings(opts.api_url, None),
-        secret_arn=opts.secret_arn,
-        profile_name=opts.profile_name,
+    invoker = opts.invoker or InProcessInvoker("appflow")
+    invocations_before = invoker.invocations
+    session = open_session(
+        invoker, runtime_settings(opts.api_url), secret_arn=opts.secret_arn, profile_name=opts.profile_name
     )
-    configuration = session.configuration  # type: ignore[attr-defined]
+    configuration = session.configuration
     if "DESTINATION" not in (configuration.get("connectorModes") or []):
         raise FlowRunError("the connector cannot be a flow destination (connectorModes lacks DESTINATION)")
     if op.upper() not in (configuration.get("supportedWriteOperations") or []):
@@ -194,42 +189,24 @@ def run_writeback(opts: WritebackOptions) -> WritebackResult:
             f"columns not in {opts.entity}: {', '.join(extra)}; pick the entity's columns with --columns "
             f"(fields: {', '.join(fields)})"
         )
-    id_fields = [pk] if op != "insert" and pk else None
+    records = [{k: v for k, v in row.items() if v is not None or op != "insert"} for row in rows]
     result = WritebackResult(opts.entity, op, len(rows), 0)
     progress = Progress(f"{opts.source} → {opts.entity}", enabled=opts.progress, total=len(rows))
     try:
-        for start in range(0, len(rows), opts.batch_size):
-            batch = rows[start : start + opts.batch_size]
-            texts = [
-                encode({k: v for k, v in row.items() if v is not None or op != "insert"}).decode()
-                for row in batch
-            ]
-            try:
-                response = session.write_data(
-                    opts.entity, operation=op.upper(), records=texts, id_field_names=id_fields
-                )
-            except FlowRunError as exc:
-                raise FlowRunError(
-                    f"{exc} ({result.succeeded} of {len(rows)} rows were written before)"
-                ) from None
-            result.batches += 1
-            outcomes = response.get("writeRecordResults") or []
-            for offset, row in enumerate(batch):
-                outcome = outcomes[offset] if offset < len(outcomes) else None
-                if outcome is not None and outcome.get("isSuccess"):
-                    result.succeeded += 1
-                    continue
-                message = (outcome or {}).get(
-                    "errorMessage"
-                ) or "the connector returned no result for this record"
-                rid = (outcome or {}).get("recordId") or (row.get(pk) if pk else None)
-                result.failures.append(
-                    RowFailure(start + offset + 1, None if rid is None else str(rid), str(message))
-                )
-            progress.update(records=start + len(batch))
+        outcomes = session.write(
+            opts.entity, op.upper(), records, id_field_names=[pk] if op != "insert" and pk else None,
+            batch_size=opts.batch_size, on_batch=lambda sent: progress.update(records=sent),
+        )  # fmt: skip
     finally:
         progress.close()
-    result.invocations = transport.invocations - invocations_before
+    result.batches = -(-len(rows) // opts.batch_size)
+    for outcome in outcomes:
+        if outcome.error is None:
+            result.succeeded += 1
+            continue
+        rid = outcome.record_id or (rows[outcome.index].get(pk) if pk else None)
+        result.failures.append(RowFailure(outcome.index + 1, None if rid is None else str(rid), outcome.error))
+    result.invocations = invoker.invocations - invocations_before
     result.retries = session.retries
     result.seconds = time.monotonic() - started
     return result

@@ -49,7 +49,7 @@ def _create_bucket(ctx: Any) -> None:
 
 
 def run(ctx: Any) -> None:
-    from saasbridge.local.engine import Boto3Transport, Engine, EngineOptions, run_sql
+    from saasbridge.local.engine import EndpointInvoker, Engine, EngineOptions, run_sql
     from saasbridge.local.lambda_endpoint import LambdaEndpoint
 
     ctx.heading("SQL: Athena federated query, played locally")
@@ -63,7 +63,7 @@ def run(ctx: Any) -> None:
             for title, sql, limits in QUERIES:
                 engine = Engine(
                     EngineOptions(
-                        transport=Boto3Transport(endpoint_url=endpoint.url),
+                        invoker=EndpointInvoker(endpoint.url),
                         s3_endpoint_url=ctx.s3_url,
                         **limits,
                     )

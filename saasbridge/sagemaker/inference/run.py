@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from saasbridge.drivers.appflow import format_instant
 from saasbridge.errors import ConfigError
-from saasbridge.local.flow_runner.incremental import format_instant
-from saasbridge.local.flow_runner.progress import Progress
+from saasbridge.progress import Progress
 from saasbridge.sagemaker.inference import payload, source
 from saasbridge.sagemaker.inference.base import Scorer
 from saasbridge.sagemaker.inference.payload import Batch, Prediction

@@ -1,18 +1,16 @@
-"""The rows to score, read through the AppFlow connector's extract path (QueryData pages, the
-`--where` filter in AppFlow's filter language pushed down as usual), and the write path for the
-predictions (WriteData UPSERT, keyed, so a re-run replaces rather than duplicates)."""
+"""The rows to score, read through the AppFlow driver (QueryData pages, the `--where` filter in
+AppFlow's filter language pushed down as usual), and the write path for the predictions (WriteData
+UPSERT, keyed, so a re-run replaces rather than duplicates)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from saasbridge.drivers import appflow_profile as profile
+from saasbridge.drivers.appflow import AppFlowSession, open_session, runtime_settings
+from saasbridge.drivers.lambda_invoker import Invoker
 from saasbridge.errors import ConfigError
-from saasbridge.local.flow_runner import profile
-from saasbridge.local.flow_runner.extract import open_profile, runtime_settings
-from saasbridge.local.flow_runner.protocol import ConnectorSession, FlowRunError
-from saasbridge.local.flow_runner.transport import InProcessTransport, Transport, encode
-from saasbridge.local.flow_runner.typing_ import parse_record
 
 WRITE_BATCH = 100  # records per WriteData call
 
@@ -21,19 +19,18 @@ WRITE_BATCH = 100  # records per WriteData call
 class Connection:
     """How to reach the connector (defaults: in process, the local profile secret)."""
 
-    transport: Transport | None = None
+    invoker: Invoker | None = None
     secret_arn: str | None = None
     profile_name: str = profile.DEFAULT_PROFILE
     api_url: str | None = None
 
-    def open(self) -> ConnectorSession:
-        return open_profile(
-            self.transport or InProcessTransport(), runtime_settings(self.api_url, None),
-            secret_arn=self.secret_arn, profile_name=self.profile_name,
-        )  # fmt: skip
+    def open(self) -> AppFlowSession:
+        return open_session(
+            self.invoker, runtime_settings(self.api_url), secret_arn=self.secret_arn, profile_name=self.profile_name
+        )
 
 
-def entity_fields(session: ConnectorSession, entity: str) -> tuple[dict[str, dict], str | None]:
+def entity_fields(session: AppFlowSession, entity: str) -> tuple[dict[str, dict], str | None]:
     """(fields by name, primary key) from DescribeEntity."""
     definition = session.describe_entity(entity)
     fields = {f["fieldName"]: f for f in definition.get("fields") or []}
@@ -41,25 +38,14 @@ def entity_fields(session: ConnectorSession, entity: str) -> tuple[dict[str, dic
     return fields, pk
 
 
-def read_rows(
-    session: ConnectorSession, entity: str, columns: list[str], where: str | None, *, page_size: int = 1000
-) -> Iterator[dict]:
-    """The entity's records matching `where` (only `columns`), page by page."""
-    token: str | None = None
-    while True:
-        response = session.query_data(
-            entity, fields=columns, expression=where or None, max_results=page_size, token=token
-        )
-        for text in response.get("records") or []:
-            yield parse_record(text)
-        token = response.get("nextToken")
-        if not token:
-            return
+def read_rows(session: AppFlowSession, entity: str, columns: list[str], where: str | None) -> Iterator[dict]:
+    """The entity's records matching `where` (only `columns`)."""
+    return session.records(entity, where, columns)
 
 
-def check_target(session: ConnectorSession, entity: str, wanted: list[str]) -> None:
+def check_target(session: AppFlowSession, entity: str, wanted: list[str]) -> None:
     """The target entity must take UPSERT and have the prediction fields."""
-    if "UPSERT" not in (session.configuration.get("supportedWriteOperations") or []):  # type: ignore[attr-defined]
+    if "UPSERT" not in (session.configuration.get("supportedWriteOperations") or []):
         raise ConfigError("the connector does not support UPSERT, which keyed predictions need")
     fields, pk = entity_fields(session, entity)
     missing = [f for f in wanted if f not in fields]
@@ -72,28 +58,15 @@ def check_target(session: ConnectorSession, entity: str, wanted: list[str]) -> N
         raise ConfigError(f"--into {entity}: its primary key must be `id` (found {pk or 'none'})")
 
 
-def upsert(session: ConnectorSession, entity: str, records: list[dict]) -> list[str | None]:
+def upsert(session: AppFlowSession, entity: str, records: list[dict]) -> list[str | None]:
     """Write records (each with its `id`); per record None when written, else the reason."""
-    outcomes: list[str | None] = []
-    for start in range(0, len(records), WRITE_BATCH):
-        part = records[start : start + WRITE_BATCH]
-        texts = [encode(r).decode() for r in part]
-        try:
-            response = session.write_data(entity, operation="UPSERT", records=texts, id_field_names=["id"])
-        except FlowRunError as exc:
-            outcomes.extend([f"write failed: {exc}"] * len(part))
-            continue
-        results = response.get("writeRecordResults") or []
-        for offset in range(len(part)):
-            result = results[offset] if offset < len(results) else None
-            if result is not None and result.get("isSuccess"):
-                outcomes.append(None)
-            else:
-                outcomes.append(f"write failed: {(result or {}).get('errorMessage') or 'no result for this record'}")
-    return outcomes
+    outcomes = session.write(
+        entity, "UPSERT", records, id_field_names=["id"], batch_size=WRITE_BATCH, stop_on_call_failure=False
+    )
+    return [None if o.error is None else f"write failed: {o.error}" for o in outcomes]
 
 
-def recorded_input_width(session: ConnectorSession, model: str) -> int | None:
+def recorded_input_width(session: AppFlowSession, model: str) -> int | None:
     """How many input columns the model log recorded for `model` (its `input_schema`: `name:type,…`
     or a JSON list/object), None when the catalog has no model log or nothing is recorded."""
     import json

@@ -1,11 +1,11 @@
-"""Options shared by `saasbridge extract` and `saasbridge writeback`: how to reach the connector
+"""Options shared by `saasbridge extract`, `writeback` and `predict`: how to reach the AppFlow connector
 and which profile secret to use."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
+from saasbridge.drivers.lambda_invoker import Invoker, invoker_for
 from saasbridge.errors import ConfigError
 
 
@@ -26,21 +26,13 @@ def add_connector_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def transport_from_args(args: argparse.Namespace) -> Any:
-    from saasbridge.local.flow_runner import EndpointTransport, InProcessTransport, LambdaTransport
-
-    if args.endpoint_url:
-        return EndpointTransport(args.endpoint_url, args.function_name or "appflow")
-    if args.function_name:
-        if not args.region:
-            import boto3
-
-            if not boto3.Session().region_name:
-                raise ConfigError("--function-name needs --region (or AWS_DEFAULT_REGION)")
-        return LambdaTransport(args.function_name, region=args.region)
-    if args.region:
+def invoker_from_args(args: argparse.Namespace) -> Invoker:
+    """The AppFlow connector the options name: --endpoint-url, --function-name, or in process."""
+    if args.region and not (args.function_name or args.endpoint_url):
         raise ConfigError("--region only applies with --function-name")
-    return InProcessTransport()
+    return invoker_for(
+        "appflow", function_name=args.function_name, region=args.region, endpoint_url=args.endpoint_url
+    )
 
 
 def csv_list(text: str | None) -> list[str] | None:

@@ -47,8 +47,8 @@ UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 GLIBC_MINOR_MAX, GLIBC_MINOR_MIN = 34, 17
 
 PROJECT_PACKAGES = ("saasbridge", "athena_connector", "appflow_connector")
-# Local-only parts of the project packages (CLI, local runtime): never on the handlers' import path.
-PROJECT_EXCLUDES = ("saasbridge/local", "saasbridge/cli", "saasbridge/__main__.py")
+# Local-only parts of the project packages (CLI, local tools, build tools): never on the handlers' import path.
+PROJECT_EXCLUDES = ("saasbridge/local", "saasbridge/cli", "saasbridge/build", "saasbridge/__main__.py")
 PROJECT_DATA_SUFFIXES = (".py", ".yaml", ".json")
 # The bundled demo catalog is the default catalog; the demo server code stays out.
 BUNDLED_FILES = ("demo_saas/catalog.yaml",)

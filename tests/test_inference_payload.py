@@ -182,3 +182,20 @@ def test_malformed_predictions_are_refused(body, expected, message):
         return
     with pytest.raises(PredictionFormatError, match=message):
         parse_predictions(body, content_type, expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(min_value=2, max_value=40), max_rows=st.integers(min_value=3, max_value=12))
+def test_every_csv_batch_decodes_as_a_matrix(n, max_rows):
+    """numpy's genfromtxt (the scikit-learn container's default decoder) reads a one-line body as a
+    1-D array, which predict refuses: no batch is left with a lone row."""
+    from sagemaker_inference import decoder
+
+    lines = [(i, encode_features({"a": i, "b": True}, ["a", "b"], CSV)) for i in range(n)]
+    seen = []
+    for batch in batches(lines, max_rows=max_rows):
+        matrix = decoder.decode(batch.body.decode(), "text/csv")
+        assert matrix.shape == (len(batch.rows), 2) and len(batch.rows) <= max_rows
+        np.testing.assert_array_equal(matrix[:, 0], batch.rows)
+        seen.extend(batch.rows)
+    assert seen == list(range(n))

@@ -133,24 +133,39 @@ def batches(
     content_type: str = CSV,
 ) -> Iterator[Batch | tuple[int, str]]:
     """Group encoded lines into request bodies (`join_body`) of at most `max_rows` rows and
-    `max_bytes` bytes; a line that alone exceeds `max_bytes` comes out as (row, reason) instead."""
+    `max_bytes` bytes; a line that alone exceeds `max_bytes` comes out as (row, reason) instead.
+
+    A CSV batch of one row is avoided when `max_rows` > 2 and the limits allow: numpy's genfromtxt
+    (the scikit-learn container's default decoder) reads one line as a 1-D array, which a model's
+    predict refuses, so a lone last row takes one row from the batch before it."""
     if canonical_type(content_type) == JSON:  # the envelope; each row's newline stands for its comma
         max_bytes -= sum(len(part) for part in _JSON_ENVELOPE)
-    rows: list[int] = []
-    parts: list[bytes] = []
+    groups: list[list[tuple[int, bytes]]] = []  # at most the last two, held back for the rebalancing
     size = 0
     for index, line in lines:
         if len(line) > max_bytes:
             yield index, f"input row is {len(line)} bytes, over the {max_bytes}-byte request limit"
             continue
-        if rows and (size + len(line) > max_bytes or len(rows) >= max_rows):
-            yield Batch(rows, join_body(parts, content_type))
-            rows, parts, size = [], [], 0
-        rows.append(index)
-        parts.append(line)
+        if groups and groups[-1] and (size + len(line) > max_bytes or len(groups[-1]) >= max_rows):
+            groups.append([])
+            size = 0
+            if len(groups) > 2:
+                yield _batch(groups.pop(0), content_type)
+        if not groups:
+            groups.append([])
+        groups[-1].append((index, line))
         size += len(line)
-    if rows:
-        yield Batch(rows, join_body(parts, content_type))
+    if len(groups) == 2 and len(groups[1]) == 1 and len(groups[0]) > 2 and canonical_type(content_type) == CSV:
+        moved = groups[0][-1]
+        if len(moved[1]) + len(groups[1][0][1]) <= max_bytes:
+            groups = [groups[0][:-1], [moved, *groups[1]]]
+    for group in groups:
+        if group:
+            yield _batch(group, content_type)
+
+
+def _batch(group: list[tuple[int, bytes]], content_type: str) -> Batch:
+    return Batch([index for index, _ in group], join_body([line for _, line in group], content_type))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from saasbridge.errors import QueryError
+from saasbridge.errors import ConfigError, QueryError
 from saasbridge.local.engine.external_functions import ExternalFunction, split_using
 from saasbridge.sagemaker import scoring_handler
 from saasbridge.sagemaker.inference.run import prediction_id
@@ -121,5 +121,28 @@ def test_the_model_packages_declared_content_type_is_used(aws_env):
     plain = describe_endpoint(session, "units-plain")
     assert (plain.model, plain.content_type) == ("units-plain", "text/csv")
     assert describe_endpoint(session, "units-pkg", content_type="text/csv").content_type == "text/csv"
-    unknown = describe_endpoint(session, "no-such-endpoint")  # a runtime-only role sees no control plane
-    assert (unknown.model, unknown.content_type) == ("no-such-endpoint", "text/csv")
+    with pytest.raises(ConfigError, match="endpoint no-such-endpoint not found in region us-east-1"):
+        describe_endpoint(session, "no-such-endpoint")  # refused before any row is read
+
+
+def test_a_runtime_only_role_scores_without_the_control_plane():
+    """DescribeEndpoint denied (a role that may only invoke): the endpoint's name stands for the
+    model, its kind is unknown (no mode check), CSV unless told (a Stubber: this module's unit test)."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from saasbridge.sagemaker.inference.endpoint import UNKNOWN, check_mode, describe_endpoint
+
+    client = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+
+    class Session:
+        def client(self, name):
+            return client
+
+    with Stubber(client) as stub:
+        for _ in range(2):
+            stub.add_client_error("describe_endpoint", "AccessDeniedException", "not authorized", 400)
+        info = describe_endpoint(Session(), "scoring")
+        assert (info.model, info.content_type, info.kind) == ("scoring", "text/csv", UNKNOWN)
+        check_mode(info, "async")  # nothing known to refuse
+        assert describe_endpoint(Session(), "scoring", content_type="application/json").content_type == "application/json"

@@ -18,6 +18,7 @@ from saasbridge.cli.connector_options import add_connector_options, invoker_from
 MODES = ("realtime", "async", "batch")
 CONTENT_TYPES = ("text/csv", "application/json", "application/jsonlines")
 DEFAULT_LOG = ".saasbridge/predict.log"
+MODEL_FAILURES = ("ModelError", "the async inference failed")  # reasons whose full text is in the log
 
 
 def register(subparsers: Any) -> None:
@@ -146,8 +147,7 @@ def run(args: argparse.Namespace) -> int:
     invoker = invoker_from_args(args, aws_options=True)
     options = PredictOptions(
         entity=args.entity, features=[name.strip() for name in args.features.split(",")], into=args.into,
-        where=args.where,
-        id_column=args.id_column, max_rows_per_request=args.max_rows_per_request,
+        where=args.where, id_column=args.id_column, max_rows_per_request=args.max_rows_per_request,
         connection=Connection(invoker, args.secret_arn, args.profile, args.api_url),
         progress=False if args.no_progress else None,
     )  # fmt: skip
@@ -158,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
         result = predict(options, scorer)
     for line in result.failure_lines():
         print(line, file=sys.stderr)
+    if Path(args.log_file).expanduser().exists() and any(r.startswith(MODEL_FAILURES) for r in result.failures):
+        print(f"the models' full error texts: {args.log_file}", file=sys.stderr)
     print(result.summary())
     return 1 if result.failed else 0
 
@@ -165,8 +167,8 @@ def run(args: argparse.Namespace) -> int:
 @contextmanager
 def model_error_log(path: str) -> Iterator[None]:
     """The full text of model errors (the failure lines show their first line) appended to `path`."""
-    handler = logging.FileHandler(Path(path).expanduser(), delay=True)
     Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(Path(path).expanduser(), delay=True)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     logger = logging.getLogger("saasbridge.predict")
     logger.addHandler(handler)

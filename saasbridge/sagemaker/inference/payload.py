@@ -72,9 +72,8 @@ def _float(value: Any, name: str) -> float | None:
 
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, (int, Decimal)):
+    """A feature value in a JSON input: numbers (booleans too) as floats, a non-finite one null."""
+    if isinstance(value, (bool, int, Decimal)):
         return float(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None

@@ -12,7 +12,7 @@ from saasbridge.errors import aws_error_code, aws_error_line
 from saasbridge.s3url import parse_s3_url
 from saasbridge.sagemaker.inference.base import BatchFailed, Scorer, first_line, log
 from saasbridge.sagemaker.inference.endpoint import EndpointInfo, runtime_client
-from saasbridge.sagemaker.inference.payload import Batch, Prediction
+from saasbridge.sagemaker.inference.payload import JSON, JSON_LINES, Batch, Prediction
 from saasbridge.sagemaker.waiting import poll_until
 
 DEFAULT_TIMEOUT_SECONDS = 900.0
@@ -40,7 +40,8 @@ class AsyncScorer(Scorer):
     def score(self, batch: Batch) -> list[Prediction]:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        key = f"{self._prefix}/async-input/{self._run}/{batch.rows[0]:09d}.csv".lstrip("/")
+        suffix = {JSON: "json", JSON_LINES: "jsonl"}.get(self.content_type, "csv")
+        key = f"{self._prefix}/async-input/{self._run}/{batch.rows[0]:09d}.{suffix}".lstrip("/")
         try:
             self._s3.put_object(Bucket=self._bucket, Key=key, Body=batch.body, ContentType=self.content_type)
             answer = self._runtime.invoke_endpoint_async(

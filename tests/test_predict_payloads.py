@@ -237,8 +237,12 @@ def test_serverless_endpoint_cold_start_limit_and_concurrency(api, models, env, 
     csv_model, _, _ = models
     assert boto3.client("sagemaker").describe_endpoint_config(EndpointConfigName="csv-sl")["ProductionVariants"][0][
         "ServerlessConfig"]["MaxConcurrency"] == 1  # fmt: skip
+    archive = f"s3://{BUCKET}/csv-sl/model.tar.gz"
+    running = lambda: requests.get(f"{env.url}/_saasbridge/models", timeout=10).json()  # noqa: E731
+    assert archive not in running()  # InService, yet no model started: the first request is a cold start
     expected = expected_csv(api, csv_model)
     assert main(predict("--endpoint", "csv-sl", "--max-rows-per-request", "3", "--concurrency", "4")) == 0
+    assert archive in running()
     out = capsys.readouterr().out
     assert f"{len(expected)} predicted, {len(expected)} written" in out
     assert int(out.split(" retried requests")[0].rsplit(", ", 1)[1]) > 0  # throttled, then retried

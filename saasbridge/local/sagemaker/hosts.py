@@ -136,6 +136,11 @@ class ModelHosts:
         except (ConfigError, s3.exceptions.ClientError) as exc:
             raise ModelStartError(f"cannot read {url}: {exc}") from None
 
+    def running(self) -> list[str]:
+        """The model archives (ModelDataUrl) whose servers run, sorted."""
+        with self._lock:
+            return sorted({key[0] for key, server in self._servers.items() if server.process.poll() is None})
+
     def stop_all(self) -> None:
         with self._lock:
             servers, self._servers = list(self._servers.values()), {}

@@ -53,6 +53,9 @@ def test_csv_features_are_one_float_matrix_for_the_default_decoder(rows):
     assert matrix.dtype == np.float64 and matrix.dtype.names is None
     expected = np.array([[np.nan if v is None else float(v) for v in r] for r in rows], dtype=float)
     np.testing.assert_array_equal(matrix, expected)
+    # XGBoost's and Linear Learner's CSV readers take each field as a float (no header, no text)
+    strict = np.array([[float(cell) for cell in line.split(",")] for line in body.decode().splitlines()])
+    np.testing.assert_array_equal(strict, expected)
 
 
 def test_booleans_and_integers_are_written_as_floats_and_big_integers_round():

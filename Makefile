@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-quick soak package clean conformance
+.PHONY: demo test lint bench bench-quick soak package clean conformance conformance-fixtures
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test: $(STAMP) $(SCAN_STAMP)
 # The published AWS SDKs (Java, Maven) judge the connectors' messages; starts and stops its own servers.
 conformance: $(STAMP)
 	$(PY) -m conformance.launch
+
+# The same, and the SDKs write back the fixtures they judge into tests/fixtures/ (review, then commit).
+conformance-fixtures: $(STAMP)
+	$(PY) -m conformance.launch --write-fixtures
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -17,6 +17,7 @@ from appflow_connector import session
 from appflow_connector.errors import ConnectorError
 from appflow_connector.types import APPFLOW_TYPE, filter_operators, type_label
 from saasbridge.catalog.model import Catalog, Entity, Field
+from saasbridge.client.properties import with_properties
 from saasbridge.errors import UnknownEntityError
 
 CACHE = CacheControl(3600, TimeUnit.SECONDS)
@@ -133,6 +134,12 @@ class SaasBridgeMetadataHandler(MetadataHandler):
             entity = cat.entity(request.entity_identifier)
         except UnknownEntityError as exc:
             raise ConnectorError(r.ErrorCode.InvalidArgument, f"Unknown entity: {exc}") from None
+        ctx = request.connector_context
+        if entity.properties is not None and ctx is not None and ctx.credentials is not None:
+            # columns discovered per tenant (issue 24): needs the profile's credentials
+            cat = session.catalog_for(ctx.connector_runtime_settings)
+            client = session.client_for(cat, ctx.credentials.secret_arn)
+            entity = with_properties(cat, client, entity.name).entity(entity.name)
         return r.DescribeEntityResponse(
             True, entity_definition=entity_definition(entity), cache_control=CACHE
         )

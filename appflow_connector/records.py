@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import bisect
 import os
+import time
+from contextlib import closing
 from typing import Any
 
 import orjson
@@ -22,6 +24,7 @@ from appflow_connector.render import record_texts
 from appflow_connector.types import filter_fields
 from saasbridge.catalog.model import Entity
 from saasbridge.client.deadline import Deadline
+from saasbridge.client.properties import with_properties
 from saasbridge.errors import DeadlineExceeded
 from saasbridge.query.ir import InList, Query
 
@@ -29,6 +32,7 @@ DEFAULT_MAX_RESULTS = 1000
 # AppFlow allows 30 s per QueryData and 6 MB per response; stay well inside both.
 CALL_BUDGET_SECONDS = float(os.environ.get("SAASBRIDGE_APPFLOW_CALL_SECONDS", "24"))
 RESPONSE_BUDGET_BYTES = int(os.environ.get("SAASBRIDGE_APPFLOW_RESPONSE_BYTES", str(5 * 1024 * 1024)))
+SLOW_PAGE_SECONDS = CALL_BUDGET_SECONDS / 4  # an API page slower than this halves the page size
 LAMBDA_RESERVE_SECONDS = 3.0
 
 
@@ -67,8 +71,42 @@ def _start_index(ids: list | None, count: int, skip: int, last_id: Any) -> int:
     return min(skip, count)
 
 
+def adapted_page_size(size: int, cap: int, api_bytes: int, seconds: float) -> int:
+    """Records per API page after a page of `size` records whose JSON took `api_bytes` and that
+    took `seconds` to arrive: halved when its JSON nears the response budget (again, until such a
+    page would take a quarter of it) or the API was slow; doubled, up to `cap`, after a page that
+    was fast and small enough that a double one stays clear of both."""
+    if api_bytes > RESPONSE_BUDGET_BYTES // 2 or seconds > SLOW_PAGE_SECONDS:
+        target = max(1, size // 2)
+        while target > 1 and api_bytes * target > size * (RESPONSE_BUDGET_BYTES // 4):
+            target //= 2
+        return target
+    if api_bytes * 8 < RESPONSE_BUDGET_BYTES and seconds * 4 < SLOW_PAGE_SECONDS:
+        return max(size, min(cap, size * 2))
+    return size
+
+
+def record_too_large(entity: Entity, text: str, row_id: Any) -> ConnectorError:
+    """The error for one record that alone fills more than an answer may hold."""
+    record = orjson.loads(text)
+    field = max(record, key=lambda k: len(orjson.dumps(record[k])), default="?")
+    which = f"{row_id!r}" if row_id is not None else "without an id"
+    return ConnectorError(
+        r.ErrorCode.InvalidArgument,
+        f"record {which} of {entity.name} takes {len(text):,} bytes as JSON, more than one answer may hold "
+        f"({RESPONSE_BUDGET_BYTES:,} bytes, under AppFlow's 6 MB limit); its largest field is {field}: leave "
+        f"{field} out of the flow's fields or filter that record out",
+    )
+
+
+def _json_size(text: str) -> int:
+    """Bytes a record takes inside the response (escaped, plus its separator)."""
+    return len(orjson.dumps(text)) + 1
+
+
 class QueryPager:
-    """Runs one QueryData call: reads from a position until a page is full or a budget runs out."""
+    """Runs one QueryData call: reads from a position until a page is full or a budget runs out,
+    adapting the API page size to the pages' weight and speed (the token carries it on)."""
 
     def __init__(
         self, client, cat, entity: Entity, columns: list[str], where, limit: int | None, deadline: Deadline,
@@ -79,7 +117,7 @@ class QueryPager:
         self.page_size = page_size  # the pageSize runtime setting (None = the API's default)
 
     def run(self, pos: tokens.Position, want: int) -> tuple[list[str], tokens.Position | None]:
-        from saasbridge.query import reader
+        from saasbridge.query import planner, reader
 
         pk = self.entity.primary_key
         read_columns = list(self.columns)
@@ -87,38 +125,59 @@ class QueryPager:
             read_columns.append(pk)  # needed to resume by identity inside a page
         # The reader counts LIMIT across resumes itself (its resume state carries the row count).
         query = Query(self.entity.name, tuple(read_columns), self.where, self.limit)
+        cap = planner.plan(self.catalog, query, page_size=self.page_size).page_size
+        size = pos.page_size or cap
         records: list[str] = []
         nbytes = 0
         page_start, skip, last_id = pos.page, pos.skip, pos.last_id
-        try:
-            for page in reader.read(
-                self.client, self.catalog, query, deadline=self.deadline, resume=page_start,
-                page_size=self.page_size,
-            ):  # fmt: skip
-                batch = page.batch
-                count = batch.num_rows
-                ids = batch.column(pk).to_pylist() if pk else None
-                i = _start_index(ids, count, skip, last_id)
-                # Render (column-wise) only the rows this call can still return.
-                take = max(0, min(count - i, want - len(records)))
-                for text in record_texts(batch.slice(i, take), self.columns) if take else ():
-                    if nbytes >= RESPONSE_BUDGET_BYTES:
-                        break
-                    records.append(text)
-                    nbytes += len(orjson.dumps(text)) + 1  # escaped, as it travels inside the response
-                    i += 1
-                if i < count:  # the call is full (records or bytes): resume inside this page
-                    prev = ids[i - 1] if ids is not None and i > 0 else last_id
-                    return records, tokens.Position(page_start, i, prev, pos.emitted + len(records))
-                if page.resume is None:
-                    return records, None
-                page_start, skip, last_id = page.resume, 0, None
-                if len(records) >= want or nbytes >= RESPONSE_BUDGET_BYTES or self.deadline.expired:
-                    return records, tokens.Position(page_start, 0, None, pos.emitted + len(records))
-        except DeadlineExceeded:
-            # Nothing of the page being fetched was returned: continue from its start.
-            return records, tokens.Position(page_start, skip, last_id, pos.emitted + len(records))
-        return records, None
+
+        def at(page: dict | None, skip: int = 0, last: Any = None) -> tokens.Position:
+            return tokens.Position(page, skip, last, pos.emitted + len(records), size)
+
+        while True:  # one listing per page size
+            listing = reader.read(self.client, self.catalog, query, deadline=self.deadline, resume=page_start,
+                                  page_size=size)
+            with closing(listing):
+                while True:
+                    started = time.monotonic()
+                    try:
+                        page = next(listing, None)
+                    except DeadlineExceeded:
+                        # Nothing of the page being fetched was returned: continue from its start.
+                        return records, at(page_start, skip, last_id)
+                    if page is None:
+                        return records, None
+                    seconds = time.monotonic() - started
+                    batch = page.batch
+                    count = batch.num_rows
+                    ids = batch.column(pk).to_pylist() if pk else None
+                    i = _start_index(ids, count, skip, last_id)
+                    # Render (column-wise) only the rows this call can still return.
+                    take = max(0, min(count - i, want - len(records)))
+                    for text in record_texts(batch.slice(i, take), self.columns) if take else ():
+                        size_of = _json_size(text)
+                        if nbytes + size_of > RESPONSE_BUDGET_BYTES:
+                            if not records:
+                                raise record_too_large(self.entity, text, ids[i] if ids is not None else None)
+                            break
+                        records.append(text)
+                        nbytes += size_of
+                        i += 1
+                    if i < count:  # the call is full (records or bytes): resume inside this page
+                        prev = ids[i - 1] if ids is not None and i > 0 else last_id
+                        return records, at(page_start, i, prev)
+                    if page.resume is None:
+                        return records, None
+                    page_start, skip, last_id = page.resume, 0, None
+                    new_size = adapted_page_size(size, cap, page.api_bytes, seconds)
+                    resized = reader.resized_resume(self.catalog, self.entity, page_start, new_size,
+                                                    endpoint=listing.plan.endpoint) if new_size != size else None
+                    if resized is not None:
+                        page_start, size = resized, new_size
+                    if len(records) >= want or nbytes >= RESPONSE_BUDGET_BYTES or self.deadline.expired:
+                        return records, at(page_start)
+                    if resized is not None:
+                        break  # go on with a listing at the new size
 
 
 class SaasBridgeRecordHandler(RecordHandler):
@@ -130,6 +189,10 @@ class SaasBridgeRecordHandler(RecordHandler):
         settings = ctx.connector_runtime_settings if ctx else None
         cat = session.catalog_for(settings)
         entity = session.resolve_entity(cat, request.entity_identifier)
+        client = session.client_for(cat, ctx.credentials.secret_arn if ctx and ctx.credentials else None)
+        if entity.properties is not None:  # columns discovered per tenant (issue 24)
+            cat = with_properties(cat, client, entity.name)
+            entity = cat.entity(entity.name)
         columns = selected_columns(entity, request.selected_field_names)
         parsed = parse_filter(request.filter_expression, filter_fields(entity))
         fingerprint = tokens.query_fingerprint(
@@ -141,7 +204,6 @@ class SaasBridgeRecordHandler(RecordHandler):
             want = min(want, parsed.limit - pos.emitted)
             if want <= 0:
                 return r.QueryDataResponse(True, records=[], next_token=None)
-        client = session.client_for(cat, ctx.credentials.secret_arn if ctx and ctx.credentials else None)
         if request.next_token is None:  # a new scan; one already running reads to its end
             client.admit_scan()
         size = session.page_size(settings, cat.pagination_for(entity).max_page_size)
@@ -172,8 +234,22 @@ class SaasBridgeRecordHandler(RecordHandler):
         client = session.client_for(cat, ctx.credentials.secret_arn if ctx and ctx.credentials else None)
         query = Query(entity.name, tuple(columns), InList(id_field, ids), None)
         records: list[str] = []
+        nbytes = 0
         for page in reader.read(client, cat, query, deadline=call_deadline(self.lambda_context)):
-            records.extend(record_texts(page.batch, page.batch.schema.names))
+            row_ids = page.batch.column(id_field).to_pylist() if id_field in page.batch.schema.names else None
+            for i, text in enumerate(record_texts(page.batch, page.batch.schema.names)):
+                size = _json_size(text)
+                if size > RESPONSE_BUDGET_BYTES:
+                    raise record_too_large(entity, text, row_ids[i] if row_ids is not None else None)
+                if nbytes + size > RESPONSE_BUDGET_BYTES:
+                    raise ConnectorError(
+                        r.ErrorCode.InvalidArgument,
+                        f"the {len(ids)} ids asked of {entity.name} return more than one answer may hold "
+                        f"({RESPONSE_BUDGET_BYTES:,} bytes, under AppFlow's 6 MB limit); ask for at most "
+                        f"{max(1, len(records))} ids per RetrieveData call",
+                    )
+                records.append(text)
+                nbytes += size
         return r.RetrieveDataResponse(True, records=records)
 
     def write_data(self, request: rq.WriteDataRequest):

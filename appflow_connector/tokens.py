@@ -23,12 +23,14 @@ VERSION = 1
 class Position:
     """Where a listing stands: `page` = the reader's resume state at the start of the current API
     page (None = the very start); `skip`/`last_id` = rows of that page already returned; `emitted` =
-    rows returned so far across all calls (for LIMIT)."""
+    rows returned so far across all calls (for LIMIT); `page_size` = records per API page from
+    `page` on (None = the configured size)."""
 
     page: dict | None = None
     skip: int = 0
     last_id: Any = None
     emitted: int = 0
+    page_size: int | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -41,6 +43,8 @@ def encode(position: Position, fingerprint: str) -> str:
     body = {"v": VERSION, "q": fingerprint, "p": position.page, "s": position.skip, "e": position.emitted}
     if position.last_id is not None:
         body["i"] = position.last_id
+    if position.page_size is not None:
+        body["z"] = position.page_size
     return base64.urlsafe_b64encode(orjson.dumps(body)).decode().rstrip("=")
 
 
@@ -52,6 +56,11 @@ def decode(token: str | None, fingerprint: str) -> Position:
         body = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(body, dict) or body.get("v") != VERSION:
             raise ValueError
+        size = body.get("z")
+        position = Position(
+            page=body.get("p"), skip=int(body.get("s", 0)), last_id=body.get("i"), emitted=int(body.get("e", 0)),
+            page_size=None if size is None else max(1, int(size)),
+        )
     except (ValueError, TypeError, orjson.JSONDecodeError):
         raise ConnectorError(
             ErrorCode.InvalidArgument, "nextToken was not issued by this connector; restart the flow run"
@@ -61,6 +70,4 @@ def decode(token: str | None, fingerprint: str) -> Position:
             ErrorCode.InvalidArgument,
             "nextToken belongs to a different query (entity, fields or filter changed); restart the flow run",
         )
-    return Position(
-        page=body.get("p"), skip=int(body.get("s", 0)), last_id=body.get("i"), emitted=int(body.get("e", 0))
-    )
+    return position

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -12,6 +14,9 @@ from appflow_connector import session
 from appflow_connector.errors import ConnectorError, error_details
 from saasbridge.catalog.model import Entity
 from saasbridge.errors import SaasBridgeError
+
+# A batch of records is sent in requests of at most this much JSON (as a Lambda answer: 6 MB).
+REQUEST_BUDGET_BYTES = int(os.environ.get("SAASBRIDGE_APPFLOW_REQUEST_BYTES", str(5 * 1024 * 1024)))
 
 
 def _set_path(target: dict, dotted: str, value: Any) -> None:
@@ -46,6 +51,21 @@ def _result_parts(result: Any) -> tuple[bool, str | None, str | None]:
         ok = error is None
     rid = get("id", get("record_id"))
     return bool(ok), (None if rid is None else str(rid)), (None if error is None else str(error))
+
+
+def _batches(prepared: list[tuple[int, dict]], count: int, max_bytes: int) -> Iterator[tuple[int, list]]:
+    """(start, records) of consecutive API requests: at most `count` records and `max_bytes` of
+    JSON each (a record larger than that alone goes alone)."""
+    start, part, size = 0, [], 2
+    for n, item in enumerate(prepared):
+        item_bytes = len(orjson.dumps(item[1])) + 1
+        if part and (len(part) == count or size + item_bytes > max_bytes):
+            yield start, part
+            start, part, size = n, [], 2
+        part.append(item)
+        size += item_bytes
+    if part:
+        yield start, part
 
 
 def write_data(request: rq.WriteDataRequest) -> r.WriteDataResponse:
@@ -83,10 +103,8 @@ def write_data(request: rq.WriteDataRequest) -> r.WriteDataResponse:
         return _response(results, raw, id_field)
     client = session.client_for(cat, ctx.credentials.secret_arn if ctx and ctx.credentials else None)
     op_def = entity.write_operation(op)
-    chunk = max(1, op_def.batch_size)
     stopped = False
-    for start in range(0, len(prepared), chunk):
-        part = prepared[start : start + chunk]
+    for start, part in _batches(prepared, max(1, op_def.batch_size), REQUEST_BUDGET_BYTES):
         if stopped:
             for i, _ in part:
                 results[i] = r.WriteRecordResult(

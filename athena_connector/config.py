@@ -20,6 +20,7 @@ class Settings:
     max_splits: int = 32  # upper bound; the planner also caps by the API's concurrency
     splits_per_page: int = 1000  # GetSplits page size (continuation token beyond)
     min_pages_per_split: int = 5  # a split must be worth this many pages (catalog rows_per_day)
+    pages_in_flight: int = 4  # page requests a split keeps running where the next pages are known
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -47,6 +48,7 @@ class Settings:
             max_splits=_positive(env, "SAASBRIDGE_ATHENA_MAX_SPLITS", 32),
             splits_per_page=_positive(env, "SAASBRIDGE_ATHENA_SPLITS_PER_PAGE", 1000),
             min_pages_per_split=_positive(env, "SAASBRIDGE_ATHENA_MIN_PAGES_PER_SPLIT", 5),
+            pages_in_flight=_positive(env, "SAASBRIDGE_ATHENA_PAGES_IN_FLIGHT", 4),
         )
 
 

@@ -59,6 +59,10 @@ class QueryDeadlineError(AthenaConnectorError):
     """The Lambda ran out of time before the split was read completely."""
 
 
+class ValueTooLargeError(AthenaConnectorError):
+    """One row holds a value larger than the largest block Athena accepts (16,000,000 bytes)."""
+
+
 class SpillError(AthenaConnectorError):
     """Spilling to S3 failed (bucket missing, access denied, no spill bucket configured)."""
 

@@ -12,7 +12,13 @@ import pyarrow as pa
 from athena_connector.errors import SpillError
 from athena_connector.protocol import ipc
 from athena_connector.protocol.model import EncryptionKey, SpillLocation
-from athena_connector.protocol.spilled import decrypt, encrypt, read_spilled_block, read_spilled_blocks
+from athena_connector.protocol.spilled import (
+    GCM_TAG_BYTES,
+    decrypt,
+    encrypt,
+    read_spilled_block,
+    read_spilled_blocks,
+)
 from saasbridge.errors import aws_error_code
 
 __all__ = ["BlockSpiller", "block_location", "decrypt", "encrypt", "read_spilled_block", "read_spilled_blocks"]
@@ -34,8 +40,16 @@ class BlockSpiller:
     bytes_written: int = 0
 
     def write(self, batch: pa.RecordBatch) -> SpillLocation:
+        return self.write_message(ipc.batch_bytes(batch, legacy=True))
+
+    def object_size(self, message: bytes) -> int:
+        """Bytes of the S3 object a legacy-framed RecordBatch message becomes (the GCM tag added)."""
+        return len(message) + (0 if self.key is None else GCM_TAG_BYTES)
+
+    def write_message(self, message: bytes) -> SpillLocation:
+        """Write one legacy-framed RecordBatch message (`ipc.batch_bytes(batch, legacy=True)`)."""
         location = block_location(self.directory, len(self.locations))
-        body = encrypt(ipc.batch_bytes(batch, legacy=True), self.key)
+        body = encrypt(message, self.key)
         try:
             self.s3.put_object(Bucket=location.bucket, Key=location.key, Body=body, **self.put_headers)
         except Exception as exc:  # botocore errors carry no secrets; keep only their class and code

@@ -11,3 +11,5 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 # Run order; a module that is not there yet is reported as missing, not as a failure.
 MODULES = ("conversion", "readrecords", "scan", "requests", "spill", "cold_start", "extract", "reference_api")
 MODULES += ("shared_budget",)  # concurrent splits with and without the shared API budget (issue 14)
+MODULES += ("query_cost", "modellog_scale")  # GB-seconds and requests per million rows; one model's import (issue 23)
+MODULES += ("pipelined",)  # one split with pages in flight vs the API bound (issue 23)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import re
 import tempfile
@@ -142,18 +143,20 @@ def create_bucket(moto_url: str, bucket: str = SPILL_BUCKET) -> None:
 
 
 class MeteredInvoker(InProcessInvoker):
-    """The Athena handler in process, summing every EMF metric the connector logs."""
+    """A connector's handler in process (Athena's by default), summing every EMF metric it logs and
+    the milliseconds Lambda would bill for its invocations (`BilledMs`: each rounded up to 1 ms)."""
 
-    def __init__(self) -> None:
-        super().__init__("athena")
+    def __init__(self, function: str = "athena") -> None:
+        super().__init__(function)
         self.totals: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def invoke(self, payload: dict) -> Any:
         from saasbridge.local.engine.metrics import emf_metrics
 
+        started = time.perf_counter()
         result = super().invoke(payload)
-        found = emf_metrics(result.log_tail)
+        found = {**emf_metrics(result.log_tail), "BilledMs": math.ceil((time.perf_counter() - started) * 1000)}
         with self._lock:
             for name, value in found.items():
                 self.totals[name] = self.totals.get(name, 0) + value

@@ -1,6 +1,6 @@
 """The AppFlow events the Java judge sends to the connector, with what each answer must hold.
 
-Two sets: every request fixture of shared/appflow-fixtures (re-pointed at the reference API as
+Two sets: every request fixture of tests/fixtures/appflow (re-pointed at the reference API as
 tests/test_appflow_fixtures.py does), and a live flow whose expectations come from the reference
 API's own rows (read from its database), not from the connector.
 """
@@ -11,19 +11,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+from conformance.cases import APPFLOW_FIXTURES, FAILS_ON_PURPOSE, PAIRS, api_value, repoint
 from demo_saas.store import dump_records
 from saasbridge.catalog import load_catalog
 from saasbridge.runtime import catalog_path
-from tests.helpers import api_value
-from tests.shared_fixtures import SHARED
-from tests.test_appflow_fixtures import FAILS_ON_PURPOSE, PAIRS, repoint
 
 TENANT = "acme"
 # AppFlow FieldDataType per catalog kind (the Java SDK's enum names)
 FIELD_TYPES = {"string": "String", "int32": "Integer", "int64": "Long", "double": "Double", "decimal": "BigDecimal",
                "boolean": "Boolean", "timestamp": "DateTime", "date": "Date", "list": "List", "struct": "Struct",
                "map": "Map"}
-__all__ = ["SHARED", "write"]
 
 
 def _context(api_url: str, secret_arn: str) -> dict:
@@ -34,7 +31,7 @@ def _context(api_url: str, secret_arn: str) -> dict:
 def fixture_cases(api_url: str, secret_arn: str) -> list[dict]:
     cases = []
     for name in sorted(PAIRS):
-        raw = json.loads((SHARED / "appflow-fixtures" / "requests" / name).read_text())
+        raw = json.loads((APPFLOW_FIXTURES / "requests" / name).read_text())
         event = repoint(raw, api_url, secret_arn)
         case: dict[str, Any] = {"name": f"fixture {name}", "fixture": raw, "request": event,
                                 "expect": {"isSuccess": name not in FAILS_ON_PURPOSE}}

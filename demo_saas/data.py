@@ -54,8 +54,10 @@ def generate(entity: str, *, tenant: str, seed: int, scale: float) -> Iterator[d
     make = _MAKERS.get(entity)
     if make is None:
         return
+    edges = _EDGES.get(entity, ())
     for n in range(1, row_count(entity, scale) + 1):
-        yield make(rng, spec.make_id(n), n_accounts, n_contacts)
+        record = make(rng, spec.make_id(n), n_accounts, n_contacts)
+        yield {**record, **edges[n - 1]} if n <= len(edges) else record
 
 
 def _account(rng: random.Random, id_: str, _na: int, _nc: int) -> dict:
@@ -138,5 +140,24 @@ def _event(rng: random.Random, id_: str, n_accounts: int, n_contacts: int) -> di
         "duration_ms": rng.randint(50, 3_600_000) if type_ in ("meeting", "call", "page_view") else None,
     }
 
+
+# Values at the edges of their types, written over the first rows of an entity (the generator's
+# random sequence is untouched, so every other row stays as it was): int64 above 2^31 and above
+# 2^53 (where doubles lose integers), instants before 1970 (one a millisecond before the epoch),
+# decimals with all the digits the API's numbers carry exactly (15 significant), empty strings
+# and non-ASCII text (4-byte UTF-8 included).
+_EDGES: dict[str, tuple[dict, ...]] = {
+    "accounts": (
+        {"name": "Zürich Ωmega 東京 Systems 🚀", "industry": "", "employees": 2**53 + 1,
+         "annual_revenue": 9_999_999_999_999.99, "created_at": -1,
+         "address": {"street": "", "city": "São Paulo", "postal_code": "01310-000", "country": "BR"}},
+        {"employees": 2**31, "annual_revenue": 0.01, "created_at": -14_182_940_000},  # 1969-07-20T20:17:40Z
+    ),
+    "contacts": ({"first_name": "Øyvind", "last_name": "Ñúñez-Łukasiewicz", "title": "",
+                  "created_at": -86_400_000 * 365 * 30 - 1},),
+    "deals": ({"name": "", "amount": 9_999_999_999_999.99, "close_date": "1969-12-31", "currency": "EUR"},
+              {"amount": 0.01, "close_date": "1900-01-01"}),
+    "events": ({"duration_ms": 2**40 + 3, "properties": {"source": "直接", "campaign": ""}},),
+}
 
 _MAKERS = {"accounts": _account, "contacts": _contact, "deals": _deal, "events": _event}

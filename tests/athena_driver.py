@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -14,10 +15,10 @@ import pyarrow as pa
 
 from athena_connector import protocol as p
 from athena_connector.handler import lambda_handler
+from conformance.cases import api_value
 from saasbridge.catalog import load_catalog
 from saasbridge.catalog.model import Entity, FieldType
 from saasbridge.runtime import catalog_path
-from tests.helpers import api_value
 
 CATALOG_NAME = "saas"
 
@@ -63,12 +64,15 @@ def scan(table: str, *, summary: dict | None = None, columns: list[str] | None =
             break
     batches = []
     for split in splits:
+        started = time.monotonic()
         resp = invoke(p.build_read_records_request(CATALOG_NAME, schema_name, table, schema=wanted, split=split,
                                                    constraints=cons, max_block_size=max_block,
                                                    max_inline_block_size=max_inline, version=version,
                                                    query_id=qid), version)
         if stats is not None:
             stats.setdefault("responses", []).append(resp["@type"])
+            stats.setdefault("answers", []).append({"bytes": len(json.dumps(resp)),
+                                                    "seconds": time.monotonic() - started})
         if resp["@type"] == "ReadRecordsResponse":
             batch = p.decode_block(resp["records"])
             assert batch.schema == wanted

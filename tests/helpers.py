@@ -1,5 +1,5 @@
-"""Helpers several test modules share: values compared by meaning, nested API values, secrets on
-the moto server."""
+"""Helpers several test modules share: values compared by meaning, secrets on
+the moto server, SQL three-valued evaluation of the IR."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 import boto3
+
+from saasbridge.query import ir
 
 _TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
@@ -38,14 +40,6 @@ def norm(value: Any) -> Any:
     return value
 
 
-def api_value(record: dict, api_name: str) -> Any:
-    """The value at a dotted API path (`address.city`) of a source record; None when absent."""
-    value: Any = record
-    for part in api_name.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
-
-
 def put_secret(name: str, value: dict, moto_url: str | None = None) -> str:
     """Create (or overwrite) a Secrets Manager secret and return its ARN; on the moto server at
     `moto_url`, else where the environment (`aws_env`) points boto3."""
@@ -59,3 +53,46 @@ def put_secret(name: str, value: dict, moto_url: str | None = None) -> str:
     except client.exceptions.ResourceExistsException:
         client.put_secret_value(SecretId=name, SecretString=json.dumps(value))
         return client.describe_secret(SecretId=name)["ARN"]
+
+
+def eval_ir(expr, row):
+    """SQL three-valued evaluation of an IR expression on a dict row (True/False/None)."""
+    if isinstance(expr, ir.Const):
+        return expr.value
+    if isinstance(expr, ir.And):
+        vals = [eval_ir(i, row) for i in expr.items]
+        return False if False in vals else (None if None in vals else True)
+    if isinstance(expr, ir.Or):
+        vals = [eval_ir(i, row) for i in expr.items]
+        return True if True in vals else (None if None in vals else False)
+    if isinstance(expr, ir.Not):
+        v = eval_ir(expr.item, row)
+        return None if v is None else not v
+    v = row[expr.column]
+    if isinstance(expr, ir.IsNull):
+        return (v is None) != expr.negate
+    if v is None:
+        return None
+    if isinstance(expr, ir.Compare):
+        return {"eq": v == expr.value, "ne": v != expr.value, "lt": v < expr.value, "le": v <= expr.value,
+                "gt": v > expr.value, "ge": v >= expr.value}[expr.op]
+    if isinstance(expr, ir.InList):
+        return (v in expr.values) != expr.negate
+    if isinstance(expr, ir.Between):
+        return expr.low <= v <= expr.high
+    raise AssertionError(expr)
+
+
+def reset_connectors() -> None:
+    """Both connectors forget their warm-container state: runtime, clients, rate limiters and the
+    secrets they read (a fresh container, for a test that changed the environment)."""
+    from appflow_connector import session
+    from athena_connector.handler import reset_container
+    from saasbridge.client import ratelimit
+    from saasbridge.client.credentials import clear_secret_cache
+
+    reset_container()
+    session.reset()
+    session._clients.clear()
+    ratelimit._shared.clear()
+    clear_secret_cache()

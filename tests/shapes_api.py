@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from tests.httpstub import StubReply, StubRequest, reply
+from saasbridge.local.httpstub import StubReply, StubRequest, reply
 
 STATUSES = ("open", "pending", "closed")
 NOTE_COUNTS = (0, 3, 5, 6, 11, 1, 10)  # notes of acc_1 … acc_7: empty, short, exactly one page, …

@@ -11,9 +11,9 @@ from decimal import Decimal
 import pytest
 
 from appflow_connector.filters import FilterError, FilterField, parse_filter, parse_tree
+from conformance.cases import APPFLOW_FIXTURES
 from saasbridge.catalog.model import FieldType
 from saasbridge.query import ir
-from tests.shared_fixtures import APPFLOW_FIXTURES
 
 CORPUS = APPFLOW_FIXTURES / "filter-expressions.json"
 CASES = json.loads(CORPUS.read_text())["cases"]

@@ -1,4 +1,4 @@
-"""Every recorded AppFlow event (shared/appflow-fixtures/requests) gets a response with the shape of
+"""Every recorded AppFlow event (tests/fixtures/appflow/requests) gets a response with the shape of
 its recorded counterpart (keys, nesting, JSON types), from the real connector against the reference
 API, with credentials in a Secrets Manager secret on the moto server.
 
@@ -10,50 +10,28 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 
 import orjson
 import pytest
+from custom_connector_sdk.lambda_handler import requests as sdk_requests
 
 from appflow_connector import session
 from appflow_connector.handler import lambda_handler
+from conformance.cases import APPFLOW_FIXTURES as FIXTURES
+from conformance.cases import FAILS_ON_PURPOSE, PAIRS, repoint
 from tests.helpers import put_secret
-from tests.shared_fixtures import APPFLOW_FIXTURES
-
-FIXTURES = APPFLOW_FIXTURES
-READ_FIELDS = {"subject": "name", "status": "country", "priority": "employees", "isEscalated": "is_active",
-               "updatedAt": "updated_at", "createdDate": "created_at", "tags": "industry", "customFields": "address"}  # fmt: skip
-WRITE_FIELDS = {"subject": "model", "status": "label"}
-# request fixture → the response fixture whose shape it must produce
-PAIRS = {
-    "DescribeConnectorConfigurationRequest.json": "DescribeConnectorConfigurationResponse.oauth2.json",
-    "DescribeConnectorConfigurationRequest.minimal.json": "DescribeConnectorConfigurationResponse.apiKeyBasicCustom.json",
-    "ValidateCredentialsRequest.apiKey.json": "ValidateCredentialsResponse.success.json",
-    "ValidateCredentialsRequest.oauth2.json": "ValidateCredentialsResponse.success.json",
-    "ValidateCredentialsRequest.customAuth.json": "ValidateCredentialsResponse.success.json",
-    "ValidateConnectorRuntimeSettingsRequest.connectorProfile.json": "ValidateConnectorRuntimeSettingsResponse.success.json",
-    "ValidateConnectorRuntimeSettingsRequest.source.json": "ValidateConnectorRuntimeSettingsResponse.success.json",
-    "ValidateConnectorRuntimeSettingsRequest.invalid.json": "ValidateConnectorRuntimeSettingsResponse.fieldErrors.json",
-    "ListEntitiesRequest.root.json": "ListEntitiesResponse.page1.json",
-    "ListEntitiesRequest.page2.json": "ListEntitiesResponse.nested.json",
-    "ListEntitiesRequest.nested.json": "ListEntitiesResponse.nested.json",
-    "DescribeEntityRequest.json": "DescribeEntityResponse.json",
-    "QueryDataRequest.fullLoad.json": "QueryDataResponse.page1.json",
-    "QueryDataRequest.nextPage.json": "QueryDataResponse.page1.json",
-    "QueryDataRequest.incrementalBetween.json": "QueryDataResponse.lastPage.json",
-    "QueryDataRequest.incrementalGreaterThan.json": "QueryDataResponse.page1.json",
-    "QueryDataRequest.userFilterPlusIncremental.json": "QueryDataResponse.lastPage.json",
-    "QueryDataRequest.containsAndLimit.json": "QueryDataResponse.lastPage.json",
-    "RetrieveDataRequest.json": "RetrieveDataResponse.json",
-    "WriteDataRequest.insert.json": "WriteDataResponse.success.json",
-    "WriteDataRequest.upsert.json": "WriteDataResponse.success.json",
-    "WriteDataRequest.delete.json": "WriteDataResponse.partialFailure.json",
-}  # fmt: skip
-FAILS_ON_PURPOSE = {"ValidateConnectorRuntimeSettingsRequest.invalid.json", "WriteDataRequest.delete.json"}
 
 
 def test_every_request_fixture_is_paired():
     assert set(PAIRS) == {p.name for p in (FIXTURES / "requests").glob("*.json")}
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_request_fixture_reads_into_the_python_sdk_model(name):
+    """The fixtures the Java SDK's model wrote (explicit nulls included) still read into the Python SDK's."""
+    event = json.loads((FIXTURES / "requests" / name).read_text())
+    request = getattr(sdk_requests, event["type"]).from_dict(event)
+    assert type(request).__name__ == event["type"]
 
 
 def shape_errors(expected, actual, path="$") -> list[str]:
@@ -99,38 +77,6 @@ def grouped_catalog(monkeypatch):
     monkeypatch.setattr(session, "_catalog", dataclasses.replace(cat, entities=entities))
     yield
     session.reset()
-
-
-def repoint(event: dict, api_url: str, arn: str) -> dict:
-    writing = event.get("type") == "WriteDataRequest"
-    fields = WRITE_FIELDS if writing else READ_FIELDS
-    text = json.dumps(event)
-    text = text.replace("https://mytenant.acme-helpdesk.example", api_url)
-    text = re.sub(r"arn:aws:secretsmanager:[^\"]+", arn, text)
-    text = re.sub(r"T-(\d{4})", lambda m: f"pred_{m.group(1)}" if writing else f"acc_00{m.group(1)}", text)
-    out = json.loads(text)
-    out.get("connectorContext", {}).pop("entityDefinition", None)  # describes the Acme entity
-    if out.get("entityIdentifier"):
-        out["entityIdentifier"] = "predictions" if writing else "accounts"
-    if out.get("entitiesPath") == "reports":
-        out["entitiesPath"] = "ml"
-    if out.get("selectedFieldNames"):
-        out["selectedFieldNames"] = [fields.get(f, f) for f in out["selectedFieldNames"]]
-    if out.get("filterExpression"):
-        expr = out["filterExpression"]
-        for old, new in fields.items():
-            expr = re.sub(rf"\b{old}\b", new, expr)
-        out["filterExpression"] = expr.replace("priority >= 3", "employees >= 3")
-    if writing:
-        recs = []
-        for rec in out["records"]:
-            d = {fields.get(k, k): v for k, v in json.loads(rec).items() if k in fields or k == "id"}
-            if out["operation"] != "DELETE":
-                d.update(entity_type="account", entity_id="acc_000001", score=0.5)
-                d.setdefault("model", "fixture-model")
-            recs.append(json.dumps(d))
-        out["records"] = recs
-    return out
 
 
 @pytest.mark.parametrize("name", sorted(PAIRS))

@@ -13,8 +13,9 @@ import urllib3
 
 from appflow_connector import session
 from appflow_connector.handler import lambda_handler
+from conformance.cases import api_value
 from demo_saas.store import dump_records
-from tests.helpers import api_value, norm, put_secret
+from tests.helpers import norm, put_secret
 
 pytestmark = pytest.mark.usefixtures("fresh_session")
 

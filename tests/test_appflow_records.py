@@ -19,8 +19,9 @@ from appflow_connector import records, session
 from appflow_connector.handler import lambda_handler
 from appflow_connector.render import record_texts
 from appflow_connector.types import record_json
+from conformance.cases import api_value
 from demo_saas.store import dump_records
-from tests.helpers import api_value, put_secret
+from tests.helpers import put_secret
 
 # ---- the renderer against the per-value path --------------------------------------------------
 

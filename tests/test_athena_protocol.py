@@ -68,10 +68,10 @@ from athena_connector.protocol.expressions import (
 )
 from athena_connector.protocol.ipc import b64decode, is_modern
 from athena_connector.protocol.strict import StrictnessError
+from conformance.cases import ATHENA_FIXTURES as FIXTURES
 from saasbridge.query import ir
-from tests.shared_fixtures import ATHENA_FIXTURES
+from tests.helpers import eval_ir
 
-FIXTURES = ATHENA_FIXTURES
 VERSION_DIRS = {"v2": 2, "v4": 4, "v5": 5, "v6": 6}
 
 
@@ -357,34 +357,6 @@ def test_built_requests_are_strict_and_parse_back(version):
 
 
 # ---------------------------------------------------------------- value sets → IR
-
-
-def eval_ir(expr, row):
-    """SQL three-valued evaluation of an IR expression on a dict row (True/False/None)."""
-    if isinstance(expr, ir.Const):
-        return expr.value
-    if isinstance(expr, ir.And):
-        vals = [eval_ir(i, row) for i in expr.items]
-        return False if False in vals else (None if None in vals else True)
-    if isinstance(expr, ir.Or):
-        vals = [eval_ir(i, row) for i in expr.items]
-        return True if True in vals else (None if None in vals else False)
-    if isinstance(expr, ir.Not):
-        v = eval_ir(expr.item, row)
-        return None if v is None else not v
-    v = row[expr.column]
-    if isinstance(expr, ir.IsNull):
-        return (v is None) != expr.negate
-    if v is None:
-        return None
-    if isinstance(expr, ir.Compare):
-        return {"eq": v == expr.value, "ne": v != expr.value, "lt": v < expr.value, "le": v <= expr.value,
-                "gt": v > expr.value, "ge": v >= expr.value}[expr.op]
-    if isinstance(expr, ir.InList):
-        return (v in expr.values) != expr.negate
-    if isinstance(expr, ir.Between):
-        return expr.low <= v <= expr.high
-    raise AssertionError(expr)
 
 
 # What each synthesized example stands for, read off its name (the fixture's documentation).

@@ -17,7 +17,7 @@ from saasbridge.client.budget.admin import create_table, read_tenant
 from saasbridge.client.budget.dynamodb import BucketTable, DynamoBudget, default_lease
 from saasbridge.client.ratelimit import RateLimiter
 from saasbridge.errors import QuotaExhaustedError
-from tests.httpstub import StubServer, reply, stub_catalog
+from saasbridge.local.httpstub import StubServer, reply, stub_catalog
 
 
 @pytest.fixture

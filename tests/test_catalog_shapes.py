@@ -10,7 +10,6 @@ import os
 from contextlib import ExitStack
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 
 import boto3
 import pyarrow as pa
@@ -18,16 +17,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appflow_connector import session
 from appflow_connector.handler import lambda_handler as appflow_handler
 from athena_connector import errors as athena_errors
 from athena_connector import protocol as p
 from athena_connector.handler import reset_container
+from conformance.cases import APPFLOW_FIXTURES
 from saasbridge.catalog import load_catalog, load_catalog_text
-from saasbridge.client import ratelimit
+from saasbridge.local.httpstub import StubServer, reply
 from tests.athena_driver import scan
 from tests.helpers import put_secret
-from tests.httpstub import StubServer, reply
+from tests.helpers import reset_connectors as _reset
 from tests.shapes_api import ACCOUNTS, API_KEY, NOTES, Behaviour, all_notes, catalog_yaml, handler
 
 BUCKET = "shapes-spill"
@@ -112,16 +111,6 @@ def deploy(aws_env, monkeypatch, tmp_path):
     yield setup
     stack.close()
     _reset()
-
-
-def _reset() -> None:
-    reset_container()
-    session.reset()
-    session._clients.clear()
-    ratelimit._shared.clear()
-    from saasbridge.client.credentials import clear_secret_cache
-
-    clear_secret_cache()
 
 
 def _key(row: dict) -> str:
@@ -426,13 +415,14 @@ def test_athena_refreshes_and_writes_the_rotated_refresh_token_back(oauth_api, c
         assert tokens.issued == run
         stored = _secret_value(d.arn)
         assert stored["refreshToken"] == f"rt-rotated-{run:04d}-c9" and stored["clientId"] == "helpdesk-client"
-    # another container rotated the token after this one cached the secret: a refused refresh reads it again
+    # another container rotated the token after this one cached the secret: the refresh starts from the
+    # secret's newest token (read under the refresh lease), so no refused request comes first
     boto3.client("secretsmanager").put_secret_value(SecretId=d.arn, SecretString=json.dumps(
         {**_secret_value(d.arn), "refreshToken": "rt-other-container-31"}))
     tokens.refresh = {"rt-other-container-31"}
     reset_container()  # a new Runtime; the credentials cache still holds the old token
     assert same(d.athena("accounts"), ACCOUNTS, ["id", "name"])
-    assert [c["refresh_token"] for c in tokens.calls[-2:]] == ["rt-rotated-0002-c9", "rt-other-container-31"]
+    assert [c["refresh_token"] for c in tokens.calls[-2:]] == ["rt-rotated-0001-c9", "rt-other-container-31"]
     assert _secret_value(d.arn)["refreshToken"] == "rt-rotated-0003-c9"
     logged = capsys.readouterr().out + capsys.readouterr().err + caplog.text
     assert "request served" in logged  # the logs were captured
@@ -442,8 +432,8 @@ def test_athena_refreshes_and_writes_the_rotated_refresh_token_back(oauth_api, c
 
 def test_appflow_advertises_the_grant_and_uses_the_token_appflow_stores(oauth_api, capsys, caplog):
     d, tokens = oauth_api
-    fixture = json.loads((Path(__file__).parents[2] / "shared/appflow-fixtures/responses/"
-                          "DescribeConnectorConfigurationResponse.oauth2.json").read_text())["authenticationConfig"]
+    fixture = json.loads((APPFLOW_FIXTURES / "responses" / "DescribeConnectorConfigurationResponse.oauth2.json")
+                         .read_text())["authenticationConfig"]
     config = appflow_handler({"type": "DescribeConnectorConfigurationRequest", "locale": "en-US"},
                              None)["authenticationConfig"]
     assert config["isOAuth2Supported"] is True

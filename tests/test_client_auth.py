@@ -10,7 +10,7 @@ import pytest
 from saasbridge.catalog.model import Auth, Pagination
 from saasbridge.client import Credentials, SaasClient
 from saasbridge.errors import AuthenticationError, ConfigError
-from tests.httpstub import StubReply, StubRequest, StubServer, dataset, reply, stub_catalog
+from saasbridge.local.httpstub import StubReply, StubRequest, StubServer, dataset, reply, stub_catalog
 
 
 def echo(request: StubRequest) -> StubReply:

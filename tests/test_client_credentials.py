@@ -14,8 +14,8 @@ from saasbridge.catalog.model import Auth, Pagination
 from saasbridge.client import Credentials, SaasClient, credentials_from_env, credentials_from_secret
 from saasbridge.client.credentials import clear_secret_cache
 from saasbridge.errors import ApiError, ConfigError, SaasBridgeError
+from saasbridge.local.httpstub import StubReply, StubRequest, StubServer, dataset, reply, stub_catalog
 from saasbridge.runtime import Runtime
-from tests.httpstub import StubReply, StubRequest, StubServer, dataset, reply, stub_catalog
 
 SECRET_VALUES = {
     "apiKey": "sk-live-0123456789",
@@ -92,6 +92,7 @@ def test_runtime_from_env_with_the_demo_catalog():
 def test_no_credential_value_in_errors_reprs_resume_states_or_logs(caplog):
     """Every failure path, with every credential style, leaves no value behind."""
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="saasbridge")  # the telemetry logger sets the namespace's level
     seen: list[str] = []
 
     def api(request: StubRequest) -> StubReply:

@@ -9,7 +9,7 @@ from saasbridge.client import Deadline, SaasClient
 from saasbridge.client.deadline import RequestTimer
 from saasbridge.client.ratelimit import RateLimiter
 from saasbridge.errors import DeadlineExceeded
-from tests.httpstub import StubRequest, StubServer, dataset, reply, stub_catalog
+from saasbridge.local.httpstub import StubRequest, StubServer, dataset, reply, stub_catalog
 
 
 class SlowCursorApi:

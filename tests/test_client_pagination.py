@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 
 from saasbridge.catalog.model import Pagination
 from saasbridge.client import SaasClient
+from saasbridge.client.deadline import Deadline
 from saasbridge.client.paginators import link_header_next
-from saasbridge.errors import ApiError, QueryError
-from tests.httpstub import StubReply, StubRequest, StubServer, dataset, reply, stub_catalog
+from saasbridge.errors import ApiError, DeadlineExceeded, QueryError
+from saasbridge.local.httpstub import StubReply, StubRequest, StubServer, dataset, reply, stub_catalog
 
 
 def paging_api(request: StubRequest) -> StubReply:
@@ -265,3 +266,86 @@ def test_header_total_and_short_page_end_at_the_last_page(n, signal):
     assert rows == dataset(n)
     expected = max(1, math.ceil(n / 10)) if signal == "total_header" else n // 10 + 1
     assert len(server.requests) == expected
+
+
+# ---------------------------------------------------------------- pages in flight (issue 23)
+
+
+def pages_of(client: SaasClient, n: int, size: int, *, resume=None, in_flight: int = 1) -> list[tuple]:
+    """(records, resume) of every page of a listing."""
+    entity = client.catalog.entity("things")
+    return [(page.records, page.resume) for page in
+            client.list_pages(entity, {"n": str(n)}, page_size=size, resume=resume, in_flight=in_flight)]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    style=st.sampled_from(sorted(STYLES)),
+    n=st.integers(0, 60),
+    size=st.integers(1, 12),
+    in_flight=st.integers(2, 6),
+    stop_after=st.integers(1, 8),
+)
+def test_pages_in_flight_are_the_sequential_pages_with_the_same_requests(server, style, n, size, in_flight,
+                                                                        stop_after):
+    one_by_one = client_for(server, style)
+    sequential = pages_of(one_by_one, n, size)
+    client = client_for(server, style)
+    assert pages_of(client, n, size, in_flight=in_flight) == sequential
+    assert client.stats.requests == one_by_one.stats.requests  # not one request more
+    head = sequential[:stop_after]
+    if head[-1][1] is not None:  # resumed from a page's state, pages in flight again
+        resumed = client_for(server, style)
+        assert pages_of(resumed, n, size, resume=head[-1][1], in_flight=in_flight) == sequential[len(head):]
+
+
+@pytest.mark.parametrize("style, overlap", [("page_total", True), ("offset_total", True), ("cursor", False),
+                                            ("next_url", False), ("page_number", False)])
+def test_requests_overlap_only_where_the_next_pages_are_known(style, overlap):
+    def slow(request: StubRequest) -> StubReply:
+        answer = paging_api(request)
+        answer.delay = 0.03
+        return answer
+
+    with StubServer(slow) as api:
+        client = client_for(api, style)
+        rows = [r for records, _ in pages_of(client, 60, 5, in_flight=4) for r in records]
+        assert rows == dataset(60)
+        assert len(api.requests) == STYLES[style][2](60, 5)
+        assert (api.max_in_flight > 1) == overlap and api.max_in_flight <= 4
+
+
+def test_a_failing_page_in_flight_is_retried_in_its_place():
+    failed: set[str] = set()
+
+    def flaky(request: StubRequest) -> StubReply:
+        if request.query.get("page") in ("2", "5") and request.query["page"] not in failed:
+            failed.add(request.query["page"])
+            return reply({"error": "busy"}, status=503)
+        return paging_api(request)
+
+    with StubServer(flaky) as api:
+        client = client_for(api, "page_total")
+        rows = [r for records, _ in pages_of(client, 40, 5, in_flight=3) for r in records]
+        assert rows == dataset(40)
+        assert len(api.requests) == 8 + 2 and client.stats.retries == 2
+
+
+def test_a_deadline_in_flight_resumes_where_the_pages_taken_end():
+    def slow(request: StubRequest) -> StubReply:
+        answer = paging_api(request)
+        answer.delay = 0.15
+        return answer
+
+    with StubServer(slow) as api:
+        client = client_for(api, "page_total")
+        entity = client.catalog.entity("things")
+        head: list[dict] = []
+        with pytest.raises(DeadlineExceeded) as stopped:
+            for page in client.list_pages(entity, {"n": "120"}, page_size=5, in_flight=3,
+                                          deadline=Deadline(0.9, margin=0.05)):
+                head += page.records
+        assert head and stopped.value.resume is not None
+        tail = [r for records, _ in pages_of(client_for(api, "page_total"), 120, 5, resume=stopped.value.resume,
+                                             in_flight=3) for r in records]
+        assert head + tail == dataset(120)

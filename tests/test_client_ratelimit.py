@@ -9,7 +9,7 @@ import pytest
 from saasbridge.catalog.model import RateBudget
 from saasbridge.client import Credentials, SaasClient
 from saasbridge.client.ratelimit import RateLimiter, TokenBucket
-from tests.httpstub import StubReply, StubServer, reply, stub_catalog
+from saasbridge.local.httpstub import StubReply, StubServer, reply, stub_catalog
 
 
 def expected_waits(count: int, rate: float, burst: int) -> list[float]:

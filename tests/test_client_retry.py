@@ -15,7 +15,7 @@ from saasbridge.errors import (
     BadRequestError,
     RateLimitedError,
 )
-from tests.httpstub import StubReply, StubServer, dataset, reply, scripted, stub_catalog
+from saasbridge.local.httpstub import StubReply, StubServer, dataset, reply, scripted, stub_catalog
 
 OK = reply({"data": dataset(2), "next_cursor": None})
 RETRY = Retry(max_attempts=4, base_delay=0.1, max_delay=0.3)

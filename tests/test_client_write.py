@@ -11,7 +11,7 @@ import pytest
 from saasbridge.catalog.model import Auth, WriteOperation
 from saasbridge.client import Credentials, SaasClient
 from saasbridge.errors import QueryError
-from tests.httpstub import StubReply, StubRequest, StubServer, reply, stub_catalog
+from saasbridge.local.httpstub import StubReply, StubRequest, StubServer, reply, stub_catalog
 
 WRITES = (
     WriteOperation(op="insert", method="POST", path="/v1/things", batch_size=10, body_key="data",

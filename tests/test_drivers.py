@@ -19,7 +19,7 @@ from saasbridge.drivers.lambda_invoker import (
     InvokeError,
     InvokeResult,
 )
-from tests.httpstub import StubServer, reply
+from saasbridge.local.httpstub import StubServer, reply
 
 # ---------------------------------------------------------------- the invoker
 

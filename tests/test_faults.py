@@ -25,12 +25,12 @@ from demo_saas.faults import FaultInjector
 from saasbridge.catalog import load_catalog
 from saasbridge.client import ratelimit
 from saasbridge.local.engine.metrics import emf_metrics
+from saasbridge.local.httpstub import StubServer, reply
 from saasbridge.local.processes import start_reference_api
 from saasbridge.runtime import catalog_path, default_catalog_path
 from tests import athena_driver, reliability_report
 from tests.athena_driver import actual_rows, scan, sort_key, truth_rows
 from tests.helpers import put_secret
-from tests.httpstub import StubServer, reply
 
 ENTITIES = ["accounts", "contacts", "deals", "events", "predictions"]
 BUCKET = "reliability-spill"

@@ -18,12 +18,13 @@ import pytest
 import urllib3
 
 from appflow_connector import session
+from conformance.cases import api_value
 from demo_saas.store import dump_records
 from saasbridge.cli import main
 from saasbridge.drivers.lambda_invoker import EndpointInvoker, InProcessInvoker
 from saasbridge.local.flow_runner import ExtractOptions, WritebackOptions, run_extract, run_writeback
 from saasbridge.local.flow_runner.incremental import STATE_FILE
-from tests.helpers import api_value, norm
+from tests.helpers import norm
 
 ENTITIES = ["accounts", "contacts", "deals", "events", "predictions"]
 pytestmark = pytest.mark.usefixtures("fresh_session")

@@ -22,8 +22,8 @@ from appflow_connector.handler import lambda_handler as appflow_handler
 from athena_connector.errors import AthenaConnectorError
 from athena_connector.handler import lambda_handler as athena_handler
 from athena_connector.handler import reset_container
+from conformance.cases import APPFLOW_FIXTURES, ATHENA_FIXTURES
 from tests import reliability_report
-from tests.shared_fixtures import APPFLOW_FIXTURES, ATHENA_FIXTURES
 
 ATHENA_FIXTURES = sorted(p for p in ATHENA_FIXTURES.rglob("*Request*.json"))
 APPFLOW_FIXTURES = sorted((APPFLOW_FIXTURES / "requests").glob("*.json"))

@@ -6,6 +6,7 @@ send a request, or the credentials, to another host."""
 from __future__ import annotations
 
 import json
+import re
 
 import boto3
 import pyarrow as pa
@@ -20,9 +21,9 @@ from saasbridge.catalog.model import Auth, Pagination
 from saasbridge.client import SaasClient
 from saasbridge.client.credentials import Credentials
 from saasbridge.errors import ApiError
+from saasbridge.local.httpstub import StubServer, reply, stub_catalog
 from tests import reliability_report
 from tests.athena_driver import scan
-from tests.httpstub import StubServer, reply, stub_catalog
 
 NASTY = [
     "DE&ids=acc_000001",
@@ -180,3 +181,86 @@ def test_next_page_urls_cannot_redirect(env):
     reliability_report.record(
         "injection", "next-page URL to another host", "next = http://evil.example:1/steal",
         "request refused, credentials not sent", "ApiError 'refusing to send credentials', 1 request (own host)")
+
+
+# ---------------------------------------------------------------- query languages (issue 24)
+
+QUOTED_STRING = r'"(?:[^"\\]|\\.)*"'
+GRAMMARS = {
+    # name: (query block, a pattern of the whole string for one eq clause, how to decode the value)
+    "stripe": ({"param": "query", "operators": {"eq": "{field}:{value}"}, "group": None,
+                "quote_kinds": ["string"], "escape": [["\\", "\\\\"], ['"', '\\"']], "max_terms": 10},
+               r'name:(?P<v>"(?:[^"\\]|\\.)*")\Z', lambda v: re.sub(r"\\(.)", r"\1", v[1:-1])),
+    "jql": ({"param": "jql", "operators": {"eq": "{field} = {value}"}, "not": "NOT {item}",
+             "template": "project = OPS{filter}", "where": " AND {filter}",
+             "escape": [["\\", "\\\\"], ['"', '\\"']]},
+            r'project = OPS AND name = (?P<v>"(?:[^"\\]|\\.)*")\Z', lambda v: re.sub(r"\\(.)", r"\1", v[1:-1])),
+    "soql": ({"param": "q", "operators": {"eq": "{field} = {value}"}, "quote": "'", "quote_kinds": ["string"],
+              "escape": [["\\", "\\\\"], ["'", "\\'"]], "template": "SELECT {fields} FROM Account{filter}",
+              "where": " WHERE {filter}"},
+             r"SELECT id, name FROM Account WHERE name = (?P<v>'(?:[^'\\]|\\.)*')\Z",
+             lambda v: re.sub(r"\\(.)", r"\1", v[1:-1])),
+    "zendesk": ({"param": "query", "operators": {"eq": "{field}:{value}"}, "and": " ", "or": None, "group": None,
+                 "template": "type:ticket {filter}", "forbidden": '"', "escape": []},
+                r'type:ticket name:(?P<v>"[^"]*")\Z', lambda v: v[1:-1]),
+    "github": ({"param": "q", "operators": {"eq": "{field}:{value}"}, "and": " ", "or": None, "group": None,
+                "template": "repo:octo/app {filter}", "forbidden": '"', "escape": []},
+               r'repo:octo/app name:(?P<v>"[^"]*")\Z', lambda v: v[1:-1]),
+}
+
+
+def _grammar_catalog(query: dict):
+    from saasbridge.catalog import catalog_from_dict
+
+    return catalog_from_dict({
+        "name": "grammar", "base_url": "http://127.0.0.1:9", "auth": {"type": "none"},
+        "entities": [{"name": "items", "path": "/items", "fields": [
+            {"name": "id", "type": "string", "nullable": False}, {"name": "name", "type": "string"}],
+            "search": {"method": "GET", "path": "/search", "query": query}}]})
+
+
+@pytest.mark.parametrize("grammar", list(GRAMMARS))
+@pytest.mark.parametrize("value", [*NASTY, "a' OR 1=1 --", 'x" OR name:"y', "x\\", "\\\"", "AND OR NOT ()"],
+                         ids=range(len(NASTY) + 5))
+def test_query_language_values_cannot_add_a_clause(grammar, value):
+    """A value is one clause's value whatever it holds: escaped by the grammar's rules, it decodes
+    back to itself and the string holds nothing else; a value the grammar cannot carry (a quote
+    where there is no escape) is not sent at all: the residual applies that condition."""
+    from saasbridge.query.ir import Compare, Query
+    from saasbridge.query.planner import plan
+
+    block, pattern, decode = GRAMMARS[grammar]
+    planned = plan(_grammar_catalog(block), Query("items", ("id", "name"), Compare("name", "eq", value)))
+    sent = planned.params.get(block["param"])
+    if '"' in value and block.get("forbidden"):
+        assert sent is None or "name:" not in sent
+        assert planned.residual == Compare("name", "eq", value)
+        return
+    assert sent is not None, planned.pushed
+    found = re.match(pattern, sent, re.DOTALL)
+    assert found, sent
+    assert decode(found.group("v")) == value
+
+
+@pytest.mark.parametrize("value", [*NASTY, 'x" OR name:"y', "x\\"], ids=range(len(NASTY) + 2))
+def test_stripe_search_values_arrive_as_one_clause(value):
+    """At the server: the query parameter arrives intact and the API's grammar (the Stripe stub's
+    parser) reads one clause whose value is the whole value."""
+    from saasbridge.catalog import load_catalog
+    from saasbridge.client import Credentials, SaasClient
+    from saasbridge.query.ir import Compare, Query
+    from saasbridge.query.reader import read
+    from tests.saas_stubs.stripe import API_KEY, Stripe, parse_query
+
+    api = Stripe(5)
+    api.customers[2]["name"] = value
+    with StubServer(api) as server:
+        catalog = load_catalog("tests/saas_stubs/stripe.yaml", env={"SAASBRIDGE_API_URL": server.url})
+        client = SaasClient(catalog, Credentials({"apiKey": API_KEY}))
+        rows = [r for page in read(client, catalog, Query("customers", ("id", "name"), Compare("name", "eq", value)))
+                for r in page.batch.to_pylist()]
+        (request,) = server.requests
+    assert request.path == "/v1/customers/search"
+    assert [r["id"] for r in rows] == [api.customers[2]["id"]]
+    keep = parse_query(request.query["query"])
+    assert [c["id"] for c in api.customers if keep(c)] == [api.customers[2]["id"]]

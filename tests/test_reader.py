@@ -242,3 +242,39 @@ def test_a_read_finalised_inside_its_own_fetch_is_not_closed_there():
     fetcher.start()
     assert fetcher.take() == "page"
     fetcher.close()
+
+
+# ---------------------------------------------------------------- id lists in flight (issue 23)
+
+
+@pytest.mark.parametrize("in_flight", [1, 4])
+def test_id_batches_in_flight_read_each_batch_once_in_order(in_flight):
+    import dataclasses
+
+    from saasbridge.client import SaasClient
+    from saasbridge.local.httpstub import StubReply, StubRequest, StubServer, dataset, reply, stub_catalog
+
+    rows = {r["id"]: r for r in dataset(60)}
+
+    def api(request: StubRequest) -> StubReply:
+        answer = reply({"data": [rows[i] for i in request.query["ids"].split(",") if i in rows],
+                        "next_cursor": None})
+        answer.delay = 0.02
+        return answer
+
+    with StubServer(api) as server:
+        catalog = stub_catalog(server.url, ids_param="ids", get_path=None)
+        entity = dataclasses.replace(catalog.entity("things"), ids_max=5)
+        catalog = dataclasses.replace(catalog, entities=(entity,))
+        wanted = tuple(f"r{i:05d}" for i in range(0, 80, 2))  # 40 ids, 10 of them unknown to the API
+        reader = read(SaasClient(catalog), catalog, Query("things", ("id", "n"), InList("id", wanted), None),
+                      in_flight=in_flight)
+        pages = [(page.batch.to_pylist(), page.resume) for page in reader]
+        want = [rows[i] for i in wanted if i in rows]
+        assert [r for batch, _ in pages for r in batch] == want  # in the order of the batches
+        assert len(server.requests) == 8  # 40 ids, 5 a request: not one more
+        assert (server.max_in_flight > 1) == (in_flight > 1) and server.max_in_flight <= in_flight
+        head = [r for batch, _ in pages[:3] for r in batch]
+        rest = read(SaasClient(catalog), catalog, Query("things", ("id", "n"), InList("id", wanted), None),
+                    resume=pages[2][1], in_flight=in_flight)
+        assert head + [r for page in rest for r in page.batch.to_pylist()] == want

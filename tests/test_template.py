@@ -376,7 +376,7 @@ def check_athena_role(sts: list[dict], combo: dict[str, bool], bucket_ref: dict)
             by_action.setdefault(action, []).append(st)
     expected = {"logs:CreateLogStream", "logs:PutLogEvents", "s3:PutObject", "s3:GetObject",
                 "s3:ListBucket", "athena:GetQueryExecution", "secretsmanager:GetSecretValue",
-                "secretsmanager:PutSecretValue"}
+                "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"}
     if combo["kms"]:
         expected |= {"kms:GenerateDataKey", "kms:GenerateRandom"}
     if combo["vpc"]:
@@ -391,6 +391,7 @@ def check_athena_role(sts: list[dict], combo: dict[str, bool], bucket_ref: dict)
     (secret,) = by_action["secretsmanager:GetSecretValue"]
     assert subs(secret["Resource"]).endswith(":secret:${SecretName}-??????")
     assert by_action["secretsmanager:PutSecretValue"] == [secret]  # only that secret: rotated refresh tokens
+    assert by_action["secretsmanager:UpdateSecretVersionStage"] == [secret]  # written on the version read
     if combo["kms"]:
         (key,) = by_action["kms:GenerateDataKey"]
         assert subs(key["Resource"]).endswith(":key/${KMSKeyId}")

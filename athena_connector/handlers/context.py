@@ -12,6 +12,7 @@ from athena_connector.errors import TableNotFoundError, UnsupportedPredicateErro
 from athena_connector.passthrough import parse_passthrough, passthrough_query
 from athena_connector.protocol import Request, TableName, expression_to_ir, value_set_to_ir
 from saasbridge.catalog.model import Catalog, Entity
+from saasbridge.client.properties import with_properties
 from saasbridge.client.stats import UsageMeter
 from saasbridge.query.ir import Const, Expr, and_all, columns_of, conjuncts
 
@@ -62,6 +63,8 @@ class Invocation:
         name = table.table_name.lower()
         for e in self.catalog.entities:
             if e.name == name:
+                if e.properties is not None:  # columns discovered per tenant (issue 24)
+                    e = with_properties(self.catalog, self.client(), e.name).entity(e.name)
                 return e, None
         raise TableNotFoundError(f"{table.schema_name}.{table.table_name}",
                                  [f"{self.catalog.name}.{e.name}" for e in self.catalog.entities])

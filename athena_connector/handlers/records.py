@@ -3,57 +3,81 @@ spilled to S3 as they fill (memory stays around one block whatever the split siz
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from athena_connector.errors import SpillError, UnsupportedPredicateError
+from athena_connector.errors import SpillError, UnsupportedPredicateError, ValueTooLargeError
 from athena_connector.handlers.context import Invocation
-from athena_connector.protocol import OrderByField, read_records_response, remote_read_records_response
-from athena_connector.protocol.ipc import block_bytes, empty_batch
+from athena_connector.protocol import OrderByField, ipc, read_records_response, remote_read_records_response
+from athena_connector.protocol.spilled import GCM_TAG_BYTES
 from athena_connector.spill import BlockSpiller
 from athena_connector.types import athena_schema, to_athena_batch
 from saasbridge.query.ir import Const, OrderBy, Query
 from saasbridge.query.reader import read
 from saasbridge.query.splits import SplitWindow
 
-LAMBDA_PAYLOAD_LIMIT = 6_291_456
-_JSON_OVERHEAD = 64 * 1024  # envelope, schema string, block keys
+LAMBDA_PAYLOAD_LIMIT = 6_291_456  # bytes of a synchronous Lambda response
+ATHENA_MAX_BLOCK_BYTES = 16_000_000  # Athena refuses larger blocks ("exceeded max block size")
+_JSON_SLACK = 4096  # the runtime's own JSON framing, on top of the envelope measured here
 
 
-def inline_fits(serialized_size: int, max_inline: int) -> bool:
-    """Whether a block of this many Arrow bytes may go inline: under maxInlineBlockSize and,
-    once base64 (× 4/3) inside the JSON, under Lambda's 6 MB response limit."""
-    return serialized_size < max_inline and serialized_size * 4 // 3 + 4 + _JSON_OVERHEAD < LAMBDA_PAYLOAD_LIMIT
+def inline_fits(message_bytes: int, max_inline: int, envelope_bytes: int) -> bool:
+    """Whether a block of this many Arrow bytes may go inline: under maxInlineBlockSize and, once
+    base64 (4 characters per 3 bytes) inside a JSON envelope of `envelope_bytes`, under Lambda's
+    6 MB response limit."""
+    base64_chars = 4 * -(-message_bytes // 3)
+    return message_bytes < max_inline and envelope_bytes + base64_chars + _JSON_SLACK <= LAMBDA_PAYLOAD_LIMIT
 
 
 @dataclass
 class BlockWriter:
-    """Collects result batches; spills a block to S3 whenever `max_block_size` bytes are pending."""
+    """Collects result rows into blocks cut by encoded bytes: a block is spilled to S3 as soon as
+    the next row would take it past `block_limit` (each spilled object at most that many bytes,
+    encryption tag included); what is left at the end goes inline when it fits."""
 
     inv: Invocation
     schema: pa.Schema
-    max_block_size: int
+    block_limit: int
     max_inline: int
+    table: str = ""
     spiller: BlockSpiller | None = None
-    pending: list[pa.RecordBatch] | None = None
-    pending_bytes: int = 0
+    pending: list[pa.RecordBatch] = field(default_factory=list)
+    pending_bytes: int = 0  # encoded bytes of the pending pieces (each counted with its own metadata)
+    rows_seen: int = 0
 
-    def add(self, batch: pa.RecordBatch) -> None:
-        if batch.num_rows == 0:
-            return
-        self.pending = self.pending or []
-        self.pending.append(batch)
-        self.pending_bytes += batch.nbytes
+    def add(self, batch: pa.RecordBatch, ids: pa.Array | None = None) -> None:
+        """Add rows; `ids` are their primary keys (to name a row too large for any block)."""
         self.inv.counters.rows_returned += batch.num_rows
-        if self.pending_bytes >= self.max_block_size:
-            self._spill(self._take())
+        budget = self.block_limit - GCM_TAG_BYTES
+        while batch.num_rows:
+            take = ipc.rows_within(batch, budget - self.pending_bytes)
+            if take == 0 and not self.pending:
+                raise self._too_large(batch.slice(0, 1), None if ids is None else ids[0])
+            if take:
+                piece = batch.slice(0, take)
+                self.pending.append(piece)
+                self.pending_bytes += ipc.encoded_size(piece)
+                self.rows_seen += take
+                batch, ids = batch.slice(take), None if ids is None else ids.slice(take)
+            if batch.num_rows:  # the next row does not fit: this block is as large as it may be
+                self._spill(self._take())
+
+    def _too_large(self, row: pa.RecordBatch, row_id: pa.Scalar | None) -> ValueTooLargeError:
+        sizes = {name: ipc.encoded_size(row.select([name])) for name in row.schema.names}
+        column = max(sizes, key=sizes.__getitem__)
+        which = f"id {row_id.as_py()!r}" if row_id is not None and row_id.is_valid else f"number {self.rows_seen + 1}"
+        return ValueTooLargeError(
+            f"table {self.table}: the {column} value of row {which} takes {sizes[column]:,} bytes, more than the "
+            f"largest block Athena accepts ({self.block_limit:,} bytes); leave {column} out of the query or "
+            "filter that row out")
 
     def _take(self) -> pa.RecordBatch:
-        batches, self.pending, self.pending_bytes = self.pending or [], None, 0
+        batches, self.pending, self.pending_bytes = self.pending, [], 0
         if not batches:
-            return empty_batch(self.schema)
+            return ipc.empty_batch(self.schema)
         if self.schema.names:
             return pa.Table.from_batches(batches, schema=self.schema).combine_chunks().to_batches()[0]
         return pa.table({"_": pa.nulls(sum(b.num_rows for b in batches))}).select([]).to_batches()[0]
@@ -66,7 +90,14 @@ class BlockWriter:
                                  "set the Lambda's spill_bucket environment variable")
             self.spiller = BlockSpiller(self.inv.s3(), split.spill_location, split.encryption_key,
                                         dict(self.inv.settings.spill_put_request_headers))
-        self.spiller.write(block)
+        message = ipc.batch_bytes(block, legacy=True)
+        if self.spiller.object_size(message) > self.block_limit and block.num_rows > 1:
+            # the pieces' sizes summed were a hair short of the joined block's: halve it
+            half = block.num_rows // 2
+            self._spill(block.slice(0, half))
+            self._spill(block.slice(half))
+            return
+        self.spiller.write_message(message)
         self.inv.counters.spilled_blocks += 1
         self.inv.counters.bytes_returned += block.nbytes
 
@@ -74,10 +105,12 @@ class BlockWriter:
         r = self.inv.request
         block = self._take()
         if self.spiller is None:
-            records = block_bytes(block, legacy=r.legacy_arrow)  # encoded once: measured, then sent
-            if inline_fits(len(records), self.max_inline):
+            records = ipc.block_bytes(block, legacy=r.legacy_arrow)  # encoded once: measured, then sent
+            response = read_records_response(r.catalog_name or "", block, legacy=r.legacy_arrow, records=b"")
+            if inline_fits(len(records), self.max_inline, len(json.dumps(response))):
                 self.inv.counters.bytes_returned += block.nbytes
-                return read_records_response(r.catalog_name or "", block, legacy=r.legacy_arrow, records=records)
+                response["records"]["records"] = ipc.b64encode(records) if records else ""
+                return response
         if block.num_rows or self.spiller is None:
             self._spill(block)
         assert self.spiller is not None
@@ -99,19 +132,23 @@ def read_records(inv: Invocation) -> dict:
     where = inv.where(entity, pt_where)
     limit = constraints.limit if constraints is not None and constraints.has_limit else None
     order = list(constraints.order_by) if constraints is not None and limit is not None else []
-    writer = BlockWriter(inv, out_schema, max(1, r.max_block_size or 16_000_000),
-                         r.max_inline_block_size or 3_465_000)
+    writer = BlockWriter(inv, out_schema, min(ATHENA_MAX_BLOCK_BYTES, max(1, r.max_block_size or ATHENA_MAX_BLOCK_BYTES)),
+                         r.max_inline_block_size or 3_465_000, entity.name)
+    # the primary key is read along (when rows have columns) to name a row too large for any block
+    key = entity.primary_key if columns and entity.primary_key else None
+    read_columns = tuple(dict.fromkeys([*columns, *([key] if key else [])]))
     if where != Const(False) and limit != 0:
         window = SplitWindow.from_properties(r.split.properties if r.split else {})
         if order:
-            writer.add(_top_n(inv, entity.name, columns, where, window, order, limit))  # type: ignore[arg-type]
+            top = _top_n(inv, entity.name, read_columns, where, window, order, limit)  # type: ignore[arg-type]
+            writer.add(top.select(columns), top.column(key) if key else None)  # no columns: keeps the row count
         else:
-            query = Query(entity.name, tuple(columns), where, limit)
+            query = Query(entity.name, read_columns, where, limit)
             reader = read(inv.client(), inv.catalog, query, deadline=inv.deadline, extra=window.expr(),
-                          extra_residual=window.residual_expr())
+                          extra_residual=window.residual_expr(), in_flight=inv.settings.pages_in_flight)
             try:
                 for page in reader:
-                    writer.add(to_athena_batch(page.batch))
+                    writer.add(to_athena_batch(page.batch.select(columns)), page.batch.column(key) if key else None)
             finally:
                 _count_nulled(inv, reader)
     return writer.finish()
@@ -122,9 +159,10 @@ def _count_nulled(inv: Invocation, reader) -> None:
     inv.counters.values_nulled += reader.converter.warnings
 
 
-def _top_n(inv: Invocation, entity: str, columns: list[str], where, window: SplitWindow,
+def _top_n(inv: Invocation, entity: str, columns: tuple[str, ...], where, window: SplitWindow,
            order: list[OrderByField], limit: int) -> pa.RecordBatch:
-    """The first `limit` rows in `order`, keeping at most `limit` rows (plus one page) in memory."""
+    """The first `limit` rows in `order` (`columns` and the sort keys, Athena types), keeping at
+    most `limit` rows (plus one page) in memory."""
     keys = [o.column.lower() for o in order]
     read_columns = tuple(dict.fromkeys([*columns, *keys]))
     query = Query(entity, read_columns, where, limit,
@@ -140,9 +178,8 @@ def _top_n(inv: Invocation, entity: str, columns: list[str], where, window: Spli
     finally:
         _count_nulled(inv, reader)
     if best is None or best.num_rows == 0:
-        return empty_batch(athena_schema(inv.catalog.entity(entity), columns))
-    return best.select(columns).combine_chunks().to_batches()[0] if columns else \
-        pa.table({"_": pa.nulls(best.num_rows)}).select([]).to_batches()[0]
+        return ipc.empty_batch(athena_schema(inv.catalog.entity(entity), read_columns))
+    return best.combine_chunks().to_batches()[0]
 
 
 def _sorted(table: pa.Table, order: list[OrderByField]) -> pa.Table:

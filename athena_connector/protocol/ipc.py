@@ -60,6 +60,25 @@ def batch_bytes(batch: pa.RecordBatch, *, legacy: bool = False) -> bytes:
     return _legacy_stream(batch.schema, batch)[schema_len:-_LEGACY_EOS]
 
 
+def encoded_size(batch: pa.RecordBatch) -> int:
+    """Bytes of the batch's RecordBatch message in the modern framing, without encoding it (the
+    legacy framing's is at most as large); slices count only their own rows."""
+    return pa.ipc.get_record_batch_size(batch)
+
+
+def rows_within(batch: pa.RecordBatch, budget: int) -> int:
+    """The most leading rows of `batch` whose message takes at most `budget` bytes (0: not one)."""
+    if budget <= 0 or not batch.num_rows:
+        return 0
+    if encoded_size(batch) <= budget:
+        return batch.num_rows
+    fits, over = 0, batch.num_rows  # invariant: `fits` rows fit, `over` rows do not
+    while over - fits > 1:
+        middle = (fits + over) // 2
+        fits, over = (middle, over) if encoded_size(batch.slice(0, middle)) <= budget else (fits, middle)
+    return fits
+
+
 def encode_schema(schema: pa.Schema, *, legacy: bool = False) -> str:
     return b64encode(schema_bytes(schema, legacy=legacy))
 

@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from athena_connector.protocol import ipc
 from athena_connector.protocol.model import EncryptionKey, SpillLocation
 
+GCM_TAG_BYTES = 16
+
 
 def encrypt(data: bytes, key: EncryptionKey | None) -> bytes:
     return data if key is None else AESGCM(key.key).encrypt(key.nonce, data, None)
@@ -19,7 +21,6 @@ def encrypt(data: bytes, key: EncryptionKey | None) -> bytes:
 
 def decrypt(data: bytes, key: EncryptionKey | None) -> bytes:
     return data if key is None else AESGCM(key.key).decrypt(key.nonce, data, None)
-
 
 
 def read_spilled_block(s3_client: Any, location: SpillLocation | dict, encryption_key: EncryptionKey | dict | None,

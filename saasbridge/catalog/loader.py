@@ -37,6 +37,14 @@ from saasbridge.catalog.model import (
     SplitHint,
     WriteOperation,
 )
+from saasbridge.catalog.search import (
+    BatchRead,
+    BodyFilter,
+    DynamicProperties,
+    QueryLanguage,
+    Search,
+    SearchSort,
+)
 from saasbridge.catalog.types import format_type, is_numeric, is_ordered, is_scalar, parse_type
 from saasbridge.errors import CatalogError
 
@@ -463,6 +471,7 @@ class _Builder:
             if any(x.op == w.op for x in writes[:i]):
                 raise _Problem((*path, "writes", i, "op"), f"write operation {w.op!r} appears twice; keep one")
         pagination = d.get("pagination")
+        search = self.search(d.get("search"), (*path, "search"), column, by_name)
         return Entity(
             name=d["name"],
             path=d["path"],
@@ -483,7 +492,111 @@ class _Builder:
             projection_repeat=d.get("projection_repeat", False),
             params=_static_params(d.get("params", {})),
             parent=Parent(parent["entity"], tuple(parent.get("keys", {}).items())) if parent else None,
+            search=search,
+            batch_read=self.batch_read(d.get("batch_read"), pk, (*path, "batch_read")),
+            properties=self.properties(d.get("properties")),
         )
+
+    def search(self, d: dict[str, Any] | None, path: PathKey, column: Any, by_name: dict[str, Field]) -> Search | None:
+        if d is None:
+            return None
+        if ("filter" in d) == ("query" in d):
+            raise _Problem(path, "a search needs exactly one of filter (a JSON body) and query (a query language); "
+                           "keep one")
+        for i, name in enumerate(d.get("filterable", [])):
+            column("filterable column", ("search", "filterable", i), name)
+        for name in d.get("names", {}):
+            column("names column", ("search", "names", name), name)
+        pagination = d.get("pagination")
+        paging = self.pagination(pagination, (*path, "pagination")) if pagination is not None else None
+        sort = d.get("sort")
+        if sort is not None:
+            for i, name in enumerate(sort.get("columns", [])):
+                column("sort column", ("search", "sort", "columns", i), name)
+        if d.get("max_results") is not None:
+            cap = column("cap_field", ("search", "cap_field"), d.get("cap_field"))
+            if cap is None or cap.type.kind != "timestamp" or cap.nullable:
+                raise _Problem((*path, "cap_field"), "max_results needs cap_field: a non-nullable timestamp column the "
+                               "search filters on, so that a read over the cap is cut into time ranges")
+            if paging is None or not paging.total_path:
+                raise _Problem((*path, "pagination"), "max_results needs pagination.total_path (the response's total) "
+                               "to tell when a query passes the cap; add it")
+        try:
+            dt.date.fromisoformat(str(d.get("cap_start", "2000-01-01"))[:10])
+        except ValueError:
+            raise _Problem((*path, "cap_start"), "not an ISO date; write e.g. 2010-01-01") from None
+        query = d.get("query")
+        return Search(
+            path=d["path"],
+            method=d.get("method", "POST"),
+            body=d.get("body"),
+            filter=self.body_filter(d["filter"], (*path, "filter")) if "filter" in d else None,
+            query=self.query_language(query, (*path, "query")) if query is not None else None,
+            sort=SearchSort(
+                template=sort["template"], at=sort.get("at"), ascending=sort.get("ascending", "asc"),
+                descending=sort.get("descending", "desc"),
+                columns=tuple(sort["columns"]) if "columns" in sort else None,
+            ) if sort is not None else None,
+            projection=d.get("projection"),
+            names=tuple(d.get("names", {}).items()),
+            strip_prefix=d.get("strip_prefix"),
+            formats=tuple(d.get("formats", {}).items()),
+            native_values=d.get("native_values", False),
+            filterable=tuple(d["filterable"]) if "filterable" in d else None,
+            pagination=paging,
+            records_path=d.get("records_path"),
+            max_results=d.get("max_results"),
+            cap_field=d.get("cap_field"),
+            cap_start=str(d.get("cap_start", "2000-01-01")),
+            always=d.get("always", False),
+        )
+
+    def body_filter(self, d: dict[str, Any], path: PathKey) -> BodyFilter:
+        shape = d.get("shape", "groups")
+        if shape == "groups" and "and" not in d:
+            raise _Problem(path, "a groups filter needs and: the template of one group, e.g. {filters: '{items}'}")
+        if shape == "tree" and not ("and" in d and "or" in d):
+            raise _Problem(path, "a tree filter needs and and or: the templates of its nodes, e.g. {and: '{items}'}")
+        return BodyFilter(
+            at=d["at"], condition=d["condition"], operators=tuple(d["operators"].items()), shape=shape,
+            conditions=tuple(d.get("conditions", {}).items()), and_=d.get("and"), or_=d.get("or"),
+            max_groups=d.get("max_groups"), max_per_group=d.get("max_per_group"),
+            max_conditions=d.get("max_conditions"), max_depth=d.get("max_depth"), max_items=d.get("max_items"),
+        )
+
+    def query_language(self, d: dict[str, Any], path: PathKey) -> QueryLanguage:
+        allowed = {"field", "value", "values", "low", "high"}
+        for op, text in d["operators"].items():
+            bad = [p for p in _PLACEHOLDER.findall(text) if p not in allowed]
+            if bad or "{field}" not in text:
+                raise _Problem((*path, "operators", op), f"{text!r} needs {{field}} and may use only "
+                               f"{{field}}, {{value}}, {{values}}, {{low}}, {{high}}")
+        if "{filter}" not in d.get("template", "{filter}"):
+            raise _Problem((*path, "template"), "the template needs {filter}; e.g. 'type:ticket {filter}'")
+        defaults = QueryLanguage(param=d["param"], operators=())
+        escape = d.get("escape")
+        return QueryLanguage(
+            param=d["param"], operators=tuple(d["operators"].items()), and_=d.get("and", defaults.and_),
+            or_=d.get("or", defaults.or_), not_=d.get("not"), group=d.get("group", defaults.group),
+            quote=d.get("quote", defaults.quote),
+            quote_kinds=tuple(d.get("quote_kinds", defaults.quote_kinds)),
+            escape=tuple((a, b) for a, b in escape) if escape is not None else defaults.escape,
+            forbidden=d.get("forbidden", ""), list_separator=d.get("list_separator", defaults.list_separator),
+            template=d.get("template", "{filter}"), where=d.get("where", "{filter}"),
+            max_terms=d.get("max_terms"), max_length=d.get("max_length"),
+        )
+
+    def batch_read(self, d: dict[str, Any] | None, pk: Field | None, path: PathKey) -> BatchRead | None:
+        if d is None:
+            return None
+        if pk is None:
+            raise _Problem(path, "batch_read needs a primary_key; set primary_key or remove batch_read")
+        return BatchRead(**d)
+
+    def properties(self, d: dict[str, Any] | None) -> DynamicProperties | None:
+        if d is None:
+            return None
+        return DynamicProperties(**{**d, "types": tuple(d.get("types", {}).items())})
 
     def parent(self, e: Entity, entities: tuple[Entity, ...], path: PathKey) -> Entity:
         """Check the parent of a parent-scoped entity against the other entities; fill default keys."""
@@ -635,6 +748,10 @@ class _Builder:
             raise _Problem((*path, "body_key"), "batches need a body_key to wrap the records, e.g. data")
         if has_id and pk is None:
             raise _Problem((*path, "path"), "{id} needs the entity's primary_key; set primary_key")
+        for key in ("item_key", "id_key", "trace_key"):
+            if getattr(w, key) and has_id:
+                raise _Problem((*path, key), f"{key} shapes the items of a batch; a path with {{id}} sends one "
+                               "record, remove it")
         if w.op in ("update", "delete") and not has_id and w.batch_size == 1:
             raise _Problem((*path, "path"), f"{w.op} of one record needs {{id}} in the path, e.g. /v1/items/{{id}}")
         return w

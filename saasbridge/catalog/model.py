@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from saasbridge.catalog.search import BatchRead, DynamicProperties, Search
 from saasbridge.errors import UnknownEntityError
 
 TypeKind = Literal[
@@ -68,7 +69,7 @@ class Field:
         return next((f for f in self.filters if f.op == op), None)
 
 
-PaginationStyle = Literal["cursor", "next_url", "link_header", "offset", "page_number", "single"]
+PaginationStyle = Literal["cursor", "last_id", "next_url", "link_header", "offset", "page_number", "single"]
 
 
 @dataclass(frozen=True)
@@ -79,12 +80,13 @@ class Pagination:
     max_page_size: int = 100
     cursor_param: str = "cursor"  # cursor: request parameter carrying the cursor
     cursor_path: str = "next_cursor"  # cursor: body path of the next cursor (null/absent = end)
+    id_path: str = "id"  # last_id: the record key whose last value is the next cursor
     next_url_path: str = "next"  # next_url: body path of the next page's URL
     offset_param: str = "offset"  # offset
     page_param: str = "page"  # page_number
     start_page: int = 1  # page_number
-    total_path: str | None = None  # offset/page_number: body path of the total row count
-    has_more_path: str | None = None  # offset/page_number: body path of a has-more flag
+    total_path: str | None = None  # body path of the total row count (offset/page_number: ends the listing)
+    has_more_path: str | None = None  # offset/page_number/last_id: body path of a has-more flag
     stop_on_empty: bool = True  # offset/page_number: an empty page ends the listing
     total_header: str | None = None  # offset/page_number: header with the total (`120` or `items 0-49/120`)
     has_more_header: str | None = None  # offset/page_number: header with a has-more flag (true/false, 1/0)
@@ -206,6 +208,10 @@ class WriteOperation:
     body_key: str | None = "data"
     result_path: str | None = None  # body path of the written records in the response (None = body)
     errors_path: str | None = None  # body path of per-item errors [{"index": i, ...}] (None = all or nothing)
+    error_ref_path: str = "index"  # in an error: the item's index, trace token(s) or id(s)
+    item_key: str | None = None  # batch: each record's fields under this key (`{"properties": {…}}`)
+    id_key: str | None = None  # batch: the record id beside item_key (`{"id": "7", "properties": …}`)
+    trace_key: str | None = None  # batch: a token per item, echoed in its result / error
 
 
 @dataclass(frozen=True)
@@ -238,6 +244,9 @@ class Entity:
     projection_repeat: bool = False  # `?fields=a&fields=b` instead of `?fields=a,b`
     params: tuple[tuple[str, str], ...] = ()  # static query parameters of the list endpoint
     parent: Parent | None = None  # parent-scoped: where the path placeholders' values come from
+    search: Search | None = None  # a search endpoint filtered reads use (body or query language)
+    batch_read: BatchRead | None = None  # records by id in one request
+    properties: DynamicProperties | None = None  # columns discovered from a metadata endpoint
 
     @property
     def path_columns(self) -> tuple[str, ...]:

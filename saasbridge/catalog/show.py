@@ -46,6 +46,11 @@ def column_pushdown(entity: Entity, f: Field) -> str:
         orders = [("desc" if d else "asc") for c, d, _ in entity.sort.options if c == f.name]
         if orders:
             parts.append("ORDER BY " + "/".join(orders))
+    search = entity.search
+    if search is not None and (search.filterable is None or f.name in search.filterable):
+        parts.append(f"search {search.name_of(f.name, f.api_name)}")
+    if f.name == entity.primary_key and entity.batch_read:
+        parts.append(f"IN {entity.batch_read.method} {entity.batch_read.path} (≤{entity.batch_read.max_ids})")
     return "; ".join(parts)
 
 
@@ -63,6 +68,11 @@ def summarize(catalog: Catalog, entity: Entity) -> EntitySummary:
     if entity.ids_param:
         facts.append(("ids", f"{entity.ids_param}=… (≤{entity.ids_max})"))
     facts.append(("projection", entity.projection_param or "no (every field is fetched)"))
+    if entity.search:
+        facts.append(("search", _search_fact(entity)))
+    if entity.properties:
+        facts.append(("properties", f"discovered from GET {entity.properties.path} (cached "
+                                    f"{entity.properties.ttl_seconds:g}s per tenant)"))
     if entity.incremental_field:
         facts.append(("incremental", entity.incremental_field))
     if entity.split:
@@ -77,6 +87,18 @@ def summarize(catalog: Catalog, entity: Entity) -> EntitySummary:
         for f in entity.fields
     ]
     return EntitySummary(entity.name, entity.description, facts, columns)
+
+
+def _search_fact(entity: Entity) -> str:
+    search = entity.search
+    assert search is not None
+    if search.filter is not None:
+        kind = f"JSON {search.filter.shape} at {search.filter.at}: " + ", ".join(op for op, _ in search.filter.operators)
+    else:
+        assert search.query is not None
+        kind = f"query language in {search.query.param}: " + ", ".join(op for op, _ in search.query.operators)
+    cap = f"; cap {search.max_results} rows, cut on {search.cap_field}" if search.max_results else ""
+    return f"{search.method} {search.path} ({kind}{cap})"
 
 
 def catalog_header(catalog: Catalog) -> list[tuple[str, str]]:

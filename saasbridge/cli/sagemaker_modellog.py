@@ -27,9 +27,9 @@ def register(subparsers: Any) -> None:
     imp.set_defaults(func=run_import)
 
     sync = subparsers.add_parser("sync", help="sync every (or every tagged) model into the model log",
-                                 description="Re-reads what SageMaker gives no modified time for; with "
-                                 "--since, skips describing jobs and endpoints unchanged since then. Assets gone "
-                                 "from SageMaker are marked deleted.")
+                                 description="With --since, describes and writes only what changed since "
+                                 "then (model packages are re-read every time; a change of tags alone waits for a "
+                                 "full sync). Assets gone from SageMaker are marked deleted.")
     sync.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
                       help="only models with this tag (repeatable: all must match)")
     sync.add_argument("--since", help="ISO-8601 time of the previous sync (incremental)")

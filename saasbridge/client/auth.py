@@ -177,7 +177,9 @@ class OAuth2ClientCredentials(AuthStrategy):
 
 
 class TokenStore(Protocol):
-    """Where a refresh token lives between runs (the Secrets Manager secret it came from)."""
+    """Where a refresh token lives between runs (the Secrets Manager secret it came from). A
+    store may also offer `lease()`, a context manager held while refreshing that yields the
+    newest stored refresh token and ends with `save` (see SecretTokenStore)."""
 
     def load(self) -> str | None: ...
 
@@ -187,8 +189,9 @@ class TokenStore(Protocol):
 class OAuth2RefreshToken(OAuth2ClientCredentials):
     """OAuth2 authorization-code grant after the user's consent: access tokens come from the
     refresh token. A provider that rotates refresh tokens answers with a new one; it replaces the
-    old one here and in `store`. A refused refresh reads the store once more, in case another
-    container rotated the token meanwhile."""
+    old one here and in `store`. With a store that leases, each refresh starts from the store's
+    newest token under its lease; otherwise a refused refresh reads the store once more, in case
+    another container rotated the token meanwhile."""
 
     def __init__(self, token_url: str, client_id: str, client_secret: str, refresh_token: str, *,
                  store: TokenStore | None = None, **kwargs: Any):
@@ -224,6 +227,12 @@ class OAuth2RefreshToken(OAuth2ClientCredentials):
                             "SAASBRIDGE_SECRET_ARN to keep it in the secret)")
 
     def _fetch(self) -> tuple[str, float]:
+        lease = getattr(self._store, "lease", None)
+        if lease is not None:  # one container at a time uses the stored refresh token
+            with lease() as newest:
+                if newest:
+                    self._refresh_token = newest
+                return super()._fetch()
         try:
             return super()._fetch()
         except AuthenticationError:

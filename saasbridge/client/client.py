@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 import orjson
 
 from saasbridge.catalog.model import Catalog, Entity, RateBudget, WriteOp, WriteOperation
+from saasbridge.catalog.templates import set_path
 from saasbridge.client.auth import AuthStrategy, TokenStore, build_auth
 from saasbridge.client.credentials import Credentials
 from saasbridge.client.deadline import Deadline, RequestTimer
+from saasbridge.client.endpoint import Endpoint
 from saasbridge.client.http import Response, Transport, TransportError, display_url, origin_key, same_origin
-from saasbridge.client.paginators import extract_records, make_paginator
+from saasbridge.client.paginators import PageRequest, extract_records, make_paginator
 from saasbridge.client.ratelimit import RateLimiter, shared_rate_limiter
 from saasbridge.client.retry import RetryPolicy, body_path, parse_retry_after
 from saasbridge.client.stats import ClientStats, Usage
@@ -48,6 +52,7 @@ class Page:
     records: list[dict]
     resume: dict | None  # state that fetches the next page; None = the listing is finished
     nbytes: int  # body bytes of this page
+    total: int | None = None  # the listing's total row count, when the API says it (`total_path`)
 
 
 @dataclass(frozen=True)
@@ -120,36 +125,67 @@ class SaasClient:
         resume: dict | None = None,
         deadline: Deadline | None = None,
         path: str | None = None,
+        endpoint: Endpoint | None = None,
+        in_flight: int = 1,
     ) -> Iterator[Page]:
         """Pages of the entity's list endpoint, fetched lazily; resume with a page's `resume`.
         `path` replaces the entity's path (a parent-scoped path with its placeholders filled); a
-        404 on its first page is an empty listing (no such parent), as `get` reads a 404."""
-        paginator = make_paginator(
-            self.catalog.pagination_for(entity), page_size, resolve_url=self._resolve_next
-        )
+        404 on its first page is an empty listing (no such parent), as `get` reads a 404.
+        `endpoint` replaces the list endpoint (a search, a batch read): its method, body, paging
+        and records path; with a body, the paging parameters go into it. `in_flight` > 1: up to
+        that many page requests run at once where the next pages are known before the answers
+        (page numbers or offsets with a known total); answers are still read in order, so the
+        pages and resume states are those of a sequential listing."""
+        pagination = (endpoint.pagination if endpoint else None) or self.catalog.pagination_for(entity)
+        paginator = make_paginator(pagination, page_size, resolve_url=self._resolve_next)
         if resume is not None:
             paginator.restore(resume)
         records_path = self.catalog.records_path_for(entity)
-        list_url = self._url(path or entity.path)
+        if endpoint is not None and endpoint.records_path is not None:
+            records_path = endpoint.records_path
+        method = endpoint.method.upper() if endpoint else "GET"
+        list_url = self._url(endpoint.path if endpoint else (path or entity.path))
         static = self.catalog.params_for(entity)
         first = resume is None
-        while not paginator.done:
-            position = paginator.state()
-            request = paginator.next_request()
-            if request.url is None:
-                url, query = list_url, {**static, **params, **request.params}
-            else:  # the API's next-page URL, with the static parameters it may have dropped
-                url, query = request.url, static
-            response = self._exchange("GET", url, params=query, deadline=deadline, resume=position)
-            if response.status == 404 and path is not None and first:
-                yield Page([], None, len(response.body))
-                return
-            first = False
-            self._raise_for_status(response, "GET")
-            body = response.json()
-            records = extract_records(body, records_path, response.url)
-            paginator.advance(response, body, records)
-            yield Page(records, None if paginator.done else paginator.state(), len(response.body))
+
+        def target(request: PageRequest) -> _PageCall:
+            if request.url is not None:  # the API's next-page URL, with the static parameters it may have dropped
+                return _PageCall(request.url, static)
+            if endpoint is not None and endpoint.in_body:
+                body, headers = self._json_body(_with_paging(endpoint.body, request.params, pagination))
+                return _PageCall(list_url, {**static, **params}, body, headers)
+            return _PageCall(list_url, {**static, **params, **request.params})
+
+        def fetch(call: _PageCall, position: dict | None) -> Response:
+            return self._exchange(
+                method, call.url, params=call.query, headers=call.headers, body=call.body, deadline=deadline,
+                resume=position, idempotent=True,  # a listing (a search POST too) changes nothing: safe to send again
+            )
+
+        ahead = _PagesAhead(fetch, in_flight)
+        try:
+            while not paginator.done:
+                position = paginator.state()
+                call = target(paginator.next_request())
+                known = [target(r) for r in paginator.predicted(in_flight)] if in_flight > 1 else []
+                response = ahead.take(call, position, known)
+                if response.status == 404 and path is not None and first:
+                    yield Page([], None, len(response.body))
+                    return
+                first = False
+                self._raise_for_status(response, method)
+                answer = response.json()
+                records = extract_records(answer, records_path, response.url)
+                paginator.advance(response, answer, records)
+                total = body_path(answer, pagination.total_path) if pagination.total_path else None
+                yield Page(
+                    records,
+                    None if paginator.done else paginator.state(),
+                    len(response.body),
+                    int(total) if isinstance(total, int | float) and not isinstance(total, bool) else None,
+                )
+        finally:
+            ahead.close()
 
     def get(self, entity: Entity, id: str, *, deadline: Deadline | None = None) -> dict | None:  # noqa: A002
         """One record by id; None when the API answers 404."""
@@ -275,44 +311,92 @@ class SaasClient:
     def _write_batch(
         self, entity: Entity, operation: WriteOperation, chunk: list[dict], deadline: Deadline | None
     ) -> list[WriteResult]:
-        """Records to a collection path: `{body_key: [...]}` (or the bare record/list without a key);
-        per-item errors are read by index from `errors_path`."""
-        if operation.body_key:
-            payload: Any = {operation.body_key: chunk}
-        else:
-            payload = chunk if operation.batch_size > 1 else chunk[0]
-        body, headers = self._json_body(payload)
-        method = operation.method.upper()
+        """Records to a collection path in one request; its answer mapped back to each record."""
+        traces = [f"saasbridge-{i}" for i in range(len(chunk))] if operation.trace_key else None
+        body, headers = self._json_body(self._batch_payload(entity, operation, chunk, traces))
         response = self._exchange(
-            method,
+            operation.method.upper(),
             self._url(operation.path),
             params=self.catalog.params_for(entity),
             headers=headers,
             body=body,
             deadline=deadline,
         )
-        if not response.ok or len(chunk) == 1 and not operation.errors_path:
+        if not response.ok or len(chunk) == 1 and not operation.errors_path and not traces:
             return [self._write_outcome(response, operation, self._record_id(entity, r)) for r in chunk]
         answer = response.json() if response.body else None
+        ids = [self._record_id(entity, r) for r in chunk]
+        refs = _BatchRefs(ids, traces)
+        errors = self._batch_errors(operation, answer, refs)
+        return self._batch_results(entity, operation, answer, ids, errors, refs)
+
+    def _batch_payload(
+        self, entity: Entity, operation: WriteOperation, chunk: list[dict], traces: list[str] | None
+    ) -> Any:
+        """The request body: `{body_key: [items]}` (or the bare record/list without a key); an
+        item is the record, or its fields under `item_key` with the id under `id_key`, plus a
+        trace token under `trace_key`."""
+        items: list[Any] = []
+        id_column, id_api = self._id_field(entity)
+        for index, record in enumerate(chunk):
+            item: dict[str, Any] = dict(record)
+            if operation.id_key or operation.item_key:
+                fields = {k: v for k, v in record.items() if not operation.id_key or k not in (id_column, id_api)}
+                item = {operation.item_key: fields} if operation.item_key else fields
+                if operation.id_key and (record_id := self._record_id(entity, record)) is not None:
+                    item[operation.id_key] = record_id
+            if traces is not None:
+                item[operation.trace_key] = traces[index]  # type: ignore[index]
+            items.append(item)
+        if operation.body_key:
+            return {operation.body_key: items}
+        return items if operation.batch_size > 1 else items[0]
+
+    def _batch_errors(self, operation: WriteOperation, answer: Any, refs: _BatchRefs) -> dict[int, str]:
+        """Per-item errors by input index: each names its item by index, trace token or id."""
         errors: dict[int, str] = {}
         for item in (body_path(answer, operation.errors_path) if operation.errors_path else None) or []:
-            if isinstance(item, dict) and isinstance(item.get("index"), int):
-                text = ": ".join(str(item[k]) for k in ("code", "message") if item.get(k))
-                errors[item["index"]] = self.credentials.redact(text or "rejected")
-        written = body_path(answer, operation.result_path)
-        written = written if isinstance(written, list) else []
-        succeeded = [i for i in range(len(chunk)) if i not in errors]
-        aligned = len(written) == len(succeeded)  # written records come in input order, errors left out
-        results: list[WriteResult] = []
-        for i, record in enumerate(chunk):
-            if i in errors:
-                results.append(WriteResult(False, self._record_id(entity, record), errors[i]))
+            if not isinstance(item, dict):
                 continue
-            made = written[succeeded.index(i)] if aligned else None
-            made_id = (
-                self._record_id(entity, made) if isinstance(made, dict) else self._record_id(entity, record)
-            )
-            results.append(WriteResult(True, made_id, None))
+            text = ": ".join(str(item[k]) for k in ("code", "category", "message") if item.get(k))
+            for index in refs.indexes(body_path(item, operation.error_ref_path)):
+                errors[index] = self.credentials.redact(text or "rejected")
+        return errors
+
+    def _batch_results(
+        self,
+        entity: Entity,
+        operation: WriteOperation,
+        answer: Any,
+        ids: list[str | None],
+        errors: dict[int, str],
+        refs: _BatchRefs,
+    ) -> list[WriteResult]:
+        """One result per input: its error, or its written record found by trace token or id,
+        else (neither sent) by position among the records that did not fail."""
+        written = body_path(answer, operation.result_path)
+        written = [w for w in written if isinstance(w, dict)] if isinstance(written, list) else []
+        matched: dict[int, dict] = {}
+        by_ref = refs.traces is not None or (operation.id_key is not None and any(ids))
+        if by_ref:
+            for made in written:
+                ref = made.get(operation.trace_key) if refs.traces is not None else self._record_id(entity, made)
+                for index in refs.indexes(ref):
+                    matched.setdefault(index, made)
+        else:
+            succeeded = [i for i in range(len(ids)) if i not in errors]
+            if len(written) == len(succeeded):  # written records come in input order, errors left out
+                matched = dict(zip(succeeded, written, strict=True))
+        results: list[WriteResult] = []
+        for index, record_id in enumerate(ids):
+            if index in errors:
+                results.append(WriteResult(False, record_id, errors[index]))
+            elif index in matched:
+                results.append(WriteResult(True, self._record_id(entity, matched[index]) or record_id, None))
+            elif by_ref:
+                results.append(WriteResult(False, record_id, "the API's answer has no result for this record"))
+            else:
+                results.append(WriteResult(True, record_id, None))
         return results
 
     def _write_outcome(
@@ -342,9 +426,11 @@ class SaasClient:
         deadline: Deadline | None = None,
         resume: dict | None = None,
         authenticate: bool = True,
+        idempotent: bool | None = None,
     ) -> Response:
-        """Send until an answer that is not retried; returns it whatever its status."""
-        idempotent = method in IDEMPOTENT
+        """Send until an answer that is not retried; returns it whatever its status. `idempotent`
+        (default: by method) says whether an ambiguous failure may be sent again."""
+        idempotent = method in IDEMPOTENT if idempotent is None else idempotent
         attempts = self.retry.max_attempts
         attempt = 0
         refreshed = False
@@ -537,6 +623,81 @@ class SaasClient:
         raise ApiError(f"{where} failed (HTTP {status}): {message}", status=status)
 
 
+class _BatchRefs:
+    """How a batch answer names its items: by index, by the trace token sent, or by record id."""
+
+    def __init__(self, ids: list[str | None], traces: list[str] | None):
+        self.traces = traces
+        self._by_text: dict[str, list[int]] = {}
+        for names in (ids, traces or []):
+            for index, text in enumerate(names):
+                if text is not None and index not in self._by_text.setdefault(str(text), []):
+                    self._by_text[str(text)].append(index)
+        self._count = len(ids)
+
+    def indexes(self, ref: Any) -> list[int]:
+        """The input indexes a reference (or a list of them) points to."""
+        if isinstance(ref, list):
+            return [i for r in ref for i in self.indexes(r)]
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            return [ref] if 0 <= ref < self._count else []
+        return list(self._by_text.get(str(ref), [])) if ref is not None else []
+
+
+@dataclass(frozen=True)
+class _PageCall:
+    """One page request of a listing: its URL, query, and JSON body when the paging goes there."""
+
+    url: str
+    query: dict
+    body: bytes | None = None
+    headers: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return _with_query(self.url, self.query) + "\n" + (self.body or b"").decode()
+
+
+class _PagesAhead:
+    """Page requests sent before their turn, at most `width` at once, each with the rate budget,
+    retries and deadline of any request; answers are taken in order by `take`. Requests no longer
+    expected (a page came back shorter than predicted) are dropped."""
+
+    def __init__(self, fetch: Callable[[_PageCall, dict | None], Response], width: int):
+        self._fetch = fetch
+        self._width = max(1, width)
+        self._running: dict[str, Future[Response]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def take(self, call: _PageCall, position: dict | None, known: list[_PageCall]) -> Response:
+        """The answer to `call`, the listing's next request; `known`: the requests that follow
+        it from `position` on (itself first), started now if not yet running."""
+        wanted = {c.key: c for c in known}
+        for key in [k for k in self._running if k not in wanted]:
+            self._running.pop(key).cancel()
+        if wanted and self._pool is None:
+            self._pool = ThreadPoolExecutor(self._width, thread_name_prefix="saasbridge-page")
+        for key, c in wanted.items():
+            if key not in self._running and self._pool is not None:
+                self._running[key] = self._pool.submit(self._fetch, c, None)
+        future = self._running.pop(call.key, None)
+        if future is None:
+            return self._fetch(call, position)
+        try:
+            return future.result()
+        except DeadlineExceeded as exc:  # sent ahead, it did not know where the listing would stand
+            raise DeadlineExceeded(str(exc), resume=position) from None
+
+    def close(self) -> None:
+        """Cancel what has not started; wait for what has (its answer is dropped)."""
+        for future in self._running.values():
+            future.cancel()
+        self._running.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
 class _Slot:
     """Holds one of the API's concurrency slots for the duration of a request."""
 
@@ -577,6 +738,15 @@ def probe_request(catalog: Catalog, entity: Entity) -> tuple[str, dict[str, str]
     and the first page's paging parameters at page size 1."""
     first = make_paginator(catalog.pagination_for(entity), 1).next_request()
     return entity.path, {**catalog.params_for(entity), **first.params}
+
+
+def _with_paging(body: Any, paging: Mapping[str, str], pagination: Any) -> Any:
+    """A copy of a JSON body with the page's paging parameters at their (dotted) paths; the page
+    size as a number."""
+    out = copy.deepcopy(body) if isinstance(body, dict) else {}
+    for key, value in paging.items():
+        set_path(out, key, int(value) if key == pagination.limit_param else value)
+    return out
 
 
 def _with_query(url: str, params: Mapping[str, QueryValue]) -> str:

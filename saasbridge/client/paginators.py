@@ -6,6 +6,7 @@ as a small JSON-serialisable dict so that a listing can resume exactly where it 
 
 from __future__ import annotations
 
+import copy
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -70,6 +71,17 @@ class Paginator(ABC):
         self.page_size = max(1, min(int(page_size), config.max_page_size))
         self.done = False
         self._resolve_url = resolve_url or (lambda _current, ref: ref)
+
+    def resize(self, page_size: int) -> bool:
+        """Ask for `page_size` records from the next page on; False (nothing changed) when the
+        position cannot be kept at that size."""
+        self.page_size = max(1, min(int(page_size), self.config.max_page_size))
+        return True
+
+    def predicted(self, n: int) -> list[PageRequest]:
+        """The next `n` requests (fewer at the end), known before the answers they follow: only
+        where pages are addressed by number or offset and the total is known; [] elsewhere."""
+        return []
 
     def size_params(self) -> dict[str, str]:
         return {self.config.limit_param: str(self.page_size)} if self.config.limit_param else {}
@@ -169,6 +181,28 @@ class CursorPaginator(Paginator):
         self.cursor = None if cursor is None else str(cursor)
 
 
+class LastIdPaginator(CursorPaginator):
+    """The last record's id is the next cursor (`starting_after` + `has_more`, `since_id`): a
+    has-more flag that is false, an empty page or (when asked) a short page ends the listing."""
+
+    style = "last_id"
+
+    def advance(self, response: Response, body: Any, records: list[dict]) -> None:
+        has_more = body_path(body, self.config.has_more_path) if self.config.has_more_path else None
+        if not records or has_more is False or self.short_page(records):
+            self.done = True
+            return
+        last = body_path(records[-1], self.config.id_path)
+        if last is None or last == "":
+            raise ApiError(
+                f"{display_url(response.url)}: the last record has no {self.config.id_path!r} to page on; set "
+                "pagination.id_path in the catalog"
+            )
+        if str(last) == self.cursor:
+            raise ApiError(f"{display_url(response.url)} returned the same last id twice; the listing would never end")
+        self.cursor = str(last)
+
+
 class _UrlPaginator(Paginator):
     """Shared by the styles where the API hands out the next page's URL."""
 
@@ -180,6 +214,9 @@ class _UrlPaginator(Paginator):
         if self.next_url is None:
             return PageRequest(params=self.size_params())
         return PageRequest(url=self.next_url)
+
+    def resize(self, page_size: int) -> bool:
+        return self.next_url is None and super().resize(page_size)  # the next URL holds its size
 
     def _follow(self, response: Response, ref: Any, records: list[dict]) -> None:
         if ref in (None, "", False) or self.short_page(records):
@@ -265,6 +302,20 @@ class _CountingPaginator(Paginator):
 
     _empty_cannot_advance = False
 
+    def predicted(self, n: int) -> list[PageRequest]:
+        if self.total is None or self.done:
+            return []
+        ahead = copy.copy(self)
+        out: list[PageRequest] = []
+        while len(out) < n and ahead.seen < ahead.total:  # type: ignore[operator]
+            out.append(ahead.next_request())
+            ahead._skip_full_page()
+        return out
+
+    def _skip_full_page(self) -> None:
+        """Move on as if the next answer were a full page."""
+        self.seen += self.page_size if self.config.limit_param else self.config.default_page_size
+
     def _state(self) -> dict[str, Any]:
         return {"seen": self.seen, "total": self.total}
 
@@ -304,6 +355,19 @@ class PageNumberPaginator(_CountingPaginator):
         self.page += 1
         self.done = self._finished(response, body, records)
 
+    def _skip_full_page(self) -> None:
+        super()._skip_full_page()
+        self.page += 1
+
+    def resize(self, page_size: int) -> bool:
+        """Only where the rows already read end on a page of the new size."""
+        size = max(1, min(int(page_size), self.config.max_page_size))
+        before = (self.page - self.config.start_page) * self.page_size
+        if before % size:
+            return False
+        self.page, self.page_size = self.config.start_page + before // size, size
+        return True
+
     def _state(self) -> dict[str, Any]:
         # The page size is part of the position: page 3 of 50 is not page 3 of 100.
         return {**super()._state(), "page": self.page, "page_size": self.page_size}
@@ -319,6 +383,7 @@ PAGINATORS: dict[str, type[Paginator]] = {
     for cls in (
         SinglePagePaginator,
         CursorPaginator,
+        LastIdPaginator,
         NextUrlPaginator,
         LinkHeaderPaginator,
         OffsetPaginator,

@@ -231,25 +231,67 @@ def _run_moto(port: int, parent_pid: int) -> None:
 
     exit_with_parent(parent_pid)
     _serialize_dynamodb()
+    _filter_sagemaker_jobs_before_paging()
+    _current_follows_version_stage()
     moto_main(["-H", "127.0.0.1", "-p", str(port)])
 
 
 def _serialize_dynamodb() -> None:
     """moto answers each request on its own thread and its DynamoDB backend takes no lock, so two
     conditional updates of one item can interleave; DynamoDB applies each one atomically. One
-    lock around DynamoDB requests restores that (the shared API budget relies on it)."""
+    lock around DynamoDB requests restores that (the shared API budget relies on it); the same
+    for Secrets Manager, whose conditional version-stage moves the OAuth2 token store relies on."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
     lock = threading.Lock()
     dispatch = DomainDispatcherApplication.__call__
 
     def serialized(self, environ, start_response):  # noqa: ANN001, ANN202 - a WSGI callable
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith(("DynamoDB_", "secretsmanager.")):
             with lock:
                 return dispatch(self, environ, start_response)
         return dispatch(self, environ, start_response)
 
     DomainDispatcherApplication.__call__ = serialized
+
+
+def _filter_sagemaker_jobs_before_paging() -> None:
+    """moto cuts ListTrainingJobs/ListTransformJobs into pages first and filters each page after, so
+    a filtered listing of 20,000 jobs takes as many calls as an unfiltered one; SageMaker filters
+    first and pages what matched. Filter over every job, then page."""
+    from moto.sagemaker.exceptions import AWSValidationException
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    for name in ("list_training_jobs", "list_transform_jobs"):
+        unpaged = getattr(SageMakerModelBackend, name)
+
+        def filtered_then_paged(self, next_token, max_results, *args, _unpaged=unpaged, **filters):  # noqa: ANN001, ANN202
+            answer = _unpaged(self, None, None, *args, **filters)  # no max_results: every match, no token
+            key = next(k for k in answer if k.endswith("Summaries"))
+            try:
+                start = int(next_token or 0)
+            except ValueError:
+                raise AWSValidationException(f"Invalid pagination token {next_token!r}") from None
+            end = start + max_results if max_results else len(answer[key])
+            return {key: answer[key][start:end], "NextToken": str(end) if end < len(answer[key]) else None}
+
+        setattr(SageMakerModelBackend, name, filtered_then_paged)
+
+
+def _current_follows_version_stage() -> None:
+    """moto moves the AWSCURRENT label in UpdateSecretVersionStage but keeps answering
+    GetSecretValue with the version it had; Secrets Manager answers with the one labelled."""
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    move = SecretsManagerBackend.update_secret_version_stage
+
+    def update(self, secret_id, version_stage, remove_from_version_id, move_to_version_id):  # noqa: ANN001, ANN202
+        answer = move(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+        if version_stage == "AWSCURRENT" and move_to_version_id:
+            self.secrets[secret_id].set_default_version_id(move_to_version_id)
+        return answer
+
+    SecretsManagerBackend.update_secret_version_stage = update
 
 
 if __name__ == "__main__":

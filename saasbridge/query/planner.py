@@ -12,7 +12,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from saasbridge.catalog.model import Catalog, Entity, Field, FieldFilter
+from saasbridge.catalog.model import Catalog, Entity, Field, FieldFilter, Pagination
+from saasbridge.catalog.templates import fill, set_path
+from saasbridge.client.endpoint import Endpoint
 from saasbridge.errors import QueryError
 from saasbridge.query.bounds import render, step_up
 from saasbridge.query.ir import (
@@ -28,6 +30,8 @@ from saasbridge.query.ir import (
     columns_of,
     conjuncts,
 )
+from saasbridge.query.projection import projection
+from saasbridge.query.search_plan import Cap, SearchPlan, plan_search, window_expr
 
 Mode = Literal["list", "ids", "get", "empty"]
 
@@ -49,11 +53,27 @@ class Plan:
     # query on the parent entity whose rows give them (fan-out)
     scopes: list[dict[str, Any]] | None = None
     parent_query: Query | None = None
+    endpoint: Endpoint | None = None  # a search endpoint instead of the list path
+    cap: Cap | None = None  # the search's result cap: the reader cuts a read that passes it
 
     def id_batches(self) -> list[list[str]]:
         """The ids of ids mode, one list per request."""
-        size = max(1, self.entity.ids_max)
+        batch = self.entity.batch_read
+        size = max(1, batch.max_ids if batch is not None else self.entity.ids_max)
         return [self.ids[i : i + size] for i in range(0, len(self.ids), size)]
+
+    def id_request(self, ids: list[str]) -> tuple[dict[str, Any], Endpoint | None]:
+        """(query parameters, endpoint) of one request of ids mode: the ids parameter of the
+        list endpoint, or the entity's batch read."""
+        batch = self.entity.batch_read
+        if batch is None:
+            return {**self.params, self.entity.ids_param: ",".join(ids)}, None  # type: ignore[dict-item]
+        body: dict[str, Any] = dict(batch.body or {})
+        set_path(body, batch.ids_at, [fill(batch.id_item, {"id": i}) for i in ids])
+        if batch.projection and self.api_fields:
+            set_path(body, batch.projection, list(self.api_fields))
+        single = Pagination(style="single", limit_param=None, max_page_size=max(1, len(ids)))
+        return {}, Endpoint(batch.path, batch.method, body, single, batch.records_path)
 
 
 @dataclass
@@ -76,8 +96,15 @@ class _Contradiction(Exception):
     pass
 
 
-def plan(catalog: Catalog, query: Query, *, page_size: int | None = None) -> Plan:
-    """Plan one read of `query.entity`."""
+def plan(
+    catalog: Catalog,
+    query: Query,
+    *,
+    page_size: int | None = None,
+    window: tuple[Any, Any] | None = None,
+) -> Plan:
+    """Plan one read of `query.entity`; `window` confines a capped search to a range of its cap
+    field (the reader's cut of a read that passes the cap)."""
     entity = catalog.entity(query.entity)
     pagination = catalog.pagination_for(entity)
     _check_columns(entity, query)
@@ -106,15 +133,17 @@ def plan(catalog: Catalog, query: Query, *, page_size: int | None = None) -> Pla
     if (
         pk_domain is not None
         and pk_domain.values is not None
-        and (entity.ids_param or entity.get_path)
+        and (entity.ids_param or entity.get_path or entity.batch_read)
         and not entity.path_columns
+        and window is None
     ):
         ids = [str(v) for v in pk_domain.values]
-        if entity.ids_param:
+        if entity.ids_param or entity.batch_read:
             base.mode = "ids"
             base.ids = ids
             base.ordered = False
-            base.pushed.insert(0, f"{entity.ids_param}=<{len(ids)} ids in {len(base.id_batches())} requests>")
+            carrier = entity.ids_param or f"{entity.batch_read.method} {entity.batch_read.path}"  # type: ignore[union-attr]
+            base.pushed.insert(0, f"{carrier}=<{len(ids)} ids in {len(base.id_batches())} requests>")
             per_batch = [math.ceil(len(b) / size) for b in base.id_batches()]
             base.expected_requests = sum(per_batch)
         else:
@@ -144,10 +173,40 @@ def plan(catalog: Catalog, query: Query, *, page_size: int | None = None) -> Pla
     base.ordered = ordered
     if ordered:
         _push_sort(entity, query, base)
+    search = entity.search
+    if search is not None and not entity.path_columns and (
+        not exact or (query.order_by and not ordered) or search.always or window is not None
+    ):
+        searched = plan_search(catalog, entity, query, window=window)
+        if searched is not None:
+            return _searched(base, searched, query, page_size)
+        if window is not None or any(c == Const(False) for c in conjuncts(query.where)):
+            return _empty(base, "nothing can match")
     if base.limit is not None and exact:
         base.page_size = max(1, min(base.limit, size))
         base.pushed.append(f"page size {base.page_size} (limit {base.limit}, filters exact)")
         base.expected_requests = math.ceil(base.limit / base.page_size)
+    return base
+
+
+def _searched(base: Plan, searched: SearchPlan, query: Query, page_size: int | None) -> Plan:
+    """The plan of a read through the entity's search endpoint."""
+    endpoint = searched.endpoint
+    max_page = max(1, endpoint.pagination.max_page_size) if endpoint.pagination else base.page_size
+    base.page_size = max(1, min(page_size or max_page, max_page))
+    base.endpoint = endpoint
+    base.params = searched.params
+    base.api_fields = None
+    base.ordered = searched.ordered
+    base.limit = query.limit if (not query.order_by or searched.ordered) else None
+    base.pushed = searched.pushed
+    base.cap = searched.cap
+    base.expected_requests = None
+    if base.limit is not None and query.where is None and searched.cap is None:
+        base.page_size = max(1, min(base.limit, base.page_size))  # nothing to filter: the first rows are the answer
+        base.pushed.append(f"page size {base.page_size} (limit {base.limit})")
+    if searched.cap is not None and (window := window_expr(searched.cap)) is not None:
+        base.residual = and_all(conjuncts(base.residual) + conjuncts(window))
     return base
 
 
@@ -188,16 +247,9 @@ def _check_columns(entity: Entity, query: Query) -> None:
 
 
 def _project(entity: Entity, query: Query, base: Plan) -> None:
-    if not entity.projection_param or query.columns is None:
+    api = projection(entity, query, entity.properties.api_prefix if entity.properties else None)
+    if not entity.projection_param or not api:
         return
-    wanted = list(query.columns) + sorted(columns_of(query.where)) + [o.column for o in query.order_by]
-    if entity.primary_key:
-        wanted.insert(0, entity.primary_key)
-    api: list[str] = []
-    for column in wanted:
-        top = entity.field(column).api_name.split(".")[0]
-        if top not in api:
-            api.append(top)
     base.api_fields = api
     base.params[entity.projection_param] = api if entity.projection_repeat else ",".join(api)
     base.pushed.append(f"{entity.projection_param}={','.join(api)}")

@@ -1,6 +1,6 @@
 """The model-log sync as a Lambda (template.yaml, ModelLogSync=true): on its schedule a full sync,
-on a SageMaker state-change event an incremental one (jobs and endpoints modified since shortly
-before the event are described again; everything without a modified time is re-read anyway).
+on a SageMaker state-change event an incremental one (what changed since shortly before the
+event is described again, see `Inventory`; model packages are re-read anyway).
 
 Needs only boto3 and the saasbridge core; not on the connectors' import path. The SaaS
 credentials come from SAASBRIDGE_SECRET_ARN, AWS access from the function's role (or the

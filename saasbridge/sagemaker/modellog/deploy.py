@@ -69,8 +69,7 @@ class GatedDeployment:
 
     def run(self) -> DeployOutcome:
         o = self.options
-        self.log.import_model(o.model)
-        model_arn = self.log.inventory.model_arns().get(o.model) or self._model_arn()
+        (model_arn,) = self.log.import_model(o.model).models
         model = self.writer.current("models", record_id(model_arn)) or {}
         config = self.sm.call("describe_endpoint_config", missing=True, EndpointConfigName=o.config)
         if config is None:
@@ -179,9 +178,6 @@ class GatedDeployment:
         self.writer.put("approvals", record)
         message = f"{status}: {reason}" if reason else status
         return DeployOutcome(base["id"], status, f"{message} (approvals/{base['id']})")
-
-    def _model_arn(self) -> str:
-        return self.sm.call("describe_model", ModelName=self.options.model)["ModelArn"]
 
 
 def gate_new_configurations(log: ModelLog, **options: object) -> list[DeployOutcome]:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from saasbridge.errors import SaasBridgeError
-from saasbridge.sagemaker.modellog import records as rec
-from saasbridge.sagemaker.modellog.inventory import Inventory
+from saasbridge.sagemaker.modellog.inventory import Inventory, ModelEntry, model_entry
+from saasbridge.sagemaker.modellog.related import RelatedAssets
 from saasbridge.sagemaker.modellog.writer import ModelLogWriter
 
 MODEL_LOG_ENTITIES = ("models", "model_versions", "deployments", "ml_jobs")
@@ -36,7 +36,7 @@ def import_model(inventory: Inventory, writer: ModelLogWriter, name: str) -> Mod
     if desc is None:
         raise ModelNotFound(f"SageMaker has no model named {name!r} in {inventory.sm.region}; check the name and region")
     before = dict(writer.written)
-    _log_models(inventory, writer, [desc])
+    _log_models(RelatedAssets(inventory, desc), writer, [model_entry(desc)])
     return ModelLogResult([desc["ModelArn"]], _delta(before, writer.written))
 
 
@@ -49,35 +49,36 @@ def sync(
     for entity in MODEL_LOG_ENTITIES:  # one listing each: compare without a request per record
         writer.all_records(entity)
     before = dict(writer.written)
-    descs = []
-    names = inventory.model_arns()
-    for n, (name, arn) in enumerate(sorted(names.items()), 1):
-        if tags and any(inventory.tags(arn).get(k) != v for k, v in tags.items()):
+    models = []
+    summaries = sorted(inventory.model_summaries(), key=lambda s: s["ModelName"])
+    for n, summary in enumerate(summaries, 1):
+        entry = inventory.reused_model(summary)
+        if tags and any((inventory.tags(summary["ModelArn"]) or {}).get(k) != v for k, v in tags.items()):
             continue
-        desc = inventory.describe_model(name)
-        if desc is not None:
-            descs.append(desc)
+        entry = entry or inventory.described_model(summary["ModelName"])
+        if entry is not None:
+            models.append(entry)
         if n % 50 == 0:
-            inventory.progress(f"read {n}/{len(names)} models…")
-    _log_models(inventory, writer, descs)
+            inventory.progress(f"read {n}/{len(summaries)} models…")
+    _log_models(inventory, writer, models)
     present = {
-        "models": set(names.values()),
+        "models": {s["ModelArn"] for s in summaries},
         "ml_jobs": {r["arn"] for r in inventory.training_jobs() + inventory.transform_jobs()},
         "model_versions": {r["arn"] for r in inventory.endpoint_configs()}
         | {r["arn"] for r, _ in inventory.model_packages()},
         "deployments": {r["arn"] for r in inventory.endpoints()},
     }
     gone = {entity: writer.mark_deleted(entity, arns, scope) for entity, arns in present.items()}
-    result = ModelLogResult([d["ModelArn"] for d in descs], _delta(before, writer.written))
+    result = ModelLogResult([record["arn"] for record, _urls in models], _delta(before, writer.written))
     result.marked_deleted = {e: ids for e, ids in gone.items() if ids}
     return result
 
 
-def _log_models(inventory: Inventory, writer: ModelLogWriter, descs: list[dict]) -> None:
+def _log_models(inventory: Inventory, writer: ModelLogWriter, models: list[ModelEntry]) -> None:
     """Link each model to its related assets and write every record (models last: they link the rest)."""
-    if not descs:
+    if not models:
         return
-    artifacts = {d["ModelArn"]: rec.artifact_urls(d) for d in descs}
+    artifacts = {record["arn"]: urls for record, urls in models}
     chosen = set(artifacts)
 
     def owner(urls: set[str]) -> str | None:  # the first model (by ARN) built from these artifacts
@@ -103,23 +104,22 @@ def _log_models(inventory: Inventory, writer: ModelLogWriter, descs: list[dict])
 
     packages: dict[str, dict] = {}  # model ARN → its newest package
     for package, urls in inventory.model_packages():
-        models = sorted(arn for arn in chosen if artifacts[arn] & urls)
-        if not models:
+        built = sorted(arn for arn in chosen if artifacts[arn] & urls)
+        if not built:
             continue
-        _put(inventory, writer, "model_versions", {**package, "model_arns": models})
-        for arn in models:
+        _put(inventory, writer, "model_versions", {**package, "model_arns": built})
+        for arn in built:
             if arn not in packages or (package["package_version"] or 0) > (packages[arn]["package_version"] or 0):
                 packages[arn] = package
 
-    for desc in descs:
-        arn = desc["ModelArn"]
-        record = rec.model_record(
-            desc, {},
-            training_job_arn=training[arn]["arn"] if arn in training else None,
-            model_package_arn=packages[arn]["arn"] if arn in packages else None,
-            endpoint_arns=[e["arn"] for e in endpoints if arn in e["model_arns"]],
-        )
-        _put(inventory, writer, "models", record)
+    for record, _urls in models:
+        arn = record["arn"]
+        _put(inventory, writer, "models", {
+            **record,
+            "training_job_arn": training[arn]["arn"] if arn in training else None,
+            "model_package_arn": packages[arn]["arn"] if arn in packages else None,
+            "endpoint_arns": sorted(e["arn"] for e in endpoints if arn in e["model_arns"]),
+        })
 
 
 def _put(inventory: Inventory, writer: ModelLogWriter, entity: str, record: dict) -> None:

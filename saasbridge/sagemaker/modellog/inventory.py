@@ -1,9 +1,12 @@
 """What the SageMaker account holds, read lazily, once per run, as model-log records.
 
-Jobs and endpoints carry a last-modified time in their listings: with `since`, one not modified
-since then whose record the SaaS already holds is not described again (its stored record is
-reused). Models, endpoint configurations and model packages have none (and packages change their
-approval status in place), so they are described on every run; tags are re-read per asset.
+A full run describes every asset. With `since` (an incremental sync) an asset whose record the
+SaaS already holds is described again only when it may have changed since then: jobs and
+endpoints modified since (their listings carry a last-modified time), models and endpoint
+configurations created since (SageMaker never changes them once created). Otherwise its stored
+record and tags are reused, so an incremental run describes and writes only what changed. Model
+packages change their approval status in place and their listing has no modified time: they are
+described on every run. A change of tags alone is picked up by the next full run.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from saasbridge.sagemaker.modellog.ids import record_id
 
 Known = Callable[[str, str], "dict | None"]  # (entity, record id) → the SaaS's record or None
 Progress = Callable[[str], None]
+ModelEntry = tuple[dict, set[str]]  # a model's record (links not yet set) and its artifact URLs
 SYSTEM_FIELDS = ("created_at", "updated_at")
 
 
@@ -37,17 +41,32 @@ class Inventory:
             self._cache[key] = load()
         return self._cache[key]
 
+    def _listing(self, operation: str) -> dict[str, Any]:
+        """Server-side filters of a listing operation (none: the whole account)."""
+        return {}
+
     # -- models --------------------------------------------------------------------------------
+
+    def model_summaries(self) -> list[dict]:
+        """Every model's listing entry (name, ARN, creation time)."""
+        return self._once("models", lambda: list(self.sm.pages("list_models", "Models", MaxResults=100)))
 
     def model_arns(self) -> dict[str, str]:
         """Every model's name → ARN."""
-        return self._once("model_arns", lambda: {
-            m["ModelName"]: m["ModelArn"] for m in self.sm.pages("list_models", "Models", MaxResults=100)
-        })
+        return self._once("model_arns", lambda: {m["ModelName"]: m["ModelArn"] for m in self.model_summaries()})
 
     def describe_model(self, name: str) -> dict | None:
         self.described += 1
         return self.sm.call("describe_model", missing=True, ModelName=name)
+
+    def reused_model(self, summary: dict) -> ModelEntry | None:
+        """The stored entry of a model the SaaS holds and that was created before `since`."""
+        stored = self._unchanged("models", summary["ModelArn"], summary.get("CreationTime"))
+        return None if stored is None else (stored, rec.stored_artifact_urls(stored))
+
+    def described_model(self, name: str) -> ModelEntry | None:
+        desc = self.describe_model(name)
+        return None if desc is None else model_entry(desc)
 
     def tags(self, arn: str) -> dict[str, str] | None:
         """The asset's tags; None (unknown, and said so) when the service fails to answer."""
@@ -72,23 +91,29 @@ class Inventory:
         ))
 
     def transform_jobs(self) -> list[dict]:
-        models = self.model_arns()
-
         def build(summary: dict) -> dict:
             desc = self._describe("describe_transform_job", TransformJobName=summary["TransformJobName"])
-            return rec.transform_job_record(desc, {}, models.get(desc.get("ModelName", "")))
+            return rec.transform_job_record(desc, {}, self.model_arns().get(desc.get("ModelName", "")))
 
         return self._once("transform", lambda: self._jobs(
             "list_transform_jobs", "TransformJobSummaries", "TransformJobArn", "ml_jobs", build, "transform jobs"))
 
+    def variant_models(self, config: dict) -> dict[str, str]:
+        """Model name → ARN for the variants of an endpoint configuration's description."""
+        return self.model_arns()
+
     def endpoint_configs(self) -> list[dict]:
         def load() -> list[dict]:
-            models = self.model_arns()
             out = []
-            for s in self.sm.pages("list_endpoint_configs", "EndpointConfigs", MaxResults=100):
+            for s in self.sm.pages("list_endpoint_configs", "EndpointConfigs", MaxResults=100,
+                                   **self._listing("list_endpoint_configs")):
+                stored = self._unchanged("model_versions", s["EndpointConfigArn"], s.get("CreationTime"))
+                if stored is not None:
+                    out.append(stored)
+                    continue
                 desc = self._describe("describe_endpoint_config", missing=True, EndpointConfigName=s["EndpointConfigName"])
                 if desc is not None:
-                    out.append(rec.endpoint_config_record(desc, {}, models))
+                    out.append(rec.endpoint_config_record(desc, {}, self.variant_models(desc)))
             self.progress(f"read {len(out)} endpoint configurations")
             return out
 
@@ -108,12 +133,11 @@ class Inventory:
         """(record without model links, its artifact URLs) per versioned model package."""
         def load() -> list[tuple[dict, set[str]]]:
             out = []
-            for group in self.sm.pages("list_model_package_groups", "ModelPackageGroupSummaryList", MaxResults=100):
-                for s in self.sm.pages("list_model_packages", "ModelPackageSummaryList", MaxResults=100,
-                                       ModelPackageGroupName=group["ModelPackageGroupName"]):
-                    desc = self._describe("describe_model_package", missing=True, ModelPackageName=s["ModelPackageArn"])
-                    if desc is not None:
-                        out.append((rec.model_package_record(desc, {}, []), rec.artifact_urls(desc)))
+            for s in self.sm.pages("list_model_packages", "ModelPackageSummaryList", MaxResults=100,
+                                   ModelPackageType="Versioned", **self._listing("list_model_packages")):
+                desc = self._describe("describe_model_package", missing=True, ModelPackageName=s["ModelPackageArn"])
+                if desc is not None:
+                    out.append((rec.model_package_record(desc, {}, []), rec.artifact_urls(desc)))
             self.progress(f"read {len(out)} model packages")
             return out
 
@@ -129,7 +153,7 @@ class Inventory:
               what: str) -> list[dict]:
         """Records of every listed asset; with `since`, unmodified ones the SaaS holds are reused."""
         out = []
-        for n, summary in enumerate(self.sm.pages(operation, key, MaxResults=100), 1):
+        for n, summary in enumerate(self.sm.pages(operation, key, MaxResults=100, **self._listing(operation)), 1):
             stored = self._unchanged(entity, summary[arn_key], summary.get("LastModifiedTime"))
             out.append(stored if stored is not None else build(summary))
             if n % 100 == 0:
@@ -137,10 +161,19 @@ class Inventory:
         self.progress(f"read {len(out)} {what}")
         return out
 
-    def _unchanged(self, entity: str, arn: str, modified: datetime | None) -> dict | None:
-        if self.since is None or modified is None or modified >= self.since:
+    def _unchanged(self, entity: str, arn: str, changed: datetime | None) -> dict | None:
+        """The SaaS's record of an asset last changed at `changed`, when that is before `since`;
+        its stored tags are reused with it."""
+        if self.since is None or changed is None or changed >= self.since:
             return None
         stored = self.known(entity, record_id(arn))
         if stored is None:
             return None
+        self._tags.setdefault(arn, stored.get("tags"))
         return {**{k: v for k, v in stored.items() if k not in SYSTEM_FIELDS}, "deleted": False}
+
+
+def model_entry(desc: dict) -> ModelEntry:
+    """A described model as an entry: its record without links, and its artifact URLs."""
+    record = rec.model_record(desc, {}, training_job_arn=None, model_package_arn=None, endpoint_arns=[])
+    return record, rec.artifact_urls(desc)

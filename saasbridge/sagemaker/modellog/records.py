@@ -26,6 +26,11 @@ def iso(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
+def parse_iso(text: str) -> datetime:
+    """A timestamp written by `iso` (or any ISO-8601 one with an offset or `Z`), as an aware datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def as_json(value: Any) -> str | None:
     return None if value in (None, [], {}) else json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
@@ -58,6 +63,12 @@ def artifact_urls(desc: dict) -> set[str]:
     containers = model_containers(desc) if "ModelArn" in desc else [
         {"model_data_url": c.get("ModelDataUrl")} for c in spec.get("Containers", [])
     ]
+    return {c["model_data_url"] for c in containers if c.get("model_data_url")}
+
+
+def stored_artifact_urls(record: dict) -> set[str]:
+    """The model data URLs of a stored model record (its `containers` JSON)."""
+    containers = json.loads(record.get("containers") or "[]")
     return {c["model_data_url"] for c in containers if c.get("model_data_url")}
 
 

@@ -36,6 +36,24 @@ public record Env(JsonNode json)
         return json.get("s3Endpoint").asText();
     }
 
+    /** Where the SDKs write the fixtures back (`launch.py --write-fixtures`); null when they only judge them. */
+    public Path writtenFixtures()
+    {
+        JsonNode dir = json.get("writtenFixtures");
+        return dir == null || dir.isNull() ? null : Path.of(dir.asText());
+    }
+
+    /** Save what an SDK wrote for the fixture at `relative` (under writtenFixtures()), when asked to. */
+    public void saveWritten(String relative, byte[] json) throws IOException
+    {
+        Path dir = writtenFixtures();
+        if (dir != null) {
+            Path file = dir.resolve(relative);
+            Files.createDirectories(file.getParent());
+            Files.write(file, json);
+        }
+    }
+
     public Path path(String name)
     {
         return Path.of(json.get(name).asText());

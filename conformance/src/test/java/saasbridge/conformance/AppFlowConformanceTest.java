@@ -13,6 +13,7 @@ import com.amazonaws.appflow.custom.connector.model.settings.ValidateConnectorRu
 import com.amazonaws.appflow.custom.connector.model.write.WriteDataResponse;
 import com.amazonaws.appflow.custom.connector.model.write.WriteRecordResult;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.MapperFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.junit.jupiter.api.BeforeAll;
@@ -47,6 +48,9 @@ class AppFlowConformanceTest
 {
     static final String FUNCTION = "saasbridge-appflow-conformance";
     static final ObjectMapper PLAIN = new ObjectMapper();
+    /** The SDK's object mapper with a fixed property order (its own order changes from one JVM run to the next). */
+    static final ObjectMapper SDK_WRITER = AppFlowJudge.MAPPER.copy()
+            .configure(MapperFeature.SORT_PROPERTIES_ALPHABETICALLY, true);
     static Env env;
     static LambdaClient lambda;
 
@@ -57,7 +61,7 @@ class AppFlowConformanceTest
         lambda = Aws.lambda(env.lambda("localKey"));
     }
 
-    /** Every request fixture as recorded deserializes into the SDK's request model. */
+    /** Every request fixture as recorded deserializes into the SDK's request model (which writes it back when asked). */
     @TestFactory
     List<DynamicTest> everyRequestFixtureDeserializes() throws IOException
     {
@@ -66,6 +70,7 @@ class AppFlowConformanceTest
                 JsonNode raw = PLAIN.readTree(p.toFile());
                 ConnectorRequest request = AppFlowJudge.readRequest(Files.readAllBytes(p));
                 assertEquals(raw.get("type").asText(), request.getClass().getSimpleName().replace("Immutable", ""));
+                env.saveWritten("appflow/requests/" + p.getFileName(), SDK_WRITER.writeValueAsBytes(request));
             })).collect(Collectors.toList());
         }
     }

@@ -33,6 +33,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import software.amazon.awssdk.services.s3.S3Client;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -42,6 +44,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.stream.Collectors;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -62,6 +65,7 @@ class AthenaConformanceTest
     static BlockAllocatorImpl allocator;
     static S3Client s3;
     static Expected expected;
+    static JsonNode catalogTypes;
     static AthenaDriver driver;
     static String schemaName;
 
@@ -72,6 +76,12 @@ class AthenaConformanceTest
         allocator = new BlockAllocatorImpl();
         s3 = Aws.s3(env.s3Endpoint());
         expected = new Expected(env.path("expectedDir"));
+        try {
+            catalogTypes = AthenaWire.PLAIN.readTree(env.path("catalogTypes").toFile());
+        }
+        catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
         driver = new AthenaDriver(allocator, env.lambda("localKey"), s3);
         ListSchemasResponse schemas = driver.call(new ListSchemasRequest(AthenaDriver.IDENTITY, AthenaDriver.queryId(),
                 AthenaDriver.CATALOG), 6);
@@ -118,9 +128,11 @@ class AthenaConformanceTest
         for (String name : all) {
             Schema schema = driver.tableSchema(table(name), version);
             List<ObjectNode> truth = expected.rows(name);
-            if (!truth.isEmpty()) {
-                assertEquals(truth.get(0).size(), schema.getFields().size(), name + ": one Arrow field per column");
-            }
+            assertFalse(truth.isEmpty(), name + ": the reference data has rows in every table");
+            assertEquals(truth.get(0).size(), schema.getFields().size(), name + ": one Arrow field per column");
+            Map<String, String> types = new TreeMap<>();
+            catalogTypes.get(name).fields().forEachRemaining(e -> types.put(e.getKey(), e.getValue().asText()));
+            assertEquals(List.of(), CatalogTypes.mismatches(schema, types), name + ": Arrow types against the catalog");
             AthenaDriver.Scan scan = driver.scan(table(name), schema, schema, AthenaDriver.constraints(Map.of()), version,
                     MAX_BLOCK, MAX_INLINE);
             assertEquals(0, scan.spilledAnswers(), "small answers come inline");

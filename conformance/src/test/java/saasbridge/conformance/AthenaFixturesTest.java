@@ -11,6 +11,7 @@ import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -23,7 +24,7 @@ import java.util.stream.Stream;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
- * The recorded Athena fixtures (shared/athena-fixtures) against the SDK: each message is read with the serde of
+ * The recorded Athena fixtures (tests/fixtures/athena) against the SDK: each message is read with the serde of
  * its version and written back by the SDK; the fixture must be exactly what the SDK writes (Arrow payloads aside).
  */
 class AthenaFixturesTest
@@ -31,13 +32,15 @@ class AthenaFixturesTest
     static BlockAllocatorImpl allocator;
     static AthenaWire wire;
     static Path fixtures;
+    static Env env;
 
     @BeforeAll
     static void setUp()
     {
-        allocator = new BlockAllocatorImpl();
+        allocator = new BlockAllocatorImpl("test-allocator-id");  // the id the SDK's own fixtures carry
         wire = new AthenaWire(allocator);
-        fixtures = Env.load().path("athenaFixtures");
+        env = Env.load();
+        fixtures = env.path("athenaFixtures");
     }
 
     @AfterAll
@@ -46,16 +49,22 @@ class AthenaFixturesTest
         allocator.close();
     }
 
-    /** The differences between a fixture and the SDK's own writing of what it read from it. */
-    static List<String> differences(JsonNode fixture, int version) throws IOException
+    /** What the SDK writes for the message it reads from a fixture, with the serde of `version`. */
+    static JsonNode sdkWriting(JsonNode fixture, int version) throws IOException
     {
         byte[] bytes = AthenaWire.PLAIN.writeValueAsBytes(fixture);
         String type = fixture.get("@type").asText();
         byte[] again = type.endsWith("Request")
                 ? wire.mapper(version).writeValueAsBytes(wire.readRequest(bytes, version))
                 : wire.mapper(version).writeValueAsBytes(wire.mapper(version).readValue(bytes, FederationResponse.class));
+        return AthenaWire.PLAIN.readTree(again);
+    }
+
+    /** The differences between a fixture and the SDK's own writing of what it read from it. */
+    static List<String> differences(JsonNode fixture, int version) throws IOException
+    {
         List<String> diffs = new ArrayList<>();
-        AthenaWire.compare(fixture, AthenaWire.PLAIN.readTree(again), "$", diffs);
+        AthenaWire.compare(fixture, sdkWriting(fixture, version), "$", diffs);
         return diffs;
     }
 
@@ -74,6 +83,11 @@ class AthenaFixturesTest
                     for (int version : versions) {
                         tests.add(DynamicTest.dynamicTest(dir + "/" + name + " (serde v" + version + ")", () -> {
                             JsonNode fixture = AthenaWire.PLAIN.readTree(file.toFile());
+                            if (version == versions[0] && !name.contains("ForwardsCompatible")) {
+                                // the Jackson pretty printer the upstream SDK's own fixtures are written with
+                                env.saveWritten("athena/" + dir + "/" + name, (AthenaWire.PLAIN.writerWithDefaultPrettyPrinter()
+                                        .writeValueAsString(sdkWriting(fixture, version))).getBytes(StandardCharsets.UTF_8));
+                            }
                             List<String> diffs = differences(fixture, version);
                             if (name.contains("ForwardsCompatible")) {
                                 // the SDK must ignore the unknown trailing field, so it does not write it back

@@ -1,4 +1,5 @@
-"""A small scripted HTTP server on loopback for client tests (stdlib only), and a catalog for it.
+"""A small scripted HTTP server on loopback (stdlib only) standing in for a SaaS API in client tests,
+benchmarks and the conformance suite, and a catalog for it.
 
     with StubServer(handler) as server:   # handler(StubRequest) -> StubReply
         server.url, server.requests

@@ -85,15 +85,12 @@ def prediction_id(entity: str, row_id: str, model: str) -> str:
 
 
 def check_feature_names(features: list[str]) -> None:
-    """`--features` names each column once, none empty."""
+    """`--features` names at least one column, and no name is empty (`a,,b`)."""
     if not features:
         raise ConfigError("--features: name the feature columns, in the order the model was trained on")
     empty = [str(i + 1) for i, name in enumerate(features) if not name.strip()]
     if empty:
         raise ConfigError(f"--features {','.join(features)!r}: name {', '.join(empty)} is empty; remove the extra comma")
-    repeated = sorted({name for name in features if features.count(name) > 1})
-    if repeated:
-        raise ConfigError(f"--features: {', '.join(repeated)} named twice; name each column once")
 
 
 def predict(options: PredictOptions, scorer: Scorer) -> PredictResult:

@@ -363,8 +363,8 @@ def test_sagemaker_down_is_named_as_such(api, models, env, monkeypatch, capsys):
 
 
 def test_the_json_requests_carry_instances(api, models, env):
-    """What the JSON model received: the stand-in's answer depends on `instances` (input_fn asserts
-    the content type), so one exact score per row is the proof; here the raw call for one row."""
+    """The body predict builds for one row is TensorFlow Serving's `{"instances": [...]}` with the
+    text feature as text; sent as is, the model answers that row's own probabilities."""
     import boto3
 
     from saasbridge.sagemaker.inference.payload import JSON, encode_features, join_body

@@ -146,3 +146,32 @@ def test_a_runtime_only_role_scores_without_the_control_plane():
         assert (info.model, info.content_type, info.kind) == ("scoring", "text/csv", UNKNOWN)
         check_mode(info, "async")  # nothing known to refuse
         assert describe_endpoint(Session(), "scoring", content_type="application/json").content_type == "application/json"
+
+
+def test_a_refused_assume_role_is_said_as_such():
+    """AssumeRole denied (the role does not trust us, a wrong external id) is a credentials error,
+    not taken for a runtime-only role (a client that refuses: this module's unit test)."""
+    from botocore.exceptions import ClientError
+
+    from saasbridge.sagemaker.inference.endpoint import check_model, describe_endpoint
+
+    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized to perform sts:AssumeRole"}},
+                         "AssumeRole")  # fmt: skip
+
+    class Refusing:
+        class meta:
+            region_name, endpoint_url = "us-east-1", "https://api.sagemaker.us-east-1.amazonaws.com"
+
+        def __getattr__(self, name):
+            def call(**_kwargs):
+                raise denied
+
+            return call
+
+    class Session:
+        def client(self, name):
+            return Refusing()
+
+    for attempt in (lambda: describe_endpoint(Session(), "scoring"), lambda: check_model(Session(), "m")):
+        with pytest.raises(ConfigError, match="cannot get AWS credentials: AssumeRole failed: AccessDenied"):
+            attempt()

@@ -58,6 +58,16 @@ def unreachable(client: Any, exc: BaseException) -> ConfigError:
                        "network and AWS_ENDPOINT_URL")  # fmt: skip
 
 
+def credentials_failed(exc: BaseException) -> ConfigError | None:
+    """When the call failed getting its credentials (AssumeRole refused: a role that does not trust
+    us, a wrong external id), that, said as such; None for a failure of the call itself."""
+    operation = getattr(exc, "operation_name", "")
+    if operation not in ("AssumeRole", "AssumeRoleWithWebIdentity"):
+        return None
+    return ConfigError(f"cannot get AWS credentials: {operation} failed: {aws_error_line(exc)}; check --role-arn, "
+                       "--external-id and the role's trust policy")  # fmt: skip
+
+
 def describe_endpoint(
     session: Any, endpoint: str, *, content_type: str | None = None, accept: str | None = None
 ) -> EndpointInfo:
@@ -76,6 +86,8 @@ def describe_endpoint(
     except EndpointConnectionError as exc:
         raise unreachable(sm, exc) from None
     except ClientError as exc:
+        if credentials_failed(exc):
+            raise credentials_failed(exc) from None
         if aws_error_code(exc) in _DENIED:
             return EndpointInfo(endpoint, endpoint, chosen or CSV, accept)
         if "could not find" in str(exc).lower() or "not found" in str(exc).lower():
@@ -143,6 +155,8 @@ def check_model(session: Any, model: str) -> None:
     except EndpointConnectionError as exc:
         raise unreachable(sm, exc) from None
     except ClientError as exc:
+        if credentials_failed(exc):
+            raise credentials_failed(exc) from None
         if aws_error_code(exc) in _DENIED:
             return
         raise ConfigError(f"--model-name {model}: no such SageMaker model in region {sm.meta.region_name} "

@@ -175,3 +175,21 @@ def test_a_refused_assume_role_is_said_as_such():
     for attempt in (lambda: describe_endpoint(Session(), "scoring"), lambda: check_model(Session(), "m")):
         with pytest.raises(ConfigError, match="cannot get AWS credentials: AssumeRole failed: AccessDenied"):
             attempt()
+
+
+def test_no_credentials_is_said_as_such(monkeypatch, tmp_path):
+    """No credentials anywhere: the error says so, not that SageMaker is unreachable."""
+    import boto3
+
+    from saasbridge.sagemaker.inference.endpoint import describe_endpoint
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ROLE_ARN",
+                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # never reached: nothing to sign with
+    with pytest.raises(ConfigError, match="no AWS credentials for SageMaker"):
+        describe_endpoint(boto3.Session(region_name="us-east-1"), "scoring")

@@ -51,7 +51,13 @@ def runtime_client(session: Any, *, concurrency: int, max_attempts: int = MAX_AT
 
 
 def unreachable(client: Any, exc: BaseException) -> ConfigError:
-    """SageMaker could not be reached at all: say where we tried, not what failed after."""
+    """A call that never got an answer: no credentials to sign it, or SageMaker not reachable (say
+    where we tried, not what failed after)."""
+    from botocore.exceptions import NoCredentialsError, PartialCredentialsError
+
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return ConfigError(f"no AWS credentials for SageMaker ({aws_error_line(exc)}); set the standard AWS variables, "
+                           "--profile, or --role-arn with --web-identity-token-file")  # fmt: skip
     url = client.meta.endpoint_url
     hint = " (is `saasbridge sagemaker serve` running there?)" if url.startswith("http://127.") else ""
     return ConfigError(f"SageMaker is unreachable at {url}{hint}: {aws_error_line(exc)}; check --region, the "
@@ -76,15 +82,13 @@ def describe_endpoint(
     package declares others), else the first the package declares that we can build, else CSV.
     A role that may only invoke (DescribeEndpoint denied) gets the endpoint's name as the model,
     kind UNKNOWN, and CSV."""
-    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     sm = session.client("sagemaker")
     chosen = canonical_type(content_type) if content_type else None
     try:
         described = sm.describe_endpoint(EndpointName=endpoint)
         config = sm.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
-    except EndpointConnectionError as exc:
-        raise unreachable(sm, exc) from None
     except ClientError as exc:
         if credentials_failed(exc):
             raise credentials_failed(exc) from None
@@ -147,13 +151,11 @@ def _declared_types(sm: Any, model: str) -> tuple[list[str], list[str]]:
 
 def check_model(session: Any, model: str) -> None:
     """A SageMaker model named `model` exists (what a batch transform without an endpoint runs)."""
-    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     sm = session.client("sagemaker")
     try:
         sm.describe_model(ModelName=model)
-    except EndpointConnectionError as exc:
-        raise unreachable(sm, exc) from None
     except ClientError as exc:
         if credentials_failed(exc):
             raise credentials_failed(exc) from None

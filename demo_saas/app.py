@@ -48,7 +48,7 @@ class Behaviour:
 
 class RequestLog:
     """Appends one line per authenticated /v1 request: when it arrived, whose, whether the rate
-    limit let it through (200) or not (429), its method and path. Tests measure the rate clients
+    limit let it through (200) or not (429), its method and path (with the query). Tests measure the rate clients
     keep with it, and which requests a command made."""
 
     def __init__(self, path: str):
@@ -117,8 +117,9 @@ class ProductionBehaviour:
         extra_headers: list[tuple[bytes, bytes]] = []
         decision = self.limiter.take(tenant) if self.limiter is not None else None
         if self.request_log is not None:
+            query = scope.get("query_string", b"").decode("latin-1")
             self.request_log.write(tenant, 429 if decision is not None and not decision.allowed else 200,
-                                   scope.get("method", "-"), scope["path"])
+                                   scope.get("method", "-"), scope["path"] + (f"?{query}" if query else ""))
         if decision is not None:
             extra_headers = decision.headers()
             if not decision.allowed:

@@ -283,8 +283,11 @@ def test_a_model_error_shows_its_first_line_and_logs_the_rest(api, models, env, 
 # ---------------------------------------------------------------- fail fast
 
 def list_requests(api, since: float, path: str = "/v1/accounts") -> list[str]:
+    """The GET requests listing `path` since `since`, but for the connector's credentials probe
+    (AppFlow's ValidateCredentials: one record, no filter), which reads no row to score."""
     lines = [line.split() for line in Path(api.request_log).read_text().splitlines()]
-    return [f"{m} {p}" for at, _, _, m, p in lines if float(at) >= since and m == "GET" and p == path]
+    found = [p for at, _, _, m, p in lines if float(at) >= since and m == "GET" and p.split("?")[0] == path]
+    return [p for p in found if p.split("?", 1)[-1] != "limit=1"]
 
 
 def refused(api, args: list[str], capsys) -> str:
@@ -293,7 +296,7 @@ def refused(api, args: list[str], capsys) -> str:
     assert main(args) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("saasbridge: error: "), err
-    assert list_requests(api, since) == []
+    assert list_requests(api, since) == [], (args, err)
     return err
 
 
@@ -336,6 +339,9 @@ def test_fail_fast_cases_are_answered_before_any_row_is_read(api, models, env, c
             break
         time.sleep(0.1)
     assert "endpoint broken is Failed, not InService" in refused(api, predict("--endpoint", "broken"), capsys)
+    since = time.time()  # the control: the same check sees the rows a run reads
+    assert main(predict("--endpoint", "csv-rt", "--model-name", "csv-rt-control")) == 0
+    assert list_requests(api, since)
 
 
 def test_feature_count_against_the_model_logs_input_schema(api, models, env, capsys):

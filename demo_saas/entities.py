@@ -221,7 +221,7 @@ ENTITIES: dict[str, EntitySpec] = {
             FieldSpec("failure_reason", "string", nullable=True),
         ), ("name", "status")),
         _model_log("ml_jobs", "job", (
-            FieldSpec("kind", "string", enum=("training", "transform")),
+            FieldSpec("kind", "string", enum=("training", "transform", "automl", "automl_candidate")),
             FieldSpec("name", "string"),
             FieldSpec("model_arn", "string", nullable=True),
             FieldSpec("status", "string", nullable=True),
@@ -234,6 +234,8 @@ ENTITIES: dict[str, EntitySpec] = {
             FieldSpec("instance_type", "string", nullable=True),
             FieldSpec("instance_count", "integer", nullable=True),
             FieldSpec("failure_reason", "string", nullable=True),
+            FieldSpec("metrics", "string", nullable=True,
+                      description="JSON: a training job's final metrics; an Autopilot job's candidates and objective values"),
         ), ("kind", "model_arn", "status")),
         EntitySpec(
             "approvals", "apr", 6, 0,

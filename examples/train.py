@@ -15,6 +15,12 @@ or {"instances": rows}, application/jsonlines as one row a line), `predict_fn` r
 probability of the positive class per row, `output_fn` writes one score a row.
 
     python examples/train.py --max-iter 200 --C 1.0
+
+As a SageMaker training job (script mode, with the metrics SageMaker reads from its output):
+
+    saasbridge train contacts --target do_not_contact --entry-point examples/train.py \
+        --hyperparameters max-iter=200 C=1.0 --metric 'validation:accuracy=validation_accuracy=([0-9.]+)' \
+        --output s3://models/contacts --wait
 """
 
 from __future__ import annotations
@@ -130,7 +136,8 @@ def train(args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-iter", type=int, default=200, help="logistic regression iterations")
-    parser.add_argument("--C", type=float, default=1.0, help="inverse regularisation strength")
+    # "-C" too: the training toolkit passes a one-letter hyperparameter as -C, not --C
+    parser.add_argument("-C", "--C", type=float, default=1.0, dest="C", help="inverse regularisation strength")
     parser.add_argument("--train", default=os.environ.get("SM_CHANNEL_TRAIN"))
     parser.add_argument("--validation", default=os.environ.get("SM_CHANNEL_VALIDATION"))
     parser.add_argument("--model-dir", default=os.environ.get("SM_MODEL_DIR"))
@@ -138,7 +145,10 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.train and args.model_dir):
         raise SystemExit("set SM_CHANNEL_TRAIN and SM_MODEL_DIR (or --train / --model-dir)")
-    print(json.dumps(train(args)))
+    metrics = train(args)
+    print(json.dumps(metrics))
+    for name, value in metrics.items():  # one `name=value` line each, for a training job's metric regexes
+        print(f"{name}={value!r}")
 
 
 # ---------------------------------------------------------------- serving (SageMaker inference hooks)

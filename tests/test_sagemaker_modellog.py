@@ -127,6 +127,8 @@ def expected_records(a, region) -> dict[str, dict[str, dict]]:
         "input_urls": [f"s3://{bucket_of(region)}/data/train/"], "output_url": a.artifacts, "instance_type": INSTANCE,
         "instance_count": 2, "failure_reason": None, "tags": {"team": "ml"},
         "console_url": _console(region, "jobs", "churn-train-1"), "deleted": False,
+        # the final metrics as SageMaker (here moto) lists them, by name
+        "metrics": json.dumps({m["MetricName"]: m["Value"] for m in training["FinalMetricDataList"]}, separators=(",", ":")),
     }
     batch = {
         "arn": transform["TransformJobArn"], "kind": "transform", "name": "churn-batch-1", "model_arn": model_arn,
@@ -135,7 +137,7 @@ def expected_records(a, region) -> dict[str, dict[str, dict]]:
         "duration_seconds": int((transform["TransformEndTime"] - transform["TransformStartTime"]).total_seconds()),
         "input_urls": [f"s3://{bucket_of(region)}/batch/churn-batch-1/in.csv"],
         "output_url": f"s3://{bucket_of(region)}/batch/churn-batch-1/out/", "instance_type": INSTANCE, "instance_count": 1,
-        "failure_reason": None,
+        "failure_reason": None, "metrics": None,
         "tags": None,  # moto's ListTags fails (500) on transform jobs: recorded as unknown
         "console_url": _console(region, "transform-jobs", "churn-batch-1"), "deleted": False,
     }

@@ -15,7 +15,7 @@ from saasbridge.errors import SaasBridgeError
 
 # Sub-command modules, in the order `--help` lists them.
 COMMAND_MODULES = ("demo", "api", "catalog", "sql", "extract", "writeback", "lambda_serve", "invoke", "package",
-                   "budget", "sagemaker", "predict", "models")
+                   "budget", "sagemaker", "train", "predict", "models")
 
 
 class _Parser(argparse.ArgumentParser):

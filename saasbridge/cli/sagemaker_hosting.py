@@ -13,10 +13,10 @@ from saasbridge.errors import ConfigError
 def register(group_subparsers: Any) -> None:
     serve = group_subparsers.add_parser(
         "serve",
-        help="serve SageMaker hosting locally (endpoints, async, transform jobs) for AWS_ENDPOINT_URL",
+        help="serve SageMaker locally (endpoints, async, transform, training and Autopilot jobs) for AWS_ENDPOINT_URL",
         description="One loopback endpoint for boto3: InvokeEndpoint and InvokeEndpointAsync run the endpoint's "
         "model.tar.gz (read from the S3 stand-in) through its inference script's model_fn/input_fn/predict_fn/"
-        "output_fn; transform jobs run for real; the SageMaker control plane, S3 and everything else go to the "
+        "output_fn; transform, training (script mode) and Autopilot jobs run for real; the SageMaker control plane, S3 and everything else go to the "
         "moto server (--moto-url, or one started for the run).",
     )
     serve.add_argument("--port", type=int, default=9002, help="loopback port (default 9002, 0 = any free port)")

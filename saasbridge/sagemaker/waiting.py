@@ -43,6 +43,9 @@ TRANSFORM_JOB = Resource("transform_job_completed_or_stopped", "describe_transfo
                          "TransformJobStatus", ("Completed", "Failed", "Stopped"), "stop_transform_job")  # fmt: skip
 TRAINING_JOB = Resource("training_job_completed_or_stopped", "describe_training_job", "TrainingJobName",
                         "TrainingJobStatus", ("Completed", "Failed", "Stopped"), "stop_training_job")  # fmt: skip
+# botocore has no waiter for AutoML jobs: `wait_for` describes at the interval itself.
+AUTOML_JOB = Resource("", "describe_auto_ml_job_v2", "AutoMLJobName", "AutoMLJobStatus",
+                      ("Completed", "Failed", "Stopped"), "stop_auto_ml_job")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -70,11 +73,12 @@ def wait_for(sagemaker: Any, resource: Resource, name: str, *, timeout: float, p
     service = sagemaker if isinstance(sagemaker, AwsService) else AwsService(sagemaker)
     params = {resource.name_param: name}
     poll, deadline = max(poll, 0.001), time.monotonic() + max(timeout, 0.0)
-    waiter = service.client.get_waiter(resource.waiter)
+    waiter = service.client.get_waiter(resource.waiter) if resource.waiter else None
     while True:
         attempts = math.ceil(max(deadline - time.monotonic(), 0.0) / poll) + 1  # a first look, then one per interval
         with contextlib.suppress(WaiterError):  # a failure state, an error or the timeout: the description tells which
-            waiter.wait(**params, WaiterConfig={"Delay": poll, "MaxAttempts": attempts})
+            if waiter is not None:
+                waiter.wait(**params, WaiterConfig={"Delay": poll, "MaxAttempts": attempts})
         description = service.call(resource.describe, **params)
         status = description[resource.status_field]
         if status in resource.finished:

@@ -15,32 +15,19 @@ the flow's data files):  `train/part-00000.csv`, `validation/part-00000.csv`, `m
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
-from decimal import Decimal
 
 from saasbridge.errors import ConfigError
 from saasbridge.local.flow_runner.destination import Destination
 from saasbridge.local.flow_runner.typing_ import Column
+from saasbridge.sagemaker.training.channels import (
+    DEFAULT_VALIDATION_FRACTION,
+    FEATURE_TYPES,
+    encode_number,
+    split_fraction,
+)
 
-NUMERIC = {"Integer", "Short", "Long", "BigInteger", "Float", "Double", "BigDecimal"}
-FEATURE_TYPES = NUMERIC | {"Boolean"}
 TRAINING_FORMATS = ("csv", "parquet")
-DEFAULT_VALIDATION_FRACTION = 0.2
-
-
-def split_fraction(key: str) -> float:
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
-
-
-def encode_number(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return "1" if value.lower() == "true" else "0"
-    return format(value, "f") if isinstance(value, Decimal) else str(value)
 
 
 def to_float(value) -> float | None:

@@ -9,8 +9,9 @@ Runtime calls are told apart as the real endpoints tell them apart: `POST
 (`transform_jobs.py`) and DescribeTransformJob / ListTransformJobs report its actual status.
 
 `/_saasbridge/faults` (POST JSON `{"fault": "throttle"|"model_error", "count": N, "endpoint":
-NAME}`, DELETE to clear, GET to list) injects runtime failures for tests; `GET /_saasbridge/models`
-lists the archives whose model servers run (a serverless endpoint's starts with its first request).
+NAME}`, or `{"fault": "access_denied", "count": N, "action": "CreateTrainingJob"}`, DELETE to clear,
+GET to list) injects failures for tests; `GET /_saasbridge/models` lists the archives whose model
+servers run (a serverless endpoint's starts with its first request).
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ import boto3
 import urllib3
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from saasbridge.local.sagemaker.automl_jobs import AutoMLJobs
 from saasbridge.local.sagemaker.endpoints import EndpointStates
 from saasbridge.local.sagemaker.hosts import ModelHosts
-from saasbridge.local.sagemaker.invocations import Clients, Faults, Reply, Runtime, error_reply
+from saasbridge.local.sagemaker.invocations import Clients, Faults, Reply, Runtime, access_denied, error_reply
+from saasbridge.local.sagemaker.training_jobs import TrainingJobs
 from saasbridge.local.sagemaker.transform_jobs import TransformJobs
 
 RUNTIME_PATH = re.compile(r"/endpoints/([^/]+)/(invocations|async-invocations)")
@@ -53,6 +56,8 @@ class Gateway:
         self.endpoints = EndpointStates(self.hosts)
         self.runtime = Runtime(self.hosts, self.faults, self.endpoints)
         self.transforms = TransformJobs(self.runtime)
+        self.training = TrainingJobs()
+        self.automl = AutoMLJobs()
         self._clients: dict[tuple[str, str], Clients] = {}
         self._clients_lock = threading.Lock()
 
@@ -63,8 +68,7 @@ class Gateway:
             if found is None:
                 session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key="stand-in",
                                                 region_name=region)  # fmt: skip
-                found = Clients(session.client("sagemaker", endpoint_url=self.upstream),
-                                session.client("s3", endpoint_url=self.upstream))  # fmt: skip
+                found = Clients(*(session.client(s, endpoint_url=self.upstream) for s in ("sagemaker", "s3", "logs")))
                 self._clients[(access_key, region)] = found
             return found
 
@@ -107,11 +111,13 @@ class Gateway:
     def _control_plane(self, environ: dict[str, Any], method: str, headers: dict[str, str], body: bytes,
                        access_key: str, region: str) -> Reply:  # fmt: skip
         target = headers.get("x-amz-target", "").removeprefix("SageMaker.")
-        if target == "StopTransformJob":  # moto has no StopTransformJob; the jobs run here are stopped here
-            stopped = self.transforms.stop(json.loads(body)["TransformJobName"])
-            if stopped is not None:
-                return stopped
-        reply = self._forward(environ, method, headers, body)
+        if target and self.faults.take("access_denied", target):
+            return access_denied(target)
+        answered = self._jobs_run_here(target, body)
+        if answered is not None:
+            return answered
+        forwarded = self.automl.for_moto(body) if target == "CreateAutoMLJobV2" else body
+        reply = self._forward(environ, method, headers, forwarded)
         if reply.status != 200 or not target:
             return reply
         if target in ("CreateEndpoint", "UpdateEndpoint"):
@@ -125,7 +131,27 @@ class Gateway:
             self.transforms.start(json.loads(body), self.clients(access_key, region))
         elif target in ("DescribeTransformJob", "ListTransformJobs"):
             reply.body = json.dumps(self.transforms.describe(json.loads(reply.body))).encode()
+        elif target == "CreateTrainingJob":
+            self.training.start(json.loads(body), self.clients(access_key, region))
+        elif target in ("DescribeTrainingJob", "ListTrainingJobs"):
+            reply.body = json.dumps(self.training.describe(json.loads(reply.body))).encode()
+        elif target == "CreateAutoMLJobV2":
+            self.automl.start(json.loads(body), self.clients(access_key, region))
+        elif target in ("DescribeAutoMLJobV2", "DescribeAutoMLJob", "ListAutoMLJobs"):
+            reply.body = json.dumps(self.automl.describe(json.loads(reply.body))).encode()
         return reply
+
+    def _jobs_run_here(self, target: str, body: bytes) -> Reply | None:
+        """The calls moto lacks for the jobs run here (stops, candidates); None: forward the call."""
+        if target == "StopTransformJob":
+            return self.transforms.stop(json.loads(body)["TransformJobName"])
+        if target == "StopTrainingJob":
+            return self.training.stop(json.loads(body)["TrainingJobName"])
+        if target == "StopAutoMLJob":
+            return self.automl.stop(json.loads(body)["AutoMLJobName"])
+        if target == "ListCandidatesForAutoMLJob":
+            return self.automl.list_candidates(json.loads(body))
+        return None
 
     def _forward(self, environ: dict[str, Any], method: str, headers: dict[str, str], body: bytes) -> Reply:
         uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
@@ -148,10 +174,12 @@ class Gateway:
             if method == "POST":
                 try:
                     spec = json.loads(body or b"{}")
-                    self.faults.add(spec["fault"], int(spec.get("count", 1)), spec.get("endpoint") or "*")
+                    target = spec.get("endpoint") or spec.get("action") or "*"
+                    self.faults.add(spec["fault"], int(spec.get("count", 1)), target)
                 except (ValueError, KeyError, TypeError) as exc:
                     return error_reply(400, "ValidationError", f"bad fault {body[:200]!r}: {exc}; send "
-                                       '{"fault": "throttle"|"model_error", "count": N, "endpoint": NAME}')  # fmt: skip
+                                       '{"fault": "throttle"|"model_error", "count": N, "endpoint": NAME} or '
+                                       '{"fault": "access_denied", "count": N, "action": ACTION}')  # fmt: skip
             elif method == "DELETE":
                 self.faults.clear()
             return Reply(200, json.dumps(self.faults.snapshot()).encode(), {"Content-Type": "application/json"})
@@ -165,6 +193,8 @@ class Gateway:
         """Stop the model servers (unfinished jobs are abandoned, as when an instance is stopped)."""
         self.endpoints.wait(timeout=1)
         self.transforms.wait(timeout=1)
+        self.training.stop_all()
+        self.automl.wait(timeout=1)
         self.hosts.stop_all()
 
 

@@ -42,6 +42,33 @@ def error_reply(status: int, code: str, message: str, **extra: Any) -> Reply:
     return Reply(status, body, {"Content-Type": "application/json", "x-amzn-ErrorType": code})
 
 
+JSON_1_1 = {"Content-Type": "application/x-amz-json-1.1"}  # the control plane's protocol
+
+
+def control_plane_answer(body: dict[str, Any] | None = None) -> Reply:
+    return Reply(200, json.dumps(body or {}).encode(), JSON_1_1)
+
+
+def stop_job(state: Any, kind: str, name: str, on_stop: Callable[[Any], None] | None = None) -> Reply | None:
+    """A Stop* call for a job run here (`state`: its state, None when it is not one of ours, so the call
+    is forwarded): `Stopping` until the job notices, or ValidationException when it is not running
+    (the control plane names the error in `__type`)."""
+    if state is None:
+        return None
+    if state.status != "InProgress":
+        message = f"{kind} job {name} is {state.status}; only an InProgress job can be stopped"
+        return Reply(400, json.dumps({"__type": "ValidationException", "message": message}).encode(), JSON_1_1)
+    state.stop_requested, state.status = True, "Stopping"
+    if on_stop is not None:
+        on_stop(state)
+    return control_plane_answer()
+
+
+def access_denied(action: str) -> Reply:
+    message = f"User: arn:aws:sts::{ACCOUNT_ID}:assumed-role/caller is not authorized to perform: sagemaker:{action}"
+    return Reply(400, json.dumps({"__type": "AccessDeniedException", "message": message}).encode(), JSON_1_1)
+
+
 def validation_error(message: str) -> Reply:
     return error_reply(400, "ValidationError", message)
 
@@ -64,15 +91,16 @@ def model_error(endpoint: str, status: int, text: str) -> Reply:
 
 class Faults:
     """Injected failures for tests: the next N runtime calls (for one endpoint, or any) answer
-    ThrottlingException, or a ModelError as if the container had failed."""
+    ThrottlingException, or a ModelError as if the container had failed; `access_denied`: the next N
+    control-plane calls of one action (e.g. CreateTrainingJob, or any) answer AccessDeniedException."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, str], int] = {}
 
     def add(self, kind: str, count: int, endpoint: str = "*") -> None:
-        if kind not in ("throttle", "model_error"):
-            raise ValueError(f"unknown fault {kind!r}: use throttle or model_error")
+        if kind not in ("throttle", "model_error", "access_denied"):
+            raise ValueError(f"unknown fault {kind!r}: use throttle, model_error or access_denied")
         with self._lock:
             self._pending[(kind, endpoint)] = self._pending.get((kind, endpoint), 0) + int(count)
 
@@ -100,6 +128,7 @@ class Clients:
 
     sagemaker: Any
     s3: Any
+    logs: Any = None  # CloudWatch Logs, where the jobs run here write their logs
 
 
 class Concurrency:

@@ -15,10 +15,10 @@ from typing import Any
 
 from saasbridge.local.sagemaker.model_archive import pack_model_dir
 from saasbridge.s3url import parse_s3_url
+from saasbridge.sagemaker.training.script_mode import SKLEARN_IMAGES
 from saasbridge.sagemaker.waiting import ENDPOINT, TRANSFORM_JOB, wait_for
 
-# The scikit-learn inference image SageMaker's SDK picks for scikit-learn 1.2 in us-east-1.
-SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+SKLEARN_IMAGE = SKLEARN_IMAGES["us-east-1"]
 EXECUTION_ROLE = "arn:aws:iam::123456789012:role/saasbridge-sagemaker"
 POLL_SECONDS = 0.2  # the stand-in answers in seconds; a deployment to AWS would rather poll every 15-30 s
 

@@ -60,10 +60,12 @@ def start_sagemaker_standin(upstream_url: str | None = None) -> processes.Runnin
     return server
 
 
-def inject_fault(standin_url: str, fault: str, count: int = 1, endpoint: str | None = None) -> dict[str, int]:
+def inject_fault(standin_url: str, fault: str, count: int = 1, endpoint: str | None = None,
+                 action: str | None = None) -> dict[str, int]:  # fmt: skip
     """Make the next `count` runtime calls (to `endpoint`, or to any) answer `fault`: "throttle"
-    (ThrottlingException) or "model_error" (ModelError, 424). Returns the pending faults."""
-    body = json.dumps({"fault": fault, "count": count, "endpoint": endpoint}).encode()
+    (ThrottlingException) or "model_error" (ModelError, 424); or the next control-plane calls of
+    `action` answer "access_denied" (AccessDeniedException). Returns the pending faults."""
+    body = json.dumps({"fault": fault, "count": count, "endpoint": endpoint, "action": action}).encode()
     return _admin(standin_url, "POST", body)
 
 

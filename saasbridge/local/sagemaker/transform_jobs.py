@@ -21,13 +21,13 @@ from typing import Any
 
 from saasbridge.local.sagemaker import jsonpath
 from saasbridge.local.sagemaker.hosts import ModelStartError, model_spec
-from saasbridge.local.sagemaker.invocations import Reply
+from saasbridge.local.sagemaker.invocations import Reply, stop_job
+from saasbridge.local.sagemaker.s3_objects import object_keys
 from saasbridge.local.sagemaker.tracking import Tracked
 from saasbridge.s3url import parse_s3_url
 
 MB = 1024 * 1024
 JSON_TYPES = ("application/json", "application/jsonlines", "application/x-jsonlines")
-JSON_1_1 = {"Content-Type": "application/x-amz-json-1.1"}  # the control plane's protocol
 
 
 class TransformFailed(Exception):
@@ -120,10 +120,8 @@ class TransformJob:
             self.model_url = self.runtime.hosts.url_for(spec, self.clients.s3)
         except ModelStartError as exc:
             raise TransformFailed(f"ClientError: {exc}") from None
-        source = parse_s3_url(self.s3_uri, "S3Uri")
-        bucket, prefix = source.bucket, source.key
-        keys = [o["Key"] for page in self.clients.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-                for o in page.get("Contents", []) if not o["Key"].endswith("/")]  # fmt: skip
+        bucket = parse_s3_url(self.s3_uri, "S3Uri").bucket
+        keys = object_keys(self.clients.s3, self.s3_uri)
         if not keys:
             raise TransformFailed(f"ClientError: no input objects under {self.s3_uri}")
         for key in keys:
@@ -248,14 +246,7 @@ class TransformJobs(Tracked[JobState]):
     def stop(self, name: str) -> Reply | None:
         """StopTransformJob of a job run here (None: not one of ours, moto answers): `Stopping` until
         the job notices before its next model call, then `Stopped`; outputs written so far stay."""
-        state = self.get(name)
-        if state is None:
-            return None
-        if state.status != "InProgress":  # the control plane's JSON protocol names the error in `__type`
-            message = f"Transform job {name} is {state.status}; only an InProgress job can be stopped"
-            return Reply(400, json.dumps({"__type": "ValidationException", "message": message}).encode(), JSON_1_1)
-        state.stop_requested, state.status = True, "Stopping"
-        return Reply(200, b"{}", JSON_1_1)
+        return stop_job(self.get(name), "Transform", name)
 
     def describe(self, response: dict[str, Any]) -> dict[str, Any]:
         """A DescribeTransformJob or ListTransformJobs answer with the real states of our jobs."""

@@ -197,8 +197,44 @@ def training_job_record(desc: dict, tags: dict[str, str] | None, model_arn: str 
     ]
     output = (desc.get("ModelArtifacts") or {}).get("S3ModelArtifacts") or (desc.get("OutputDataConfig") or {}).get(
         "S3OutputPath")
-    return _job_record(desc, tags, "training", model_arn, prefix="Training", input_urls=inputs, output_url=output,
-                       resources=desc.get("ResourceConfig") or {})
+    record = _job_record(desc, tags, "training", model_arn, prefix="Training", input_urls=inputs, output_url=output,
+                         resources=desc.get("ResourceConfig") or {})
+    final = {m["MetricName"]: m["Value"] for m in desc.get("FinalMetricDataList") or [] if "MetricName" in m}
+    return {**record, "metrics": as_json(final)}
+
+
+def automl_job_record(desc: dict, model_arn: str | None, objective_values: dict[str, float]) -> dict:
+    """An Autopilot job: `metrics` holds the objective, every candidate's value and the best candidate."""
+    best = desc.get("BestCandidate") or {}
+    objective = (desc.get("AutoMLJobObjective") or {}).get("MetricName") or (
+        (desc.get("ResolvedAttributes") or {}).get("AutoMLJobObjective") or {}).get("MetricName")
+    inputs = [c["DataSource"]["S3DataSource"]["S3Uri"] for c in desc.get("AutoMLJobInputDataConfig") or []]
+    times = {"AutoMLStartTime": desc.get("CreationTime"), "AutoMLEndTime": desc.get("EndTime")}
+    record = _job_record({**desc, **times}, None, "automl", model_arn,
+                         prefix="AutoML", input_urls=inputs,
+                         output_url=(desc.get("OutputDataConfig") or {}).get("S3OutputPath"), resources={})
+    metrics = {"objective": objective, "best_candidate": best.get("CandidateName"), "candidates": objective_values}
+    return {**record, "metrics": as_json(metrics)}
+
+
+def automl_candidate_record(job: dict, candidate: dict, model_arn: str | None) -> dict:
+    """One Autopilot candidate (its id from the job's ARN and its name: candidates have no ARN of their own)."""
+    final = candidate.get("FinalAutoMLJobObjectiveMetric") or {}
+    urls = [c["ModelDataUrl"] for c in candidate.get("InferenceContainers") or [] if c.get("ModelDataUrl")]
+    start, end = candidate.get("CreationTime"), candidate.get("EndTime")
+    return {
+        **_base(f"{job['AutoMLJobArn']}/candidate/{candidate['CandidateName']}", None),
+        "kind": "automl_candidate",
+        "name": candidate["CandidateName"],
+        "model_arn": model_arn,
+        "status": candidate.get("CandidateStatus"),
+        "created_time": iso(start), "started_at": iso(start), "ended_at": iso(end),
+        "duration_seconds": _duration(start, end),
+        "input_urls": [], "output_url": urls[-1] if urls else None,
+        "instance_type": None, "instance_count": None,
+        "failure_reason": candidate.get("FailureReason") or None,
+        "metrics": as_json({final["MetricName"]: final["Value"]} if "MetricName" in final else None),
+    }  # fmt: skip
 
 
 def transform_job_record(desc: dict, tags: dict[str, str] | None, model_arn: str | None) -> dict:

@@ -13,3 +13,4 @@ MODULES = ("conversion", "readrecords", "scan", "requests", "spill", "cold_start
 MODULES += ("shared_budget",)  # concurrent splits with and without the shared API budget (issue 14)
 MODULES += ("query_cost", "modellog_scale")  # GB-seconds and requests per million rows; one model's import (issue 23)
 MODULES += ("pipelined",)  # one split with pages in flight vs the API bound (issue 23)
+MODULES += ("predict",)  # predictions/s, SaaS requests per 1,000 predictions, peak RSS at 10k and 1M rows (issue 22)

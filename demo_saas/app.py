@@ -43,13 +43,13 @@ class Behaviour:
     rate_limit: float = 50.0  # requests/s per tenant; 0 = unlimited
     latency_ms: int = 0
     fail_rate: float = 0.0
-    request_log: str | None = None  # file getting "<unix time> <tenant> <status>" per /v1 request
+    request_log: str | None = None  # file getting "<unix time> <tenant> <status> <method> <path>" per /v1 request
 
 
 class RequestLog:
     """Appends one line per authenticated /v1 request: when it arrived, whose, whether the rate
-    limit let it through (200) or not (429), its method and path (with the query). Tests measure the rate clients
-    keep with it, and which requests a command made."""
+    limit let it through (200) or not (429), and what it asked (method, path with its query). Tests
+    measure the rate clients keep, and the requests a run makes, with it."""
 
     def __init__(self, path: str):
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -119,7 +119,7 @@ class ProductionBehaviour:
         if self.request_log is not None:
             query = scope.get("query_string", b"").decode("latin-1")
             self.request_log.write(tenant, 429 if decision is not None and not decision.allowed else 200,
-                                   scope.get("method", "-"), scope["path"] + (f"?{query}" if query else ""))
+                                   scope["method"], scope["path"] + (f"?{query}" if query else ""))  # fmt: skip
         if decision is not None:
             extra_headers = decision.headers()
             if not decision.allowed:
@@ -284,6 +284,8 @@ def _check_record(spec: EntitySpec, body: Any, *, partial: bool) -> dict:
         raise BadRequest("the body must be a JSON object")
     if not partial:
         missing = [n for n in spec.required_on_create if body.get(n) is None]
+        if spec.one_required_on_create and all(body.get(n) is None for n in spec.one_required_on_create):
+            missing.append(f"one of {', '.join(spec.one_required_on_create)}")
         if missing:
             raise BadRequest(f"missing required field(s): {', '.join(missing)}")
     writable_system = set() if partial else {"id"}
@@ -352,18 +354,22 @@ def _register_entity_routes(api: FastAPI, store: Store, spec: EntitySpec, models
         _register_write_routes(api, store, spec, models, errors, tag)
 
 
+def _batch_items(body: Any) -> list:
+    """The records of a batch write body `{"data": [...]}` (at most MAX_BATCH)."""
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list) or set(body) != {"data"}:
+        raise BadRequest('the body must be {"data": [records…]}')
+    if len(body["data"]) > MAX_BATCH:
+        raise BadRequest(f"at most {MAX_BATCH} records per request, got {len(body['data'])}")
+    return body["data"]
+
+
 def _register_write_routes(
     api: FastAPI, store: Store, spec: EntitySpec, models: oa.EntityModels, errors: dict, tag: list[str]
 ) -> None:
     base = f"/v1/{spec.name}"
 
     async def create_records(request: Request) -> Response:
-        body = await _json_body(request)
-        if not isinstance(body, dict) or not isinstance(body.get("data"), list) or set(body) != {"data"}:
-            raise BadRequest('the body must be {"data": [records…]}')
-        items = body["data"]
-        if len(items) > MAX_BATCH:
-            raise BadRequest(f"at most {MAX_BATCH} records per request, got {len(items)}")
+        items = _batch_items(await _json_body(request))
         write_errors: list[dict] = []
         valid: list[tuple[int, dict]] = []
         seen: set[str] = set()
@@ -392,6 +398,35 @@ def _register_write_routes(
     api.add_api_route(
         base, create_records, methods=["POST"], response_model=models.batch_result, responses=errors, tags=tag,
         operation_id=f"create_{spec.name}", summary=f"Create {spec.name} (up to {MAX_BATCH}; per-item errors)",
+        openapi_extra=oa.json_body(models.batch),
+    )
+
+    async def upsert_records(request: Request) -> Response:
+        items = _batch_items(await _json_body(request))
+        write_errors: list[dict] = []
+        valid: list[tuple[int, str, dict]] = []
+        seen: set[str] = set()
+        for i, item in enumerate(items):
+            try:
+                record = _check_record(spec, item, partial=False)
+                if record.get("id") is None:
+                    raise BadRequest("id: required, a batch upsert is keyed by id")
+            except BadRequest as exc:
+                write_errors.append({"index": i, "code": "invalid", "message": str(exc)})
+                continue
+            if record["id"] in seen:
+                write_errors.append({"index": i, "code": "duplicate_id", "message": f"id {record['id']!r} repeats in this request"})
+                continue
+            seen.add(record["id"])
+            valid.append((i, record["id"], record))
+        stored = store.upsert_many(spec, request.scope[TENANT_KEY], [(id_, record) for _, id_, record in valid])
+        write_errors.sort(key=lambda e: e["index"])
+        return json_response({"data": [record for record, _ in stored], "errors": write_errors})
+
+    api.add_api_route(
+        base, upsert_records, methods=["PUT"], response_model=models.batch_result, responses=errors, tags=tag,
+        operation_id=f"upsert_many_{spec.name}",
+        summary=f"Create or replace {spec.name} by id (up to {MAX_BATCH}; per-item errors)",
         openapi_extra=oa.json_body(models.batch),
     )
 

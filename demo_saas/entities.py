@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-FieldKind = Literal["string", "integer", "number", "boolean", "date", "datetime", "string_list", "address", "string_map"]
+FieldKind = Literal[
+    "string", "integer", "number", "boolean", "date", "datetime", "string_list", "number_list", "address", "string_map"
+]
 
 DEAL_STAGES = ("prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost")
 EVENT_TYPES = ("page_view", "email_open", "email_click", "form_submit", "meeting", "call")
@@ -38,6 +40,7 @@ class EntitySpec:
     writable: bool = False  # POST / PUT / DELETE
     patchable: bool = True
     required_on_create: tuple[str, ...] = ()
+    one_required_on_create: tuple[str, ...] = ()  # at least one of these fields is set
     _by_name: dict[str, FieldSpec] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -171,15 +174,18 @@ ENTITIES: dict[str, EntitySpec] = {
                 FieldSpec("entity_type", "string"),
                 FieldSpec("entity_id", "string"),
                 FieldSpec("model", "string"),
-                FieldSpec("score", "number"),
+                FieldSpec("score", "number", nullable=True, description="a numeric model's output"),
                 FieldSpec("label", "string", nullable=True),
+                FieldSpec("text", "string", nullable=True, description="a text-generation model's output"),
+                FieldSpec("embedding", "number_list", nullable=True, description="an embedding model's vector"),
                 FieldSpec("endpoint", "string", nullable=True, description="the SageMaker endpoint that scored, if any"),
                 FieldSpec("predicted_at", "datetime", nullable=True, description="when the model scored the row"),
                 *_timestamps(),
             ),
             time_field="updated_at",
             writable=True,
-            required_on_create=("entity_type", "entity_id", "model", "score"),
+            required_on_create=("entity_type", "entity_id", "model"),
+            one_required_on_create=("score", "text", "embedding"),
         ),
         # The SageMaker model log (saasbridge.sagemaker.modellog): every record keeps its SageMaker ARN,
         # its id is derived from that ARN (so a re-import upserts), and `deleted` marks what is gone.

@@ -47,7 +47,7 @@ def _python_type(f: FieldSpec) -> Any:
     """The field's type; formats and constraints sit on the non-null branch, where generators look."""
     base: Any = {
         "string": str, "integer": int, "number": float, "boolean": bool, "date": dt.date,
-        "datetime": dt.datetime, "string_list": list[str], "address": Address, "string_map": dict[str, str],
+        "datetime": dt.datetime, "string_list": list[str], "number_list": list[float], "address": Address, "string_map": dict[str, str],
     }[f.kind]
     if f.enum:
         base = Literal[f.enum]  # type: ignore[valid-type]

@@ -13,10 +13,10 @@ import orjson
 
 from demo_saas.entities import ADDRESS_KEYS, EntitySpec, FieldSpec
 
-_JSON_KINDS = frozenset({"string_list", "address", "string_map"})
+_JSON_KINDS = frozenset({"string_list", "number_list", "address", "string_map"})
 _SQL_TYPES = {
     "string": "TEXT", "integer": "INTEGER", "number": "REAL", "boolean": "INTEGER", "date": "TEXT",
-    "datetime": "INTEGER", "string_list": "TEXT", "address": "TEXT", "string_map": "TEXT",
+    "datetime": "INTEGER", "string_list": "TEXT", "number_list": "TEXT", "address": "TEXT", "string_map": "TEXT",
 }
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -167,13 +167,15 @@ def value_error(f: FieldSpec, value: Any) -> str | None:
     elif kind == "integer":
         ok = isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
     elif kind == "number":
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value and abs(value) != float("inf")
+        ok = _finite_number(value)
     elif kind == "boolean":
         ok = isinstance(value, bool)
     elif kind == "date":
         ok = isinstance(value, str) and bool(_DATE_RE.match(value)) and _is_date(value)
     elif kind == "string_list":
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    elif kind == "number_list":
+        ok = isinstance(value, list) and all(_finite_number(v) for v in value)
     elif kind == "string_map":
         ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
     elif kind == "address":
@@ -189,6 +191,10 @@ def value_error(f: FieldSpec, value: Any) -> str | None:
     else:
         return f"{f.name} is read-only"
     return None if ok else f"{f.name} must be {_KIND_WORDS[kind]}"
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value and abs(value) != float("inf")
 
 
 def _is_timestamp(text: str) -> bool:
@@ -210,5 +216,6 @@ def _is_date(text: str) -> bool:
 _KIND_WORDS = {
     "string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
     "date": "a date YYYY-MM-DD", "string_list": "a list of strings",
+    "number_list": "a list of finite numbers",
     "string_map": "an object of string values", "datetime": "an ISO-8601 date-time", "address": f"an object with string keys {', '.join(ADDRESS_KEYS)}",
 }

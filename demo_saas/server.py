@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m demo_saas.server")
     add_serve_arguments(parser)
     parser.add_argument("--parent-pid", type=int, default=None)
-    parser.add_argument("--request-log", default=None, help="append '<unix time> <tenant> <status>' per /v1 request")
+    parser.add_argument("--request-log", default=None, help="append '<unix time> <tenant> <status> <method> <path>' per /v1 request")
     args = parser.parse_args(argv)
     exit_cleanly_on_sigterm()
     if args.parent_pid:

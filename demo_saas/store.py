@@ -252,23 +252,30 @@ class Store:
 
     def upsert(self, spec: EntitySpec, tenant: str, id_: str, record: dict) -> tuple[dict, bool]:
         """Create or fully replace the record `id_`; returns (record, created)."""
+        return self.upsert_many(spec, tenant, [(id_, record)])[0]
+
+    def upsert_many(self, spec: EntitySpec, tenant: str, items: list[tuple[str, dict]]) -> list[tuple[dict, bool]]:
+        """Create or fully replace each (id, record), in one transaction; per item (record, created)."""
+        created: list[bool] = []
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                ts = self._next_timestamp(spec, tenant)
-                old = self._conn.execute(
-                    f'SELECT created_at FROM "{spec.name}" WHERE tenant = ? AND id = ?', (tenant, id_)
-                ).fetchone()
-                rec = {f.name: record.get(f.name) for f in spec.fields}
-                rec.update(id=id_, created_at=ts if old is None else old[0], updated_at=ts)
-                if old is not None:
-                    self._conn.execute(f'DELETE FROM "{spec.name}" WHERE tenant = ? AND id = ?', (tenant, id_))
-                self._insert(spec, tenant, rec)
+                for id_, record in items:
+                    ts = self._next_timestamp(spec, tenant)
+                    old = self._conn.execute(
+                        f'SELECT created_at FROM "{spec.name}" WHERE tenant = ? AND id = ?', (tenant, id_)
+                    ).fetchone()
+                    rec = {f.name: record.get(f.name) for f in spec.fields}
+                    rec.update(id=id_, created_at=ts if old is None else old[0], updated_at=ts)
+                    if old is not None:
+                        self._conn.execute(f'DELETE FROM "{spec.name}" WHERE tenant = ? AND id = ?', (tenant, id_))
+                    self._insert(spec, tenant, rec)
+                    created.append(old is None)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-        return self.get(spec, tenant, id_), old is None
+        return [(self.get(spec, tenant, id_), new) for (id_, _), new in zip(items, created, strict=True)]
 
     def delete(self, spec: EntitySpec, tenant: str, id_: str) -> bool:
         with self._lock:

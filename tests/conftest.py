@@ -60,3 +60,14 @@ def sagemaker_env(aws_env, sagemaker_standin, monkeypatch):
     """Point boto3 (S3, SageMaker, SageMaker runtime) at the stand-in with dummy credentials."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", sagemaker_standin.url)
     return sagemaker_standin
+
+
+@pytest.fixture
+def fresh_athena():
+    """The in-process Athena connector's container state (its client for this module's API) forgotten
+    before and after, so no later test reaches a stopped server."""
+    from athena_connector.handler import reset_container
+
+    reset_container()
+    yield
+    reset_container()

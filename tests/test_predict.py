@@ -25,17 +25,6 @@ WHERE = "country in ('DE', 'FR', 'US')"
 pytestmark = pytest.mark.usefixtures("fresh_session")  # the connector's cached catalog, per test
 
 
-@pytest.fixture
-def fresh_athena():
-    """The in-process Athena connector's container state (its client for this module's API) forgotten
-    before and after, so no later test reaches a stopped server."""
-    from athena_connector.handler import reset_container
-
-    reset_container()
-    yield
-    reset_container()
-
-
 @pytest.fixture(scope="module")
 def api():
     from saasbridge.local.processes import start_reference_api

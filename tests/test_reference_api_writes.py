@@ -186,3 +186,30 @@ def test_listing_predictions_while_others_are_inserted(reference_api):
         assert call(reference_api, "POST", "/v1/predictions", json={"data": new}).json()["errors"] == []
     assert len(seen) == len(set(seen))  # no duplicates
     assert set(existing) <= set(seen)  # every row that existed throughout, exactly once
+
+
+def test_batch_upsert_creates_replaces_and_reports_the_others_by_index(reference_api):
+    """PUT /v1/predictions {"data": [...]}: keyed by id, one result per item, partial failures."""
+    first = {"id": "bu-1", "entity_type": "accounts", "entity_id": "acc_000001", "model": "m", "score": 0.5}
+    assert call(reference_api, "PUT", "/v1/predictions/bu-1", json=first).status_code == 200
+    before = by_id(reference_api, "acme", "predictions")["bu-1"]
+    items = [
+        {**first, "score": None, "text": "replaced", "label": "x"},  # replaces bu-1: score becomes null
+        {"id": "bu-2", "entity_type": "accounts", "entity_id": "acc_000002", "model": "m", "embedding": [0.25, -1.0]},
+        {"entity_type": "accounts", "entity_id": "acc_000003", "model": "m", "score": 1.0},  # no id
+        {"id": "bu-2", "entity_type": "accounts", "entity_id": "acc_000004", "model": "m", "score": 2.0},  # repeats
+        {"id": "bu-3", "entity_type": "accounts", "entity_id": "acc_000005", "model": "m"},  # no output
+        {"id": "bu-4", "entity_type": "accounts", "entity_id": "acc_000006", "model": "m", "embedding": [1, "x"]},
+    ]
+    body = call(reference_api, "PUT", "/v1/predictions", json={"data": items}).json()
+    assert [(e["index"], e["code"]) for e in body["errors"]] == [
+        (2, "invalid"), (3, "duplicate_id"), (4, "invalid"), (5, "invalid")]
+    assert [r["id"] for r in body["data"]] == ["bu-1", "bu-2"]
+    stored = by_id(reference_api, "acme", "predictions")
+    assert stored["bu-1"] == body["data"][0] and stored["bu-2"] == body["data"][1]
+    assert stored["bu-1"]["text"] == "replaced" and stored["bu-1"]["score"] is None
+    assert stored["bu-1"]["created_at"] == before["created_at"] and stored["bu-1"]["updated_at"] > before["updated_at"]
+    assert stored["bu-2"]["embedding"] == [0.25, -1.0]
+    assert "bu-3" not in stored and "bu-4" not in stored
+    too_many = call(reference_api, "PUT", "/v1/predictions", json={"data": [first] * 101})
+    assert too_many.status_code == 400

@@ -14,6 +14,12 @@ from typing import Any
 
 from saasbridge.cli.aws_options import add_aws_options, aws_session_from_args
 from saasbridge.cli.connector_options import add_connector_options, invoker_from_args
+from saasbridge.cli.foundation_options import (
+    add_foundation_options,
+    check_foundation_options,
+    foundation_scorer,
+    text_input,
+)
 
 MODES = ("realtime", "async", "batch")
 CONTENT_TYPES = ("text/csv", "application/json", "application/jsonlines")
@@ -41,7 +47,7 @@ def register(subparsers: Any) -> None:
                    "(template.yaml's ScoringApiUrl output) instead of SageMaker directly")
     p.add_argument("--mode", choices=MODES, default="realtime", help="how to reach --endpoint (default realtime; "
                    "a serverless endpoint is real-time); --mode batch runs --model-name without an endpoint")
-    p.add_argument("--features", required=True, help="comma-separated feature columns, in the model's order")
+    p.add_argument("--features", help="comma-separated feature columns, in the model's order (not with --task)")
     p.add_argument("--where", help="filter in AppFlow's filter language, e.g. \"country = 'DE'\"")
     p.add_argument("--id-column", help="the row id column (default: the entity's primary key)")
     p.add_argument("--into", default="predictions", help="the entity the predictions go to (default predictions)")
@@ -62,8 +68,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-rows-per-request", type=int, default=1000, help="rows per request, also kept under 6 MB")
     p.add_argument("--instance-type", default="ml.m5.large", help="batch transform instance type")
     p.add_argument("--trust-pickle", action="store_true", help="allow a pickle/joblib --model (loading it runs its code)")
+    p.add_argument("--checkpoint", metavar="FILE", help="record the rows written in FILE; a re-run with the same FILE "
+                   "skips them (resumes an interrupted run)")
     p.add_argument("--log-file", default=DEFAULT_LOG, help=f"where the full text of model errors goes (default "
                    f"{DEFAULT_LOG}; a failure line shows the first line)")
+    add_foundation_options(p)
     add_aws_options(p)
     p.add_argument("--aws-region", dest="region", help=argparse.SUPPRESS)  # the option's earlier name
     api = p.add_argument_group("scoring API")
@@ -91,6 +100,9 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigError(f"--mode {args.mode} needs --s3-uri s3://bucket/prefix for its input and output")
     if args.concurrency < 1 or args.max_rows_per_request < 1:
         raise ConfigError("--concurrency and --max-rows-per-request must be at least 1")
+    check_foundation_options(args)
+    if not args.task and not args.features:
+        raise ConfigError("--features: name the feature columns, in the order the model was trained on")
 
 
 def build_scorer(args: argparse.Namespace) -> Any:
@@ -127,6 +139,8 @@ def build_scorer(args: argparse.Namespace) -> Any:
         info = EndpointInfo("", args.model_name, canonical_type(args.content_type or CSV), args.accept)
     if args.model_name:
         info = dataclasses.replace(info, model=args.model_name)
+    if args.task:
+        return foundation_scorer(args, session, info)
     if args.mode == "batch":
         scorer = inference.TransformScorer(session, info.model, args.s3_uri, endpoint=info.endpoint or None,
                                            instance_type=args.instance_type)  # fmt: skip
@@ -146,12 +160,13 @@ def run(args: argparse.Namespace) -> int:
     _check(args)
     invoker = invoker_from_args(args, aws_options=True)
     options = PredictOptions(
-        entity=args.entity, features=[name.strip() for name in args.features.split(",")], into=args.into,
-        where=args.where, id_column=args.id_column, max_rows_per_request=args.max_rows_per_request,
+        entity=args.entity, features=[n.strip() for n in args.features.split(",")] if args.features else [],
+        into=args.into, where=args.where, id_column=args.id_column, max_rows_per_request=args.max_rows_per_request,
         connection=Connection(invoker, args.secret_arn, args.profile, args.api_url),
-        progress=False if args.no_progress else None,
+        progress=False if args.no_progress else None, text=text_input(args), checkpoint=args.checkpoint,
     )  # fmt: skip
-    check_feature_names(options.features)
+    if not args.task:
+        check_feature_names(options.features)
     scorer = build_scorer(args)
     scorer.output = OutputSpec(args.output_field, args.klass)
     with aws_for_flow(invoker, args.secret_arn, [args.s3_uri or ""]), model_error_log(args.log_file):

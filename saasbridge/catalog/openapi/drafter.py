@@ -35,6 +35,7 @@ DIRECTION_PARAMS = ("order", "direction", "sort_order", "sortOrder", "sort_dir",
 TIME_SUFFIXES = (("_since", "ge"), ("_from", "ge"), ("_after", "gt"), ("_until", "lt"), ("_before", "lt"))
 _SYMBOLS = {"ge": ">=", "gt": ">", "lt": "<"}
 _PATH_PARAM = re.compile(r"\{([^}]+)\}")
+WRITE_ORDER = ("insert", "update", "upsert", "delete")  # the order writes are drafted in
 _ENTITY_KEY_ORDER = (
     "name", "path", "parent", "params", "primary_key", "get_path", "ids_param", "ids_max", "projection_param",
     "projection_repeat", "incremental_field", "records_path", "pagination", "sort", "search", "batch_read",
@@ -386,28 +387,15 @@ class _Drafter:
         writable: set[str] = set()
         post = item.get("post")
         if post:
-            body = self.document.request_schema(post) or {}
-            batch = self.document.records_of(body)
-            result = self.document.response_schema(post) or {}
-            columns = {f.get("api_name", f["name"]) for f in entity["fields"]}
-            if batch and len(set(batch[1].get("properties", {})) & columns) * 2 < len(batch[1].get("properties", {})):
-                batch = None  # an array of something else (HubSpot's `associations`), not of records
-            if batch:
-                key, record = batch
-                items = self.document.resolve(body.get("properties", {}).get(key, {}))
-                op: dict[str, Any] = {"op": "insert", "method": "POST", "path": path,
-                                      "batch_size": int(items.get("maxItems", 100)), "body_key": key or None}
-                found = self.document.records_of(result)
-                if found:
-                    op["result_path"] = found[0]
-                errors = result.get("properties", {}).get("errors")
-                if errors is not None:
-                    op["errors_path"] = "errors"
+            op = self.collection_batch(entity, post, "insert", path, writable)
+            if op is not None:
                 writes.append(op)
-                writable |= set(record.get("properties", {}))
-            elif body.get("properties"):
+            elif (self.document.request_schema(post) or {}).get("properties"):
                 writes.append({"op": "insert", "method": "POST", "path": path, "body_key": None})
-                writable |= set(body["properties"])
+                writable |= set(self.document.request_schema(post)["properties"])
+        put = item.get("put")  # PUT on the collection with a list of records: a keyed batch upsert
+        if put and (op := self.collection_batch(entity, put, "upsert", path, writable)) is not None:
+            writes.append(op)
         item_path = self.item_path(path)
         if item_path:
             raw_path, id_path = item_path
@@ -416,16 +404,38 @@ class _Drafter:
                 entity["get_path"] = id_path
             for method, op_name in (("patch", "update"), ("put", "upsert"), ("delete", "delete")):
                 operation = by_id.get(method)
-                if not operation:
+                if not operation or any(w["op"] == op_name for w in writes):  # the batch upsert came first
                     continue
                 writes.append({"op": op_name, "method": method.upper(), "path": id_path, "body_key": None})
                 body = self.document.request_schema(operation) or {}
                 writable |= set(body.get("properties", {}))
         if writes:
-            entity["writes"] = writes
+            entity["writes"] = sorted(writes, key=lambda w: WRITE_ORDER.index(w["op"]))
         for f in entity.get("fields", []):
             if f.get("api_name", f["name"]) in writable:
                 f["writable"] = True
+
+    def collection_batch(self, entity: Noted, operation: dict[str, Any], op_name: str, path: str,
+                         writable: set[str]) -> dict[str, Any] | None:  # fmt: skip
+        """The batch write of a POST (insert) or PUT (keyed upsert) on the collection whose body
+        holds a list of this entity's records; None otherwise."""
+        body = self.document.request_schema(operation) or {}
+        batch = self.document.records_of(body)
+        columns = {f.get("api_name", f["name"]) for f in entity["fields"]}
+        if not batch or len(set(batch[1].get("properties", {})) & columns) * 2 < len(batch[1].get("properties", {})):
+            return None  # none, or an array of something else (HubSpot's `associations`), not of records
+        key, record = batch
+        items = self.document.resolve(body.get("properties", {}).get(key, {}))
+        op: dict[str, Any] = {"op": op_name, "method": "POST" if op_name == "insert" else "PUT", "path": path,
+                              "batch_size": int(items.get("maxItems", 100)), "body_key": key or None}
+        result = self.document.response_schema(operation) or {}
+        found = self.document.records_of(result)
+        if found:
+            op["result_path"] = found[0]
+        if result.get("properties", {}).get("errors") is not None:
+            op["errors_path"] = "errors"
+        writable |= set(record.get("properties", {}))
+        return op
 
     def item_key_column(self, path: str, fields: list[dict[str, Any]]) -> dict[str, Any] | None:
         """The column the item path's placeholder names (`/tasks/{task_gid}` → `gid`), if any."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -14,12 +15,14 @@ from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
+from sqlglot.tokens import TokenType
 
 from saasbridge.errors import QueryError
 from saasbridge.local.engine.domains import ALL, Bound, Domain, Range, is_orderable, point
 
 DIALECT = "athena"
 VIEW_PREFIX = "__sb_t"
+SHIELD_PREFIX = "__sb_fn_"
 
 
 @dataclass
@@ -51,8 +54,10 @@ class Statement:
         return self.tree.sql(dialect="duckdb")
 
 
-def parse(sql: str) -> Statement:
-    """Parse one SELECT statement and find its table references (CTE names excluded)."""
+def parse(sql: str, functions: Collection[str] = ()) -> Statement:
+    """Parse one SELECT statement and find its table references (CTE names excluded). `functions`
+    (the statement's external functions) are plain calls whatever sqlglot knows by that name."""
+    sql, renamed = _shield_functions(sql, {f.lower() for f in functions})
     try:
         trees = [t for t in sqlglot.parse(sql, read=DIALECT) if t is not None]
     except ParseError as exc:
@@ -81,11 +86,42 @@ def parse(sql: str) -> Statement:
         )
         refs.append(ref)
         table.replace(exp.table_(ref.view, alias=exp.to_identifier(ref.alias, quoted=True)))
+    for select in tree.find_all(exp.Select):  # a bare call keeps its name as written for a column name
+        for item in select.expressions:
+            if isinstance(item, exp.Anonymous) and item.name in renamed:
+                written = item.copy()
+                written.set("this", renamed[item.name])
+                item.replace(exp.alias_(item.copy(), written.sql(dialect=DIALECT, normalize_functions=False), quoted=True))
     for dtype in tree.find_all(exp.DataType):
         # Athena's TIMESTAMP literal keeps its digits; a TIMESTAMP(0) cast in DuckDB would round them.
         if dtype.this in (exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ):
             dtype.set("expressions", [])
     return Statement(tree, refs)
+
+
+def external_name(function: str) -> str:
+    """The name an external function has in the SQL DuckDB runs: neither sqlglot (`PREDICT(…)`
+    would parse as BigQuery ML's) nor DuckDB (`SUMMARIZE` is a statement) has a grammar for it."""
+    return f"{SHIELD_PREFIX}{function.lower()}"
+
+
+def _shield_functions(sql: str, names: set[str]) -> tuple[str, dict[str, str]]:
+    """The SQL with each call of a function in `names` renamed by `external_name`, and the names
+    as written by their stand-ins."""
+    if not names:
+        return sql, {}
+    try:
+        tokens = sqlglot.Dialect.get_or_raise(DIALECT).tokenize(sql)
+    except sqlglot.errors.TokenError:
+        return sql, {}  # the parser reports it
+    renamed: dict[str, str] = {}
+    for token, following in reversed(list(zip(tokens, tokens[1:], strict=False))):
+        if token.text.lower() in names and following.token_type == TokenType.L_PAREN and token.token_type in (
+                TokenType.VAR, *sqlglot.tokens.Tokenizer.KEYWORDS.values()):  # fmt: skip
+            stand_in = external_name(token.text)
+            renamed[stand_in] = token.text
+            sql = sql[: token.start] + stand_in + sql[token.end + 1 :]
+    return sql, renamed
 
 
 def analyse(stmt: Statement, schemas: dict[int, pa.Schema]) -> None:

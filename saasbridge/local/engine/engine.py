@@ -179,7 +179,7 @@ class Engine:
         from saasbridge.local.engine.external_functions import split_using
 
         functions, sql = split_using(sql)  # Athena ML: USING EXTERNAL FUNCTION … SAGEMAKER '…' SELECT …
-        stmt = analysis.parse(sql)
+        stmt = analysis.parse(sql, [f.name for f in functions])
         s = self.session(stats)
         tables: dict[tuple[str, str], tuple[pa.Schema, list[str]]] = {}
         schema_names: dict[int, str] = {}

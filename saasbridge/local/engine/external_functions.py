@@ -3,16 +3,21 @@
 The prefix is parsed here (sqlglot has no grammar for it; it is a short fixed form), the SELECT
 runs as usual, and each function is registered in DuckDB as a vectorised (Arrow) function that
 sends its argument rows to the endpoint with InvokeEndpoint as Athena does: CSV without header, one
-line per row, batches under the 6 MB request limit, one value per line in the answer."""
+line per row, batches under the 6 MB request limit, one value per line in the answer (a VARCHAR one
+CSV-quoted when needed). A function may have any name, `predict` included: its calls are renamed
+for the parse and for DuckDB (`analysis.external_name`)."""
 
 from __future__ import annotations
 
+import csv
 import inspect
+import io
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from saasbridge.errors import QueryError
+from saasbridge.local.engine.analysis import external_name
 
 _HEAD = re.compile(r"^\s*USING\s+", re.I)
 _FUNCTION = re.compile(
@@ -93,8 +98,8 @@ class EndpointCaller:
             if not isinstance(batch, Batch):
                 raise QueryError(f"external function {self.function.name}: {batch[1]}")
             answer = self._invoke(batch.body)
-            if text:
-                got = answer.decode().splitlines()
+            if text:  # one CSV field per line: a text with commas, quotes or newlines comes quoted
+                got = [cells[0] if cells else "" for cells in csv.reader(io.StringIO(answer.decode()))]
                 if len(got) != len(batch.rows):
                     raise QueryError(f"external function {self.function.name}: {len(got)} values for {len(batch.rows)} rows")
             else:
@@ -145,7 +150,7 @@ def register(con: Any, functions: list[ExternalFunction], client: Any) -> list[E
             [inspect.Parameter(name, inspect.Parameter.POSITIONAL_ONLY) for name, _ in function.params]
         )
         con.create_function(
-            function.name, udf, [DUCKDB_TYPES[t] for _, t in function.params], DUCKDB_TYPES[function.returns],
+            external_name(function.name), udf, [DUCKDB_TYPES[t] for _, t in function.params], DUCKDB_TYPES[function.returns],
             type="arrow", null_handling="special", side_effects=True,
         )  # fmt: skip
         callers.append(caller)

@@ -3,8 +3,8 @@ calls are answered here, everything else (the SageMaker control plane, S3, Secre
 forwarded unchanged to the moto server.
 
 Runtime calls are told apart as the real endpoints tell them apart: `POST
-/endpoints/NAME/invocations` (InvokeEndpoint) and `/endpoints/NAME/async-invocations`
-(InvokeEndpointAsync) signed for the `sagemaker` service; the control plane is `POST /` with an
+/endpoints/NAME/invocations` (InvokeEndpoint), `/endpoints/NAME/invocations-response-stream`
+(InvokeEndpointWithResponseStream) and `/endpoints/NAME/async-invocations` (InvokeEndpointAsync) signed for the `sagemaker` service; the control plane is `POST /` with an
 `X-Amz-Target: SageMaker.*` header. CreateTransformJob is forwarded, then the job is run for real
 (`transform_jobs.py`) and DescribeTransformJob / ListTransformJobs report its actual status.
 
@@ -33,7 +33,7 @@ from saasbridge.local.sagemaker.invocations import Clients, Faults, Reply, Runti
 from saasbridge.local.sagemaker.training_jobs import TrainingJobs
 from saasbridge.local.sagemaker.transform_jobs import TransformJobs
 
-RUNTIME_PATH = re.compile(r"/endpoints/([^/]+)/(invocations|async-invocations)")
+RUNTIME_PATH = re.compile(r"/endpoints/([^/]+)/(invocations|async-invocations|invocations-response-stream)")
 CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d+/([^/]+)/([^/]+)/")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization"}
 ADMIN_PREFIX = "/_saasbridge/"
@@ -90,6 +90,8 @@ class Gateway:
             clients, header = self.clients(access_key, region), lambda h: headers.get(h.lower())
             if kind == "invocations":
                 reply = self.runtime.invoke(clients, name, body, header)
+            elif kind == "invocations-response-stream":
+                reply = self.runtime.invoke_stream(clients, name, body, header)
             else:
                 reply = self.runtime.invoke_async(clients, name, header)
         else:

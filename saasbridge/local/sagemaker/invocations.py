@@ -13,6 +13,7 @@ from typing import Any
 
 import urllib3
 
+from saasbridge.local.sagemaker import eventstream
 from saasbridge.local.sagemaker.endpoints import EndpointStates
 from saasbridge.local.sagemaker.hosts import (
     EndpointNotFound,
@@ -25,6 +26,7 @@ from saasbridge.s3url import parse_s3_url
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's request and response limit
 SERVERLESS_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024  # a serverless endpoint's request limit
+STREAM_PART_BYTES = 100  # small, so that clients meet events split across parts
 MODEL_TIMEOUT_SECONDS = 60.0  # the container's response timeout
 ACCOUNT_ID = "123456789012"  # moto's default account
 
@@ -226,6 +228,25 @@ class Runtime:
             return call()
         finally:
             self.serverless.release(target.endpoint_name)
+
+    # ------------------------------------------------------------ InvokeEndpointWithResponseStream
+
+    def invoke_stream(self, clients: Clients, endpoint: str, body: bytes,
+                      headers: Callable[[str], str | None]) -> Reply:  # fmt: skip
+        """The container's answer relayed as PayloadPart events of at most STREAM_PART_BYTES (a part
+        need not end on an event or line boundary, as with SageMaker); a container error before any
+        byte is a ModelError, as for InvokeEndpoint. The answer is relayed once the container has
+        finished (the stand-in's container answers whole), not while it is written."""
+        reply = self.invoke(clients, endpoint, body, lambda h: headers(
+            "X-Amzn-SageMaker-Accept" if h == "Accept" else h))  # fmt: skip
+        if reply.status != 200:
+            return reply
+        parts = [eventstream.event("PayloadPart", reply.body[i : i + STREAM_PART_BYTES])
+                 for i in range(0, len(reply.body), STREAM_PART_BYTES)]  # fmt: skip
+        out_headers = {"Content-Type": eventstream.CONTENT_TYPE,
+                       "X-Amzn-SageMaker-Content-Type": reply.headers.get("Content-Type", "application/octet-stream"),
+                       "x-Amzn-Invoked-Production-Variant": reply.headers.get("x-Amzn-Invoked-Production-Variant", "")}  # fmt: skip
+        return Reply(200, b"".join(parts), out_headers)
 
     # ------------------------------------------------------------ InvokeEndpointAsync
 

@@ -56,6 +56,7 @@ class Scorer:
     accept: str | None = None  # the answer's type asked for (None: the same as content_type)
     output = OutputSpec()  # where the score is in the answer
     max_payload_bytes: int | None = None  # None: the payload module's default
+    max_rows: int | None = None  # rows per request the model takes at most (None: --max-rows-per-request)
     concurrency: int = 4
 
     def __init__(self) -> None:

@@ -34,8 +34,10 @@ class PredictionFormatError(ValueError):
 
 @dataclass(frozen=True)
 class Prediction:
-    score: float
+    score: float | None  # None: a foundation model's answer, in `text` or `vector`
     label: str | None = None
+    text: str | None = None
+    vector: list[float] | None = None
 
 
 def canonical_type(content_type: str | None) -> str:

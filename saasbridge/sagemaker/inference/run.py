@@ -1,6 +1,6 @@
 """One scoring run: read the rows, build the model input, score (any `Scorer`), write one
 prediction per row into the target entity keyed by (entity, row id, model), and account for every
-row: read = predicted + failed before writing, predicted = written + failed writing."""
+row: read = resumed + predicted + failed before writing, predicted = written + failed writing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import datetime as dt
 import hashlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,8 @@ from saasbridge.errors import ConfigError
 from saasbridge.progress import Progress
 from saasbridge.sagemaker.inference import payload, source
 from saasbridge.sagemaker.inference.base import Scorer
+from saasbridge.sagemaker.inference.foundation import TextInput
+from saasbridge.sagemaker.inference.ledger import DONE, REPEATED, Ledger
 from saasbridge.sagemaker.inference.payload import Batch, Prediction
 
 DEFAULT_TARGET = "predictions"
@@ -35,6 +37,8 @@ class PredictOptions:
     connection: source.Connection = field(default_factory=source.Connection)
     max_rows_per_request: int = payload.DEFAULT_MAX_ROWS
     progress: bool | None = None
+    text: TextInput | None = None  # a foundation model's task: its text per row instead of --features
+    checkpoint: str | None = None  # a file recording the rows written, to resume an interrupted run
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 
 
@@ -51,6 +55,7 @@ class PredictResult:
     failures: dict[str, list[str]] = field(default_factory=dict)  # reason → row ids
     retries: int = 0
     seconds: float = 0.0
+    resumed: int = 0  # rows skipped: an earlier run with the same checkpoint wrote them
 
     @property
     def failed(self) -> int:
@@ -63,7 +68,8 @@ class PredictResult:
         """The accounting, one line (reasons follow in `failure_lines`)."""
         source_ = f"endpoint {self.endpoint} (model {self.model})" if self.endpoint else f"model {self.model}"
         return (
-            f"{self.mode}: {self.entity} scored with {source_}: {self.read} rows read, {self.predicted} "
+            f"{self.mode}: {self.entity} scored with {source_}: {self.read} rows read"
+            + (f" ({self.resumed} written before, skipped)" if self.resumed else "") + f", {self.predicted} "
             f"predicted, {self.written} written to {self.into}, {self.failed} failed, {self.retries} retried "
             f"requests, {self.seconds:.1f} s"
         )
@@ -93,96 +99,131 @@ def check_feature_names(features: list[str]) -> None:
         raise ConfigError(f"--features {','.join(features)!r}: name {', '.join(empty)} is empty; remove the extra comma")
 
 
+def prediction_fields(options: PredictOptions) -> list[str]:
+    """The fields the target entity needs: the score's, or the foundation task's output field."""
+    if options.text is None:
+        return PREDICTION_FIELDS
+    return [options.text.output_field() if f == "score" else f for f in PREDICTION_FIELDS]
+
+
 def predict(options: PredictOptions, scorer: Scorer) -> PredictResult:
     """Score the rows of `options.entity` with `scorer` and write the predictions. Everything that
-    can be checked is checked before the first row is read (and the scorer's own checks, e.g. the
-    endpoint's, ran when it was built)."""
-    check_feature_names(options.features)
+    can be checked is checked before the first row is read (the scorer's own checks, e.g. the
+    endpoint's, ran when it was built). Rows stream from read to score to write (a few batches in
+    flight), so memory stays flat however many there are; with `options.checkpoint`, rows a
+    previous run wrote are skipped."""
+    if options.text is None:
+        check_feature_names(options.features)
     started = time.monotonic()
     reader = options.connection.open()
     writer = _Writer(copy.copy(reader), options.into)  # write calls carry the target's entity definition
-    source.check_target(writer.session, options.into, PREDICTION_FIELDS)
+    source.check_target(writer.session, options.into, prediction_fields(options))
     id_column = _check_input(reader, options, scorer)
     result = PredictResult(options.entity, options.into, scorer.mode, scorer.model, scorer.endpoint)
-    batches, row_ids = _input_batches(reader, options, scorer, result, id_column)
+    ledger = Ledger(options.checkpoint, _run_key(options, scorer))
     predicted_at = format_instant(options.clock())
-    progress = Progress(f"{options.entity} → {scorer.mode} → {options.into}", enabled=options.progress,
-                        total=sum(len(b.rows) for b in batches))  # fmt: skip
+    progress = Progress(f"{options.entity} → {scorer.mode} → {options.into}", enabled=options.progress)
     scorer.on_status = lambda note: progress.update(records=result.predicted + result.failed, note=note)  # type: ignore[method-assign]
     try:
+        batches = _input_batches(reader, options, scorer, result, id_column, ledger)
         for batch, outcome in scorer.score_all(batches):
-            ids = [row_ids[i] for i in batch.rows]
             if isinstance(outcome, str):
-                result.fail(outcome, ids)
+                result.fail(outcome, batch.ids)
             else:
-                result.predicted += len(ids)
-                for rid, prediction in zip(ids, outcome, strict=True):
-                    writer.add(rid, _record(options.entity, rid, prediction, scorer, predicted_at), result)
+                result.predicted += len(batch.ids)
+                for rid, prediction in zip(batch.ids, outcome, strict=True):
+                    writer.add(rid, _record(options.entity, rid, prediction, scorer, predicted_at), result, ledger)
             progress.update(records=result.predicted + result.failed)
-        writer.flush(result)
+        writer.flush(result, ledger)
     finally:
         progress.close()
         scorer.close()
+        ledger.close()
+    result.resumed = ledger.resumed
     result.retries = scorer.retries
     result.seconds = time.monotonic() - started
     return result
 
 
 def _check_input(reader: Any, options: PredictOptions, scorer: Scorer) -> str:
-    """Before any row: the id and feature columns exist, their types fit the model's input, their
-    number matches the input schema the model log recorded, and the scorer takes this input.
+    """Before any row: the id and input columns exist, the features' types fit the model's input,
+    their number matches the input schema the model log recorded, and the scorer takes this input.
     Returns the id column."""
     fields, pk = source.entity_fields(reader, options.entity)
     id_column = options.id_column or pk
     if not id_column:
         raise ConfigError(f"{options.entity} has no primary key; name the row id with --id-column")
-    unknown = [c for c in [id_column, *options.features] if c not in fields]
+    unknown = [c for c in [id_column, *_input_columns(options)] if c not in fields]
     if unknown:
         raise ConfigError(f"{', '.join(unknown)}: not fields of {options.entity} (fields: {', '.join(fields)})")
-    payload.check_features(fields, options.features, scorer.content_type)
+    if options.text is None:
+        payload.check_features(fields, options.features, scorer.content_type)
+        recorded = source.recorded_input_width(reader, scorer.model)
+        if recorded is not None and recorded != len(options.features):
+            raise ConfigError(
+                f"--features names {len(options.features)} columns; model {scorer.model}'s input schema in the "
+                f"model log has {recorded}: name the columns it was trained on, in order"
+            )
     scorer.check_input()
-    recorded = source.recorded_input_width(reader, scorer.model)
-    if recorded is not None and recorded != len(options.features):
-        raise ConfigError(
-            f"--features names {len(options.features)} columns; model {scorer.model}'s input schema in the model "
-            f"log has {recorded}: name the columns it was trained on, in order"
-        )
     return id_column
 
 
-def _input_batches(
-    reader: Any, options: PredictOptions, scorer: Scorer, result: PredictResult, id_column: str
-) -> tuple[list[Batch], list[str]]:
-    """Read the rows and encode their features into batches (whose `rows` index the returned row
-    ids); rows that cannot be sent are failed."""
-    row_ids: list[str] = []
-    seen: set[str] = set()
-    lines: list[tuple[int, bytes]] = []
-    for row in source.read_rows(reader, options.entity, list(dict.fromkeys([id_column, *options.features])),
-                                options.where):  # fmt: skip
+def _input_columns(options: PredictOptions) -> list[str]:
+    return list(options.text.columns) if options.text else options.features
+
+
+def _run_key(options: PredictOptions, scorer: Scorer) -> dict[str, object]:
+    """What a checkpoint belongs to: the same rows scored by the same model into the same target."""
+    return {"entity": options.entity, "into": options.into, "model": scorer.model, "where": options.where,
+            "inputs": _input_columns(options), "task": options.text.task if options.text else "score",
+            "prompt": options.text.prompt if options.text else None}  # fmt: skip
+
+
+def _encoded_rows(
+    reader: Any, options: PredictOptions, scorer: Scorer, result: PredictResult, id_column: str, ledger: Ledger
+) -> Iterator[tuple[int, str, bytes]]:
+    """(row number, row id, encoded input) for each row read that can be sent; rows that cannot are
+    failed, rows an earlier run wrote are skipped."""
+    columns = list(dict.fromkeys([id_column, *_input_columns(options)]))
+    for number, row in enumerate(source.read_rows(reader, options.entity, columns, options.where)):
         result.read += 1
         rid = row.get(id_column)
-        if rid is None or str(rid) in seen:
+        seen = ledger.see(str(rid)) if rid is not None else None
+        if seen is None or seen == REPEATED:
             result.fail("no row id" if rid is None else f"{id_column} repeats", [str(rid)])
             continue
-        seen.add(str(rid))
+        if seen == DONE:
+            continue
         try:
-            line = payload.encode_features(row, options.features, scorer.content_type)
+            if options.text is not None:
+                line = options.text.encode(row)
+            else:
+                line = payload.encode_features(row, options.features, scorer.content_type)
         except ConfigError as exc:
             result.fail(str(exc), [str(rid)])
             continue
-        lines.append((len(row_ids), line))
-        row_ids.append(str(rid))
-    batches: list[Batch] = []
+        yield number, str(rid), line
+
+
+def _input_batches(
+    reader: Any, options: PredictOptions, scorer: Scorer, result: PredictResult, id_column: str, ledger: Ledger
+) -> Iterator[Batch]:
+    """The encoded rows cut into request batches (each with its rows' ids), as they are read."""
+    ids: dict[int, str] = {}  # row number → id, for the rows of batches not yet cut
+
+    def lines() -> Iterator[tuple[int, bytes]]:
+        for number, rid, line in _encoded_rows(reader, options, scorer, result, id_column, ledger):
+            ids[number] = rid
+            yield number, line
+
     max_bytes = scorer.max_payload_bytes or payload.MAX_PAYLOAD_BYTES
-    for item in payload.batches(lines, max_bytes=max_bytes, max_rows=options.max_rows_per_request,
-                                content_type=scorer.content_type):  # fmt: skip
+    max_rows = min(options.max_rows_per_request, scorer.max_rows or options.max_rows_per_request)
+    for item in payload.batches(lines(), max_bytes=max_bytes, max_rows=max_rows, content_type=scorer.content_type):
         if isinstance(item, Batch):
-            item.ids = [row_ids[i] for i in item.rows]
-            batches.append(item)
+            item.ids = [ids.pop(i) for i in item.rows]
+            yield item
         else:
-            result.fail(item[1], [row_ids[item[0]]])
-    return batches, row_ids
+            result.fail(item[1], [ids.pop(item[0])])
 
 
 class _Writer:
@@ -192,28 +233,34 @@ class _Writer:
         self.session, self.entity = session, entity
         self._pending: list[tuple[str, dict]] = []
 
-    def add(self, row_id: str, record: dict, result: PredictResult) -> None:
+    def add(self, row_id: str, record: dict, result: PredictResult, ledger: Ledger) -> None:
         self._pending.append((row_id, record))
         if len(self._pending) >= source.WRITE_BATCH:
-            self.flush(result)
+            self.flush(result, ledger)
 
-    def flush(self, result: PredictResult) -> None:
+    def flush(self, result: PredictResult, ledger: Ledger) -> None:
         outcomes = source.upsert(self.session, self.entity, [record for _, record in self._pending])
+        written = []
         for (row_id, _), problem in zip(self._pending, outcomes, strict=True):
             if problem is None:
-                result.written += 1
+                written.append(row_id)
             else:
                 result.fail(problem, [row_id])
+        result.written += len(written)
+        ledger.written(written)
         self._pending.clear()
 
 
 def _record(entity: str, row_id: str, prediction: Prediction, scorer: Scorer, predicted_at: str) -> dict:
     record = {
         "id": prediction_id(entity, row_id, scorer.model), "entity_type": entity, "entity_id": row_id,
-        "model": scorer.model, "score": prediction.score, "predicted_at": predicted_at,
+        "model": scorer.model, "predicted_at": predicted_at,
     }  # fmt: skip
+    if prediction.score is not None:
+        record["score"] = prediction.score
     if scorer.endpoint:
         record["endpoint"] = scorer.endpoint
-    if prediction.label is not None:
-        record["label"] = prediction.label
+    for name, value in (("label", prediction.label), ("text", prediction.text), ("embedding", prediction.vector)):
+        if value is not None:
+            record[name] = value
     return record

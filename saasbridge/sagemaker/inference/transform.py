@@ -137,20 +137,25 @@ class TransformScorer(Scorer):
 
 def _outcomes(batch: Batch, found: dict[str, Prediction | str]) -> Iterator[tuple[Batch, Outcome]]:
     """The batch split by outcome: the rows with a prediction, then the rows per failure reason."""
-    good: list[int] = []
+    good: list[tuple[int, str]] = []
     predictions: list[Prediction] = []
-    failed: dict[str, list[int]] = {}
+    failed: dict[str, list[tuple[int, str]]] = {}
     for index, rid in zip(batch.rows, batch.ids, strict=True):
         value = found.get(rid, "the transform output has no line for this row")
         if isinstance(value, Prediction):
-            good.append(index)
+            good.append((index, rid))
             predictions.append(value)
         else:
-            failed.setdefault(value, []).append(index)
+            failed.setdefault(value, []).append((index, rid))
     if good:
-        yield Batch(good, b""), predictions
+        yield _part(good), predictions
     for reason, rows in failed.items():
-        yield Batch(rows, b""), reason
+        yield _part(rows), reason
+
+
+def _part(rows: list[tuple[int, str]]) -> Batch:
+    """Some rows of a batch (their numbers and ids), without a body."""
+    return Batch([index for index, _ in rows], b"", [rid for _, rid in rows])
 
 
 def _id_cell(row_id: str) -> bytes:

@@ -18,6 +18,7 @@ import requests
 
 from demo_saas.store import dump_records
 from saasbridge.cli import main
+from tests.helpers import written
 
 pytestmark = [pytest.mark.usefixtures("fresh_session"), pytest.mark.slow]
 
@@ -179,21 +180,9 @@ def expected_csv(api, model, klass: int = 1) -> dict[str, float]:
     return {r["id"]: float(p) for r, p in zip(rows, model.predict_proba(csv_matrix(rows))[:, klass], strict=True)}
 
 
-def written(api, model: str) -> dict[str, float]:
+def scores(api, model: str) -> dict[str, float]:
     """entity id → score of every prediction of `model`, read back through the reference API."""
-    out: dict[str, float] = {}
-    cursor = None
-    while True:
-        params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
-        page = requests.get(f"{api.url}/v1/predictions", params=params, timeout=30,
-                            headers={"Authorization": "Bearer demo-acme-key"}).json()  # fmt: skip
-        for p in page["data"]:
-            if p["model"] == model:
-                assert p["entity_id"] not in out, "a row was predicted twice"
-                out[p["entity_id"]] = p["score"]
-        cursor = page.get("next_cursor")
-        if not cursor:
-            return out
+    return {rid: p["score"] for rid, p in written(api, model).items()}
 
 
 def predict(*extra: str, features=CSV_FEATURES) -> list[str]:
@@ -210,13 +199,13 @@ def test_csv_model_on_the_default_decoder_gets_one_float_matrix(api, models, env
     assert main(predict("--endpoint", "csv-rt", "--max-rows-per-request", "9")) == 0
     n = len(expected)
     assert f"{n} rows read, {n} predicted, {n} written to predictions, 0 failed" in capsys.readouterr().out
-    assert written(api, "csv-rt") == expected  # exact: the answer's two columns, the last one (positive class)
+    assert scores(api, "csv-rt") == expected  # exact: the answer's two columns, the last one (positive class)
 
 
 def test_several_csv_columns_and_class(api, models, env):
     csv_model, _, _ = models
     assert main(predict("--endpoint", "csv-rt", "--class", "0", "--model-name", "csv-rt-class0")) == 0
-    assert written(api, "csv-rt-class0") == expected_csv(api, csv_model, klass=0)
+    assert scores(api, "csv-rt-class0") == expected_csv(api, csv_model, klass=0)
 
 
 def test_json_instances_with_a_text_feature_and_named_classes(api, models, env, capsys):
@@ -226,7 +215,7 @@ def test_json_instances_with_a_text_feature_and_named_classes(api, models, env, 
     args = predict("--endpoint", "json-rt", "--content-type", "application/json", "--output-field", "probabilities",
                    "--class", "stays", "--max-rows-per-request", "7", features=JSON_FEATURES)  # fmt: skip
     assert main(args) == 0, capsys.readouterr().err
-    assert written(api, "json-rt") == expected
+    assert scores(api, "json-rt") == expected
 
 
 def test_serverless_endpoint_cold_start_limit_and_concurrency(api, models, env, capsys):
@@ -246,7 +235,7 @@ def test_serverless_endpoint_cold_start_limit_and_concurrency(api, models, env, 
     out = capsys.readouterr().out
     assert f"{len(expected)} predicted, {len(expected)} written" in out
     assert int(out.split(" retried requests")[0].rsplit(", ", 1)[1]) > 0  # throttled, then retried
-    assert written(api, "csv-sl") == expected
+    assert scores(api, "csv-sl") == expected
 
 
 def test_serverless_requests_stay_under_four_megabytes():
@@ -264,7 +253,7 @@ def test_batch_with_a_model_name_and_no_endpoint(api, models, env, capsys):
     args = predict("--mode", "batch", "--model-name", "csv-batch", "--s3-uri", f"s3://{BUCKET}/batch")
     assert main(args) == 0, capsys.readouterr().err
     assert "batch: accounts scored with model csv-batch" in capsys.readouterr().out
-    assert written(api, "csv-batch") == expected_csv(api, csv_model)
+    assert scores(api, "csv-batch") == expected_csv(api, csv_model)
 
 
 def test_a_model_error_shows_its_first_line_and_logs_the_rest(api, models, env, tmp_path, capsys):
@@ -277,7 +266,7 @@ def test_a_model_error_shows_its_first_line_and_logs_the_rest(api, models, env, 
     assert "Traceback" in log.read_text() and "second line" in log.read_text()
     small = {r["id"]: float(csv_model.predict_proba(csv_matrix([r]))[0, 1])  # one row per request, as sent
              for r in accounts(api) if r["employees"] <= limit}  # fmt: skip
-    assert written(api, "csv-picky") == small  # every other row scored, exactly
+    assert scores(api, "csv-picky") == small  # every other row scored, exactly
 
 
 # ---------------------------------------------------------------- fail fast

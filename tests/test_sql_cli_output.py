@@ -12,8 +12,18 @@ from hypothesis import strategies as st
 
 from saasbridge.cli import main
 from saasbridge.cli.sql import unique_names
+from tests.helpers import reset_connectors
 
 SQL = "SELECT 1 AS x, 2 AS x, 3 AS x_1, 4 AS y"
+
+
+@pytest.fixture
+def fresh_connectors():
+    """The in-process connectors' warm state forgotten before and after (a later test's environment
+    differs)."""
+    reset_connectors()
+    yield
+    reset_connectors()
 
 
 def duckdb_names(sql: str) -> list[str]:
@@ -29,7 +39,7 @@ def test_names_are_suffixed_as_duckdb_does(names):
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv", "table"])
-def test_sql_keeps_every_column(fmt, aws_env, capsys):
+def test_sql_keeps_every_column(fmt, aws_env, fresh_connectors, capsys):
     assert main(["sql", SQL, "--format", fmt]) == 0
     out = capsys.readouterr().out
     names = duckdb_names(SQL)

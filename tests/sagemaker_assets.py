@@ -6,6 +6,7 @@ transform writes output, so the tests put those S3 objects themselves where a jo
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,8 @@ class Assets:
     config: dict  # describe_endpoint_config
     endpoint: dict  # describe_endpoint
     package: dict  # describe_model_package
+    card: dict  # describe_model_card of churn-model's card
+    quality: dict  # the model quality report the package's ModelMetrics point to
 
 
 def bucket_of(region: str) -> str:
@@ -83,6 +86,11 @@ def create_assets(session: Any) -> Assets:
     )
     sm.create_endpoint(EndpointName="churn-endpoint", EndpointConfigName="churn-config-1")
     sm.create_model_package_group(ModelPackageGroupName="churn-group")
+    quality = {"version": 0.0, "binary_classification_metrics": {
+        "accuracy": {"value": 0.91, "standard_deviation": 0.01}, "auc": {"value": 0.88}, "label": "churned"}}
+    s3.put_object(Bucket=bucket, Key="metrics/quality.json", Body=json.dumps(quality).encode())
+    metrics = {"ModelQuality": {"Statistics": {"ContentType": "application/json",
+                                               "S3Uri": f"s3://{bucket}/metrics/quality.json"}}}
     for url in (f"s3://{bucket}/elsewhere/v0.tar.gz", artifacts):
         sm.create_model_package(
             ModelPackageGroupName="churn-group",
@@ -90,7 +98,11 @@ def create_assets(session: Any) -> Assets:
                                     "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
             ModelApprovalStatus="PendingManualApproval",
             CustomerMetadataProperties={"owner": "ml-team"},
+            **({"ModelMetrics": metrics} if url == artifacts else {}),
         )
+    churn_arn = sm.describe_model(ModelName="churn-model")["ModelArn"]
+    sm.create_model_card(ModelCardName="churn-card", ModelCardStatus="Draft", Content=json.dumps(
+        {"model_overview": {"model_id": churn_arn, "model_description": "who will churn"}}))
     package_arn = sm.list_model_packages(ModelPackageGroupName="churn-group")["ModelPackageSummaryList"]
     package = next(
         d for d in (sm.describe_model_package(ModelPackageName=p["ModelPackageArn"]) for p in package_arn)
@@ -106,4 +118,6 @@ def create_assets(session: Any) -> Assets:
         config=sm.describe_endpoint_config(EndpointConfigName="churn-config-1"),
         endpoint=sm.describe_endpoint(EndpointName="churn-endpoint"),
         package=package,
+        card=sm.describe_model_card(ModelCardName="churn-card"),
+        quality=quality,
     )

@@ -15,11 +15,9 @@ from saasbridge.cli.aws_options import GROUP_TITLE, aws_access
 from saasbridge.errors import ConfigError
 from saasbridge.sagemaker.credentials import check_role_arn
 
-# The commands that call SageMaker; those another change adds (train, sagemaker approve) are walked
-# too when registered, and must then have the group.
+# The commands that call SageMaker (`sagemaker approve` and `approvals` only write to the SaaS).
 SAGEMAKER_COMMANDS = {("sagemaker", "import"), ("sagemaker", "sync"), ("sagemaker", "deploy"), ("sagemaker", "serve"),
-                      ("predict",), ("models", "import")}  # fmt: skip
-LATER_COMMANDS = {("train",), ("sagemaker", "approve")}
+                      ("sagemaker", "status"), ("train",), ("predict",), ("models", "import")}  # fmt: skip
 OPTIONS = ["--region", "--profile", "--role-arn", "--external-id", "--web-identity-token-file", "--group",
            "--group-roles"]  # fmt: skip
 
@@ -44,7 +42,7 @@ def described(group) -> list[tuple]:
 
 def test_every_sagemaker_command_has_the_same_credentials_group():
     found = dict(parsers(build_parser()))
-    wanted = SAGEMAKER_COMMANDS | (LATER_COMMANDS & found.keys())
+    wanted = SAGEMAKER_COMMANDS
     assert wanted <= found.keys()
     reference = None
     for path in sorted(wanted):

@@ -71,6 +71,10 @@ def _console(region, page, name):
     return f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/{page}/{name}"
 
 
+def _json(value):
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
 def _id(arn):
     return arn.replace("/", ":")
 
@@ -89,6 +93,12 @@ def expected_records(a, region) -> dict[str, dict[str, dict]]:
         "training_job_arn": training["TrainingJobArn"], "model_package_arn": package["ModelPackageArn"],
         "endpoint_arns": [endpoint["EndpointArn"]],
         "documentation_url": None, "input_schema": None, "test_data_url": None, "test_expected_url": None,
+        "input_content_type": None, "output_content_type": None,
+        "training_job_id": _id(training["TrainingJobArn"]), "model_package_id": _id(package["ModelPackageArn"]),
+        "endpoint_config_ids": [_id(config["EndpointConfigArn"])], "endpoint_ids": [_id(endpoint["EndpointArn"])],
+        "model_card": _json({"arn": a.card["ModelCardArn"], "name": "churn-card", "status": "Draft",
+                             "version": a.card["ModelCardVersion"], "console_url": _console(region, "model-cards", "churn-card"),
+                             "content": {"model_overview": {"model_id": model_arn, "model_description": "who will churn"}}}),
         "tags": {"team": "ml", "log": "yes"}, "console_url": _console(region, "models", "churn-model"),
         "deleted": False,
     }
@@ -99,7 +109,7 @@ def expected_records(a, region) -> dict[str, dict[str, dict]]:
                                  "model_arn": model_arn, "serverless": None, "variant": "main", "weight": 1.0}],
                                sort_keys=True, separators=(",", ":")),
         "package_group": None, "package_version": None, "approval_status": None, "inference_specification": None,
-        "metrics": None, "custom_metadata": None, "tags": {},
+        "metrics": None, "metric_values": None, "custom_metadata": None, "tags": {},
         "console_url": _console(region, "endpointConfig", "churn-config-1"), "deleted": False,
     }
     package_record = {
@@ -107,20 +117,27 @@ def expected_records(a, region) -> dict[str, dict[str, dict]]:
         "created_time": _ms(package["CreationTime"]), "model_arns": [model_arn], "variants": None,
         "package_group": "churn-group", "package_version": 2, "approval_status": "PendingManualApproval",
         "inference_specification": json.dumps(package["InferenceSpecification"], sort_keys=True, separators=(",", ":")),
-        "metrics": None, "custom_metadata": {"owner": "ml-team"},
+        "metrics": _json(package["ModelMetrics"]),
+        "metric_values": _json({  # the report's numbers, by path
+            "ModelQuality.Statistics.version": 0.0,
+            "ModelQuality.Statistics.binary_classification_metrics.accuracy.value": 0.91,
+            "ModelQuality.Statistics.binary_classification_metrics.accuracy.standard_deviation": 0.01,
+            "ModelQuality.Statistics.binary_classification_metrics.auc.value": 0.88}),
+        "custom_metadata": {"owner": "ml-team"},
         "tags": None,  # moto's ListTags fails (500) on versioned model package ARNs: recorded as unknown
-        "console_url": None, "deleted": False,
+        "console_url": _console(region, "model-registry", "churn-group/versions/2"), "deleted": False,
     }
     deployment = {
         "arn": endpoint["EndpointArn"], "name": "churn-endpoint", "status": "InService",
-        "endpoint_config_arn": config["EndpointConfigArn"], "model_arns": [model_arn],
-        "variants": '[{"instance_count":1,"serverless":null,"variant":"main","weight":1.0}]',
+        "endpoint_config_arn": config["EndpointConfigArn"], "endpoint_config_id": _id(config["EndpointConfigArn"]),
+        "model_arns": [model_arn], "variants": '[{"instance_count":1,"serverless":null,"variant":"main","weight":1.0}]',
         "created_time": _ms(endpoint["CreationTime"]), "last_modified_time": _ms(endpoint["LastModifiedTime"]),
         "failure_reason": None, "tags": {}, "console_url": _console(region, "endpoints", "churn-endpoint"),
         "deleted": False,
     }
     train = {
         "arn": training["TrainingJobArn"], "kind": "training", "name": "churn-train-1", "model_arn": model_arn,
+        "model_arns": [model_arn],
         "status": "Completed", "created_time": _ms(training["CreationTime"]),
         "started_at": _ms(training["TrainingStartTime"]), "ended_at": _ms(training["TrainingEndTime"]),
         "duration_seconds": int((training["TrainingEndTime"] - training["TrainingStartTime"]).total_seconds()),
@@ -132,6 +149,7 @@ def expected_records(a, region) -> dict[str, dict[str, dict]]:
     }
     batch = {
         "arn": transform["TransformJobArn"], "kind": "transform", "name": "churn-batch-1", "model_arn": model_arn,
+        "model_arns": [model_arn],
         "status": "Completed", "created_time": _ms(transform["CreationTime"]),
         "started_at": _ms(transform.get("TransformStartTime")), "ended_at": _ms(transform.get("TransformEndTime")),
         "duration_seconds": int((transform["TransformEndTime"] - transform["TransformStartTime"]).total_seconds()),
@@ -200,10 +218,12 @@ def test_sync_picks_up_one_change_and_marks_deleted_assets(servers):
     sm.delete_model(ModelName="other-model")
     result = _log(region).sync()
     other_id = _id(assets.other_model["ModelArn"])
-    assert result.marked_deleted == {"models": [other_id]}
+    # (other-model has no endpoint configuration: its default version goes with it)
+    assert result.marked_deleted == {"models": [other_id], "model_versions": [other_id]}
     final = _stored(api, region)
-    assert final["models"][other_id]["deleted"] is True
-    assert {(e, i) for e in LOG_ENTITIES for i in final[e] if final[e][i] != after[e].get(i)} == {("models", other_id)}
+    assert final["models"][other_id]["deleted"] is True and final["model_versions"][other_id]["deleted"] is True
+    assert {(e, i) for e in LOG_ENTITIES for i in final[e] if final[e][i] != after[e].get(i)} == {
+        ("models", other_id), ("model_versions", other_id)}
 
 
 def test_sync_of_tagged_models_only(servers):
@@ -356,7 +376,7 @@ def test_deploy_with_a_failed_test_transform_creates_no_endpoint_and_records_the
     failed = _deploy(region)
     assert failed.status == "test_failed" and failed.failed
     record = _stored(api, region)["approvals"][aid]
-    assert record["status"] == "test_failed" and "line 2" in record["failure_reason"]
+    assert record["status"] == "test_failed" and "record 2" in record["failure_reason"]
     assert record["decision"] is None and "churn-live" not in _endpoints(session)
     assert _package_status(session, assets) == "PendingManualApproval"  # untouched: never requested
 
@@ -448,3 +468,160 @@ def test_sync_gate_starts_the_flow_for_a_new_configuration_only(servers, capsys)
     assert "checks_failed" in capsys.readouterr().out
     assert main(["sagemaker", "sync", "--region", region, "--no-progress", "--gate"]) == 0  # not new any more
     assert len(_stored(api, region)["approvals"]) == 1 and set(_endpoints(session)) == {"churn-endpoint"}
+
+
+def test_a_job_and_package_shared_by_two_models_keep_both_links_across_alternating_imports(servers):
+    _moto, api = servers
+    region = "ap-northeast-1"
+    session = _session(region)
+    assets = create_assets(session)
+    sm = session.client("sagemaker")
+    sm.create_model(ModelName="churn-copy", ExecutionRoleArn=assets.role_arn,
+                    PrimaryContainer={"Image": IMAGE, "ModelDataUrl": assets.artifacts})  # the same artifacts
+    copy_arn = sm.describe_model(ModelName="churn-copy")["ModelArn"]
+    both = sorted([assets.model["ModelArn"], copy_arn])
+    job_id, package_id = _id(assets.training["TrainingJobArn"]), _id(assets.package["ModelPackageArn"])
+
+    _log(region).import_model("churn-copy")
+    first = _stored(api, region)
+    assert first["ml_jobs"][job_id]["model_arns"] == [copy_arn]
+    # churn-copy has no endpoint configuration: its default version, deployable as it is
+    default = first["model_versions"][_id(copy_arn)]
+    assert (default["kind"], default["arn"], default["model_arns"], default["name"]) == (
+        "model", copy_arn, [copy_arn], "churn-copy")
+    assert _id(assets.model["ModelArn"]) not in first["model_versions"]  # churn-model is not imported yet
+
+    _log(region).import_model("churn-model")
+    linked = _stored(api, region)
+    assert linked["ml_jobs"][job_id]["model_arns"] == both and linked["ml_jobs"][job_id]["model_arn"] == both[0]
+    assert linked["model_versions"][package_id]["model_arns"] == both
+    assert _id(assets.model["ModelArn"]) not in linked["model_versions"]  # it has churn-config-1
+    for name in ("churn-copy", "churn-model", "churn-copy"):  # alternating: nothing is rewritten any more
+        assert _log(region).import_model(name).written == {}, name
+    assert _stored(api, region) == linked
+    full = _log(region)
+    full.sync()
+    assert _stored(api, region)["ml_jobs"][job_id] == linked["ml_jobs"][job_id]
+    model = _stored(api, region)["models"]
+    assert model[_id(copy_arn)]["training_job_id"] == model[_id(assets.model["ModelArn"])]["training_job_id"] == job_id
+
+
+# -- deciding by command, the Model Registry mirrored both ways, retest, the sync function's gate --------
+
+
+def _cli(*args):
+    from saasbridge.cli import main
+
+    return main(["sagemaker", *args])
+
+
+def test_approve_and_reject_by_command_and_the_list_of_requests(servers, capsys):
+    _moto, api = servers
+    region = "eu-west-3"
+    session, assets, aid = _ready_to_deploy(region)
+    _supply_test_output(region, aid, b"0.12\n0.87\n")
+    assert _deploy(region).status == "pending"
+    capsys.readouterr()
+
+    assert _cli("approvals", "list", "--status", "pending") == 0
+    listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith(aid)]
+    assert listed == [f"{aid}  pending  model churn-model on churn-config-2 → endpoint churn-live"]
+
+    assert _cli("approve", aid, "--approve", "--comment", "looks right", "--by", "ana") == 0
+    assert "--config churn-config-2` to deploy" in capsys.readouterr().out
+    record = _stored(api, region)["approvals"][aid]
+    assert (record["decision"], record["decided_by"], record["comment"]) == ("approved", "ana", "looks right")
+    assert _deploy(region).status == "deployed" and "churn-live" in _endpoints(session)
+    assert _package_status(session, assets) == "Approved"  # the SaaS decided first: the registry follows
+
+    assert _cli("approve", aid, "--reject") == 1  # deployed: no decision any more
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"approvals/{aid} is deployed, not pending" in err
+    assert _cli("approve", "apr_nope", "--approve") == 1
+    assert "no approval request 'apr_nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # --approve or --reject is required (argparse)
+        _cli("approve", aid)
+
+
+def test_a_decision_in_the_model_registry_is_mirrored_into_the_saas(servers):
+    _moto, api = servers
+    region = "ap-northeast-3"
+    session, assets, aid = _ready_to_deploy(region)
+    _supply_test_output(region, aid, b"0.12\n0.87\n")
+    assert _deploy(region).status == "pending" and _package_status(session, assets) == "PendingManualApproval"
+
+    sm = session.client("sagemaker")
+    sm.update_model_package(ModelPackageArn=assets.package["ModelPackageArn"], ModelApprovalStatus="Rejected",
+                            ApprovalDescription="bias report missing")
+    outcome = _deploy(region)
+    assert outcome.status == "rejected" and "churn-live" not in _endpoints(session)
+    record = _stored(api, region)["approvals"][aid]
+    assert (record["decision"], record["decided_by"], record["comment"]) == (
+        "rejected", "SageMaker Model Registry", "bias report missing")
+
+
+def test_sync_mirrors_a_saas_decision_onto_the_registry(servers, capsys):
+    _moto, api = servers
+    region = "ap-south-1"
+    session, assets, aid = _ready_to_deploy(region)
+    _supply_test_output(region, aid, b"0.12\n0.87\n")
+    assert _deploy(region).status == "pending"
+    _decide(aid, "approved")  # the SaaS's own write (PATCH) keeps working
+    assert _cli("sync", "--region", region, "--no-progress") == 0
+    assert _package_status(session, assets) == "PendingManualApproval"  # a plain sync writes only the log
+    assert _cli("sync", "--region", region, "--no-progress", "--gate") == 0
+    assert "mirrored 1 approval decision(s)" in capsys.readouterr().out
+    assert _package_status(session, assets) == "Approved"
+    assert "churn-live" not in _endpoints(session)  # mirroring deploys nothing; deploy does
+
+
+def test_a_failed_test_runs_again_with_retest(servers, capsys):
+    _moto, api = servers
+    region = "us-east-2"
+    session, assets, aid = _ready_to_deploy(region)
+    _supply_test_output(region, aid, b"0.12\n0.10\n")
+    assert _deploy(region).status == "test_failed"
+    assert _deploy(region).status == "test_failed"  # without --retest the failure stands
+
+    # the retest is a new job (moto runs nothing: its output is supplied where SageMaker would write it)
+    job = "sbtest-" + aid.removeprefix("apr_")[:40] + "-2"
+    session.client("s3").put_object(Bucket=bucket_of(region), Key=f"test/saasbridge-test-output/{job}/in.csv.out",
+                                    Body=b"0.12\n0.87\n")
+    again = _deploy(region, retest=True)
+    assert again.status == "pending" and again.approval_id == aid
+    record = _stored(api, region)["approvals"][aid]
+    checks = json.loads(record["checks"])["test"]
+    assert (checks["job"], checks["attempt"], checks["passed"]) == (job, 2, True)
+    assert record["failure_reason"] is None and record["decision"] is None
+    assert list(_stored(api, region)["approvals"]) == [aid]  # the same request
+
+
+def test_the_sync_function_gates_a_new_configuration_of_an_imported_model(servers, monkeypatch):
+    from saasbridge.sagemaker import lambda_sync
+
+    _moto, api = servers
+    region = "ap-northeast-2"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+    monkeypatch.setenv("SAASBRIDGE_MODEL_LOG_TAGS", "log=yes")
+    monkeypatch.setenv("SAASBRIDGE_MODEL_LOG_GATE", "true")
+    session = _session(region)
+    assets = create_assets(session)
+    first = lambda_sync.lambda_handler({"detail-type": "Scheduled Event"})
+    assert first["ok"] and first["gated"] == [], first  # churn-config-1 already runs on churn-endpoint
+    _record_assets(region, assets, test_data=True)
+    _second_config(session)
+    event = {"detail-type": "SageMaker Endpoint State Change", "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    # the test transform's output differs from the expectations: a notification record, no deployment
+    config_arn = assets.model["ModelArn"].replace(":model/churn-model", ":endpoint-config/churn-config-2")
+    from saasbridge.sagemaker.modellog.ids import approval_id
+
+    _supply_test_output(region, approval_id(assets.model["ModelArn"], config_arn), b"0.12\n0.5\n")
+    gated = lambda_sync.lambda_handler(event)
+    assert gated["ok"], gated
+    (outcome,) = gated["gated"]
+    assert outcome["status"] == "test_failed" and "endpoint churn-endpoint serves churn-model today" in outcome["message"]
+    record = _stored(api, region)["approvals"][outcome["approval_id"]]
+    assert record["status"] == "test_failed" and "record 2" in record["failure_reason"]
+    assert record["endpoint_name"] == "churn-endpoint"  # the endpoint serving the model today
+    endpoint = session.client("sagemaker").describe_endpoint(EndpointName="churn-endpoint")
+    assert endpoint["EndpointConfigName"] == "churn-config-1" and set(_endpoints(session)) == {"churn-endpoint"}

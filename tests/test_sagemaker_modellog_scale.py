@@ -110,13 +110,15 @@ def test_incremental_sync_describes_and_writes_only_what_changed(servers):
 
     new_jobs = 1 + 1 + TRANSFORMS_PER_MODEL  # late-batch, the new training job and its transform jobs
     packages = len(range(0, 40, PACKAGE_EVERY))  # re-read every run: their listing has no modified time
-    assert result.written == {"ml_jobs": new_jobs, "models": 1}
+    # the new model has no endpoint configuration: its default version is written with it
+    assert result.written == {"ml_jobs": new_jobs, "models": 1, "model_versions": 1}
     described = {op: n for op, n in calls.items() if op.startswith("Describe")}
     assert described == {"DescribeTransformJob": 1 + TRANSFORMS_PER_MODEL, "DescribeTrainingJob": 1,
                          "DescribeModel": 1, "DescribeModelPackage": packages}, calls
     assert calls["ListTags"] == new_jobs + 1 + packages, calls  # tags of what was described, no others
     after = _stored(api, region)
     changed = {(e, i) for e in LOG_ENTITIES for i in after[e] if after[e][i] != before[e].get(i)}
-    assert changed == {("models", i) for i in after["models"].keys() - before["models"].keys()} | {
+    new_models = after["models"].keys() - before["models"].keys()
+    assert changed == {("models", i) for i in new_models} | {("model_versions", i) for i in new_models} | {
         ("ml_jobs", i) for i in after["ml_jobs"].keys() - before["ml_jobs"].keys()}
-    assert len(changed) == new_jobs + 1
+    assert len(changed) == new_jobs + 2

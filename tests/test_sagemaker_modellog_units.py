@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import string
 
 from hypothesis import given
@@ -46,7 +47,8 @@ def test_console_links():
     assert console_url(_arn("eu-west-1", "transform-job", "b1")) == (
         "https://eu-west-1.console.aws.amazon.com/sagemaker/home?region=eu-west-1#/transform-jobs/b1")
     assert console_url(_arn("eu-west-1", "training-job", "t1")).endswith("#/jobs/t1")
-    assert console_url(_arn("eu-west-1", "model-package", "g", 2)) is None
+    assert console_url(_arn("eu-west-1", "model-package", "g", 2)).endswith("#/model-registry/g/versions/2")
+    assert console_url(_arn("eu-west-1", "model-package", "unversioned")) is None
     assert console_url("not-an-arn") is None
 
 
@@ -73,9 +75,31 @@ def test_iso_matches_the_api_format():
 def test_compare_output():
     assert compare_output("0.5\n0.25\n", "0.5\n0.25") is None
     assert compare_output("0.5,a\n0.2500000001\n\n", "0.5,a\n0.25\n") is None
-    assert compare_output("0.5\n0.3\n", "0.5\n0.25\n") == "line 2: '0.3', expected '0.25'"
-    assert compare_output("0.5\n", "0.5\n0.25\n") == "1 lines, expected 2"
-    assert compare_output("a,b\n", "a\n") == "line 1: 'a,b', expected 'a'"
+    assert compare_output("0.5\n0.3\n", "0.5\n0.25\n") == "record 2: '0.3', expected '0.25'"
+    assert compare_output("0.5\n", "0.5\n0.25\n") == "1 records, expected 2"
+    assert compare_output("a,b\n", "a\n") == "record 1: 'a,b', expected 'a'"
+
+
+def _formats(scores: list[float]) -> list[str]:
+    """The same scores as CSV, JSON Lines and JSON documents, as models answer them."""
+    return [
+        "".join(f"{s!r}\n" for s in scores),
+        "".join(json.dumps({"score": s}) + "\n" for s in scores),
+        json.dumps({"predictions": scores}),
+        json.dumps(scores),
+        json.dumps({"predictions": [{"score": s} for s in scores]}),
+    ]
+
+
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=20), st.data())
+def test_compare_output_reads_csv_json_lines_and_json_alike(scores, data):
+    for got in _formats(scores):
+        for expected in _formats(scores):
+            assert compare_output(got, expected) is None, (got, expected)
+    n = data.draw(st.integers(0, len(scores) - 1))
+    changed = [*scores[:n], scores[n] + max(1.0, abs(scores[n])), *scores[n + 1:]]
+    for got in _formats(changed):
+        assert compare_output(got, _formats(scores)[0]).startswith(f"record {n + 1}:")
 
 
 def test_test_run_output_location():

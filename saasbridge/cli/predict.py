@@ -51,6 +51,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--where", help="filter in AppFlow's filter language, e.g. \"country = 'DE'\"")
     p.add_argument("--id-column", help="the row id column (default: the entity's primary key)")
     p.add_argument("--into", default="predictions", help="the entity the predictions go to (default predictions)")
+    p.add_argument("--stale-only", action="store_true", help="score only the rows whose prediction from --endpoint "
+                   "is missing or from an older model version than the one serving now")
     p.add_argument("--content-type", choices=CONTENT_TYPES,
                    help="model input format (default: what the model package declares, else text/csv)")
     p.add_argument("--accept", choices=CONTENT_TYPES,
@@ -151,6 +153,13 @@ def build_scorer(args: argparse.Namespace) -> Any:
     return inference.RealtimeScorer(session, info, concurrency=args.concurrency)
 
 
+def serving_version(args: argparse.Namespace) -> str | None:
+    """The model version --endpoint serves now (recorded with each prediction)."""
+    from saasbridge.sagemaker.inference.version import serving_version as version_of
+
+    return version_of(aws_session_from_args(args), args.endpoint)
+
+
 def run(args: argparse.Namespace) -> int:
     from saasbridge.local.local_aws import aws_for_flow
     from saasbridge.sagemaker.inference import Connection, PredictOptions, predict
@@ -164,11 +173,14 @@ def run(args: argparse.Namespace) -> int:
         into=args.into, where=args.where, id_column=args.id_column, max_rows_per_request=args.max_rows_per_request,
         connection=Connection(invoker, args.secret_arn, args.profile, args.api_url),
         progress=False if args.no_progress else None, text=text_input(args), checkpoint=args.checkpoint,
+        stale_only=args.stale_only,
     )  # fmt: skip
     if not args.task:
         check_feature_names(options.features)
     scorer = build_scorer(args)
     scorer.output = OutputSpec(args.output_field, args.klass)
+    if args.endpoint:
+        scorer.version = serving_version(args)
     with aws_for_flow(invoker, args.secret_arn, [args.s3_uri or ""]), model_error_log(args.log_file):
         result = predict(options, scorer)
     for line in result.failure_lines():

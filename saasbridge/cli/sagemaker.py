@@ -8,12 +8,12 @@ from typing import Any
 
 from saasbridge.cli import register_modules
 
-SUBCOMMAND_MODULES = ("sagemaker_modellog", "sagemaker_hosting")
+SUBCOMMAND_MODULES = ("sagemaker_modellog", "sagemaker_gate", "sagemaker_hosting")
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "sagemaker", help="the SageMaker side: the model log (import, sync, deploy) and hosting",
+        "sagemaker", help="the SageMaker side: the model log (import, sync, deploy, approve, status) and hosting",
         description="Work with SageMaker for the SaaS: keep its model log current and deploy behind an approval.",
     )
     group = p.add_subparsers(dest="sagemaker_command", metavar="SUBCOMMAND", parser_class=type(p))

@@ -33,8 +33,9 @@ def register(subparsers: Any) -> None:
     sync.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
                       help="only models with this tag (repeatable: all must match)")
     sync.add_argument("--since", help="ISO-8601 time of the previous sync (incremental)")
-    sync.add_argument("--gate", action="store_true", help="start the gated deployment (see deploy) for each "
-                      "endpoint configuration the sync newly logged that no endpoint runs yet")
+    sync.add_argument("--gate", action="store_true", help="mirror approval decisions between the SaaS and the "
+                      "Model Registry, and start the gated deployment (see deploy) for each endpoint configuration "
+                      "the sync newly logged that no endpoint runs yet, on the endpoint serving the model today")
     add_options(sync)
     sync.set_defaults(func=run_sync)
 
@@ -51,6 +52,11 @@ def register(subparsers: Any) -> None:
     dep.add_argument("--test-instance-type", default="ml.m5.large", help="instance type of the test transform")
     dep.add_argument("--test-output", metavar="S3_URL", help="where the test transform writes (default: next to "
                      "the test data)")
+    dep.add_argument("--content-type", help="of the test data (default: the model's recorded input_content_type, "
+                     "its package's first SupportedContentTypes, else text/csv)")
+    dep.add_argument("--accept", help="the output format the test transform asks for (default: the model's recorded "
+                     "output_content_type, its package's first SupportedResponseMIMETypes, else text/csv)")
+    dep.add_argument("--retest", action="store_true", help="run a failed test again (same request, a new job)")
     add_options(dep)
     dep.set_defaults(func=run_deploy)
 
@@ -81,13 +87,15 @@ def run_sync(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise ConfigError(f"--tag {item!r} is not KEY=VALUE")
         tags[key] = value
+    from saasbridge.sagemaker.modellog.deploy import gate_new_configurations, mirror_decisions
+
     log = open_log(args, parse_since(args.since))
     result = log.sync(tags)
-    print(result.summary())
     if not args.gate:
+        print(result.summary())
         return 0
-    from saasbridge.sagemaker.modellog.deploy import gate_new_configurations
-
+    mirrored = mirror_decisions(log)
+    print(result.summary() + (f"; mirrored {mirrored} approval decision(s)" if mirrored else ""))
     outcomes = gate_new_configurations(log)
     for outcome in outcomes:
         print(outcome.message)
@@ -100,6 +108,7 @@ def run_deploy(args: argparse.Namespace) -> int:
     options = DeployOptions(
         model=args.model, config=args.config, endpoint=args.endpoint, wait_seconds=args.wait,
         poll_seconds=args.poll, instance_type=args.test_instance_type, test_output_url=args.test_output,
+        content_type=args.content_type, accept=args.accept, retest=args.retest,
     )
     outcome = deploy(open_log(args), options)
     print(outcome.message)

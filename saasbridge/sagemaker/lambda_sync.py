@@ -5,7 +5,12 @@ event is described again, see `Inventory`; model packages are re-read anyway).
 Needs only boto3 and the saasbridge core; not on the connectors' import path. The SaaS
 credentials come from SAASBRIDGE_SECRET_ARN, AWS access from the function's role (or the
 SAASBRIDGE_AWS_* options of `AwsAccess.from_env`); SAASBRIDGE_MODEL_LOG_TAGS (KEY=VALUE,…) limits
-the sync to tagged models.
+the sync to tagged models. With SAASBRIDGE_MODEL_LOG_GATE=true (its role then needs the gate's
+write permissions) each run also mirrors approval decisions between the SaaS and the Model Registry
+and starts the gated deployment (checks, test transform, approval request; `deploy`) for each
+endpoint configuration it newly logged for an imported model: a failed check or test is left on the
+approval record (status, failure_reason) for the SaaS to notify on, and nothing is deployed until a
+reviewer approves.
 """
 
 from __future__ import annotations
@@ -64,11 +69,23 @@ def lambda_handler(event: Any, context: Any = None) -> dict:
         if _runtime is None:
             _runtime = Runtime.from_env()
         session = aws_session(AwsAccess.from_env(os.environ))
+        from saasbridge.sagemaker.modellog.deploy import gate_new_configurations, mirror_decisions
+
         model_log = ModelLog.open(session, _runtime.client(), since=since, progress=log.info)
         result = model_log.sync(parse_tags(os.environ.get("SAASBRIDGE_MODEL_LOG_TAGS")))
+        gate = _flag(os.environ.get("SAASBRIDGE_MODEL_LOG_GATE"))
+        mirrored = mirror_decisions(model_log) if gate else 0
+        gated = gate_new_configurations(model_log) if gate else []
     except (ValueError, SaasBridgeError) as exc:
         log.error("model-log sync failed: %s", exc)
         return {"ok": False, "error": str(exc)}
     log.info("model-log sync: %s", result.summary())
+    for outcome in gated:
+        log.info("gate: %s", outcome.message)
     return {"ok": True, "summary": result.summary(), "written": result.written,
-            "marked_deleted": result.marked_deleted, "incremental": since is not None}
+            "marked_deleted": result.marked_deleted, "incremental": since is not None, "mirrored": mirrored,
+            "gated": [{"approval_id": o.approval_id, "status": o.status, "message": o.message} for o in gated]}
+
+
+def _flag(text: str | None) -> bool:
+    return (text or "").strip().lower() in ("1", "true", "yes")

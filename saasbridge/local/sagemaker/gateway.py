@@ -115,6 +115,8 @@ class Gateway:
         target = headers.get("x-amz-target", "").removeprefix("SageMaker.")
         if target and self.faults.take("access_denied", target):
             return access_denied(target)
+        if target == "UpdateEndpoint":  # moto has none (see EndpointStates.update)
+            return self._update_endpoint(json.loads(body), self.clients(access_key, region))
         answered = self._jobs_run_here(target, body)
         if answered is not None:
             return answered
@@ -142,6 +144,18 @@ class Gateway:
         elif target in ("DescribeAutoMLJobV2", "DescribeAutoMLJob", "ListAutoMLJobs"):
             reply.body = json.dumps(self.automl.describe(json.loads(reply.body))).encode()
         return reply
+
+    def _update_endpoint(self, request: dict[str, Any], clients: Clients) -> Reply:
+        from botocore.exceptions import ClientError
+
+        from saasbridge.errors import aws_error_code, aws_error_message
+
+        try:
+            arn = self.endpoints.update(request, clients)
+        except ClientError as exc:
+            return error_reply(exc.response["ResponseMetadata"].get("HTTPStatusCode", 400), aws_error_code(exc),
+                               aws_error_message(exc))  # fmt: skip
+        return Reply(200, json.dumps({"EndpointArn": arn}).encode(), {"Content-Type": "application/x-amz-json-1.1"})
 
     def _jobs_run_here(self, target: str, body: bytes) -> Reply | None:
         """The calls moto lacks for the jobs run here (stops, candidates); None: forward the call."""

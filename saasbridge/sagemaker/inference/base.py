@@ -52,6 +52,7 @@ class Scorer:
     mode = "scorer"
     model: str = ""
     endpoint: str | None = None
+    version: str | None = None  # the model version serving (saasbridge.sagemaker.inference.version)
     content_type: str = CSV  # the request body's type
     accept: str | None = None  # the answer's type asked for (None: the same as content_type)
     output = OutputSpec()  # where the score is in the answer

@@ -1,6 +1,8 @@
 """One scoring run: read the rows, build the model input, score (any `Scorer`), write one
 prediction per row into the target entity keyed by (entity, row id, model), and account for every
-row: read = resumed + predicted + failed before writing, predicted = written + failed writing."""
+row: read = resumed + skipped (up to date, with `stale_only`) + predicted + failed before writing,
+predicted = written + failed writing. Each prediction records the model version that produced it
+(see `version`) when the scorer knows it and the target has the field."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import Any
 from saasbridge.drivers.appflow import format_instant
 from saasbridge.errors import ConfigError
 from saasbridge.progress import Progress
-from saasbridge.sagemaker.inference import payload, source
+from saasbridge.sagemaker.inference import payload, source, version
 from saasbridge.sagemaker.inference.base import Scorer
 from saasbridge.sagemaker.inference.foundation import TextInput
 from saasbridge.sagemaker.inference.ledger import DONE, REPEATED, Ledger
@@ -40,6 +42,7 @@ class PredictOptions:
     text: TextInput | None = None  # a foundation model's task: its text per row instead of --features
     checkpoint: str | None = None  # a file recording the rows written, to resume an interrupted run
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    stale_only: bool = False  # score only rows whose prediction is missing or from an older version
 
 
 @dataclass
@@ -56,6 +59,7 @@ class PredictResult:
     retries: int = 0
     seconds: float = 0.0
     resumed: int = 0  # rows skipped: an earlier run with the same checkpoint wrote them
+    skipped: int = 0  # rows whose prediction is up to date (stale_only)
 
     @property
     def failed(self) -> int:
@@ -71,7 +75,7 @@ class PredictResult:
             f"{self.mode}: {self.entity} scored with {source_}: {self.read} rows read"
             + (f" ({self.resumed} written before, skipped)" if self.resumed else "") + f", {self.predicted} "
             f"predicted, {self.written} written to {self.into}, {self.failed} failed, {self.retries} retried "
-            f"requests, {self.seconds:.1f} s"
+            f"requests, {self.seconds:.1f} s" + (f"; {self.skipped} rows up to date, not scored" if self.skipped else "")
         )
 
     def failure_lines(self, max_ids: int = 5) -> list[str]:
@@ -118,21 +122,25 @@ def predict(options: PredictOptions, scorer: Scorer) -> PredictResult:
     reader = options.connection.open()
     writer = _Writer(copy.copy(reader), options.into)  # write calls carry the target's entity definition
     source.check_target(writer.session, options.into, prediction_fields(options))
+    versioned = bool(scorer.version) and version.VERSION_FIELD in source.entity_fields(writer.session, options.into)[0]
     id_column = _check_input(reader, options, scorer)
+    up_to_date = _up_to_date(writer.session, options, scorer, versioned) if options.stale_only else frozenset()
     result = PredictResult(options.entity, options.into, scorer.mode, scorer.model, scorer.endpoint)
     ledger = Ledger(options.checkpoint, _run_key(options, scorer))
     predicted_at = format_instant(options.clock())
     progress = Progress(f"{options.entity} → {scorer.mode} → {options.into}", enabled=options.progress)
     scorer.on_status = lambda note: progress.update(records=result.predicted + result.failed, note=note)  # type: ignore[method-assign]
     try:
-        batches = _input_batches(reader, options, scorer, result, id_column, ledger)
+        batches = _input_batches(reader, options, scorer, result, id_column, ledger, up_to_date)
         for batch, outcome in scorer.score_all(batches):
             if isinstance(outcome, str):
                 result.fail(outcome, batch.ids)
             else:
                 result.predicted += len(batch.ids)
                 for rid, prediction in zip(batch.ids, outcome, strict=True):
-                    writer.add(rid, _record(options.entity, rid, prediction, scorer, predicted_at), result, ledger)
+                    record = _record(options.entity, rid, prediction, scorer, predicted_at)
+                    writer.add(rid, {**record, version.VERSION_FIELD: scorer.version} if versioned else record, result,
+                               ledger)  # fmt: skip
             progress.update(records=result.predicted + result.failed)
         writer.flush(result, ledger)
     finally:
@@ -143,6 +151,18 @@ def predict(options: PredictOptions, scorer: Scorer) -> PredictResult:
     result.retries = scorer.retries
     result.seconds = time.monotonic() - started
     return result
+
+
+def _up_to_date(session: Any, options: PredictOptions, scorer: Scorer, versioned: bool) -> frozenset[str]:
+    """The rows of `options.entity` whose newest prediction in the target came from the version
+    serving now."""
+    current = version.require_version(scorer.version, scorer.endpoint)
+    if not versioned:
+        raise ConfigError(f"--stale-only: --into {options.into} has no {version.VERSION_FIELD} field, so which "
+                          "version made a prediction is not known")  # fmt: skip
+    columns = ["entity_type", "entity_id", "endpoint", version.VERSION_FIELD, "predicted_at"]
+    return frozenset(version.up_to_date_rows(source.read_rows(session, options.into, columns, None), options.entity,
+                                             scorer.endpoint or "", current))  # fmt: skip
 
 
 def _check_input(reader: Any, options: PredictOptions, scorer: Scorer) -> str:
@@ -180,10 +200,11 @@ def _run_key(options: PredictOptions, scorer: Scorer) -> dict[str, object]:
 
 
 def _encoded_rows(
-    reader: Any, options: PredictOptions, scorer: Scorer, result: PredictResult, id_column: str, ledger: Ledger
+    reader: Any, options: PredictOptions, scorer: Scorer, result: PredictResult, id_column: str, ledger: Ledger,
+    up_to_date: frozenset[str],
 ) -> Iterator[tuple[int, str, bytes]]:
     """(row number, row id, encoded input) for each row read that can be sent; rows that cannot are
-    failed, rows an earlier run wrote are skipped."""
+    failed, rows an earlier run wrote or `up_to_date` are skipped."""
     columns = list(dict.fromkeys([id_column, *_input_columns(options)]))
     for number, row in enumerate(source.read_rows(reader, options.entity, columns, options.where)):
         result.read += 1
@@ -193,6 +214,9 @@ def _encoded_rows(
             result.fail("no row id" if rid is None else f"{id_column} repeats", [str(rid)])
             continue
         if seen == DONE:
+            continue
+        if str(rid) in up_to_date:
+            result.skipped += 1
             continue
         try:
             if options.text is not None:
@@ -206,13 +230,14 @@ def _encoded_rows(
 
 
 def _input_batches(
-    reader: Any, options: PredictOptions, scorer: Scorer, result: PredictResult, id_column: str, ledger: Ledger
+    reader: Any, options: PredictOptions, scorer: Scorer, result: PredictResult, id_column: str, ledger: Ledger,
+    up_to_date: frozenset[str] = frozenset(),
 ) -> Iterator[Batch]:
     """The encoded rows cut into request batches (each with its rows' ids), as they are read."""
     ids: dict[int, str] = {}  # row number → id, for the rows of batches not yet cut
 
     def lines() -> Iterator[tuple[int, bytes]]:
-        for number, rid, line in _encoded_rows(reader, options, scorer, result, id_column, ledger):
+        for number, rid, line in _encoded_rows(reader, options, scorer, result, id_column, ledger, up_to_date):
             ids[number] = rid
             yield number, line
 

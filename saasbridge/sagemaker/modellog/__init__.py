@@ -35,14 +35,14 @@ class ModelLog:
     def open(cls, session: Any, client: SaasClient, *, since: datetime | None = None,
              progress: Progress | None = None) -> ModelLog:
         writer = ModelLogWriter(client)
-        sm = AwsService(session.client("sagemaker"))
-        return cls(session, Inventory(sm, since=since, known=writer.current, progress=progress), writer)
+        sm, s3 = AwsService(session.client("sagemaker")), AwsService(session.client("s3"))
+        return cls(session, Inventory(sm, since=since, known=writer.current, progress=progress, s3=s3), writer)
 
     def refreshed(self) -> ModelLog:
         """The same log with SageMaker read afresh (after this run changed something there)."""
         inv = self.inventory
-        return ModelLog(self.session, Inventory(inv.sm, since=inv.since, known=inv.known, progress=inv.progress),
-                        self.writer)
+        return ModelLog(self.session, Inventory(inv.sm, since=inv.since, known=inv.known, progress=inv.progress,
+                                                s3=inv.s3), self.writer)
 
     def import_model(self, name: str) -> ModelLogResult:
         return importer.import_model(self.inventory, self.writer, name)

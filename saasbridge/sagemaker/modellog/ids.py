@@ -29,18 +29,23 @@ def arn_name(arn: str) -> str:
 
 _CONSOLE_KINDS = {
     "model": "models", "endpoint-config": "endpointConfig", "endpoint": "endpoints",
-    "training-job": "jobs", "transform-job": "transform-jobs",
+    "training-job": "jobs", "transform-job": "transform-jobs", "model-card": "model-cards",
 }
 
 
 def console_url(arn: str) -> str | None:
-    """The SageMaker console page of an asset, when the console has one per asset of that kind."""
+    """The SageMaker console page of an asset, when the console has one per asset of that kind (a
+    versioned model package: its version's page in the Model Registry)."""
     parts = arn.split(":", 5)
     if len(parts) < 6:
         return None
     region, resource = parts[3], parts[5]
     kind, _, name = resource.partition("/")
-    page = _CONSOLE_KINDS.get(kind)
+    if kind == "model-package" and "/" in name:
+        group, _, version = name.partition("/")
+        page, name = "model-registry", f"{group}/versions/{version}"
+    else:
+        page = _CONSOLE_KINDS.get(kind)
     if page is None or not name:
         return None
     return f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/{page}/{name}"

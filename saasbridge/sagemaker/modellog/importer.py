@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from saasbridge.errors import SaasBridgeError
+from saasbridge.sagemaker.modellog import records as rec
 from saasbridge.sagemaker.modellog.inventory import Inventory, ModelEntry, model_entry
 from saasbridge.sagemaker.modellog.related import RelatedAssets
 from saasbridge.sagemaker.modellog.writer import ModelLogWriter
@@ -65,7 +66,7 @@ def sync(
         "models": {s["ModelArn"] for s in summaries},
         "ml_jobs": {r["arn"] for r in inventory.training_jobs() + inventory.transform_jobs()},
         "model_versions": {r["arn"] for r in inventory.endpoint_configs()}
-        | {r["arn"] for r, _ in inventory.model_packages()},
+        | {r["arn"] for r, _ in inventory.model_packages()} | {s["ModelArn"] for s in summaries},  # default versions
         "deployments": {r["arn"] for r in inventory.endpoints()},
     }
     gone = {entity: writer.mark_deleted(entity, arns, scope) for entity, arns in present.items()}
@@ -81,15 +82,16 @@ def _log_models(inventory: Inventory, writer: ModelLogWriter, models: list[Model
     artifacts = {record["arn"]: urls for record, urls in models}
     chosen = set(artifacts)
 
-    def owner(urls: set[str]) -> str | None:  # the first model (by ARN) built from these artifacts
-        return next((arn for arn in sorted(chosen) if artifacts[arn] & urls), None)
+    def built_from(urls: set[str]) -> list[str]:  # the models of this run built from these artifacts
+        return sorted(arn for arn in chosen if artifacts[arn] & urls)
 
     training = {}  # model ARN → its newest training job record
     for job in sorted(inventory.training_jobs(), key=lambda r: r["created_time"] or ""):
-        model = owner({job["output_url"]} if job["output_url"] else set())
-        if model is not None:
-            training[model] = job
-            _put(inventory, writer, "ml_jobs", {**job, "model_arn": model})
+        built = built_from({job["output_url"]} if job["output_url"] else set())
+        if built:
+            training.update(dict.fromkeys(built, job))
+            linked = _shared_links(writer, "ml_jobs", job["id"], built)
+            _put(inventory, writer, "ml_jobs", {**job, "model_arn": linked[0], "model_arns": linked})
     for job in inventory.transform_jobs():
         if job["model_arn"] in chosen:
             _put(inventory, writer, "ml_jobs", job)
@@ -104,22 +106,37 @@ def _log_models(inventory: Inventory, writer: ModelLogWriter, models: list[Model
 
     packages: dict[str, dict] = {}  # model ARN → its newest package
     for package, urls in inventory.model_packages():
-        built = sorted(arn for arn in chosen if artifacts[arn] & urls)
+        built = built_from(urls)
         if not built:
             continue
-        _put(inventory, writer, "model_versions", {**package, "model_arns": built})
+        _put(inventory, writer, "model_versions",
+             {**package, "model_arns": _shared_links(writer, "model_versions", package["id"], built)})
         for arn in built:
             if arn not in packages or (package["package_version"] or 0) > (packages[arn]["package_version"] or 0):
                 packages[arn] = package
 
     for record, _urls in models:
         arn = record["arn"]
-        _put(inventory, writer, "models", {
-            **record,
+        links = {
             "training_job_arn": training[arn]["arn"] if arn in training else None,
             "model_package_arn": packages[arn]["arn"] if arn in packages else None,
             "endpoint_arns": sorted(e["arn"] for e in endpoints if arn in e["model_arns"]),
-        })
+        }
+        config_arns = [c["arn"] for c in configs if arn in c["model_arns"]]
+        ids = rec.lineage(links["training_job_arn"], links["model_package_arn"], config_arns, links["endpoint_arns"])
+        linked = {**record, **links, **ids,
+                  "model_card": rec.as_json(inventory.model_card(arn, record["name"]))}  # fmt: skip
+        if not config_arns:  # every imported model has a deployable version
+            _put(inventory, writer, "model_versions", rec.default_version_record(linked))
+        _put(inventory, writer, "models", linked)
+
+
+def _shared_links(writer: ModelLogWriter, entity: str, record_id: str, models: list[str]) -> list[str]:
+    """The models an asset several models share is linked to: those the SaaS already links and
+    those of this run, sorted, so imports and syncs of different models add links and never take
+    one another's away (the first is the asset's `model_arn`)."""
+    stored = (writer.current(entity, record_id) or {}).get("model_arns") or []
+    return sorted({*stored, *models})
 
 
 def _put(inventory: Inventory, writer: ModelLogWriter, entity: str, record: dict) -> None:

@@ -11,10 +11,13 @@ described on every run. A change of tags alone is picked up by the next full run
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from saasbridge.errors import SaasBridgeError
+from saasbridge.s3url import parse_s3_url
 from saasbridge.sagemaker.aws import AwsCallError, AwsService
 from saasbridge.sagemaker.modellog import records as rec
 from saasbridge.sagemaker.modellog.ids import record_id
@@ -27,8 +30,9 @@ SYSTEM_FIELDS = ("created_at", "updated_at")
 
 class Inventory:
     def __init__(self, sm: AwsService, *, since: datetime | None = None, known: Known | None = None,
-                 progress: Progress | None = None):
+                 progress: Progress | None = None, s3: AwsService | None = None):
         self.sm = sm
+        self.s3 = s3  # reads the Model Registry's metric reports; None: they are not read
         self.since = since
         self.known = known or (lambda _entity, _id: None)
         self.progress = progress or (lambda _msg: None)
@@ -137,11 +141,54 @@ class Inventory:
                                    ModelPackageType="Versioned", **self._listing("list_model_packages")):
                 desc = self._describe("describe_model_package", missing=True, ModelPackageName=s["ModelPackageArn"])
                 if desc is not None:
-                    out.append((rec.model_package_record(desc, {}, []), rec.artifact_urls(desc)))
+                    record = rec.model_package_record(desc, {}, [])
+                    record["metric_values"] = rec.as_json(self.metric_values(desc.get("ModelMetrics")))
+                    out.append((record, rec.artifact_urls(desc)))
             self.progress(f"read {len(out)} model packages")
             return out
 
         return self._once("packages", load)
+
+    def metric_values(self, model_metrics: dict | None) -> dict[str, float]:
+        """The numbers of a package's metric reports (S3 JSON), as `<report>.<path>`; a report that
+        cannot be read or parsed is left out with a warning."""
+        values: dict[str, float] = {}
+        for name, url in sorted(rec.metric_reports(model_metrics).items()):
+            text = self._s3_text(url) if self.s3 is not None else None
+            try:
+                values.update(rec.flatten_numbers(json.loads(text), name) if text is not None else {})
+            except ValueError:
+                self.progress(f"warning: the {name} report {url} is not JSON; its values are not recorded")
+        return values
+
+    def _s3_text(self, url: str) -> str | None:
+        try:
+            where = parse_s3_url(url, "a metrics report", need_key=True)
+            answer = self.s3.call("get_object", missing=True, Bucket=where.bucket, Key=where.key)
+        except (AwsCallError, SaasBridgeError) as exc:
+            self.progress(f"warning: the metrics report {url} is unreadable ({exc}); its values are not recorded")
+            return None
+        if answer is None:
+            self.progress(f"warning: the metrics report {url} does not exist; its values are not recorded")
+            return None
+        return answer["Body"].read().decode("utf-8", errors="replace")
+
+    def model_cards(self) -> dict[str, dict]:
+        """Model Cards by the model they describe (its ARN or name), the newest version of each card."""
+        def load() -> dict[str, dict]:
+            out: dict[str, dict] = {}
+            for s in self.sm.pages("list_model_cards", "ModelCardSummaries", MaxResults=100):
+                desc = self._describe("describe_model_card", missing=True, ModelCardName=s["ModelCardName"])
+                ref = rec.card_model_ref(desc) if desc is not None else None
+                if ref:
+                    out[ref] = rec.model_card_summary(desc)
+            return out
+
+        return self._once("cards", load)
+
+    def model_card(self, model_arn: str, model_name: str) -> dict | None:
+        cards = self.model_cards()
+        return cards.get(model_arn) or cards.get(model_name)
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -80,6 +80,7 @@ def model_record(
     desc: dict, tags: dict[str, str], *, training_job_arn: str | None, model_package_arn: str | None,
     endpoint_arns: list[str],
 ) -> dict:
+    """A model's record; the importer adds its `lineage` ids and Model Card."""
     network = {"vpc_config": desc.get("VpcConfig"), "network_isolation": bool(desc.get("EnableNetworkIsolation"))}
     return {
         **_base(desc["ModelArn"], tags),
@@ -92,6 +93,48 @@ def model_record(
         "model_package_arn": model_package_arn,
         "endpoint_arns": sorted(endpoint_arns),
     }
+
+
+def lineage(training_job_arn: str | None, model_package_arn: str | None, endpoint_config_arns: list[str],
+            endpoint_arns: list[str]) -> dict:
+    """A model's links as the record ids of its job, package, configurations and endpoints (job →
+    model → package → endpoint configuration → endpoint), for joins in the SaaS."""
+    return {
+        "training_job_id": record_id(training_job_arn) if training_job_arn else None,
+        "model_package_id": record_id(model_package_arn) if model_package_arn else None,
+        "endpoint_config_ids": sorted(map(record_id, endpoint_config_arns)),
+        "endpoint_ids": sorted(map(record_id, endpoint_arns)),
+    }
+
+
+def model_card_summary(desc: dict) -> dict:
+    """A Model Card (DescribeModelCard) as the model record keeps it: name, status, version, content."""
+    content = desc.get("Content")
+    try:
+        parsed = json.loads(content) if isinstance(content, str) else content
+    except ValueError:
+        parsed = content  # kept as SageMaker holds it
+    return {"name": desc.get("ModelCardName"), "arn": desc.get("ModelCardArn"), "status": desc.get("ModelCardStatus"),
+            "version": desc.get("ModelCardVersion"), "console_url": console_url(desc.get("ModelCardArn") or ""),
+            "content": parsed}  # fmt: skip
+
+
+def card_model_ref(desc: dict) -> str | None:
+    """The model a Model Card describes: its `model_overview.model_id` (an ARN) or `model_name`."""
+    content = model_card_summary(desc)["content"]
+    overview = (content or {}).get("model_overview") or {} if isinstance(content, dict) else {}
+    return overview.get("model_id") or overview.get("model_name")
+
+
+def default_version_record(model: dict) -> dict:
+    """The version of a model that no endpoint configuration names yet: the model itself, deployable
+    as it is (its id and ARN are the model's; `kind` tells it apart)."""
+    return {
+        **{k: model[k] for k in ("id", "arn", "tags", "console_url", "deleted", "name", "created_time")},
+        "kind": "model", "model_arns": [model["arn"]], "variants": None,
+        "package_group": None, "package_version": None, "approval_status": None,
+        "inference_specification": None, "metrics": None, "metric_values": None, "custom_metadata": None,
+    }  # fmt: skip
 
 
 def variants(desc: dict, model_arns: dict[str, str]) -> list[dict]:
@@ -120,7 +163,7 @@ def endpoint_config_record(desc: dict, tags: dict[str, str], model_arns: dict[st
         "model_arns": sorted({v["model_arn"] for v in vs if v["model_arn"]}),
         "variants": as_json(vs),
         "package_group": None, "package_version": None, "approval_status": None,
-        "inference_specification": None, "metrics": None, "custom_metadata": None,
+        "inference_specification": None, "metrics": None, "metric_values": None, "custom_metadata": None,
     }
 
 
@@ -138,8 +181,32 @@ def model_package_record(desc: dict, tags: dict[str, str], model_arns: list[str]
         "approval_status": desc.get("ModelApprovalStatus"),
         "inference_specification": as_json(desc.get("InferenceSpecification")),
         "metrics": as_json(desc.get("ModelMetrics")),
+        "metric_values": None,  # the reports' numbers: Inventory.metric_values reads them from S3
         "custom_metadata": desc.get("CustomerMetadataProperties") or None,
     }
+
+
+def metric_reports(model_metrics: dict | None) -> dict[str, str]:
+    """`ModelMetrics` of a package as report name (e.g. ModelQuality.Statistics) → its S3 URI."""
+    out = {}
+    for family, reports in (model_metrics or {}).items():
+        for name, ref in (reports or {}).items():
+            if isinstance(ref, dict) and ref.get("S3Uri"):
+                out[f"{family}.{name}"] = ref["S3Uri"]
+    return out
+
+
+def flatten_numbers(value: Any, prefix: str = "") -> dict[str, float]:
+    """The numbers of a JSON document by their dotted path (`binary_classification_metrics.recall.value`)."""
+    if isinstance(value, bool):
+        return {}
+    if isinstance(value, int | float):
+        return {prefix: value}
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    out: dict[str, float] = {}
+    for key, inner in items:
+        out.update(flatten_numbers(inner, f"{prefix}.{key}" if prefix else str(key)))
+    return out
 
 
 def endpoint_record(desc: dict, tags: dict[str, str], config_arn: str | None, model_arns: list[str]) -> dict:
@@ -157,6 +224,7 @@ def endpoint_record(desc: dict, tags: dict[str, str], config_arn: str | None, mo
         "name": desc["EndpointName"],
         "status": desc.get("EndpointStatus"),
         "endpoint_config_arn": config_arn,
+        "endpoint_config_id": record_id(config_arn) if config_arn else None,
         "model_arns": sorted(model_arns),
         "variants": as_json(variants_now),
         "created_time": iso(desc.get("CreationTime")),
@@ -177,6 +245,7 @@ def _job_record(desc: dict, tags: dict[str, str] | None, kind: str, model_arn: s
         "kind": kind,
         "name": desc[f"{prefix}JobName"],
         "model_arn": model_arn,
+        "model_arns": [model_arn] if model_arn else [],
         "status": desc.get(f"{prefix}JobStatus"),
         "created_time": iso(desc.get("CreationTime")),
         "started_at": iso(start),
@@ -227,6 +296,7 @@ def automl_candidate_record(job: dict, candidate: dict, model_arn: str | None) -
         "kind": "automl_candidate",
         "name": candidate["CandidateName"],
         "model_arn": model_arn,
+        "model_arns": [model_arn] if model_arn else [],
         "status": candidate.get("CandidateStatus"),
         "created_time": iso(start), "started_at": iso(start), "ended_at": iso(end),
         "duration_seconds": _duration(start, end),

@@ -41,7 +41,8 @@ class RelatedAssets(Inventory):
     """The account's assets as `Inventory` reads them, narrowed to what may relate to the model `desc`."""
 
     def __init__(self, inventory: Inventory, desc: dict):
-        super().__init__(inventory.sm, since=inventory.since, known=inventory.known, progress=inventory.progress)
+        super().__init__(inventory.sm, since=inventory.since, known=inventory.known, progress=inventory.progress,
+                         s3=inventory.s3)
         self._tags = inventory._tags  # one tag read per asset and run
         self.desc = desc
         self._arns = {desc["ModelName"]: desc["ModelArn"]}  # model name → ARN, as far as needed

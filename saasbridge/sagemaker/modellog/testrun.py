@@ -1,8 +1,11 @@
-"""The deployment's test: a batch transform on the recorded test data, compared with the recorded
-expectations (line by line, cell by cell; numbers within a relative 1e-6)."""
+"""The deployment's test: a batch transform on the recorded test data, asking for the output format
+the model records (Accept), compared with the recorded expectations record by record, value by value
+(numbers within a relative 1e-6). Output and expectations may each be CSV, JSON Lines or one JSON
+document (a list, or an object holding one list such as `{"predictions": [...]}`)."""
 
 from __future__ import annotations
 
+import json
 import math
 import posixpath
 from dataclasses import dataclass
@@ -11,6 +14,8 @@ from saasbridge.errors import SaasBridgeError
 from saasbridge.s3url import parse_s3_url
 from saasbridge.sagemaker.aws import AwsService
 from saasbridge.sagemaker.waiting import TRANSFORM_JOB, wait_for
+
+CSV = "text/csv"
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,8 @@ class ModelTestRun:
     expected_url: str
     output_url: str  # the S3 prefix the job writes `<input file>.out` under
     instance_type: str = "ml.m5.large"
+    content_type: str = CSV  # of the test data
+    accept: str = CSV  # the output format asked of the model
 
     @property
     def output_object(self) -> str:
@@ -40,8 +47,8 @@ def run_test(sm: AwsService, s3: AwsService, run: ModelTestRun, *, timeout: floa
         sm.call(
             "create_transform_job", TransformJobName=run.job_name, ModelName=run.model_name,
             TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": run.input_url}},
-                            "ContentType": "text/csv", "SplitType": "Line"},
-            TransformOutput={"S3OutputPath": run.output_url, "AssembleWith": "Line"},
+                            "ContentType": run.content_type, "SplitType": "Line"},
+            TransformOutput={"S3OutputPath": run.output_url, "AssembleWith": "Line", "Accept": run.accept},
             TransformResources={"InstanceType": run.instance_type, "InstanceCount": 1},
             Tags=[{"Key": "saasbridge:purpose", "Value": "deployment-test"}],
         )
@@ -64,24 +71,60 @@ def run_test(sm: AwsService, s3: AwsService, run: ModelTestRun, *, timeout: floa
 
 def compare_output(got: str, expected: str) -> str | None:
     """Why the transform output differs from the expectations, or None when it matches."""
-    got_lines, want_lines = _lines(got), _lines(expected)
-    if len(got_lines) != len(want_lines):
-        return f"{len(got_lines)} lines, expected {len(want_lines)}"
-    for n, (a, b) in enumerate(zip(got_lines, want_lines, strict=True), 1):
-        cells_a, cells_b = a.split(","), b.split(",")
-        if len(cells_a) != len(cells_b) or not all(map(_same_cell, cells_a, cells_b)):
-            return f"line {n}: {a[:80]!r}, expected {b[:80]!r}"
+    got_rows, want_rows = output_records(got), output_records(expected)
+    if len(got_rows) != len(want_rows):
+        return f"{len(got_rows)} records, expected {len(want_rows)}"
+    for n, (a, b) in enumerate(zip(got_rows, want_rows, strict=True), 1):
+        if len(a) != len(b) or not all(map(_same_value, a, b)):
+            return f"record {n}: {_show(a)}, expected {_show(b)}"
     return None
 
 
+def output_records(text: str) -> list[list[str]]:
+    """The records of a transform output or expectation file, each as its values (as text): one
+    JSON document (a list, or an object with a single list), JSON Lines, else CSV lines."""
+    stripped = text.strip()
+    if not stripped:
+        return []
+    if stripped[0] in "[{":
+        try:
+            document = json.loads(stripped)
+        except ValueError:
+            document = None  # JSON Lines, or CSV starting with a bracket
+        if document is not None:
+            return [_values(r) for r in _record_list(document)]
+        try:
+            return [_values(json.loads(line)) for line in _lines(text)]
+        except ValueError:
+            pass
+    return [line.split(",") for line in _lines(text)]
+
+
+def _record_list(document: object) -> list:
+    if isinstance(document, dict):
+        lists = [v for v in document.values() if isinstance(v, list)]
+        return lists[0] if len(lists) == 1 else [document]
+    return document if isinstance(document, list) else [document]
+
+
+def _values(record: object) -> list[str]:
+    """A JSON record's values in a stable order (an object's by key), nested lists flattened."""
+    if isinstance(record, dict):
+        return [v for _, inner in sorted(record.items()) for v in _values(inner)]
+    if isinstance(record, list):
+        return [v for inner in record for v in _values(inner)]
+    return [json.dumps(record) if not isinstance(record, str) else record]
+
+
+def _show(values: list[str]) -> str:
+    return repr(",".join(values)[:80])
+
+
 def _lines(text: str) -> list[str]:
-    lines = [line.rstrip() for line in text.splitlines()]
-    while lines and not lines[-1]:
-        lines.pop()
-    return lines
+    return [line.rstrip() for line in text.splitlines() if line.strip()]
 
 
-def _same_cell(a: str, b: str) -> bool:
+def _same_value(a: str, b: str) -> bool:
     a, b = a.strip(), b.strip()
     if a == b:
         return True

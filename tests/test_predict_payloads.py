@@ -218,6 +218,25 @@ def test_json_instances_with_a_text_feature_and_named_classes(api, models, env, 
     assert scores(api, "json-rt") == expected
 
 
+def test_content_types_recorded_in_the_model_log_are_used(api, models, env, capsys):
+    """No --content-type: the model log's input_content_type/output_content_type for the endpoint's
+    model choose the payload (the model package declares none here)."""
+    _, json_model, _ = models
+    rows = accounts(api)
+    expected = {r["id"]: float(p) for r, p in zip(rows, json_model.predict_proba(json_matrix(rows))[:, 0], strict=True)}
+    record = {"arn": "arn:aws:sagemaker:us-east-1:123456789012:model/json-rt", "name": "json-rt", "deleted": False,
+              "input_content_type": "application/json", "output_content_type": "application/json"}  # fmt: skip
+    headers = {"Authorization": "Bearer demo-acme-key"}
+    assert requests.put(f"{api.url}/v1/models/json-rt-log", json=record, headers=headers, timeout=30).ok
+    try:
+        args = predict("--endpoint", "json-rt", "--output-field", "probabilities", "--class", "stays",
+                       "--model-name", "json-rt", features=JSON_FEATURES)  # fmt: skip
+        assert main(args) == 0, capsys.readouterr().err
+    finally:
+        requests.delete(f"{api.url}/v1/models/json-rt-log", headers=headers, timeout=30)
+    assert scores(api, "json-rt") == expected
+
+
 def test_serverless_endpoint_cold_start_limit_and_concurrency(api, models, env, capsys):
     """Like real-time: the first request starts the model (cold start), requests stay under 4 MB,
     and the throttling of MaxConcurrency 1 against 4 requests in flight is retried: no row lost."""

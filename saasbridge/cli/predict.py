@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         into=args.into, where=args.where, id_column=args.id_column, max_rows_per_request=args.max_rows_per_request,
         connection=Connection(invoker, args.secret_arn, args.profile, args.api_url),
         progress=False if args.no_progress else None, text=text_input(args), checkpoint=args.checkpoint,
-        stale_only=args.stale_only,
+        stale_only=args.stale_only, content_type=args.content_type, accept=args.accept,
     )  # fmt: skip
     if not args.task:
         check_feature_names(options.features)

@@ -43,6 +43,8 @@ class PredictOptions:
     checkpoint: str | None = None  # a file recording the rows written, to resume an interrupted run
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     stale_only: bool = False  # score only rows whose prediction is missing or from an older version
+    content_type: str | None = None  # --content-type/--accept as given: over what the model log recorded
+    accept: str | None = None
 
 
 @dataclass
@@ -177,8 +179,10 @@ def _check_input(reader: Any, options: PredictOptions, scorer: Scorer) -> str:
     if unknown:
         raise ConfigError(f"{', '.join(unknown)}: not fields of {options.entity} (fields: {', '.join(fields)})")
     if options.text is None:
+        record = source.model_record(reader, scorer.model)
+        _recorded_types(scorer, record, options)
         payload.check_features(fields, options.features, scorer.content_type)
-        recorded = source.recorded_input_width(reader, scorer.model)
+        recorded = source.input_width(record.get("input_schema"))
         if recorded is not None and recorded != len(options.features):
             raise ConfigError(
                 f"--features names {len(options.features)} columns; model {scorer.model}'s input schema in the "
@@ -186,6 +190,19 @@ def _check_input(reader: Any, options: PredictOptions, scorer: Scorer) -> str:
             )
     scorer.check_input()
     return id_column
+
+
+def _recorded_types(scorer: Scorer, record: dict, options: PredictOptions) -> None:
+    """The content types the model log recorded for the model (`input_content_type`,
+    `output_content_type`) take the place of the model package's, unless given as options."""
+    recorded = payload.canonical_type(record.get("input_content_type")) if not options.content_type else ""
+    if recorded:
+        if recorded not in payload.CONTENT_TYPES:
+            raise ConfigError(f"model {scorer.model} takes {recorded} (its input_content_type in the model log); "
+                              f"saasbridge sends {', '.join(payload.CONTENT_TYPES)}")  # fmt: skip
+        scorer.content_type = recorded
+    if not options.accept and record.get("output_content_type"):
+        scorer.accept = payload.canonical_type(record["output_content_type"])
 
 
 def _input_columns(options: PredictOptions) -> list[str]:

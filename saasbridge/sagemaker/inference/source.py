@@ -66,18 +66,28 @@ def upsert(session: AppFlowSession, entity: str, records: list[dict]) -> list[st
     return [None if o.error is None else f"write failed: {o.error}" for o in outcomes]
 
 
-def recorded_input_width(session: AppFlowSession, model: str) -> int | None:
-    """How many input columns the model log recorded for `model` (its `input_schema`: `name:type,…`
-    or a JSON list/object), None when the catalog has no model log or nothing is recorded."""
-    import json
+MODEL_LOG_FIELDS = ("input_schema", "input_content_type", "output_content_type")
 
+
+def model_record(session: AppFlowSession, model: str) -> dict:
+    """What the model log recorded for `model` (those of MODEL_LOG_FIELDS its catalog has); {} when
+    the catalog has no model log or no record of it."""
     from saasbridge.errors import SaasBridgeError
 
     try:
-        rows = list(read_rows(session, "models", ["name", "input_schema"], f"name = '{model.replace(chr(39), '')}'"))
+        fields, _ = entity_fields(session, "models")
+        columns = ["name", *(f for f in MODEL_LOG_FIELDS if f in fields)]
+        rows = list(read_rows(session, "models", columns, f"name = '{model.replace(chr(39), '')}'"))
     except SaasBridgeError:  # no `models` entity in this catalog
-        return None
-    text = next((str(r["input_schema"]).strip() for r in rows if r.get("input_schema")), "")
+        return {}
+    return next((r for r in rows if r.get("name") == model), {})
+
+
+def input_width(schema: str | None) -> int | None:
+    """How many input columns an `input_schema` names (`name:type,…`, or a JSON list/object)."""
+    import json
+
+    text = (schema or "").strip()
     if not text:
         return None
     try:

@@ -54,9 +54,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--stale-only", action="store_true", help="score only the rows whose prediction from --endpoint "
                    "is missing or from an older model version than the one serving now")
     p.add_argument("--content-type", choices=CONTENT_TYPES,
-                   help="model input format (default: what the model package declares, else text/csv)")
+                   help="model input format (default: the model log's input_content_type for the model, else what "
+                   "its model package declares, else text/csv)")
     p.add_argument("--accept", choices=CONTENT_TYPES,
-                   help="model answer format (default: what the model package declares, else --content-type)")
+                   help="model answer format (default: the model log's output_content_type, else what the model "
+                   "package declares, else the input format)")
     p.add_argument("--output-field", metavar="NAME",
                    help="the key of the score in a JSON answer's objects, e.g. probabilities (default: score, "
                    "probability, probabilities, scores, prediction, predicted_value)")

@@ -48,8 +48,8 @@ class Behaviour:
 
 class RequestLog:
     """Appends one line per authenticated /v1 request: when it arrived, whose, whether the rate
-    limit let it through (200) or not (429), and what it asked (method, path). Tests measure the
-    rate clients keep, and the requests a run makes, with it."""
+    limit let it through (200) or not (429), and what it asked (method, path with its query). Tests
+    measure the rate clients keep, and the requests a run makes, with it."""
 
     def __init__(self, path: str):
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -117,8 +117,9 @@ class ProductionBehaviour:
         extra_headers: list[tuple[bytes, bytes]] = []
         decision = self.limiter.take(tenant) if self.limiter is not None else None
         if self.request_log is not None:
+            query = scope.get("query_string", b"").decode("latin-1")
             self.request_log.write(tenant, 429 if decision is not None and not decision.allowed else 200,
-                                   scope["method"], scope["path"])  # fmt: skip
+                                   scope["method"], scope["path"] + (f"?{query}" if query else ""))  # fmt: skip
         if decision is not None:
             extra_headers = decision.headers()
             if not decision.allowed:

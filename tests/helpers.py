@@ -1,5 +1,5 @@
 """Helpers several test modules share: values compared by meaning, secrets on
-the moto server, SQL three-valued evaluation of the IR."""
+the moto server, SQL three-valued evaluation of the IR, predictions read back from the SaaS."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import boto3
+import requests
 
 from saasbridge.query import ir
 
@@ -96,3 +97,20 @@ def reset_connectors() -> None:
     session._clients.clear()
     ratelimit._shared.clear()
     clear_secret_cache()
+
+
+def written(api, model: str) -> dict[str, dict]:
+    """Every prediction of `model`, by row id, read back through the reference API (none twice)."""
+    out: dict[str, dict] = {}
+    cursor = None
+    while True:
+        params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+        page = requests.get(f"{api.url}/v1/predictions", params=params, timeout=30,
+                            headers={"Authorization": "Bearer demo-acme-key"}).json()  # fmt: skip
+        for p in page["data"]:
+            if p["model"] == model:
+                assert p["entity_id"] not in out, "a row was predicted twice"
+                out[p["entity_id"]] = p
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return out

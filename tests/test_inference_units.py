@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from saasbridge.errors import QueryError
+from saasbridge.errors import ConfigError, QueryError
 from saasbridge.local.engine.external_functions import ExternalFunction, split_using
 from saasbridge.sagemaker import scoring_handler
 from saasbridge.sagemaker.inference.run import prediction_id
@@ -121,5 +121,75 @@ def test_the_model_packages_declared_content_type_is_used(aws_env):
     plain = describe_endpoint(session, "units-plain")
     assert (plain.model, plain.content_type) == ("units-plain", "text/csv")
     assert describe_endpoint(session, "units-pkg", content_type="text/csv").content_type == "text/csv"
-    unknown = describe_endpoint(session, "no-such-endpoint")  # a runtime-only role sees no control plane
-    assert (unknown.model, unknown.content_type) == ("no-such-endpoint", "text/csv")
+    with pytest.raises(ConfigError, match="endpoint no-such-endpoint not found in region us-east-1"):
+        describe_endpoint(session, "no-such-endpoint")  # refused before any row is read
+
+
+def test_a_runtime_only_role_scores_without_the_control_plane():
+    """DescribeEndpoint denied (a role that may only invoke): the endpoint's name stands for the
+    model, its kind is unknown (no mode check), CSV unless told (a Stubber: this module's unit test)."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from saasbridge.sagemaker.inference.endpoint import UNKNOWN, check_mode, describe_endpoint
+
+    client = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+
+    class Session:
+        def client(self, name):
+            return client
+
+    with Stubber(client) as stub:
+        for _ in range(2):
+            stub.add_client_error("describe_endpoint", "AccessDeniedException", "not authorized", 400)
+        info = describe_endpoint(Session(), "scoring")
+        assert (info.model, info.content_type, info.kind) == ("scoring", "text/csv", UNKNOWN)
+        check_mode(info, "async")  # nothing known to refuse
+        assert describe_endpoint(Session(), "scoring", content_type="application/json").content_type == "application/json"
+
+
+def test_a_refused_assume_role_is_said_as_such():
+    """AssumeRole denied (the role does not trust us, a wrong external id) is a credentials error,
+    not taken for a runtime-only role (a client that refuses: this module's unit test)."""
+    from botocore.exceptions import ClientError
+
+    from saasbridge.sagemaker.inference.endpoint import check_model, describe_endpoint
+
+    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized to perform sts:AssumeRole"}},
+                         "AssumeRole")  # fmt: skip
+
+    class Refusing:
+        class meta:
+            region_name, endpoint_url = "us-east-1", "https://api.sagemaker.us-east-1.amazonaws.com"
+
+        def __getattr__(self, name):
+            def call(**_kwargs):
+                raise denied
+
+            return call
+
+    class Session:
+        def client(self, name):
+            return Refusing()
+
+    for attempt in (lambda: describe_endpoint(Session(), "scoring"), lambda: check_model(Session(), "m")):
+        with pytest.raises(ConfigError, match="cannot get AWS credentials: AssumeRole failed: AccessDenied"):
+            attempt()
+
+
+def test_no_credentials_is_said_as_such(monkeypatch, tmp_path):
+    """No credentials anywhere: the error says so, not that SageMaker is unreachable."""
+    import boto3
+
+    from saasbridge.sagemaker.inference.endpoint import describe_endpoint
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ROLE_ARN",
+                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # never reached: nothing to sign with
+    with pytest.raises(ConfigError, match="no AWS credentials for SageMaker"):
+        describe_endpoint(boto3.Session(region_name="us-east-1"), "scoring")

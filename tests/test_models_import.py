@@ -15,7 +15,7 @@ import pytest
 from saasbridge.cli import main
 from saasbridge.sagemaker.inference import import_model, load_scorer
 from saasbridge.sagemaker.inference.archive import ModelImportError
-from saasbridge.sagemaker.inference.payload import CSV, batches, encode_row
+from saasbridge.sagemaker.inference.payload import CSV, batches, encode_features
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def _archive(path: Path, members: dict[str, bytes], *, extra=None) -> Path:
 
 def _scores(scorer, x: np.ndarray) -> np.ndarray:
     rows = [{f"f{j}": (None if np.isnan(v) else float(v)) for j, v in enumerate(r)} for r in x]
-    lines = [(i, encode_row(r, ["f0", "f1", "f2"], CSV)) for i, r in enumerate(rows)]
+    lines = [(i, encode_features(r, ["f0", "f1", "f2"], CSV)) for i, r in enumerate(rows)]
     return np.array([p.score for b in batches(lines) for p in scorer.score(b)])
 
 

@@ -273,11 +273,12 @@ def test_cross_account_role_with_external_id(api, deployed, standin_env, monkeyp
                         "arn:aws:iam::123456789012:role/customer-scoring", "--external-id", "saas-tenant-acme")  # fmt: skip
     assert main(args) == 0
     assert_exactly(api, "churn-xacct", expected, atol=0, endpoint="churn-rt")
-    # A role of another account sees that account's endpoints, not this one: the calls carry the role.
+    # A role of another account sees that account's endpoints, not this one: the calls carry the role,
+    # and the missing endpoint is refused before any row is read.
     other = [a.replace("123456789012", "210987654321") for a in args]
     assert main(other) == 1
     seen = capsys.readouterr()
-    assert f"{len(expected)} rows failed: ValidationError: Endpoint churn-rt" in seen.err
+    assert "endpoint churn-rt not found in region us-east-1" in seen.err and seen.out.count("rows read") == 1
     from saasbridge.sagemaker.credentials import AwsAccess, aws_session
 
     assumed = aws_session(AwsAccess(role_arn="arn:aws:iam::123456789012:role/customer-scoring",

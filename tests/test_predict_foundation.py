@@ -9,11 +9,11 @@ import math
 from pathlib import Path
 
 import pytest
-import requests
 
 from demo_saas.store import dump_records
 from saasbridge.cli import main
 from saasbridge.local.sagemaker import text_model
+from tests.helpers import written
 
 WHERE = "country in ('DE', 'FR')"
 PROMPT = "Summarize: {name} works in {industry} ({country})"
@@ -68,23 +68,6 @@ def rows(api, entity: str = "accounts", where=lambda r: r["country"] in ("DE", "
 def prompt_of(row: dict) -> str:
     """The prompt as documented: each placeholder's value, a missing one as empty text."""
     return PROMPT.format(**{k: "" if row[k] is None else row[k] for k in ("name", "industry", "country")})
-
-
-def written(api, model: str) -> dict[str, dict]:
-    """Every prediction of `model`, by row id, read back through the reference API (none twice)."""
-    out: dict[str, dict] = {}
-    cursor = None
-    while True:
-        params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
-        page = requests.get(f"{api.url}/v1/predictions", params=params, timeout=30,
-                            headers={"Authorization": "Bearer demo-acme-key"}).json()  # fmt: skip
-        for p in page["data"]:
-            if p["model"] == model:
-                assert p["entity_id"] not in out, "a row was predicted twice"
-                out[p["entity_id"]] = p
-        cursor = page.get("next_cursor")
-        if not cursor:
-            return out
 
 
 def puts_to_predictions(log: Path, since_line: int) -> tuple[int, int]:

@@ -80,3 +80,12 @@ def test_tour_api_section_counts_every_row(reference_api, capsys):
         assert re.search(rf"^{entity}\s+{rows:,}\s", out, re.MULTILINE), out
     first_de = next(r for r in dump_records(reference_api.db_path, "acme", "accounts") if r["country"] == "DE")
     assert first_de["id"] in out
+    from saasbridge.local.engine import Engine, run_sql
+    from tests.helpers import reset_connectors
+
+    listed = re.findall(r"^(\w+)\s+[\d,]+\s+\d+\s", out.split("Entities", 1)[1].split("GET /v1/accounts", 1)[0], re.MULTILINE)
+    try:
+        shown = run_sql(Engine(), "SHOW TABLES IN crm").table.column("tab_name").to_pylist()
+    finally:
+        reset_connectors()  # the in-process connector warmed up without this test's environment
+    assert sorted(listed) == sorted(shown)

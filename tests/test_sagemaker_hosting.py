@@ -359,7 +359,7 @@ def test_model_server_without_hooks_uses_the_sklearn_containers_defaults(trained
                                          headers={"Content-Type": "application/x-unknown"})  # fmt: skip
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(request, timeout=30)
-        assert info.value.code == 500 and b"not supported" in info.value.read()
+        assert info.value.code == 415 and b"not supported" in info.value.read()  # a client error, as the container answers
     assert out == trained.model.predict(x.astype(np.float32)).tolist()
 
 

@@ -7,6 +7,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from saasbridge.cli.aws_options import add_aws_options, aws_session_from_args
+
 DEFAULT_STORE = ".saasbridge/models"
 
 
@@ -24,13 +26,16 @@ def register(subparsers: Any) -> None:
     imp.add_argument("--to", default=DEFAULT_STORE, help=f"model store directory (default {DEFAULT_STORE})")
     imp.add_argument("--name", help="model name (default: from the archive's path)")
     imp.add_argument("--trust-pickle", action="store_true", help="accept a pickle/joblib model (runs its code)")
+    add_aws_options(imp)  # for an s3:// source
     imp.set_defaults(func=run_import)
 
 
 def run_import(args: argparse.Namespace) -> int:
     from saasbridge.sagemaker.inference import import_model, load_scorer
 
-    imported = import_model(args.source, Path(args.to), trust_pickle=args.trust_pickle, name=args.name)
+    session = aws_session_from_args(args) if args.source.startswith("s3://") else None
+    imported = import_model(args.source, Path(args.to), trust_pickle=args.trust_pickle, name=args.name,
+                            session=session)  # fmt: skip
     load_scorer(str(imported.directory), trust_pickle=args.trust_pickle, name=imported.name)  # it must load
     print(f"imported {imported.name} ({imported.kind}: {imported.model_file.relative_to(imported.directory)}) "
           f"→ {imported.directory}")  # fmt: skip

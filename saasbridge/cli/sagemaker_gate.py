@@ -8,7 +8,7 @@ import getpass
 import os
 from typing import Any
 
-from saasbridge.cli.sagemaker_modellog import add_aws_options, open_log
+from saasbridge.cli.sagemaker_modellog import add_options, open_log
 
 
 def register(subparsers: Any) -> None:
@@ -41,7 +41,7 @@ def register(subparsers: Any) -> None:
                                    "prediction from it came from an older version (`predict --stale-only` "
                                    "rescores exactly those).")
     status.add_argument("--model", help="only the endpoints serving this SageMaker model (or named so)")
-    add_aws_options(status)
+    add_options(status)
     status.set_defaults(func=run_status)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from saasbridge.cli.aws_options import add_aws_options, aws_access
 from saasbridge.errors import ConfigError
 
 
@@ -21,12 +22,14 @@ def register(group_subparsers: Any) -> None:
     serve.add_argument("--port", type=int, default=9002, help="loopback port (default 9002, 0 = any free port)")
     serve.add_argument("--moto-url", help="the moto server to forward to (default: start one)")
     serve.add_argument("--parent-pid", type=int, default=0, help=argparse.SUPPRESS)
+    add_aws_options(serve)  # the same command line as against SageMaker; the stand-in answers any caller
     serve.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from saasbridge.local.sagemaker.standin import serve
 
+    aws_access(args)  # the options are checked as everywhere else
     if args.moto_url and not args.moto_url.startswith(("http://127.", "http://localhost")):
         raise ConfigError(f"--moto-url {args.moto_url!r} must be a loopback http:// URL (the local moto server)")
     try:

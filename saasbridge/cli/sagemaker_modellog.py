@@ -7,19 +7,12 @@ import os
 import sys
 from typing import Any
 
+from saasbridge.cli.aws_options import add_aws_options, aws_session_from_args
 
-def add_aws_options(p: argparse.ArgumentParser) -> None:
-    """Where the AWS credentials come from (secrets only from the environment, never arguments)."""
-    aws = p.add_argument_group("AWS credentials (default: the standard AWS chain; static keys from "
-                               "SAASBRIDGE_AWS_ACCESS_KEY_ID/SAASBRIDGE_AWS_SECRET_ACCESS_KEY)")
-    aws.add_argument("--region", help="AWS region (default: SAASBRIDGE_AWS_REGION, AWS_REGION)")
-    aws.add_argument("--role-arn", help="assume this IAM role (default: SAASBRIDGE_AWS_ROLE_ARN, AWS_ROLE_ARN)")
-    aws.add_argument("--web-identity-token-file", metavar="FILE",
-                     help="assume --role-arn with this web identity token file (EKS service accounts)")
-    aws.add_argument("--group", help="the SaaS user group: assume the role mapped to it (see --group-roles)")
-    aws.add_argument("--group-roles", metavar="JSON_OR_PAIRS",
-                     help='SaaS group → role mapping, {"group": "role ARN"} or group=arn,… '
-                     "(default: SAASBRIDGE_AWS_GROUP_ROLES)")
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    """The AWS credentials group, and where the model log lives."""
+    add_aws_options(p)
     p.add_argument("--api-url", help="the SaaS API base URL (default: SAASBRIDGE_API_URL or the catalog's)")
     p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
 
@@ -30,7 +23,7 @@ def register(subparsers: Any) -> None:
                                 "configurations, endpoints and Model Registry packages; an unchanged asset "
                                 "writes nothing.")
     imp.add_argument("--model", required=True, help="the SageMaker model name")
-    add_aws_options(imp)
+    add_options(imp)
     imp.set_defaults(func=run_import)
 
     sync = subparsers.add_parser("sync", help="sync every (or every tagged) model into the model log",
@@ -43,7 +36,7 @@ def register(subparsers: Any) -> None:
     sync.add_argument("--gate", action="store_true", help="mirror approval decisions between the SaaS and the "
                       "Model Registry, and start the gated deployment (see deploy) for each endpoint configuration "
                       "the sync newly logged that no endpoint runs yet, on the endpoint serving the model today")
-    add_aws_options(sync)
+    add_options(sync)
     sync.set_defaults(func=run_sync)
 
     dep = subparsers.add_parser("deploy", help="deploy a model behind checks, a test transform and an approval",
@@ -64,24 +57,19 @@ def register(subparsers: Any) -> None:
     dep.add_argument("--accept", help="the output format the test transform asks for (default: the model's recorded "
                      "output_content_type, its package's first SupportedResponseMIMETypes, else text/csv)")
     dep.add_argument("--retest", action="store_true", help="run a failed test again (same request, a new job)")
-    add_aws_options(dep)
+    add_options(dep)
     dep.set_defaults(func=run_deploy)
 
 
 def open_log(args: argparse.Namespace, since: Any = None) -> Any:
     from saasbridge.runtime import Runtime
-    from saasbridge.sagemaker.credentials import AwsAccess, aws_session, parse_group_roles
     from saasbridge.sagemaker.modellog import ModelLog
 
     env = dict(os.environ)
     if args.api_url:
         env["SAASBRIDGE_API_URL"] = args.api_url
-    access = AwsAccess.from_env(
-        env, region=args.region, role_arn=args.role_arn, web_identity_token_file=args.web_identity_token_file,
-        group=args.group, group_roles=parse_group_roles(args.group_roles) if args.group_roles else None,
-    )
     progress = None if args.no_progress else (lambda message: print(message, file=sys.stderr, flush=True))
-    return ModelLog.open(aws_session(access), Runtime.from_env(env).client(), since=since, progress=progress)
+    return ModelLog.open(aws_session_from_args(args), Runtime.from_env(env).client(), since=since, progress=progress)
 
 
 def run_import(args: argparse.Namespace) -> int:

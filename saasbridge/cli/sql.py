@@ -81,8 +81,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def unique_names(names: list[str]) -> list[str]:
+    """Repeated column names suffixed as DuckDB does (`x, x, x_1` → `x, x_1, x_1_1`), so that no
+    output format drops or misplaces a column."""
+    used: dict[str, int] = {}
+    out = []
+    for name in names:
+        if name in used:
+            n = used[name]
+            while f"{name}_{n}" in used:
+                n += 1
+            used[name] = n + 1
+            name = f"{name}_{n}"
+        used.setdefault(name, 1)
+        out.append(name)
+    return out
+
+
 def write_table(table: Any, fmt: str, output: str | None) -> None:
     """Write an Arrow table as a rich table, CSV, JSON (array of objects) or Parquet."""
+    table = table.rename_columns(unique_names(table.column_names))
     if fmt == "parquet":
         import pyarrow.parquet as pq
 

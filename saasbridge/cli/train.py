@@ -8,6 +8,7 @@ import argparse
 import os
 from typing import Any
 
+from saasbridge.cli.aws_options import add_aws_options, aws_session_from_args
 from saasbridge.cli.connector_options import add_connector_options, csv_list, invoker_from_args
 
 ROLE_ENV = "SAASBRIDGE_SAGEMAKER_EXECUTION_ROLE"
@@ -60,11 +61,9 @@ def register(subparsers: Any) -> None:
                       help="default: Autopilot infers it from the target")
     auto.add_argument("--objective", help="Autopilot's objective metric, e.g. F1, Accuracy, MSE (default: by type)")
     auto.add_argument("--max-candidates", type=int, help="at most this many candidates")
-    aws = p.add_argument_group("AWS (the customer's account)")
-    aws.add_argument("--role-arn", help="assume this role for the SageMaker and S3 calls (cross-account)")
-    aws.add_argument("--external-id", help="the external id the role's trust policy asks for")
-    aws.add_argument("--aws-region", help="the SageMaker region (default: the AWS configuration)")
-    add_connector_options(p)
+    add_aws_options(p)  # for the SageMaker and S3 calls
+    p.add_argument("--aws-region", dest="region", help=argparse.SUPPRESS)  # the option's earlier name
+    add_connector_options(p, aws_options=True)
     p.set_defaults(func=run)
 
 
@@ -122,16 +121,11 @@ def options_from_args(args: argparse.Namespace, say: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from saasbridge.errors import ConfigError
     from saasbridge.runtime import Runtime
-    from saasbridge.sagemaker.credentials import AwsAccess, aws_session
     from saasbridge.sagemaker.inference import Connection
     from saasbridge.sagemaker.training import TrainingJobFailed, finish, train
 
-    if args.external_id and not args.role_arn:
-        raise ConfigError("--external-id goes with --role-arn")
-    session = aws_session(AwsAccess.from_env(os.environ, role_arn=args.role_arn, external_id=args.external_id,
-                                             region=args.aws_region))  # fmt: skip
+    session = aws_session_from_args(args)
     env = dict(os.environ)
     if args.api_url:
         env["SAASBRIDGE_API_URL"] = args.api_url
@@ -143,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
             result = finish(args.attach, session, saas, timeout_seconds=args.timeout, poll_seconds=args.poll, say=say)
         else:
             options = options_from_args(args, say)
-            appflow = Connection(invoker_from_args(args), args.secret_arn, args.profile, args.api_url).open()
+            appflow = Connection(invoker_from_args(args, aws_options=True), args.secret_arn, args.profile,
+                                 args.api_url).open()  # fmt: skip
             result = train(options, session, saas, appflow)
     except TrainingJobFailed as exc:
         print(exc.result.summary())

@@ -21,6 +21,7 @@ the external id) are never in a repr, a log line or an error message.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,6 +102,32 @@ class AwsAccess:
         return how + (f", region {self.region}" if self.region else "")
 
 
+_PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc")
+_ROLE_PATH_AND_NAME = re.compile(r"role/(?:[\x21-\x7e]*/)?[\w+=,.@-]{1,64}")
+ROLE_ARN_FORM = "arn:aws:iam::123456789012:role/NAME"
+
+
+def check_role_arn(arn: str, what: str = "--role-arn") -> str:
+    """`arn` when it is an IAM role ARN; else ConfigError naming the part that is wrong."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        raise ConfigError(f"{what} {arn!r}: not an ARN; expected {ROLE_ARN_FORM}")
+    _, partition, service, region, account, resource = parts
+    problem = (
+        f"the partition {partition!r} is not an AWS partition ({', '.join(_PARTITIONS[:3])}, …)"
+        if partition not in _PARTITIONS
+        else f"the service is {service!r}, a role ARN's is 'iam'" if service != "iam"
+        else f"the region part must be empty for IAM (found {region!r})" if region
+        else f"the account {account!r} is not 12 digits" if not re.fullmatch(r"\d{12}", account)
+        else f"the resource {resource!r} is not role/NAME (a role name: letters, digits and +=,.@_-, at most 64)"
+        if not _ROLE_PATH_AND_NAME.fullmatch(resource)
+        else None
+    )  # fmt: skip
+    if problem:
+        raise ConfigError(f"{what} {arn!r}: {problem}; expected {ROLE_ARN_FORM}")
+    return arn
+
+
 def parse_group_roles(text: str | None) -> dict[str, str]:
     """`{"group": "arn:aws:iam::…:role/…"}` (JSON) or `group=arn,group=arn` into a mapping."""
     if not text:
@@ -132,6 +159,9 @@ def aws_session(access: AwsAccess | None = None) -> Any:
     if access.access_key_id and not access.secret_access_key:
         raise ConfigError("an AWS access key id needs its secret access key (SAASBRIDGE_AWS_SECRET_ACCESS_KEY)")
     base = botocore.session.Session(profile=access.profile)
+    if access.profile and access.profile not in base.available_profiles:
+        raise ConfigError(f"AWS profile {access.profile!r} is not in the shared AWS config files "
+                          f"(profiles: {', '.join(sorted(base.available_profiles)) or 'none'}); check --profile/AWS_PROFILE")
     if access.region:
         base.set_config_variable("region", access.region)
     if access.access_key_id:
@@ -139,6 +169,7 @@ def aws_session(access: AwsAccess | None = None) -> Any:
     role = access.effective_role()
     if role is None:
         return boto3.Session(botocore_session=base)
+    check_role_arn(role, "--role-arn" if role == access.role_arn else f"the role of group {access.group!r}")
 
     assumed = botocore.session.Session(profile=access.profile)
     if access.region:

@@ -38,13 +38,26 @@ READY_PREFIX = "listening on "
 
 def sklearn_container_defaults() -> Any:
     """The scikit-learn container's default hooks, on the inference toolkit's default handler."""
-    from sagemaker_inference import content_types, decoder
+    from sagemaker_inference import content_types, decoder, errors
     from sagemaker_inference.default_inference_handler import DefaultInferenceHandler
+
+    def unsupported(exc: Exception) -> Exception:
+        """The container answers an unsupported content type or accept with HTTP 415 (a client error)."""
+        return errors.GenericInferenceToolkitError(415, str(exc), "Unsupported Media Type")
 
     class SklearnDefaults(DefaultInferenceHandler):
         def default_input_fn(self, input_data, content_type, context=None):
-            array = decoder.decode(input_data, content_type)
+            try:
+                array = decoder.decode(input_data, content_type)
+            except errors.UnsupportedFormatError as exc:
+                raise unsupported(exc) from None
             return array.astype(np.float32) if content_type in content_types.UTF8_TYPES else array
+
+        def default_output_fn(self, prediction, accept, context=None):
+            try:
+                return super().default_output_fn(prediction, accept, context)
+            except errors.UnsupportedFormatError as exc:
+                raise unsupported(exc) from None
 
         def default_predict_fn(self, data, model, context=None):
             return model.predict(data)

@@ -1,6 +1,8 @@
 """Endpoint creation as SageMaker runs it: CreateEndpoint / UpdateEndpoint (which moto has not: see
-`update`) start the model server in the background; DescribeEndpoint and ListEndpoints say Creating (or Updating) until it answers,
-then InService, or Failed with the reason (an unreadable archive, a model_fn that raises)."""
+`update`) start the model server in the background; DescribeEndpoint and ListEndpoints say Creating
+(or Updating) until it answers, then InService, or Failed with the reason (an unreadable archive, a
+model_fn that raises). A serverless endpoint is InService at once: its model server starts on the
+first request (the cold start)."""
 
 from __future__ import annotations
 
@@ -44,7 +46,8 @@ class EndpointStates(Tracked[EndpointState]):
     def _bring_up(self, name: str, clients: Any, state: EndpointState) -> None:
         try:
             target = resolve_endpoint(clients.sagemaker, name)
-            self.hosts.url_for(target.model, clients.s3)
+            if not target.serverless:
+                self.hosts.url_for(target.model, clients.s3)
             state.status = "InService"
         except (EndpointNotFound, ModelStartError) as exc:
             state.status, state.failure_reason = "Failed", str(exc)[:1024] or f"endpoint {name} is gone"

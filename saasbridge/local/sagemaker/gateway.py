@@ -10,7 +10,8 @@ Runtime calls are told apart as the real endpoints tell them apart: `POST
 
 `/_saasbridge/faults` (POST JSON `{"fault": "throttle"|"model_error", "count": N, "endpoint":
 NAME}`, or `{"fault": "access_denied", "count": N, "action": "CreateTrainingJob"}`, DELETE to clear,
-GET to list) injects failures for tests.
+GET to list) injects failures for tests; `GET /_saasbridge/models` lists the archives whose model
+servers run (a serverless endpoint's starts with its first request).
 """
 
 from __future__ import annotations
@@ -198,6 +199,8 @@ class Gateway:
             elif method == "DELETE":
                 self.faults.clear()
             return Reply(200, json.dumps(self.faults.snapshot()).encode(), {"Content-Type": "application/json"})
+        if path.rstrip("/") == ADMIN_PREFIX + "models":
+            return Reply(200, json.dumps(self.hosts.running()).encode(), {"Content-Type": "application/json"})
         if path.rstrip("/") == ADMIN_PREFIX + "health":
             return Reply(200, b'{"ok": true}', {"Content-Type": "application/json"})
         return error_reply(404, "UnknownOperationException", f"unknown stand-in path {path}")

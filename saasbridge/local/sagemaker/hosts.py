@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ class EndpointTarget:
     variant_name: str
     model: ModelSpec
     async_config: dict[str, Any]
+    serverless: dict[str, Any] = field(default_factory=dict)  # the variant's ServerlessConfig
 
 
 def model_spec(sagemaker: Any, model_name: str, extra_env: dict[str, str] | None = None) -> ModelSpec:
@@ -79,7 +80,8 @@ def resolve_endpoint(sagemaker: Any, endpoint_name: str, variant: str | None = N
     if chosen is None:
         raise ModelStartError(f"endpoint {endpoint_name} has no production variant {variant}")
     return EndpointTarget(endpoint_name, chosen.get("VariantName", "AllTraffic"),
-                          model_spec(sagemaker, chosen["ModelName"]), config.get("AsyncInferenceConfig") or {})  # fmt: skip
+                          model_spec(sagemaker, chosen["ModelName"]), config.get("AsyncInferenceConfig") or {},
+                          chosen.get("ServerlessConfig") or {})  # fmt: skip
 
 
 class ModelHosts:
@@ -133,6 +135,11 @@ class ModelHosts:
             return s3.get_object(Bucket=where.bucket, Key=where.key)["Body"].read()
         except (ConfigError, s3.exceptions.ClientError) as exc:
             raise ModelStartError(f"cannot read {url}: {exc}") from None
+
+    def running(self) -> list[str]:
+        """The model archives (ModelDataUrl) whose servers run, sorted."""
+        with self._lock:
+            return sorted({key[0] for key, server in self._servers.items() if server.process.poll() is None})
 
     def stop_all(self) -> None:
         with self._lock:

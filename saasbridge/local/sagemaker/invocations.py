@@ -25,6 +25,7 @@ from saasbridge.local.sagemaker.hosts import (
 from saasbridge.s3url import parse_s3_url
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's request and response limit
+SERVERLESS_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024  # a serverless endpoint's request limit
 STREAM_PART_BYTES = 100  # small, so that clients meet events split across parts
 MODEL_TIMEOUT_SECONDS = 60.0  # the container's response timeout
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -78,11 +79,11 @@ def endpoint_not_found(name: str) -> Reply:
     return validation_error(f"Endpoint {name} of account {ACCOUNT_ID} not found.")
 
 
-def model_error(endpoint: str, variant: str, status: int, text: str) -> Reply:
+def model_error(endpoint: str, status: int, text: str) -> Reply:
     """What the runtime answers when the container does not answer 2xx (HTTP 424 ModelError)."""
     kind = "client" if 400 <= status < 500 else "server"
     log_group = f"/aws/sagemaker/Endpoints/{endpoint}"
-    message = (f"Received {kind} error ({status}) from {variant.lower() if variant else 'primary'} with message "
+    message = (f"Received {kind} error ({status}) from primary with message "
                f"\"{text}\". See https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1"
                f"#logEventViewer:group={log_group} in account {ACCOUNT_ID} for more information.")  # fmt: skip
     return error_reply(424, "ModelError", message, OriginalStatusCode=status, OriginalMessage=text,
@@ -132,11 +133,31 @@ class Clients:
     logs: Any = None  # CloudWatch Logs, where the jobs run here write their logs
 
 
+class Concurrency:
+    """Requests in flight per serverless endpoint, against its MaxConcurrency."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._busy: dict[str, int] = {}
+
+    def take(self, endpoint: str, limit: int) -> bool:
+        with self._lock:
+            if self._busy.get(endpoint, 0) >= limit:
+                return False
+            self._busy[endpoint] = self._busy.get(endpoint, 0) + 1
+            return True
+
+    def release(self, endpoint: str) -> None:
+        with self._lock:
+            self._busy[endpoint] -= 1
+
+
 class Runtime:
     def __init__(self, hosts: ModelHosts, faults: Faults, endpoints: EndpointStates):
         self.hosts = hosts
         self.faults = faults
         self.endpoints = endpoints
+        self.serverless = Concurrency()
         self.http = urllib3.PoolManager(maxsize=16)
 
     # ------------------------------------------------------------ the container call
@@ -168,14 +189,14 @@ class Runtime:
     def _invoke_target(self, clients: Clients, target: EndpointTarget, body: bytes, content_type: str,
                        accept: str, custom_attributes: str | None = None) -> Reply:  # fmt: skip
         if self.faults.take("model_error", target.endpoint_name):
-            return model_error(target.endpoint_name, target.variant_name, 500, "injected model error")
+            return model_error(target.endpoint_name, 500, "injected model error")
         try:
             url = self.hosts.url_for(target.model, clients.s3)
         except ModelStartError as exc:
-            return model_error(target.endpoint_name, target.variant_name, 500, str(exc))
+            return model_error(target.endpoint_name, 500, str(exc))
         status, out, out_type = self.call_model(url, body, content_type, accept, custom_attributes)
         if not 200 <= status < 300:
-            return model_error(target.endpoint_name, target.variant_name, status, out.decode("utf-8", "replace"))
+            return model_error(target.endpoint_name, status, out.decode("utf-8", "replace"))
         return Reply(200, out, {"Content-Type": out_type, "x-Amzn-Invoked-Production-Variant": target.variant_name})
 
     # ------------------------------------------------------------ InvokeEndpoint
@@ -189,8 +210,24 @@ class Runtime:
         target = self._target(clients, endpoint, headers("X-Amzn-SageMaker-Target-Variant"))
         if isinstance(target, Reply):
             return target
-        return self._invoke_target(clients, target, body, headers("Content-Type") or "application/json",
-                                   headers("Accept") or "*/*", headers("X-Amzn-SageMaker-Custom-Attributes"))  # fmt: skip
+        call = lambda: self._invoke_target(clients, target, body, headers("Content-Type") or "application/json",  # noqa: E731
+                                           headers("Accept") or "*/*", headers("X-Amzn-SageMaker-Custom-Attributes"))  # fmt: skip
+        return self._serverless(target, body, call) if target.serverless else call()
+
+    def _serverless(self, target: EndpointTarget, body: bytes, call: Callable[[], Reply]) -> Reply:
+        """A serverless endpoint's limits: 4 MB requests, and MaxConcurrency requests at a time (more
+        are throttled, which clients retry)."""
+        if len(body) > SERVERLESS_MAX_PAYLOAD_BYTES:
+            return validation_error(f"Request payload of {len(body)} bytes exceeds the {SERVERLESS_MAX_PAYLOAD_BYTES} "
+                                    "bytes a serverless endpoint accepts; send smaller batches")  # fmt: skip
+        limit = int(target.serverless.get("MaxConcurrency") or 1)
+        if not self.serverless.take(target.endpoint_name, limit):
+            return error_reply(400, "ThrottlingException", f"Rate exceeded: serverless endpoint "
+                               f"{target.endpoint_name} is at its MaxConcurrency of {limit}")  # fmt: skip
+        try:
+            return call()
+        finally:
+            self.serverless.release(target.endpoint_name)
 
     # ------------------------------------------------------------ InvokeEndpointWithResponseStream
 
@@ -238,7 +275,7 @@ class Runtime:
         job = threading.Thread(
             target=self._run_async,
             args=(clients, target, input_location, output_location, failure_location,
-                  headers("X-Amzn-SageMaker-Content-Type") or "application/json",
+                  headers("X-Amzn-SageMaker-Content-Type"),
                   headers("X-Amzn-SageMaker-Accept") or "*/*", headers("X-Amzn-SageMaker-Custom-Attributes")),
             name=f"async-{endpoint}", daemon=True,
         )  # fmt: skip
@@ -248,13 +285,17 @@ class Runtime:
                       "X-Amzn-SageMaker-FailureLocation": failure_location})  # fmt: skip
 
     def _run_async(self, clients: Clients, target: EndpointTarget, input_location: str, output_location: str,
-                   failure_location: str, content_type: str, accept: str, custom_attributes: str | None) -> None:  # fmt: skip
+                   failure_location: str, content_type: str | None, accept: str, custom_attributes: str | None) -> None:  # fmt: skip
         try:
             source = parse_s3_url(input_location, "InputLocation", need_key=True)
-            body = clients.s3.get_object(Bucket=source.bucket, Key=source.key)["Body"].read()
+            found = clients.s3.get_object(Bucket=source.bucket, Key=source.key)
+            body = found["Body"].read()
         except Exception as exc:  # a missing input object is the request's failure, written where SageMaker writes it
             reply = error_reply(400, "ValidationError", f"cannot read InputLocation {input_location}: {exc}")
         else:
+            # Without a ContentType in the request, the input object's own: the SDK's AsyncPredictor
+            # relies on it (it stores the input with its serializer's type and sends none).
+            content_type = content_type or found.get("ContentType") or "application/json"
             reply = self._invoke_target(clients, target, body, content_type, accept, custom_attributes)
         if reply.status == 200:
             location, payload, kind = output_location, reply.body, reply.headers.get("Content-Type", "application/octet-stream")

@@ -5,6 +5,7 @@ CreateModel (scikit-learn image, `SAGEMAKER_PROGRAM`), CreateEndpointConfig, Cre
     url = upload_model("model/", "s3://models/contacts/model.tar.gz", s3)
     deploy_endpoint("contacts", url, sagemaker)            # real-time
     deploy_endpoint("contacts-async", url, sagemaker, async_output="s3://models/async-out")
+    deploy_endpoint("contacts-serverless", url, sagemaker, serverless={"MemorySizeInMB": 2048, "MaxConcurrency": 2})
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def deploy_endpoint(
     program: str = "train.py",
     environment: dict[str, str] | None = None,
     async_output: str | None = None,
+    serverless: dict[str, int] | None = None,
     instance_type: str = "ml.m5.large",
     role_arn: str = EXECUTION_ROLE,
     timeout: float = 300.0,
@@ -48,8 +50,12 @@ def deploy_endpoint(
     env = {"SAGEMAKER_PROGRAM": program, "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code", **(environment or {})}
     sagemaker.create_model(ModelName=name, ExecutionRoleArn=role_arn,
                            PrimaryContainer={"Image": SKLEARN_IMAGE, "ModelDataUrl": model_data_url, "Environment": env})  # fmt: skip
-    config: dict[str, Any] = {"EndpointConfigName": name, "ProductionVariants": [
-        {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": instance_type}]}  # fmt: skip
+    variant: dict[str, Any] = {"VariantName": "AllTraffic", "ModelName": name}
+    if serverless:  # e.g. {"MemorySizeInMB": 2048, "MaxConcurrency": 5}: no instances
+        variant["ServerlessConfig"] = serverless
+    else:
+        variant.update(InitialInstanceCount=1, InstanceType=instance_type)
+    config: dict[str, Any] = {"EndpointConfigName": name, "ProductionVariants": [variant]}
     if async_output:
         base = async_output.rstrip("/")
         config["AsyncInferenceConfig"] = {"OutputConfig": {"S3OutputPath": base, "S3FailurePath": base + "-failures"}}

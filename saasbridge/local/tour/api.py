@@ -9,9 +9,10 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from saasbridge.catalog import load_catalog
 from saasbridge.errors import ApiError
+from saasbridge.runtime import catalog_path
 
-ENTITIES = ("accounts", "contacts", "deals", "events", "predictions")
 SAMPLE_FIELDS = ("name", "industry", "country", "employees")
 
 
@@ -32,13 +33,13 @@ def get_json(ctx: Any, path: str, params: dict[str, str] | None = None, *, attem
     raise ApiError(f"GET {path} kept failing after {attempts} attempts")
 
 
-def count_rows(ctx: Any, entity: str) -> tuple[int, int]:
-    """(rows, requests): pages through the listing, fetching ids only."""
+def count_rows(ctx: Any, path: str) -> tuple[int, int]:
+    """(rows, requests): pages through the listing at `path`, fetching ids only."""
     rows = requests = 0
     cursor = None
     while True:
         params = {"limit": "1000", "fields": "id", **({"cursor": cursor} if cursor else {})}
-        page = get_json(ctx, f"/v1/{entity}", params)
+        page = get_json(ctx, path, params)
         rows += len(page["data"])
         requests += 1
         cursor = page["next_cursor"]
@@ -52,11 +53,11 @@ def run(ctx: Any) -> None:
     ctx.say(f"Every request carries `Authorization: Bearer {ctx.api_key}`; its OpenAPI is {ctx.api_url}/openapi.json.")
     openapi = get_json(ctx, "/openapi.json")
     counts = []
-    for entity in ENTITIES:
-        rows, requests = count_rows(ctx, entity)
-        filters = [p["name"] for p in openapi["paths"][f"/v1/{entity}"]["get"]["parameters"]
+    for entity in load_catalog(catalog_path()).entities:  # the entities SHOW TABLES lists
+        rows, requests = count_rows(ctx, entity.path)
+        filters = [p["name"] for p in openapi["paths"][entity.path]["get"]["parameters"]
                    if p["name"] not in ("limit", "cursor", "sort", "fields", "ids")]
-        counts.append((entity, f"{rows:,}", requests, ", ".join(filters)))
+        counts.append((entity.name, f"{rows:,}", requests, ", ".join(filters)))
     ctx.table(("entity", "rows", "requests to count", "filters the API applies"), counts, title="Entities")
     page = get_json(ctx, "/v1/accounts", {"limit": "5", "fields": ",".join(SAMPLE_FIELDS), "country": "DE"})
     ctx.table(

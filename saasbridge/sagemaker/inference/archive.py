@@ -10,6 +10,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from saasbridge.errors import ConfigError, aws_error_line
 from saasbridge.s3url import is_s3_url, parse_s3_url
@@ -31,8 +32,9 @@ class ImportedModel:
     kind: str  # "onnx" or "pickle"
 
 
-def fetch(source: str, into: Path) -> Path:
-    """The archive at `source` (a path or s3://bucket/key) as a local file."""
+def fetch(source: str, into: Path, session: Any = None) -> Path:
+    """The archive at `source` (a path or s3://bucket/key, read with `session`, else boto3's default)
+    as a local file."""
     if not is_s3_url(source):
         path = Path(source).expanduser()
         if not path.is_file():
@@ -47,7 +49,7 @@ def fetch(source: str, into: Path) -> Path:
         raise ModelImportError(str(exc)) from None
     target = into / where.name
     try:
-        boto3.client("s3").download_file(where.bucket, where.key, str(target))
+        (session or boto3).client("s3").download_file(where.bucket, where.key, str(target))
     except (ClientError, BotoCoreError) as exc:
         raise ModelImportError(f"cannot download {source}: {aws_error_line(exc)}") from None
     return target
@@ -81,12 +83,14 @@ def choose_model_file(directory: Path, *, trust_pickle: bool, what: str) -> tupl
     return pickles[0], "pickle"
 
 
-def import_model(source: str, into: Path, *, trust_pickle: bool = False, name: str | None = None) -> ImportedModel:
+def import_model(
+    source: str, into: Path, *, trust_pickle: bool = False, name: str | None = None, session: Any = None
+) -> ImportedModel:
     """Fetch, check and unpack `source` into `into/<name>`; replaces an earlier import of `name`."""
     name = name or _name_of(source)
     target = into / name
     with tempfile.TemporaryDirectory(prefix="saasbridge-model-") as tmp:
-        archive = fetch(source, Path(tmp))
+        archive = fetch(source, Path(tmp), session)
         staging = Path(tmp) / "unpacked"
         staging.mkdir()
         unpack(archive, staging)

@@ -10,9 +10,9 @@ from typing import Any
 
 from saasbridge.errors import aws_error_code, aws_error_line
 from saasbridge.s3url import parse_s3_url
-from saasbridge.sagemaker.inference.base import BatchFailed, Scorer
+from saasbridge.sagemaker.inference.base import BatchFailed, Scorer, first_line, log
 from saasbridge.sagemaker.inference.endpoint import EndpointInfo, runtime_client
-from saasbridge.sagemaker.inference.payload import Batch, Prediction
+from saasbridge.sagemaker.inference.payload import JSON, JSON_LINES, Batch, Prediction
 from saasbridge.sagemaker.waiting import poll_until
 
 DEFAULT_TIMEOUT_SECONDS = 900.0
@@ -28,7 +28,7 @@ class AsyncScorer(Scorer):
         sleep: Callable[[float], None] = time.sleep,
     ):  # fmt: skip
         super().__init__()
-        self.endpoint, self.model, self.content_type = info.endpoint, info.model, info.content_type
+        self.endpoint, self.model, self.content_type, self.accept = info.endpoint, info.model, info.content_type, info.accept
         self.concurrency = concurrency
         where = parse_s3_url(s3_uri, "--s3-uri")
         self._bucket, self._prefix = where.bucket, where.prefix
@@ -40,12 +40,13 @@ class AsyncScorer(Scorer):
     def score(self, batch: Batch) -> list[Prediction]:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        key = f"{self._prefix}/async-input/{self._run}/{batch.rows[0]:09d}.csv".lstrip("/")
+        suffix = {JSON: "json", JSON_LINES: "jsonl"}.get(self.content_type, "csv")
+        key = f"{self._prefix}/async-input/{self._run}/{batch.rows[0]:09d}.{suffix}".lstrip("/")
         try:
             self._s3.put_object(Bucket=self._bucket, Key=key, Body=batch.body, ContentType=self.content_type)
             answer = self._runtime.invoke_endpoint_async(
                 EndpointName=self.endpoint, InputLocation=f"s3://{self._bucket}/{key}",
-                ContentType=self.content_type, Accept=self.content_type,
+                ContentType=self.content_type, Accept=self.accept_type,
             )  # fmt: skip
         except ClientError as exc:
             raise BatchFailed(aws_error_line(exc)) from None
@@ -53,7 +54,7 @@ class AsyncScorer(Scorer):
             raise BatchFailed(f"InvokeEndpointAsync failed: {aws_error_line(exc)}") from None
         self.count_retries(answer.get("ResponseMetadata", {}).get("RetryAttempts", 0))
         body = self._wait(answer["OutputLocation"], answer.get("FailureLocation"))
-        return self.parse(body, self.content_type, batch)
+        return self.parse(body, self.accept_type, batch)
 
     def _wait(self, output: str, failure: str | None) -> bytes:
         """The output object's body once it exists; BatchFailed with the failure object's text. An
@@ -69,8 +70,9 @@ class AsyncScorer(Scorer):
         if found is None and failure:
             reason = self._read(failure)
             if reason is not None:
-                text = " ".join(reason.decode(errors="replace").split())[:300]
-                raise BatchFailed(f"the async inference failed: {text}")
+                text = reason.decode(errors="replace")
+                log.warning("async inference failed (%s):\n%s", failure, text)
+                raise BatchFailed(f"the async inference failed: {first_line(_message(text))}")
         return found
 
     def _read(self, uri: str) -> bytes | None:
@@ -83,3 +85,14 @@ class AsyncScorer(Scorer):
             if aws_error_code(exc) in ("NoSuchKey", "404", "NotFound"):
                 return None
             raise BatchFailed(f"cannot read {uri}: {aws_error_line(exc)}") from None
+
+
+def _message(text: str) -> str:
+    """The failure object's message: its `Message`/`OriginalMessage` when it is SageMaker's JSON."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return str(value.get("OriginalMessage") or value.get("Message") or text) if isinstance(value, dict) else text

@@ -3,20 +3,41 @@ row (or one failure reason for the whole batch) out."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from saasbridge.errors import SaasBridgeError
+from saasbridge.errors import SaasBridgeError, aws_error_code, aws_error_line
 from saasbridge.sagemaker.inference.payload import (
     CSV,
     Batch,
+    OutputSpec,
     Prediction,
     PredictionFormatError,
     parse_predictions,
 )
 
 Outcome = list[Prediction] | str  # predictions in row order, or why the batch failed
+log = logging.getLogger("saasbridge.predict")
+
+
+def first_line(text: str, limit: int = 200) -> str:
+    """The first non-empty line of a (model's) error text, at most `limit` characters."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return line[:limit] + ("…" if len(line) > limit else "")
+
+
+def call_failure(exc: BaseException, endpoint: str | None) -> str:
+    """The one-line reason of a failed runtime call; for a model error, the model's own first line
+    (what SageMaker relays of the container's answer), the full text going to the log."""
+    if aws_error_code(exc) != "ModelError":
+        return aws_error_line(exc)
+    response = getattr(exc, "response", {}) or {}
+    original = str(response.get("OriginalMessage") or (response.get("Error") or {}).get("Message") or "")
+    log.warning("model error from endpoint %s (HTTP %s):\n%s", endpoint, response.get("OriginalStatusCode"), original)
+    status = response.get("OriginalStatusCode")
+    return f"ModelError: the model answered{f' HTTP {status}' if status else ''}: {first_line(original)}"
 
 
 class BatchFailed(SaasBridgeError):
@@ -32,7 +53,9 @@ class Scorer:
     model: str = ""
     endpoint: str | None = None
     version: str | None = None  # the model version serving (saasbridge.sagemaker.inference.version)
-    content_type: str = CSV
+    content_type: str = CSV  # the request body's type
+    accept: str | None = None  # the answer's type asked for (None: the same as content_type)
+    output = OutputSpec()  # where the score is in the answer
     max_payload_bytes: int | None = None  # None: the payload module's default
     max_rows: int | None = None  # rows per request the model takes at most (None: --max-rows-per-request)
     concurrency: int = 4
@@ -47,6 +70,9 @@ class Scorer:
     def count_retries(self, n: int) -> None:
         with self._lock:
             self.retries += n
+
+    def check_input(self) -> None:
+        """Raise ConfigError when this scorer cannot take `content_type` input (before any row is read)."""
 
     def score(self, batch: Batch) -> list[Prediction]:
         raise NotImplementedError
@@ -76,9 +102,13 @@ class Scorer:
 
     def parse(self, body: bytes, content_type: str | None, batch: Batch) -> list[Prediction]:
         try:
-            return parse_predictions(body, content_type, len(batch.rows))
+            return parse_predictions(body, content_type or self.accept_type, len(batch.rows), self.output)
         except PredictionFormatError as exc:
             raise BatchFailed(f"unreadable model answer: {exc}") from None
+
+    @property
+    def accept_type(self) -> str:
+        return self.accept or self.content_type
 
     def close(self) -> None:
         """Release what the scorer holds (clients, temporary objects)."""

@@ -19,7 +19,7 @@ from saasbridge.sagemaker.inference.archive import (
     import_model,
 )
 from saasbridge.sagemaker.inference.base import BatchFailed, Scorer
-from saasbridge.sagemaker.inference.payload import JSON_LINES, Batch, Prediction
+from saasbridge.sagemaker.inference.payload import JSON, JSON_LINES, Batch, Prediction
 
 
 def features_matrix(body: bytes, content_type: str) -> Any:
@@ -30,6 +30,8 @@ def features_matrix(body: bytes, content_type: str) -> Any:
     text = body.decode()
     if content_type == JSON_LINES:
         rows = [json.loads(line)["features"] for line in text.splitlines() if line.strip()]
+    elif content_type == JSON:
+        rows = json.loads(text)["instances"]
     else:
         rows = list(csv.reader(io.StringIO(text)))
     try:

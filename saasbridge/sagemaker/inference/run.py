@@ -43,6 +43,8 @@ class PredictOptions:
     checkpoint: str | None = None  # a file recording the rows written, to resume an interrupted run
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     stale_only: bool = False  # score only rows whose prediction is missing or from an older version
+    content_type: str | None = None  # --content-type/--accept as given: over what the model log recorded
+    accept: str | None = None
 
 
 @dataclass
@@ -94,6 +96,15 @@ def prediction_id(entity: str, row_id: str, model: str) -> str:
     return f"{entity[:20]}:h{hashlib.sha256(text.encode()).hexdigest()[:40]}"
 
 
+def check_feature_names(features: list[str]) -> None:
+    """`--features` names at least one column, and no name is empty (`a,,b`)."""
+    if not features:
+        raise ConfigError("--features: name the feature columns, in the order the model was trained on")
+    empty = [str(i + 1) for i, name in enumerate(features) if not name.strip()]
+    if empty:
+        raise ConfigError(f"--features {','.join(features)!r}: name {', '.join(empty)} is empty; remove the extra comma")
+
+
 def prediction_fields(options: PredictOptions) -> list[str]:
     """The fields the target entity needs: the score's, or the foundation task's output field."""
     if options.text is None:
@@ -102,18 +113,20 @@ def prediction_fields(options: PredictOptions) -> list[str]:
 
 
 def predict(options: PredictOptions, scorer: Scorer) -> PredictResult:
-    """Score the rows of `options.entity` with `scorer` and write the predictions. Rows stream from
-    read to score to write (a few batches in flight), so memory stays flat however many there are;
-    with `options.checkpoint`, rows a previous run wrote are skipped."""
-    if options.text is None and not options.features:
-        raise ConfigError("--features: name the feature columns, in the order the model was trained on")
+    """Score the rows of `options.entity` with `scorer` and write the predictions. Everything that
+    can be checked is checked before the first row is read (the scorer's own checks, e.g. the
+    endpoint's, ran when it was built). Rows stream from read to score to write (a few batches in
+    flight), so memory stays flat however many there are; with `options.checkpoint`, rows a
+    previous run wrote are skipped."""
+    if options.text is None:
+        check_feature_names(options.features)
     started = time.monotonic()
     reader = options.connection.open()
     writer = _Writer(copy.copy(reader), options.into)  # write calls carry the target's entity definition
     source.check_target(writer.session, options.into, prediction_fields(options))
     versioned = bool(scorer.version) and version.VERSION_FIELD in source.entity_fields(writer.session, options.into)[0]
+    id_column = _check_input(reader, options, scorer)
     up_to_date = _up_to_date(writer.session, options, scorer, versioned) if options.stale_only else frozenset()
-    id_column = _id_column(reader, options)
     result = PredictResult(options.entity, options.into, scorer.mode, scorer.model, scorer.endpoint)
     ledger = Ledger(options.checkpoint, _run_key(options, scorer))
     predicted_at = format_instant(options.clock())
@@ -154,8 +167,10 @@ def _up_to_date(session: Any, options: PredictOptions, scorer: Scorer, versioned
                                              scorer.endpoint or "", current))  # fmt: skip
 
 
-def _id_column(reader: Any, options: PredictOptions) -> str:
-    """The row id column, once the id and input columns are known fields of the entity."""
+def _check_input(reader: Any, options: PredictOptions, scorer: Scorer) -> str:
+    """Before any row: the id and input columns exist, the features' types fit the model's input,
+    their number matches the input schema the model log recorded, and the scorer takes this input.
+    Returns the id column."""
     fields, pk = source.entity_fields(reader, options.entity)
     id_column = options.id_column or pk
     if not id_column:
@@ -163,7 +178,31 @@ def _id_column(reader: Any, options: PredictOptions) -> str:
     unknown = [c for c in [id_column, *_input_columns(options)] if c not in fields]
     if unknown:
         raise ConfigError(f"{', '.join(unknown)}: not fields of {options.entity} (fields: {', '.join(fields)})")
+    if options.text is None:
+        record = source.model_record(reader, scorer.model)
+        _recorded_types(scorer, record, options)
+        payload.check_features(fields, options.features, scorer.content_type)
+        recorded = source.input_width(record.get("input_schema"))
+        if recorded is not None and recorded != len(options.features):
+            raise ConfigError(
+                f"--features names {len(options.features)} columns; model {scorer.model}'s input schema in the "
+                f"model log has {recorded}: name the columns it was trained on, in order"
+            )
+    scorer.check_input()
     return id_column
+
+
+def _recorded_types(scorer: Scorer, record: dict, options: PredictOptions) -> None:
+    """The content types the model log recorded for the model (`input_content_type`,
+    `output_content_type`) take the place of the model package's, unless given as options."""
+    recorded = payload.canonical_type(record.get("input_content_type")) if not options.content_type else ""
+    if recorded:
+        if recorded not in payload.CONTENT_TYPES:
+            raise ConfigError(f"model {scorer.model} takes {recorded} (its input_content_type in the model log); "
+                              f"saasbridge sends {', '.join(payload.CONTENT_TYPES)}")  # fmt: skip
+        scorer.content_type = recorded
+    if not options.accept and record.get("output_content_type"):
+        scorer.accept = payload.canonical_type(record["output_content_type"])
 
 
 def _input_columns(options: PredictOptions) -> list[str]:
@@ -200,7 +239,7 @@ def _encoded_rows(
             if options.text is not None:
                 line = options.text.encode(row)
             else:
-                line = payload.encode_row(row, options.features, scorer.content_type)
+                line = payload.encode_features(row, options.features, scorer.content_type)
         except ConfigError as exc:
             result.fail(str(exc), [str(rid)])
             continue
@@ -221,7 +260,7 @@ def _input_batches(
 
     max_bytes = scorer.max_payload_bytes or payload.MAX_PAYLOAD_BYTES
     max_rows = min(options.max_rows_per_request, scorer.max_rows or options.max_rows_per_request)
-    for item in payload.batches(lines(), max_bytes=max_bytes, max_rows=max_rows):
+    for item in payload.batches(lines(), max_bytes=max_bytes, max_rows=max_rows, content_type=scorer.content_type):
         if isinstance(item, Batch):
             item.ids = [ids.pop(i) for i in item.rows]
             yield item

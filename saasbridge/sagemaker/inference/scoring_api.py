@@ -32,7 +32,7 @@ class ScoringApiScorer(Scorer):
         self._http = urllib3.PoolManager(maxsize=max(1, concurrency), retries=retry, timeout=70.0)
 
     def _headers(self, body: bytes) -> dict[str, str]:
-        headers = {"Content-Type": self.content_type, "Accept": self.content_type}
+        headers = {"Content-Type": self.content_type, "Accept": self.accept_type}
         if self._api_key:
             return {**headers, "x-api-key": self._api_key}
         from botocore.auth import SigV4Auth

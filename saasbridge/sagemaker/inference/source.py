@@ -64,3 +64,34 @@ def upsert(session: AppFlowSession, entity: str, records: list[dict]) -> list[st
         entity, "UPSERT", records, id_field_names=["id"], batch_size=WRITE_BATCH, stop_on_call_failure=False
     )
     return [None if o.error is None else f"write failed: {o.error}" for o in outcomes]
+
+
+MODEL_LOG_FIELDS = ("input_schema", "input_content_type", "output_content_type")
+
+
+def model_record(session: AppFlowSession, model: str) -> dict:
+    """What the model log recorded for `model` (those of MODEL_LOG_FIELDS its catalog has); {} when
+    the catalog has no model log or no record of it."""
+    from saasbridge.errors import SaasBridgeError
+
+    try:
+        fields, _ = entity_fields(session, "models")
+        columns = ["name", *(f for f in MODEL_LOG_FIELDS if f in fields)]
+        rows = list(read_rows(session, "models", columns, f"name = '{model.replace(chr(39), '')}'"))
+    except SaasBridgeError:  # no `models` entity in this catalog
+        return {}
+    return next((r for r in rows if r.get("name") == model), {})
+
+
+def input_width(schema: str | None) -> int | None:
+    """How many input columns an `input_schema` names (`name:type,…`, or a JSON list/object)."""
+    import json
+
+    text = (schema or "").strip()
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return len([part for part in text.split(",") if part.strip()])
+    return len(value) if isinstance(value, (list, dict)) else None

@@ -46,10 +46,13 @@ class TransformScorer(Scorer):
         self._sm, self._s3 = session.client("sagemaker"), session.client("s3")
         self._poll, self._timeout = poll_seconds, timeout_seconds
 
+    def check_input(self) -> None:
+        if self.content_type != CSV:
+            raise ConfigError(f"--mode batch joins row ids to CSV lines; model {self.model} takes {self.content_type}: "
+                              "score it with --mode realtime or async")  # fmt: skip
+
     def score_all(self, batches: Iterable[Batch]) -> Iterator[tuple[Batch, Outcome]]:
         batches = list(batches)
-        if self.content_type != CSV:
-            raise ConfigError("batch mode joins ids to CSV lines; this model takes another content type")
         keys = self._upload(batches)
         failure = self._run_job()
         if failure:

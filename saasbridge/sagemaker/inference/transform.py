@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import itertools
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -79,25 +78,15 @@ class TransformScorer(Scorer):
             rows.close()
 
     def _upload(self, batches: Iterable[Batch], rows: RowMap) -> int:
-        """Write `id,features…` lines to `part-NNNNN.csv` objects of at most `rows_per_object` rows
-        and OBJECT_BYTES bytes, recording in `rows` which object holds which row; the objects written."""
-        parts: list[bytes] = []
-        placed: list[tuple[int, str]] = []
-        size = written = 0
-        for batch in itertools.chain(batches, [None]):
-            if batch is not None:
-                lines = batch.body.decode().splitlines(keepends=True)
-                for number, rid, line in zip(batch.rows, batch.ids, lines, strict=True):
-                    parts.append(_id_cell(rid) + line.encode())
-                    placed.append((number, rid))
-                    size += len(parts[-1])
-            if parts and (batch is None or len(placed) >= self._rows_per_object or size >= OBJECT_BYTES):
-                key = f"{self._input}/{_part_name(written)}"
-                self._s3.put_object(Bucket=self._bucket, Key=key, Body=b"".join(parts), ContentType=CSV)
-                rows.add(written, placed)
-                written += 1
-                parts, placed, size = [], [], 0
-        return written
+        """Write `id,features…` lines to `part-NNNNN.csv` objects as they come, recording in `rows`
+        which object holds which row; the number of objects written."""
+        count = 0
+        for count, lines in enumerate(_objects(_id_lines(batches), self._rows_per_object), start=1):
+            key = f"{self._input}/{_part_name(count - 1)}"
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=b"".join(line for _, _, line in lines),
+                                ContentType=CSV)  # fmt: skip
+            rows.add(count - 1, ((number, rid) for number, rid, _ in lines))
+        return count
 
     def _run_job(self) -> str | None:
         """Create the job and wait for it; None when it completed, else the reason."""
@@ -165,16 +154,37 @@ def _prediction(cells: list[str]) -> Prediction | str:
         return str(exc)
 
 
+def _id_lines(batches: Iterable[Batch]) -> Iterator[tuple[int, str, bytes]]:
+    """(row number, id, `id,features…` line) for each row of the batches."""
+    for batch in batches:
+        for number, rid, line in zip(batch.rows, batch.ids, batch.body.splitlines(keepends=True), strict=True):
+            yield number, rid, _id_cell(rid) + line
+
+
+def _objects(lines: Iterable[tuple[int, str, bytes]], max_rows: int) -> Iterator[list[tuple[int, str, bytes]]]:
+    """The lines grouped into input objects of at most `max_rows` rows and about OBJECT_BYTES."""
+    chunk: list[tuple[int, str, bytes]] = []
+    size = 0
+    for item in lines:
+        chunk.append(item)
+        size += len(item[2])
+        if len(chunk) >= max_rows or size >= OBJECT_BYTES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
 def _chunks(outcomes: Iterable[tuple[int, str, Prediction | str]]) -> Iterator[tuple[Batch, Outcome]]:
     """Row outcomes grouped OUTCOME_ROWS at a time, each group split by outcome: the rows with a
     prediction, then the rows per failure reason."""
     chunk: list[tuple[int, str, Prediction | str]] = []
-    for item in itertools.chain(outcomes, [None]):
-        if item is not None:
-            chunk.append(item)
-        if chunk and (item is None or len(chunk) >= OUTCOME_ROWS):
+    for item in outcomes:
+        chunk.append(item)
+        if len(chunk) >= OUTCOME_ROWS:
             yield from _split(chunk)
             chunk = []
+    yield from _split(chunk)
 
 
 def _split(chunk: list[tuple[int, str, Prediction | str]]) -> Iterator[tuple[Batch, Outcome]]:

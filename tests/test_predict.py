@@ -397,3 +397,55 @@ def test_batch_transform_streams_objects_and_an_interrupted_run_resumes_without_
     assert (result.read, result.resumed, result.predicted, result.written, result.failed) == \
         (n, len(done), n - len(done), n - len(done), 0)  # fmt: skip
     assert_exactly(larger_api, "churn-resume", expected, atol=0, endpoint="churn-rt")
+
+
+def test_batch_transform_uploads_input_objects_while_rows_are_still_being_read(api, deployed, standin_env):
+    """The transform scorer writes each input object as soon as it is full, not after the last row
+    (at most one object's rows held); its outcomes are the model's own scores for every row once."""
+    import boto3
+
+    from saasbridge.sagemaker.inference import TransformScorer
+    from saasbridge.sagemaker.inference.payload import Batch
+
+    s3 = boto3.client("s3")
+    expected = expected_scores(api, deployed, where=lambda r: True)
+    accounts = dump_records(api.db_path, "acme", "accounts")
+    scorer = TransformScorer(boto3.Session(), "churn-batch", "s3://predict-test/streaming", poll_seconds=0.1,
+                             rows_per_object=25)  # fmt: skip
+    uploaded_before: list[int] = []  # input objects in S3 when each batch was handed over
+
+    def batches():
+        for start in range(0, len(accounts), 10):
+            rows = accounts[start:start + 10]
+            listed = s3.list_objects_v2(Bucket="predict-test", Prefix=f"streaming/{scorer.job_name}/input/")
+            uploaded_before.append(listed.get("KeyCount", 0))
+            body = "".join(",".join("" if r[f] is None else str(r[f]) for f in FEATURES) + "\n" for r in rows)
+            yield Batch(list(range(start, start + len(rows))), body.encode(), [r["id"] for r in rows])
+
+    scores: dict[str, float] = {}
+    for batch, outcome in scorer.score_all(batches()):
+        assert not isinstance(outcome, str), outcome
+        for rid, prediction in zip(batch.ids, outcome, strict=True):
+            assert rid not in scores
+            scores[rid] = prediction.score
+    assert uploaded_before == [start // 25 for start in range(0, len(accounts), 10)]
+    assert scores == expected
+
+
+def test_a_failed_transform_job_fails_every_row_once_with_its_reason(api, deployed, standin_env):
+    """Rows the model cannot take (one feature where it was trained on two) fail the job; each row
+    of each input object is reported failed once, with the job's reason, none predicted."""
+    import boto3
+
+    from saasbridge.sagemaker.inference import TransformScorer
+    from saasbridge.sagemaker.inference.payload import Batch
+
+    ids = [f"row-{i}" for i in range(30)]
+    scorer = TransformScorer(boto3.Session(), "churn-batch", "s3://predict-test/failing", poll_seconds=0.1,
+                             rows_per_object=10)  # fmt: skip
+    body = b"".join(f"{i}\n".encode() for i in range(30))
+    failed: list[str] = []
+    for batch, outcome in scorer.score_all([Batch(list(range(30)), body, ids)]):
+        assert isinstance(outcome, str) and outcome.startswith("transform job failed: "), outcome
+        failed.extend(batch.ids)
+    assert sorted(failed) == sorted(ids)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -178,13 +179,9 @@ def _objects(lines: Iterable[tuple[int, str, bytes]], max_rows: int) -> Iterator
 def _chunks(outcomes: Iterable[tuple[int, str, Prediction | str]]) -> Iterator[tuple[Batch, Outcome]]:
     """Row outcomes grouped OUTCOME_ROWS at a time, each group split by outcome: the rows with a
     prediction, then the rows per failure reason."""
-    chunk: list[tuple[int, str, Prediction | str]] = []
-    for item in outcomes:
-        chunk.append(item)
-        if len(chunk) >= OUTCOME_ROWS:
-            yield from _split(chunk)
-            chunk = []
-    yield from _split(chunk)
+    items = iter(outcomes)
+    while chunk := list(itertools.islice(items, OUTCOME_ROWS)):
+        yield from _split(chunk)
 
 
 def _split(chunk: list[tuple[int, str, Prediction | str]]) -> Iterator[tuple[Batch, Outcome]]:

@@ -1,7 +1,8 @@
 """Predict: predictions per second and SaaS requests per 1,000 predictions, real-time and batch
 transform, against the SageMaker stand-in and the reference API (its rate limit as shipped, its own
 request log counting the requests); and the peak RSS of a run streaming 10k and 1M rows (a fresh
-child process each, scoring in process so that the figure is the pipeline's: read → score → write).
+child process each: scoring in process, so that the figure is the pipeline's, read → score → write;
+and with a batch transform job on the stand-in, whose input objects, row map and outputs stream).
 
 The model is the stand-in's hashing text embedder (saasbridge.local.sagemaker.text_model): real-time
 as `--task embedding` of each contact's email, batch transform on its CSV contract over lead_score
@@ -101,9 +102,16 @@ def throughput_rows(quick: bool) -> list[dict]:
 # ---------------------------------------------------------------- memory: a child process per size
 
 
-def memory_child(api_url: str) -> dict:
-    """Run predict over every event with an in-process scorer; this process's peak RSS."""
-    from saasbridge.sagemaker.inference import Connection, PredictOptions, Scorer, predict
+MEMORY_MODES = ("in-process scorer", "batch transform")
+MEMORY_BUCKET, MEMORY_MODEL = "bench-memory", "embedder"
+
+
+def memory_child(api_url: str, mode: str) -> dict:
+    """Run predict over every event, scoring in process or with a transform job on the stand-in;
+    this process's peak RSS."""
+    import boto3
+
+    from saasbridge.sagemaker.inference import Connection, PredictOptions, Scorer, TransformScorer, predict
     from saasbridge.sagemaker.inference.payload import Prediction
 
     class LineLength(Scorer):
@@ -112,38 +120,58 @@ def memory_child(api_url: str) -> dict:
         def score(self, batch):
             return [Prediction(float(len(line))) for line in batch.body.splitlines()]
 
+    scorer = LineLength() if mode == MEMORY_MODES[0] else \
+        TransformScorer(boto3.Session(), MEMORY_MODEL, f"s3://{MEMORY_BUCKET}/transform", poll_seconds=0.5)  # fmt: skip
     with Stopwatch() as watch:
         result = predict(PredictOptions(entity="events", features=["duration_ms"], connection=Connection(api_url=api_url),
-                                        progress=False), LineLength())  # fmt: skip
+                                        progress=False), scorer)  # fmt: skip
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"rows": result.read, "written": result.written, "seconds": watch.seconds, "peak_rss_mb": round(rss_mb, 1)}
 
 
-def memory_rows(quick: bool) -> list[dict]:
-    from saasbridge.local.processes import start_moto_server, start_reference_api
+def memory_rows(quick: bool, sizes: tuple[int, ...] | None = None) -> list[dict]:
+    """Peak RSS per scoring mode at two sizes (the second ≤ 1.5× the first: memory is flat)."""
+    import boto3
 
-    sizes = (10_000, 100_000) if quick else (10_000, 1_000_000)
-    found = {}
-    with start_moto_server() as moto:
+    from saasbridge.local.processes import start_moto_server, start_reference_api
+    from saasbridge.local.sagemaker import text_model
+    from saasbridge.local.sagemaker.sdk_deploy import deploy_endpoint, upload_model
+    from saasbridge.local.sagemaker.standin import start_sagemaker_standin
+
+    sizes = sizes or ((10_000, 100_000) if quick else (10_000, 1_000_000))
+    found: dict[tuple[str, int], dict] = {}
+    with workdir("predict-memory") as tmp, start_moto_server() as moto, start_sagemaker_standin(moto.url) as standin:
+        clients = {"endpoint_url": standin.url, "region_name": "us-east-1", "aws_access_key_id": "testing",
+                   "aws_secret_access_key": "testing"}  # fmt: skip
+        s3 = boto3.client("s3", **clients)
+        s3.create_bucket(Bucket=MEMORY_BUCKET)
+        model_dir = text_model.write_model_dir(Path(tmp) / "model", "embedding")
+        deploy_endpoint(MEMORY_MODEL, upload_model(model_dir, f"s3://{MEMORY_BUCKET}/model.tar.gz", s3),
+                        boto3.client("sagemaker", **clients), program="inference.py")  # fmt: skip
         for rows in sizes:
             with start_reference_api(scale=rows / 100_000, rate_limit=0) as api:
-                env = {**os.environ, "SAASBRIDGE_API_KEY": API_KEY, "AWS_ENDPOINT_URL": moto.url,
+                env = {**os.environ, "SAASBRIDGE_API_KEY": API_KEY, "AWS_ENDPOINT_URL": standin.url,
                        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1", "SAASBRIDGE_API_URL": api.url,
                        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
-                done = subprocess.run([sys.executable, "-m", "bench.predict", "--child-memory", api.url], env=env,
-                                      capture_output=True, text=True, timeout=7200, cwd=REPO)  # fmt: skip
-                if done.returncode:
-                    raise RuntimeError(f"memory child failed: {done.stderr.strip()[-500:]}")
-                found[rows] = json.loads(done.stdout.strip().splitlines()[-1])
-    small, large = (found[s] for s in sizes)
-    return [figure(f"predict, peak RSS streaming {found[s]['rows']:,} rows (in-process scorer)", found[s]["peak_rss_mb"],
-                   "MB", bound=small["peak_rss_mb"] if s != sizes[0] else None, bound_label=f"{sizes[0]:,} rows",
-                   ratio=found[s]["peak_rss_mb"] / small["peak_rss_mb"] if s != sizes[0] else None,
-                   target="≤ 1.5× the 10k figure" if s != sizes[0] else "(baseline)",
-                   passed=large["peak_rss_mb"] <= 1.5 * small["peak_rss_mb"] if s != sizes[0] else None,
-                   rows_per_s=round(found[s]["rows"] / found[s]["seconds"]), **found[s])
-            for s in sizes]  # fmt: skip
+                for mode in MEMORY_MODES:
+                    done = subprocess.run([sys.executable, "-m", "bench.predict", "--child-memory", api.url, mode],
+                                          env=env, capture_output=True, text=True, timeout=7200, cwd=REPO)  # fmt: skip
+                    if done.returncode:
+                        raise RuntimeError(f"memory child ({mode}) failed: {done.stderr.strip()[-500:]}")
+                    found[mode, rows] = json.loads(done.stdout.strip().splitlines()[-1])
+    return [_memory_figure(mode, found[mode, s], found[mode, sizes[0]] if s != sizes[0] else None, sizes[0])
+            for mode in MEMORY_MODES for s in sizes]
+
+
+def _memory_figure(mode: str, run: dict, baseline: dict | None, baseline_rows: int) -> dict:
+    """One peak-RSS row; against the smaller size's figure when `baseline` is given."""
+    ratio = run["peak_rss_mb"] / baseline["peak_rss_mb"] if baseline else None
+    return figure(f"predict, peak RSS streaming {run['rows']:,} rows ({mode})", run["peak_rss_mb"], "MB",
+                  bound=baseline["peak_rss_mb"] if baseline else None, bound_label=f"{baseline_rows:,} rows",
+                  ratio=ratio, target="≤ 1.5× the 10k figure" if baseline else "(baseline)",
+                  passed=ratio <= 1.5 if ratio is not None else None,
+                  rows_per_s=round(run["rows"] / run["seconds"]), **run)  # fmt: skip
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -151,7 +179,7 @@ def run(quick: bool = False) -> list[dict]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--child-memory":
-        print(json.dumps(memory_child(sys.argv[2])))
+    if len(sys.argv) == 4 and sys.argv[1] == "--child-memory":
+        print(json.dumps(memory_child(sys.argv[2], sys.argv[3])))
     else:
         run_from_command_line(run, __doc__, quick_help="1,000 predictions; 10k and 100k rows for memory")

@@ -327,3 +327,125 @@ def test_async_failure_object_fails_only_its_batch(api, deployed, standin_env, c
     got = written(api, "churn-async-fault")
     assert len({p["entity_id"] for p in got}) == len(got) == n - size
     assert all(p["score"] == expected[p["entity_id"]] for p in got)
+
+
+@pytest.fixture
+def larger_api(env, monkeypatch):
+    """A reference API with more accounts than WRITE_BATCH several times over, for `predict` to use."""
+    from saasbridge.local.processes import start_reference_api
+
+    with start_reference_api(scale=0.3, seed=16, rate_limit=5000) as server:
+        monkeypatch.setenv("SAASBRIDGE_API_URL", server.url)
+        yield server
+
+
+def test_batch_transform_streams_objects_and_an_interrupted_run_resumes_without_rescoring(larger_api, deployed,
+                                                                                         standin_env, tmp_path):  # fmt: skip
+    """Rows go to S3 in objects of at most `rows_per_object` rows; a run stopped while writing
+    predictions resumes from its checkpoint: the second transform job is given only the rows the
+    first did not write, and every row ends up written once with the model's own score."""
+    import boto3
+
+    from saasbridge.local.sagemaker.sdk_deploy import EXECUTION_ROLE
+    from saasbridge.sagemaker.inference import Connection, PredictOptions, TransformScorer, predict
+    from saasbridge.sagemaker.inference.source import WRITE_BATCH
+    from tests.helpers import written as written_by_id
+
+    sm, s3 = boto3.client("sagemaker"), boto3.client("s3")
+    container = sm.describe_model(ModelName="churn-rt")["PrimaryContainer"]
+    sm.create_model(ModelName="churn-resume", PrimaryContainer=container, ExecutionRoleArn=EXECUTION_ROLE)
+    expected = expected_scores(larger_api, deployed, where=lambda r: True)  # every account
+    n, per_object = len(expected), 150
+    assert n > 2 * WRITE_BATCH  # so that the first run writes some rows and not all
+
+    class Interrupted(TransformScorer):
+        """Stops the run (KeyboardInterrupt) once it has handed on `stop_after` rows' outcomes."""
+
+        def score_all(self, batches):
+            handed = 0
+            for batch, outcome in super().score_all(batches):
+                if handed >= n - per_object:
+                    raise KeyboardInterrupt
+                handed += len(batch.ids)
+                yield batch, outcome
+
+    def scorer(kind):
+        return kind(boto3.Session(), "churn-resume", "s3://predict-test/resume", endpoint="churn-rt", poll_seconds=0.1,
+                    rows_per_object=per_object)  # fmt: skip
+
+    def job_input(job: TransformScorer) -> list[list[str]]:
+        """The row ids of each input object of `job`, in object order."""
+        prefix = f"resume/{job.job_name}/input/"
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="predict-test", Prefix=prefix)["Contents"])
+        return [[line.split(",")[0] for line in s3.get_object(Bucket="predict-test", Key=k)["Body"].read().decode()
+                 .splitlines()] for k in keys]  # fmt: skip
+
+    options = PredictOptions(entity="accounts", features=FEATURES, checkpoint=str(tmp_path / "run.ckpt"),
+                             connection=Connection(), progress=False)  # fmt: skip
+    first = scorer(Interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        predict(options, first)
+    objects = job_input(first)
+    assert [len(o) for o in objects[:-1]] == [per_object] * (len(objects) - 1) and 0 < len(objects[-1]) <= per_object
+    assert sorted(sum(objects, [])) == sorted(expected)
+    done = set(written_by_id(larger_api, "churn-resume"))
+    assert 0 < len(done) < n
+
+    second = scorer(TransformScorer)
+    result = predict(options, second)
+    assert sorted(sum(job_input(second), [])) == sorted(set(expected) - done), "a written row was scored again"
+    assert (result.read, result.resumed, result.predicted, result.written, result.failed) == \
+        (n, len(done), n - len(done), n - len(done), 0)  # fmt: skip
+    assert_exactly(larger_api, "churn-resume", expected, atol=0, endpoint="churn-rt")
+
+
+def test_batch_transform_uploads_input_objects_while_rows_are_still_being_read(api, deployed, standin_env):
+    """The transform scorer writes each input object as soon as it is full, not after the last row
+    (at most one object's rows held); its outcomes are the model's own scores for every row once."""
+    import boto3
+
+    from saasbridge.sagemaker.inference import TransformScorer
+    from saasbridge.sagemaker.inference.payload import Batch
+
+    s3 = boto3.client("s3")
+    expected = expected_scores(api, deployed, where=lambda r: True)
+    accounts = dump_records(api.db_path, "acme", "accounts")
+    scorer = TransformScorer(boto3.Session(), "churn-batch", "s3://predict-test/streaming", poll_seconds=0.1,
+                             rows_per_object=25)  # fmt: skip
+    uploaded_before: list[int] = []  # input objects in S3 when each batch was handed over
+
+    def batches():
+        for start in range(0, len(accounts), 10):
+            rows = accounts[start:start + 10]
+            listed = s3.list_objects_v2(Bucket="predict-test", Prefix=f"streaming/{scorer.job_name}/input/")
+            uploaded_before.append(listed.get("KeyCount", 0))
+            body = "".join(",".join("" if r[f] is None else str(r[f]) for f in FEATURES) + "\n" for r in rows)
+            yield Batch(list(range(start, start + len(rows))), body.encode(), [r["id"] for r in rows])
+
+    scores: dict[str, float] = {}
+    for batch, outcome in scorer.score_all(batches()):
+        assert not isinstance(outcome, str), outcome
+        for rid, prediction in zip(batch.ids, outcome, strict=True):
+            assert rid not in scores
+            scores[rid] = prediction.score
+    assert uploaded_before == [start // 25 for start in range(0, len(accounts), 10)]
+    assert scores == expected
+
+
+def test_a_failed_transform_job_fails_every_row_once_with_its_reason(api, deployed, standin_env):
+    """Rows the model cannot take (one feature where it was trained on two) fail the job; each row
+    of each input object is reported failed once, with the job's reason, none predicted."""
+    import boto3
+
+    from saasbridge.sagemaker.inference import TransformScorer
+    from saasbridge.sagemaker.inference.payload import Batch
+
+    ids = [f"row-{i}" for i in range(30)]
+    scorer = TransformScorer(boto3.Session(), "churn-batch", "s3://predict-test/failing", poll_seconds=0.1,
+                             rows_per_object=10)  # fmt: skip
+    body = b"".join(f"{i}\n".encode() for i in range(30))
+    failed: list[str] = []
+    for batch, outcome in scorer.score_all([Batch(list(range(30)), body, ids)]):
+        assert isinstance(outcome, str) and outcome.startswith("transform job failed: "), outcome
+        failed.extend(batch.ids)
+    assert sorted(failed) == sorted(ids)

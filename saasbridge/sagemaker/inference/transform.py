@@ -1,11 +1,15 @@
 """Batch transform: the rows go to S3 as CSV lines `id,features…`, one CreateTransformJob scores
 them all (lines split, the id dropped from the model input by InputFilter and joined back to the
-output with JoinSource=Input), the run waits for the job, then reads the `.out` objects."""
+output with JoinSource=Input), the run waits for the job, then reads the `.out` objects. Rows
+stream: input objects are written as rows are read, outputs are parsed line by line as they are
+read, and which object holds which row is kept on disk (`RowMap`), so memory stays flat."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import itertools
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -20,9 +24,13 @@ from saasbridge.sagemaker.inference.payload import (
     PredictionFormatError,
     parse_predictions,
 )
+from saasbridge.sagemaker.inference.rowmap import RowMap
 from saasbridge.sagemaker.waiting import TRANSFORM_JOB, wait_for
 
-ROWS_PER_OBJECT = 100_000
+ROWS_PER_OBJECT = 100_000  # rows per input object, at most
+OBJECT_BYTES = 16 * 1024 * 1024  # and bytes per input object (the one held in memory while uploading)
+READ_BYTES = 1024 * 1024  # bytes per read of an output object
+OUTCOME_ROWS = 1000  # rows per outcome handed to the run while reading outputs
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 DEFAULT_TIMEOUT_SECONDS = 3600.0
 
@@ -33,7 +41,7 @@ class TransformScorer(Scorer):
     def __init__(
         self, session: Any, model: str, s3_uri: str, *, endpoint: str | None = None,
         instance_type: str = DEFAULT_INSTANCE_TYPE, instance_count: int = 1, poll_seconds: float = 2.0,
-        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, rows_per_object: int = ROWS_PER_OBJECT,
     ):  # fmt: skip
         super().__init__()
         self.model, self.endpoint = model, endpoint
@@ -45,6 +53,7 @@ class TransformScorer(Scorer):
         self._instance = (instance_type, instance_count)
         self._sm, self._s3 = session.client("sagemaker"), session.client("s3")
         self._poll, self._timeout = poll_seconds, timeout_seconds
+        self._rows_per_object = rows_per_object
 
     def check_input(self) -> None:
         if self.content_type != CSV:
@@ -52,33 +61,33 @@ class TransformScorer(Scorer):
                               "score it with --mode realtime or async")  # fmt: skip
 
     def score_all(self, batches: Iterable[Batch]) -> Iterator[tuple[Batch, Outcome]]:
-        batches = list(batches)
-        keys = self._upload(batches)
-        failure = self._run_job()
-        if failure:
-            for batch in batches:
-                yield batch, failure
-            return
-        found = self._read_output(keys)
-        for batch in batches:
-            yield from _outcomes(batch, found)
+        """Upload the rows as they come, run one job over them, then the outcomes output object by
+        output object, OUTCOME_ROWS rows at a time (memory: one input object's bytes while uploading,
+        one chunk of outcomes while reading; which row is where lives in a `RowMap` on disk)."""
+        rows = RowMap()
+        try:
+            parts = self._upload(batches, rows)
+            if not parts:
+                return
+            failure = self._run_job()
+            for part in range(parts):
+                if failure:
+                    yield from _chunks(((n, rid, failure) for n, rid in rows.waiting(part)))
+                else:
+                    yield from _chunks(self._read_output(part, rows))
+        finally:
+            rows.close()
 
-    def _upload(self, batches: list[Batch]) -> list[tuple[str, list[str]]]:
-        """Write `id,features…` lines, ROWS_PER_OBJECT per object; returns (key, ids) per object."""
-        objects: list[tuple[str, list[str]]] = []
-        parts: list[bytes] = []
-        ids: list[str] = []
-        for batch in [*batches, None]:
-            if batch is not None:
-                lines = batch.body.decode().splitlines(keepends=True)
-                parts.extend(_id_cell(rid) + line.encode() for rid, line in zip(batch.ids, lines, strict=True))
-                ids.extend(batch.ids)
-            if parts and (batch is None or len(ids) >= ROWS_PER_OBJECT):
-                key = f"{self._input}/part-{len(objects):05d}.csv"
-                self._s3.put_object(Bucket=self._bucket, Key=key, Body=b"".join(parts), ContentType=CSV)
-                objects.append((key, ids))
-                parts, ids = [], []
-        return objects
+    def _upload(self, batches: Iterable[Batch], rows: RowMap) -> int:
+        """Write `id,features…` lines to `part-NNNNN.csv` objects as they come, recording in `rows`
+        which object holds which row; the number of objects written."""
+        count = 0
+        for count, lines in enumerate(_objects(_id_lines(batches), self._rows_per_object), start=1):
+            key = f"{self._input}/{_part_name(count - 1)}"
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=b"".join(line for _, _, line in lines),
+                                ContentType=CSV)  # fmt: skip
+            rows.add(count - 1, ((number, rid) for number, rid, _ in lines))
+        return count
 
     def _run_job(self) -> str | None:
         """Create the job and wait for it; None when it completed, else the reason."""
@@ -111,51 +120,80 @@ class TransformScorer(Scorer):
             return f"transform job {waited.status.lower()}: {reason}"
         return None
 
-    def _read_output(self, objects: list[tuple[str, list[str]]]) -> dict[str, Prediction | str]:
-        """id → prediction (or why its output line is unusable), from every `<input>.out`."""
-        from botocore.exceptions import ClientError
+    def _read_output(self, part: int, rows: RowMap) -> Iterator[tuple[int, str, Prediction | str]]:
+        """(row number, id, prediction or why there is none) for each row of input object `part`,
+        read line by line from its `.out` object; then the rows it has no line for."""
+        from botocore.exceptions import BotoCoreError, ClientError
 
-        found: dict[str, Prediction | str] = {}
-        for key, ids in objects:
-            out_key = f"{self._output}/{key.rsplit('/', 1)[1]}.out"
-            try:
-                text = self._s3.get_object(Bucket=self._bucket, Key=out_key)["Body"].read().decode()
-            except ClientError as exc:
-                reason = f"no transform output s3://{self._bucket}/{out_key} ({aws_error_line(exc)})"
-                found.update(dict.fromkeys(ids, reason))
-                continue
-            for cells in csv.reader(io.StringIO(text)):
-                if not cells:
-                    continue
-                try:
-                    found[cells[0]] = parse_predictions(cells[-1].encode(), CSV, 1)[0] if len(cells) > 1 else \
-                        "the output line holds no prediction"
-                except PredictionFormatError as exc:
-                    found[cells[0]] = str(exc)
-        return found
+        out_key = f"{self._output}/{_part_name(part)}.out"
+        try:
+            body = self._s3.get_object(Bucket=self._bucket, Key=out_key)["Body"]
+        except (ClientError, BotoCoreError) as exc:
+            reason = f"no transform output s3://{self._bucket}/{out_key} ({aws_error_line(exc)})"
+            yield from ((n, rid, reason) for n, rid in rows.waiting(part))
+            return
+        with contextlib.closing(body):
+            lines = (line.decode() for line in body.iter_lines(chunk_size=READ_BYTES, keepends=True))
+            for cells in csv.reader(lines):
+                number = rows.take(cells[0]) if cells else None
+                if number is not None:
+                    yield number, cells[0], _prediction(cells)
+        yield from ((n, rid, "the transform output has no line for this row") for n, rid in rows.waiting(part))
 
 
-def _outcomes(batch: Batch, found: dict[str, Prediction | str]) -> Iterator[tuple[Batch, Outcome]]:
-    """The batch split by outcome: the rows with a prediction, then the rows per failure reason."""
-    good: list[tuple[int, str]] = []
-    predictions: list[Prediction] = []
-    failed: dict[str, list[tuple[int, str]]] = {}
-    for index, rid in zip(batch.rows, batch.ids, strict=True):
-        value = found.get(rid, "the transform output has no line for this row")
-        if isinstance(value, Prediction):
-            good.append((index, rid))
-            predictions.append(value)
-        else:
-            failed.setdefault(value, []).append((index, rid))
+def _part_name(part: int) -> str:
+    return f"part-{part:05d}.csv"
+
+
+def _prediction(cells: list[str]) -> Prediction | str:
+    """The prediction of one output line `id,…,score`, or why it has none."""
+    if len(cells) < 2:
+        return "the output line holds no prediction"
+    try:
+        return parse_predictions(cells[-1].encode(), CSV, 1)[0]
+    except PredictionFormatError as exc:
+        return str(exc)
+
+
+def _id_lines(batches: Iterable[Batch]) -> Iterator[tuple[int, str, bytes]]:
+    """(row number, id, `id,features…` line) for each row of the batches."""
+    for batch in batches:
+        for number, rid, line in zip(batch.rows, batch.ids, batch.body.splitlines(keepends=True), strict=True):
+            yield number, rid, _id_cell(rid) + line
+
+
+def _objects(lines: Iterable[tuple[int, str, bytes]], max_rows: int) -> Iterator[list[tuple[int, str, bytes]]]:
+    """The lines grouped into input objects of at most `max_rows` rows and about OBJECT_BYTES."""
+    chunk: list[tuple[int, str, bytes]] = []
+    size = 0
+    for item in lines:
+        chunk.append(item)
+        size += len(item[2])
+        if len(chunk) >= max_rows or size >= OBJECT_BYTES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def _chunks(outcomes: Iterable[tuple[int, str, Prediction | str]]) -> Iterator[tuple[Batch, Outcome]]:
+    """Row outcomes grouped OUTCOME_ROWS at a time, each group split by outcome: the rows with a
+    prediction, then the rows per failure reason."""
+    items = iter(outcomes)
+    while chunk := list(itertools.islice(items, OUTCOME_ROWS)):
+        yield from _split(chunk)
+
+
+def _split(chunk: list[tuple[int, str, Prediction | str]]) -> Iterator[tuple[Batch, Outcome]]:
+    good = [(n, rid, value) for n, rid, value in chunk if isinstance(value, Prediction)]
     if good:
-        yield _part(good), predictions
+        yield Batch([n for n, _, _ in good], b"", [rid for _, rid, _ in good]), [value for _, _, value in good]
+    failed: dict[str, list[tuple[int, str]]] = {}
+    for n, rid, value in chunk:
+        if isinstance(value, str):
+            failed.setdefault(value, []).append((n, rid))
     for reason, rows in failed.items():
-        yield _part(rows), reason
-
-
-def _part(rows: list[tuple[int, str]]) -> Batch:
-    """Some rows of a batch (their numbers and ids), without a body."""
-    return Batch([index for index, _ in rows], b"", [rid for _, rid in rows])
+        yield Batch([n for n, _ in rows], b"", [rid for _, rid in rows]), reason
 
 
 def _id_cell(row_id: str) -> bytes:

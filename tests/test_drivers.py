@@ -136,6 +136,31 @@ def test_the_session_retries_what_appflow_retries_and_stops_on_the_rest():
         list(_session(_Scripted([bad])).records("accounts", "x"))
 
 
+def test_throttling_is_retried_a_bounded_number_of_times():
+    throttled = {"isSuccess": False, "errorDetails": {"errorCode": "RateLimitExceeded", "errorMessage": "slow down",
+                                                      "retryAfterSeconds": None}}  # fmt: skip
+    pauses: list[float] = []
+    invoker = _Scripted([throttled] * (appflow.MAX_ATTEMPTS + 3))
+    with pytest.raises(appflow.FlowRunError, match=f"after {appflow.MAX_ATTEMPTS} attempts: RateLimitExceeded"):
+        list(_session(invoker, pauses).records("accounts"))
+    assert invoker.invocations == appflow.MAX_ATTEMPTS and len(pauses) == appflow.MAX_ATTEMPTS - 1
+    assert pauses == sorted(pauses) and pauses[0] > 0 and pauses[-1] <= appflow.MAX_PAUSE_SECONDS
+
+
+@pytest.mark.parametrize("code", ["ServiceUnavailable", "ServerError", "RequestTimeout", "UnknownError"])
+def test_failures_the_connector_already_retried_end_the_run_at_once(code):
+    """The connector retried the API itself before answering; sending the call again would repeat all
+    of its attempts (8 × 6 requests when the API is down), so one answer ends the run."""
+    down = {"isSuccess": False, "errorDetails": {"errorCode": code, "errorMessage": "the API is failing",
+                                                 "retryAfterSeconds": 1}}  # fmt: skip
+    pauses: list[float] = []
+    invoker = _Scripted([down, _page(["{}"], None)])
+    s = _session(invoker, pauses)
+    with pytest.raises(appflow.FlowRunError, match=f"^QueryData failed: {code}: the API is failing$"):
+        list(s.records("accounts"))
+    assert invoker.invocations == 1 and pauses == [] and s.retries == 0
+
+
 def _write_answer(fail_ids, drop_last=False):
     """Per-record results: records whose id is in `fail_ids` fail; optionally the last result is missing."""
 

@@ -396,6 +396,50 @@ def test_a_deadline_no_api_page_fits_stops_with_a_clear_error(env, tmp_path):
     assert not list((tmp_path / "out").rglob("*.parquet"))  # no partial output left behind
 
 
+def api_requests() -> int:
+    """SaaS API requests the in-process connector has sent so far (a refused connection included)."""
+    return sum(c.stats.requests for c in list(session._clients.values()))
+
+
+def test_api_down_ends_the_extract_after_the_connectors_own_retries(env, tmp_path, capsys):
+    """The API stopped: the failing call costs the connector's attempts once (catalog retry.max_attempts),
+    never re-sent by the flow run on top (it was 8 calls × 6 requests, ~50 s); the error is one line."""
+    from saasbridge.local.processes import start_reference_api
+
+    api = start_reference_api(scale=0.01, seed=37, rate_limit=1000)
+    url = api.url
+    try:
+        argv = ["extract", "accounts", "--api-url", url, "--no-progress", "--profile", "down"]
+        assert main(argv + ["--to", str(tmp_path / "up")]) == 0  # the profile is validated while the API is up
+    finally:
+        api.stop()  # nothing listens on the port any more
+    capsys.readouterr()
+    attempts = session.catalog().retry.max_attempts
+    for profile, call in (("down", "QueryData"), ("down-new", "ValidateCredentials")):
+        before = api_requests()
+        rc = main(["extract", "accounts", "--api-url", url, "--no-progress", "--profile", profile,
+                   "--to", str(tmp_path / profile)])  # fmt: skip
+        err = capsys.readouterr().err
+        assert rc == 1 and len(err.strip().splitlines()) == 1, err
+        assert f"{call} failed: ServiceUnavailable: cannot connect" in err
+        assert api_requests() - before == attempts, profile
+        assert not list((tmp_path / profile).rglob("*.parquet"))
+
+
+def test_a_flaky_api_is_retried_by_the_connector_and_extracts_exactly(env, tmp_path):
+    """A third of the requests fail (500, 503, dropped connection): the connector's retries absorb them
+    and the flow run never has to send a call again."""
+    from saasbridge.local.processes import start_reference_api
+
+    with start_reference_api(scale=0.02, seed=41, rate_limit=1000, fail_rate=0.3, db_path=tmp_path / "api.sqlite") as api:
+        result = run_extract(ExtractOptions("accounts", str(tmp_path / "out"), api_url=api.url, page_size=5,
+                                            format="jsonl"))  # fmt: skip
+        connector_retries = sum(c.stats.retries for c in list(session._clients.values()))
+        truth = dump_records(api.db_path, "acme", "accounts")
+    assert connector_retries > 0 and result.retries == 0  # the faults were met, and absorbed below the run
+    assert_same_rows("accounts", read_files(blobs(result.files), "jsonl", "accounts"), truth)
+
+
 # ---------------------------------------------------------------- CLI errors
 
 

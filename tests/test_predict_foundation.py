@@ -123,15 +123,20 @@ def test_embeddings_are_the_models_own_vectors_upserted_in_batches(env, request_
     assert batched * 1000 / len(contacts) <= 12, f"{batched} upsert requests for {len(contacts)} predictions"
 
 
-def test_a_prompt_over_the_context_window_fails_its_rows_with_the_models_reason(env, capsys):
+def test_a_prompt_over_the_context_window_fails_its_rows_with_the_models_reason(env, capsys, tmp_path):
     long_prompt = "Summarize the account " + "in great detail " * 12 + "{name}"
+    log = tmp_path / "predict.log"
     args = ["predict", "accounts", "--endpoint", "textgen", "--task", "text-generation", "--prompt", long_prompt,
-            "--model-name", "textgen-long", "--where", WHERE, "--no-progress"]  # fmt: skip
+            "--model-name", "textgen-long", "--where", WHERE, "--no-progress", "--log-file", str(log)]  # fmt: skip
     assert main(args) == 1
     captured = capsys.readouterr()
     n = len(rows(env))
-    assert f"{n} rows failed: " in captured.err
+    assert f"{n} rows failed: ModelError: the model answered HTTP " in captured.err
     assert f"must be <= {CONTEXT_TOKENS}" in captured.err and "Traceback" not in captured.err
+    # the model's full text goes to the predict log, once per failed request (one prompt each)
+    logged = log.read_text()
+    assert f"the models' full error texts: {log}" in captured.err
+    assert logged.count("model error from endpoint textgen") == n and f"must be <= {CONTEXT_TOKENS}" in logged
     assert f"{n} rows read, 0 predicted, 0 written" in captured.out
     assert written(env, "textgen-long") == {}
 

@@ -1,6 +1,6 @@
 """Amazon AppFlow's part of the custom-connector protocol: the events it sends and how it treats
-failed responses (throttling and transient errors are retried after a pause; anything else ends
-the run).
+failed responses (a throttled call is sent again after the pause the connector asks for; anything
+else ends the run).
 
 `open_session(...)` does what creating a connection profile does (DescribeConnectorConfiguration,
 the profile secret, and for a new or changed secret ValidateCredentials and
@@ -24,9 +24,14 @@ from saasbridge.drivers import appflow_profile as profile
 from saasbridge.drivers.lambda_invoker import InProcessInvoker, Invoker, encode
 from saasbridge.errors import SaasBridgeError
 
-# errorCodes AppFlow can retry: the request is sent again unchanged.
-RETRYABLE = {"RateLimitExceeded", "ServiceUnavailable", "RequestTimeout", "ServerError"}
-MAX_ATTEMPTS = 8
+# The one errorCode the session sends again (unchanged, after retryAfterSeconds): the connector
+# cannot wait out a throttle inside its 30 s call, so it hands the wait to AppFlow; that is what
+# the SDK's retryAfterSeconds is for. Every other failure (ServiceUnavailable, ServerError,
+# RequestTimeout, ...) comes after the connector's own HTTP retries (saasbridge/client/retry.py);
+# sending the call again would repeat all of them, so it ends the run, as a failed AppFlow run
+# does. Lambda-level throttles are the invoker's to retry (lambda_invoker.MAX_ATTEMPTS).
+RETRYABLE = frozenset({"RateLimitExceeded"})
+MAX_ATTEMPTS = 8  # for one call, the first included
 MAX_PAUSE_SECONDS = 30.0
 MAX_STALLED_CALLS = 25  # identical empty pages in a row before a run is declared stuck
 DEFAULT_MAX_RESULTS = 1000
@@ -81,7 +86,7 @@ def runtime_settings(api_url: str | None, page_size: int | None = None) -> dict[
 
 class AppFlowSession:
     """One flow run's view of the connector: builds events with the run's connectorContext and
-    sends them, retrying what AppFlow retries."""
+    sends them, retrying what AppFlow retries (RETRYABLE)."""
 
     def __init__(
         self,
@@ -276,7 +281,7 @@ class AppFlowSession:
 
     # ------------------------------------------------------------------ sending
     def call(self, event: dict, *, accept: Callable[[dict], bool] | None = None) -> dict:
-        """Send `event`; retry retryable failures with AppFlow-like pauses; FlowRunError otherwise."""
+        """Send `event`; send it again after a throttled answer (RETRYABLE); FlowRunError otherwise."""
         what = event["type"].removesuffix("Request")
         for attempt in range(1, MAX_ATTEMPTS + 1):
             response = self.invoker.invoke(event).payload

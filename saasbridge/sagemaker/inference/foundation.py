@@ -15,15 +15,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from saasbridge.errors import ConfigError, aws_error_code, aws_error_line
-from saasbridge.sagemaker.inference.base import BatchFailed, Scorer
+from saasbridge.errors import ConfigError, aws_error_line
+from saasbridge.sagemaker.inference.base import BatchFailed, Scorer, call_failure
 from saasbridge.sagemaker.inference.endpoint import EndpointInfo, runtime_client
-from saasbridge.sagemaker.inference.payload import JSON_LINES, Batch, Prediction
+from saasbridge.sagemaker.inference.payload import JSON, JSON_LINES, Batch, Prediction
 
 TEXT_GENERATION = "text-generation"
 EMBEDDING = "embedding"
 TASKS = (TEXT_GENERATION, EMBEDDING)
-JSON = "application/json"
 DEFAULT_EMBEDDING_ROWS = 32  # texts per embedding request
 
 
@@ -229,7 +228,7 @@ class FoundationScorer(Scorer):
                 body = answer["Body"].read()
         except ClientError as exc:  # an event-stream error (ModelStreamError) is a ClientError too
             self.count_retries(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
-            raise BatchFailed(_call_failure(exc)) from None
+            raise BatchFailed(call_failure(exc, self.endpoint)) from None
         except BotoCoreError as exc:
             raise BatchFailed(f"InvokeEndpoint failed: {aws_error_line(exc)}") from None
         if self.task == EMBEDDING:
@@ -237,13 +236,3 @@ class FoundationScorer(Scorer):
         if not self.stream:
             generated = generated_texts(body, len(texts))
         return [Prediction(None, text=t) for t in generated]
-
-
-def _call_failure(exc: Any) -> str:
-    """One line: for a model error the model's own first line (its message may carry a whole
-    traceback), else the AWS error line."""
-    original = str(getattr(exc, "response", {}).get("OriginalMessage") or "")
-    if aws_error_code(exc) != "ModelError" or not original.strip():
-        return aws_error_line(exc)
-    first = next(line.strip() for line in original.splitlines() if line.strip())
-    return f"ModelError: {first[:300]}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -322,10 +323,15 @@ def test_async_failure_object_fails_only_its_batch(api, deployed, standin_env, c
                         "--max-rows-per-request", str(size), "--model-name", "churn-async-fault")  # fmt: skip
     assert main(args) == 1
     captured = capsys.readouterr()
-    assert f"{n} rows read, {n - size} predicted, {n - size} written to predictions, {size} failed" in captured.out
-    assert f"{size} rows failed: the async inference failed" in captured.err
+    # requests run concurrently, so the fault may hit any one batch, the shorter last one included
+    full, rest = divmod(n, size)
+    sizes = {size} | ({size - 1, 2} if rest == 1 else {rest} - {0})  # a lone last row borrows one (payload.batches)
+    failed = int(re.search(r"(\d+) failed", captured.out).group(1))
+    assert full >= 2 and failed in sizes
+    assert f"{n} rows read, {n - failed} predicted, {n - failed} written to predictions, {failed} failed" in captured.out
+    assert f"{failed} rows failed: the async inference failed" in captured.err
     got = written(api, "churn-async-fault")
-    assert len({p["entity_id"] for p in got}) == len(got) == n - size
+    assert len({p["entity_id"] for p in got}) == len(got) == n - failed
     assert all(p["score"] == expected[p["entity_id"]] for p in got)
 
 

@@ -37,3 +37,18 @@ def test_an_error_without_a_service_answer_is_named_by_its_type():
     exc = EndpointConnectionError(endpoint_url="http://127.0.0.1:9/")
     assert aws_error_line(exc) == 'EndpointConnectionError: Could not connect to the endpoint URL: "http://127.0.0.1:9/"'
     assert aws_error_line(ValueError("a\nb")) == "ValueError: a b"
+
+
+@pytest.mark.parametrize("code", ["NoSuchKey", "ResourceNotFound", "ResourceNotFoundException"])
+def test_a_missing_resource_is_none_when_the_caller_allows_it(code):
+    """CloudWatch Logs (a training job's log group before its first line) says ResourceNotFoundException."""
+    from saasbridge.sagemaker.aws import AwsCallError, AwsService
+
+    logs = boto3.client("logs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    service = AwsService(logs)
+    with Stubber(logs) as stub:
+        stub.add_client_error("describe_log_streams", service_error_code=code, http_status_code=400)
+        assert service.call("describe_log_streams", missing=True, logGroupName="/aws/sagemaker/TrainingJobs") is None
+        stub.add_client_error("describe_log_streams", service_error_code=code, http_status_code=400)
+        with pytest.raises(AwsCallError, match=f"logs:DescribeLogStreams failed: {code}"):
+            service.call("describe_log_streams", logGroupName="/aws/sagemaker/TrainingJobs")

@@ -49,7 +49,7 @@ class AwsService:
                 raise AwsAccessDenied(
                     f"AWS denied {action}; grant the IAM action {action} to the role or user saasbridge uses", code
                 ) from None
-            not_found = code in ("NoSuchKey", "404", "ResourceNotFound") or (
+            not_found = code in ("NoSuchKey", "404", "ResourceNotFound", "ResourceNotFoundException") or (
                 code == "ValidationException" and any(m in message.lower() for m in _NOT_FOUND_MESSAGES)
             )
             if missing and not_found:

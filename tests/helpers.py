@@ -114,3 +114,28 @@ def written(api, model: str) -> dict[str, dict]:
         cursor = page.get("next_cursor")
         if not cursor:
             return out
+
+
+def appflow_query(instance_url: str, secret_arn: str, entity: str, *, expression: str | None = None,
+                  fields: list[str] | None = None, token: str | None = None, max_results: int = 1000) -> dict:
+    """One QueryData call to the in-process AppFlow handler, with an API-key secret, as AppFlow sends it."""
+    from appflow_connector.handler import lambda_handler
+
+    return lambda_handler({
+        "type": "QueryDataRequest", "entityIdentifier": entity, "selectedFieldNames": fields,
+        "filterExpression": expression, "maxResults": max_results, "nextToken": token,
+        "connectorContext": {"apiVersion": "v1", "connectorRuntimeSettings": {"instanceUrl": instance_url},
+                             "credentials": {"secretArn": secret_arn, "authenticationType": "ApiKey"}}}, None)
+
+
+def appflow_records(instance_url: str, secret_arn: str, entity: str, **kwargs: Any) -> list[dict]:
+    """Every record of a QueryData listing, following nextToken as AppFlow does (decimals exact)."""
+    token, records = None, []
+    for _ in range(1000):
+        response = appflow_query(instance_url, secret_arn, entity, token=token, **kwargs)
+        assert response["isSuccess"], response["errorDetails"]
+        records += [json.loads(r, parse_float=Decimal) for r in response["records"]]
+        token = response["nextToken"]
+        if not token:
+            return records
+    raise AssertionError("QueryData never ended")

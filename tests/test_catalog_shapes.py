@@ -9,7 +9,6 @@ import math
 import os
 from contextlib import ExitStack
 from dataclasses import dataclass
-from decimal import Decimal
 
 import boto3
 import pyarrow as pa
@@ -25,7 +24,7 @@ from conformance.cases import APPFLOW_FIXTURES
 from saasbridge.catalog import load_catalog, load_catalog_text
 from saasbridge.local.httpstub import StubServer, reply
 from tests.athena_driver import scan
-from tests.helpers import put_secret
+from tests.helpers import appflow_query, appflow_records, put_secret
 from tests.helpers import reset_connectors as _reset
 from tests.shapes_api import ACCOUNTS, API_KEY, NOTES, Behaviour, all_notes, catalog_yaml, handler
 
@@ -49,26 +48,12 @@ class Deployed:
                limit: int | None = None) -> list[dict]:
         return scan(table, summary=summary, columns=columns, limit=limit, schema_name="helpdesk").to_pylist()
 
-    def appflow_call(self, entity: str, *, expression: str | None = None, fields: list[str] | None = None,
-                     token: str | None = None, max_results: int = 1000) -> dict:
-        event = {"type": "QueryDataRequest", "entityIdentifier": entity, "selectedFieldNames": fields,
-                 "filterExpression": expression, "maxResults": max_results, "nextToken": token,
-                 "connectorContext": {"apiVersion": "v1",
-                                      "connectorRuntimeSettings": {"instanceUrl": self.api.url},
-                                      "credentials": {"secretArn": self.arn, "authenticationType": "ApiKey"}}}
-        return appflow_handler(event, None)
+    def appflow_call(self, entity: str, **kwargs) -> dict:
+        return appflow_query(self.api.url, self.arn, entity, **kwargs)
 
     def appflow(self, entity: str, **kwargs) -> list[dict]:
         """Every record of a QueryData listing, following nextToken as AppFlow does."""
-        token, records = None, []
-        for _ in range(1000):
-            response = self.appflow_call(entity, token=token, **kwargs)
-            assert response["isSuccess"], response["errorDetails"]
-            records += [json.loads(r, parse_float=Decimal) for r in response["records"]]
-            token = response["nextToken"]
-            if not token:
-                return records
-        raise AssertionError("QueryData never ended")
+        return appflow_records(self.api.url, self.arn, entity, **kwargs)
 
     def read(self, connector: str, entity: str, *, accounts: list[str] | None = None,
              statuses: list[str] | None = None, columns: list[str] | None = None) -> list[dict]:

@@ -3,11 +3,9 @@ moto server) and the AppFlow handler (QueryData with a Secrets Manager secret)."
 
 from __future__ import annotations
 
-import json
 import os
 from contextlib import ExitStack
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +13,13 @@ import boto3
 import pytest
 
 from appflow_connector import session
-from appflow_connector.handler import lambda_handler as appflow_handler
 from athena_connector.handler import reset_container
 from saasbridge.catalog import load_catalog
 from saasbridge.client import properties, ratelimit
 from saasbridge.client.credentials import clear_secret_cache
 from saasbridge.local.httpstub import StubServer
 from tests.athena_driver import scan
-from tests.helpers import put_secret
+from tests.helpers import appflow_records, put_secret
 
 BUCKET = "saas-stub-spill"
 STUBS = Path(__file__).parent
@@ -39,23 +36,9 @@ class Deployed:
         return scan(table, summary=summary, columns=columns, limit=limit, order_by=order_by,
                     schema_name=self.schema).to_pylist()
 
-    def appflow(self, entity: str, *, expression: str | None = None, fields: list[str] | None = None,
-                max_results: int = 1000) -> list[dict]:
+    def appflow(self, entity: str, **kwargs: Any) -> list[dict]:
         """Every record of a QueryData listing, following nextToken as AppFlow does."""
-        token, records = None, []
-        for _ in range(1000):
-            event = {"type": "QueryDataRequest", "entityIdentifier": entity, "selectedFieldNames": fields,
-                     "filterExpression": expression, "maxResults": max_results, "nextToken": token,
-                     "connectorContext": {"apiVersion": "v1",
-                                          "connectorRuntimeSettings": {"instanceUrl": self.api.url},
-                                          "credentials": {"secretArn": self.arn, "authenticationType": "ApiKey"}}}
-            response = appflow_handler(event, None)
-            assert response["isSuccess"], response["errorDetails"]
-            records += [json.loads(r, parse_float=Decimal) for r in response["records"]]
-            token = response["nextToken"]
-            if not token:
-                return records
-        raise AssertionError("QueryData never ended")
+        return appflow_records(self.api.url, self.arn, entity, **kwargs)
 
     def taken(self) -> list[Any]:
         """The API requests since the last call (and forget them)."""

@@ -7,15 +7,20 @@ transform writes output, so the tests put those S3 objects themselves where a jo
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sklearn:1.2"
 INSTANCE = "ml.m5.large"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -145,3 +150,22 @@ def create_assets(session: Any) -> Assets:
         card=sm.describe_model_card(ModelCardName="churn-card"),
         quality=quality,
     )
+
+
+def extract_and_train(api_url: str, moto_url: str, tmp: Path, features: list[str],
+                      fits: dict[str, list[str]]) -> tuple[Path, dict[str, Path]]:
+    """`saasbridge extract --for-training is_active` of accounts, then examples/train.py fitted on it
+    once per entry of `fits` (name → extra arguments), as SageMaker runs it: (the run folder, name →
+    model folder)."""
+    env = {**os.environ, "SAASBRIDGE_API_KEY": "demo-acme-key", "AWS_ENDPOINT_URL": moto_url,
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    subprocess.run([sys.executable, "-m", "saasbridge", "extract", "accounts", "--to", str(tmp / "out"), "--flow-name",
+                    "a", "--fields", ",".join([*features, "is_active"]), "--for-training", "is_active", "--api-url",
+                    api_url, "--no-progress"], env=env, check=True, capture_output=True, timeout=120)  # fmt: skip
+    [run_dir] = (tmp / "out" / "a" / "_training").iterdir()
+    models = {}
+    for name, extra in fits.items():
+        subprocess.run([sys.executable, str(ROOT / "examples" / "train.py"), "--train", str(run_dir / "train"),
+                        "--model-dir", str(tmp / name), *extra], check=True, capture_output=True, timeout=120)  # fmt: skip
+        models[name] = tmp / name
+    return run_dir, models

@@ -5,10 +5,7 @@ the model's own predictions computed in this process for the same rows (every ro
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +14,7 @@ import requests
 
 from demo_saas.store import dump_records
 from saasbridge.cli import main
+from tests.sagemaker_assets import extract_and_train
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURES = ["employees", "annual_revenue"]
@@ -45,20 +43,10 @@ def env(aws_env, api, monkeypatch):
 def trained(api, moto_server, tmp_path_factory):
     """examples/train.py fitted on an extract of accounts (target is_active), as SageMaker runs it."""
     tmp = tmp_path_factory.mktemp("trained")
-    env = {**os.environ, "SAASBRIDGE_API_KEY": "demo-acme-key", "AWS_ENDPOINT_URL": moto_server.url,
-           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    extract = [sys.executable, "-m", "saasbridge", "extract", "accounts", "--to", str(tmp / "out"), "--flow-name",
-               "a", "--fields", ",".join([*FEATURES, "is_active"]), "--for-training", "is_active", "--api-url",
-               api.url, "--no-progress"]  # fmt: skip
-    subprocess.run(extract, env=env, check=True, capture_output=True, timeout=120)
-    [run_dir] = (tmp / "out" / "a" / "_training").iterdir()
+    run_dir, models = extract_and_train(api.url, moto_server.url, tmp, FEATURES, {"model": []})
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert [c["name"] for c in manifest["columns"]][1:] == FEATURES  # target first, then the features
-    model_dir = tmp / "model"
-    subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "train.py"), "--train", str(run_dir / "train"),
-         "--model-dir", str(model_dir)], check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
+    model_dir = models["model"]
     from saasbridge.local.sagemaker.model_archive import pack_model_dir
 
     archive = tmp / "model.tar.gz"

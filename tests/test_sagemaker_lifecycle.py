@@ -7,9 +7,6 @@ rows and the models' own predictions computed in this process."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +14,7 @@ import pytest
 
 from demo_saas.store import dump_records
 from saasbridge.cli import main
+from tests.sagemaker_assets import extract_and_train
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURES = ["employees", "annual_revenue"]
@@ -48,19 +46,9 @@ def env(sagemaker_env, api, monkeypatch):
 @pytest.fixture(scope="module")
 def models(api, moto_server, tmp_path_factory):
     """examples/train.py fitted twice on one extract of accounts (C=1 and C=0.01): two versions."""
-    tmp = tmp_path_factory.mktemp("lifecycle")
-    env = {**os.environ, "SAASBRIDGE_API_KEY": "demo-acme-key", "AWS_ENDPOINT_URL": moto_server.url,
-           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    subprocess.run([sys.executable, "-m", "saasbridge", "extract", "accounts", "--to", str(tmp / "out"), "--flow-name",
-                    "a", "--fields", ",".join([*FEATURES, "is_active"]), "--for-training", "is_active", "--api-url",
-                    api.url, "--no-progress"], env=env, check=True, capture_output=True, timeout=120)  # fmt: skip
-    [run_dir] = (tmp / "out" / "a" / "_training").iterdir()
-    out = {}
-    for name, c in (("v1", "1.0"), ("v2", "0.01")):
-        subprocess.run([sys.executable, str(ROOT / "examples" / "train.py"), "--train", str(run_dir / "train"),
-                        "--model-dir", str(tmp / name), "--C", c], check=True, capture_output=True, timeout=120)  # fmt: skip
-        out[name] = tmp / name
-    return out
+    _run, models = extract_and_train(api.url, moto_server.url, tmp_path_factory.mktemp("lifecycle"), FEATURES,
+                                     {"v1": ["--C", "1.0"], "v2": ["--C", "0.01"]})
+    return models
 
 
 def own_scores(model_dir: Path, rows: list[dict]) -> list[float]:

@@ -16,7 +16,6 @@ from demo_saas.store import dump_records
 from saasbridge.cli import main
 from tests.sagemaker_assets import extract_and_train
 
-ROOT = Path(__file__).resolve().parents[1]
 FEATURES = ["employees", "annual_revenue"]
 BUCKET = "lifecycle-models"
 

@@ -541,7 +541,7 @@ MODEL_LOG_READS = {
 }
 MODEL_LOG_LISTS = {
     "sagemaker:ListModels", "sagemaker:ListTrainingJobs", "sagemaker:ListTransformJobs",
-    "sagemaker:ListEndpointConfigs", "sagemaker:ListEndpoints", "sagemaker:ListModelPackageGroups",
+    "sagemaker:ListEndpointConfigs", "sagemaker:ListEndpoints",
     "sagemaker:ListModelCards",
 }
 

@@ -15,11 +15,10 @@ GROUP_DESCRIPTION = (
     "Default: the standard AWS chain (AWS_REGION alone names the region); static keys only from "
     "SAASBRIDGE_AWS_ACCESS_KEY_ID/SAASBRIDGE_AWS_SECRET_ACCESS_KEY."
 )
-OPTION_DESTS = ("region", "aws_profile", "role_arn", "external_id", "web_identity_token_file", "group", "group_roles")
 
 
 def add_aws_options(p: argparse.ArgumentParser) -> None:
-    """Add the AWS credentials group to `p` (its dests are OPTION_DESTS)."""
+    """Add the AWS credentials group to `p`."""
     aws = p.add_argument_group(GROUP_TITLE, GROUP_DESCRIPTION)
     aws.add_argument("--region", help="AWS region (default: SAASBRIDGE_AWS_REGION, AWS_REGION, AWS_DEFAULT_REGION)")
     aws.add_argument("--profile", dest="aws_profile", metavar="NAME",

@@ -124,9 +124,8 @@ class Gateway:
         reply = self._forward(environ, method, headers, forwarded)
         if reply.status != 200 or not target:
             return reply
-        if target in ("CreateEndpoint", "UpdateEndpoint"):
-            self.endpoints.start(json.loads(body)["EndpointName"], self.clients(access_key, region),
-                                 updating=target == "UpdateEndpoint")  # fmt: skip
+        if target == "CreateEndpoint":  # UpdateEndpoint was answered above
+            self.endpoints.start(json.loads(body)["EndpointName"], self.clients(access_key, region))
         elif target == "DeleteEndpoint":
             self.endpoints.forget(json.loads(body)["EndpointName"])
         elif target in ("DescribeEndpoint", "ListEndpoints"):

@@ -123,8 +123,8 @@ def predict(options: PredictOptions, scorer: Scorer) -> PredictResult:
     started = time.monotonic()
     reader = options.connection.open()
     writer = _Writer(copy.copy(reader), options.into)  # write calls carry the target's entity definition
-    source.check_target(writer.session, options.into, prediction_fields(options))
-    versioned = bool(scorer.version) and version.VERSION_FIELD in source.entity_fields(writer.session, options.into)[0]
+    target_fields = source.check_target(writer.session, options.into, prediction_fields(options))
+    versioned = bool(scorer.version) and version.VERSION_FIELD in target_fields
     id_column = _check_input(reader, options, scorer)
     up_to_date = _up_to_date(writer.session, options, scorer, versioned) if options.stale_only else frozenset()
     result = PredictResult(options.entity, options.into, scorer.mode, scorer.model, scorer.endpoint)

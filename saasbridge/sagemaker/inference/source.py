@@ -4,6 +4,7 @@ UPSERT, keyed, so a re-run replaces rather than duplicates)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -43,8 +44,8 @@ def read_rows(session: AppFlowSession, entity: str, columns: list[str], where: s
     return session.records(entity, where, columns)
 
 
-def check_target(session: AppFlowSession, entity: str, wanted: list[str]) -> None:
-    """The target entity must take UPSERT and have the prediction fields."""
+def check_target(session: AppFlowSession, entity: str, wanted: list[str]) -> dict[str, dict]:
+    """The target entity must take UPSERT and have the prediction fields; returns its fields."""
     if "UPSERT" not in (session.configuration.get("supportedWriteOperations") or []):
         raise ConfigError("the connector does not support UPSERT, which keyed predictions need")
     fields, pk = entity_fields(session, entity)
@@ -56,6 +57,7 @@ def check_target(session: AppFlowSession, entity: str, wanted: list[str]) -> Non
         )
     if pk != "id":
         raise ConfigError(f"--into {entity}: its primary key must be `id` (found {pk or 'none'})")
+    return fields
 
 
 def upsert(session: AppFlowSession, entity: str, records: list[dict]) -> list[str | None]:
@@ -74,6 +76,7 @@ def model_record(session: AppFlowSession, model: str) -> dict:
     the catalog has no model log or no record of it."""
     from saasbridge.errors import SaasBridgeError
 
+    session = copy.copy(session)  # describing `models` must not replace the caller's entity definition
     try:
         fields, _ = entity_fields(session, "models")
         columns = ["name", *(f for f in MODEL_LOG_FIELDS if f in fields)]

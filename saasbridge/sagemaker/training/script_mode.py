@@ -94,7 +94,7 @@ def job_name(base: str, now: datetime | None = None) -> str:
 def source_tarball(job: ScriptJob) -> bytes:
     """The source folder (or the entry point alone) as `sourcedir.tar.gz`, files sorted by name."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+    with tarfile.open(fileobj=buffer, mode="w:gz", dereference=True) as tar:  # the stand-in refuses links
         if job.source_dir is None:
             tar.add(job.entry_point, arcname=Path(job.entry_point).name, recursive=False)
         else:

@@ -13,7 +13,6 @@ from saasbridge.sagemaker.waiting import AUTOML_JOB, TRAINING_JOB, Resource, Wai
 
 Say = Callable[[str], None]
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-FINISHED = ("Completed", "Failed", "Stopped")
 
 
 @dataclass
@@ -59,9 +58,9 @@ def watch_training_job(sm: AwsService, logs: AwsService | None, name: str, *, ti
         if tail is not None:
             for line in tail.new_lines():
                 say(f"  | {line}")
-        return described if described["TrainingJobStatus"] in FINISHED else None
+        return described if described[TRAINING_JOB.status_field] in TRAINING_JOB.finished else None
 
-    return _finish(sm, TRAINING_JOB, name, poll_until(look, timeout=timeout, poll=poll), "TrainingJobStatus", poll)
+    return _finish(sm, TRAINING_JOB, name, poll_until(look, timeout=timeout, poll=poll), poll)
 
 
 def watch_automl_job(sm: AwsService, name: str, *, timeout: float, poll: float, say: Say) -> Waited:
@@ -75,14 +74,13 @@ def watch_automl_job(sm: AwsService, name: str, *, timeout: float, poll: float, 
         if now != last[0]:
             say(f"{name}: {now[0]}, {count} candidate(s)")
             last[0] = now
-        return described if described["AutoMLJobStatus"] in FINISHED else None
+        return described if described[AUTOML_JOB.status_field] in AUTOML_JOB.finished else None
 
-    return _finish(sm, AUTOML_JOB, name, poll_until(look, timeout=timeout, poll=poll), "AutoMLJobStatus", poll)
+    return _finish(sm, AUTOML_JOB, name, poll_until(look, timeout=timeout, poll=poll), poll)
 
 
-def _finish(sm: AwsService, resource: Resource, name: str, described: dict[str, Any] | None, status_field: str,
-            poll: float) -> Waited:  # fmt: skip
+def _finish(sm: AwsService, resource: Resource, name: str, described: dict[str, Any] | None, poll: float) -> Waited:
     """The finished job's description, or at the timeout the waiting rule's answer (the job stopped)."""
     if described is not None:
-        return Waited(described, described[status_field])
+        return Waited(described, described[resource.status_field])
     return wait_for(sm, resource, name, timeout=0, poll=poll)

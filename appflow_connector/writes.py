@@ -13,17 +13,11 @@ from custom_connector_sdk.lambda_handler import responses as r
 from appflow_connector import session
 from appflow_connector.errors import ConnectorError, error_details
 from saasbridge.catalog.model import Entity
+from saasbridge.catalog.templates import set_path
 from saasbridge.errors import SaasBridgeError
 
 # A batch of records is sent in requests of at most this much JSON (as a Lambda answer: 6 MB).
 REQUEST_BUDGET_BYTES = int(os.environ.get("SAASBRIDGE_APPFLOW_REQUEST_BYTES", str(5 * 1024 * 1024)))
-
-
-def _set_path(target: dict, dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    for part in parts[:-1]:
-        target = target.setdefault(part, {})
-    target[parts[-1]] = value
 
 
 def to_api_record(entity: Entity, record: dict) -> dict:
@@ -32,7 +26,7 @@ def to_api_record(entity: Entity, record: dict) -> dict:
     for key, value in record.items():
         if not entity.has_field(key):
             raise ValueError(f"{key}: not a field of {entity.name}")
-        _set_path(out, entity.field(key).api_name, value)
+        set_path(out, entity.field(key).api_name, value)
     return out
 
 

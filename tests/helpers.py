@@ -85,17 +85,18 @@ def eval_ir(expr, row):
 
 
 def reset_connectors() -> None:
-    """Both connectors forget their warm-container state: runtime, clients, rate limiters and the
-    secrets they read (a fresh container, for a test that changed the environment)."""
+    """Both connectors forget their warm-container state: runtime, clients, rate limiters, discovered
+    properties and the secrets they read (a fresh container, for a test that changed the environment)."""
     from appflow_connector import session
     from athena_connector.handler import reset_container
-    from saasbridge.client import ratelimit
+    from saasbridge.client import properties, ratelimit
     from saasbridge.client.credentials import clear_secret_cache
 
     reset_container()
     session.reset()
     session._clients.clear()
     ratelimit._shared.clear()
+    properties.clear_cache()
     clear_secret_cache()
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from athena_connector import protocol as p
 from saasbridge.catalog.openapi import draft_catalog_yaml, load_openapi
+from tests.helpers import reset_connectors
 from tests.saas_stubs import deploy as stubs
 from tests.saas_stubs.github import TOKEN, GitHub, parse_qualifiers
 
@@ -36,7 +37,7 @@ def drafted(aws_env, monkeypatch, tmp_path):
     path.write_text(draft_catalog_yaml(load_openapi(str(SPEC)), source=str(SPEC)))
     with ExitStack() as stack:
         yield lambda api: stubs.deploy(stack, monkeypatch, tmp_path, str(path), api, SECRET)
-    stubs.reset()
+    reset_connectors()
 
 
 _deployed = stubs.deployment("github.yaml", SECRET)

@@ -13,7 +13,7 @@ import pytest
 from demo_saas import dump_records
 from saasbridge.cli import main
 from saasbridge.runtime import default_catalog_path
-from tests.saas_stubs.deploy import reset
+from tests.helpers import reset_connectors as reset
 
 
 @pytest.fixture(autouse=True)

@@ -12,13 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-# Conditions a search can carry: the planner's operators plus sets, ranges and presence.
-SearchOp = Literal[
-    "eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "between", "is_null", "not_null", "contains"
-]
-SEARCH_OPS: tuple[str, ...] = (
-    "eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "between", "is_null", "not_null", "contains"
-)
 # Ops whose negation the grammar's `not` can express when only their complement is declared.
 COMPLEMENT = {"ne": "eq", "not_in": "in", "not_null": "is_null"}
 

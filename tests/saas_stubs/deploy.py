@@ -12,14 +12,10 @@ from typing import Any
 import boto3
 import pytest
 
-from appflow_connector import session
-from athena_connector.handler import reset_container
 from saasbridge.catalog import load_catalog
-from saasbridge.client import properties, ratelimit
-from saasbridge.client.credentials import clear_secret_cache
 from saasbridge.local.httpstub import StubServer
 from tests.athena_driver import scan
-from tests.helpers import appflow_records, put_secret
+from tests.helpers import appflow_records, put_secret, reset_connectors
 
 BUCKET = "saas-stub-spill"
 STUBS = Path(__file__).parent
@@ -61,7 +57,7 @@ def deploy(stack: Any, monkeypatch: Any, tmp_path: Path, catalog: str, handler: 
             monkeypatch.setenv(var, secret[key])
     load_catalog(path, env=dict(os.environ))  # valid
     arn = put_secret(f"{path.stem}-{tmp_path.name}", secret)
-    reset()
+    reset_connectors()
     return Deployed(api, arn, load_catalog(path, env=dict(os.environ)).name)
 
 
@@ -74,15 +70,9 @@ def deployment(catalog: str, secret: dict, **env: str) -> Any:
         stack = ExitStack()
         yield lambda api, **more: deploy(stack, monkeypatch, tmp_path, catalog, api, secret, env={**env, **more})
         stack.close()
-        reset()
+        reset_connectors()
 
     return fixture
 
 
-def reset() -> None:
-    reset_container()
-    session.reset()
-    session._clients.clear()
-    ratelimit._shared.clear()
-    properties.clear_cache()
-    clear_secret_cache()
+

@@ -14,12 +14,12 @@ import pytest
 import yaml
 
 from saasbridge.catalog import catalog_from_dict, load_catalog, load_catalog_text
-from saasbridge.catalog.model import Entity
 from saasbridge.catalog.openapi import draft_catalog, draft_catalog_yaml, load_openapi, snake_case
-from saasbridge.catalog.openapi.capabilities import knows_key
 from saasbridge.errors import CatalogError
 from saasbridge.runtime import catalog_path
 from tests.athena_driver import scan
+from tests.helpers import reset_connectors
+from tests.saas_stubs import deploy
 
 TENANT_KEYS = {"acme": "demo-acme-key", "globex": "demo-globex-key"}
 
@@ -270,7 +270,6 @@ HUBSPOT = SPECS / "hubspot-like-contacts.json"
 ASANA = SPECS / "asana-tasks.json"
 STRIPE = SPECS / "stripe-spec3-2022-04-12.json.gz"
 GITHUB = SPECS / "github-issues.json"
-NEW_SHAPES = knows_key(Entity, "search")  # search, batch and last_id keys (issue 24) in this catalog
 
 
 def stripe_spec() -> dict:
@@ -303,7 +302,6 @@ def test_hubspot_draft_takes_oauth_and_the_after_cursor_not_the_query_key_or_lin
     assert catalog.entity("contacts").primary_key == "id"
 
 
-@pytest.mark.skipif(not NEW_SHAPES, reason="this catalog has no search and batch keys yet")
 def test_hubspot_draft_has_the_search_body_and_the_batch_endpoints():
     text, draft = drafted(load_openapi(str(HUBSPOT)), "hubspot-like-contacts.json")
     (contacts,) = draft["entities"]
@@ -343,9 +341,8 @@ def test_stripe_draft_takes_bearer_the_last_id_and_the_page_size_the_description
     assert '"type": "basic"' in text.split("\nauth:", 1)[0]  # the alternative, commented
     paging = draft["pagination"]
     assert (paging["limit_param"], paging["max_page_size"], paging["default_page_size"]) == ("limit", 100, 10)
-    if NEW_SHAPES:
-        assert paging == {**paging, "style": "last_id", "cursor_param": "starting_after", "id_path": "id",
-                          "has_more_path": "has_more"}
+    assert paging == {**paging, "style": "last_id", "cursor_param": "starting_after", "id_path": "id",
+                      "has_more_path": "has_more"}
     customers = next(e for e in draft["entities"] if e["path"] == "/v1/customers")
     assert customers["name"] == "customers"
     created = next(f for f in customers["fields"] if f["name"] == "created")
@@ -449,7 +446,6 @@ def test_auth_prefers_bearer_and_oauth_over_keys_in_the_query():
 
 
 def _deploy_draft(stack, monkeypatch, tmp_path, text: str, handler, secret: dict):
-    deploy = pytest.importorskip("tests.saas_stubs.deploy")
     path = tmp_path / "draft.yaml"
     path.write_text(text)
     return deploy.deploy(stack, monkeypatch, tmp_path, str(path), handler, secret)
@@ -457,13 +453,11 @@ def _deploy_draft(stack, monkeypatch, tmp_path, text: str, handler, secret: dict
 
 @pytest.fixture
 def stack():
-    deploy = pytest.importorskip("tests.saas_stubs.deploy")
     with ExitStack() as s:
         yield s
-    deploy.reset()
+    reset_connectors()
 
 
-@pytest.mark.skipif(not NEW_SHAPES, reason="the API stubs come with the search and batch shapes")
 def test_the_hubspot_draft_reads_the_stubs_contacts_through_both_connectors(aws_env, monkeypatch, tmp_path, stack):
     from tests.saas_stubs.hubspot import TOKEN, HubSpot
 
@@ -486,7 +480,6 @@ def test_the_hubspot_draft_reads_the_stubs_contacts_through_both_connectors(aws_
     assert all(r["archived"] is False for r in records)
 
 
-@pytest.mark.skipif(not NEW_SHAPES, reason="the API stubs come with the search and batch shapes")
 def test_the_hubspot_drafts_batch_writes_and_get_path_work_on_the_stub_unedited():
     """Insert, update, upsert and delete as drafted (one batch request each), and the drafted
     item path, against the stub's own state."""
@@ -516,7 +509,6 @@ def test_the_hubspot_drafts_batch_writes_and_get_path_work_on_the_stub_unedited(
         assert got == api.record("7", None)
 
 
-@pytest.mark.skipif(not NEW_SHAPES, reason="the API stubs come with the search and last_id shapes")
 def test_the_stripe_draft_reads_the_stubs_customers_through_both_connectors(aws_env, monkeypatch, tmp_path, stack):
     from tests.saas_stubs.stripe import API_KEY, Stripe
 

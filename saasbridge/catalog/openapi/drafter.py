@@ -15,11 +15,7 @@ import urllib.parse
 from collections import defaultdict
 from typing import Any
 
-import yaml
-
-from saasbridge.catalog.model import Entity
 from saasbridge.catalog.openapi.auth import draft_auth
-from saasbridge.catalog.openapi.capabilities import knows_key
 from saasbridge.catalog.openapi.document import Document, stated_maximum
 from saasbridge.catalog.openapi.endpoints import draft_batches, draft_search
 from saasbridge.catalog.openapi.notes import Noted
@@ -162,17 +158,10 @@ class _Drafter:
         search, suggestion, search_path = draft_search(self.document, path, entity["_records_path"], by_api)
         writes, read = draft_batches(self.document, path, entity)
         used |= {w["path"] for w in writes} | {p for p in (search_path, read and read["path"]) if p}
-        newer = {"search": search, "batch_read": read}
-        if knows_key(Entity, "search"):
-            entity.update({k: v for k, v in newer.items() if v is not None})
-            if writes:
-                batched = {w["op"] for w in writes}
-                entity["writes"] = [*writes, *(w for w in entity.get("writes", []) if w["op"] not in batched)]
-        else:
-            unknown = {**{k: v for k, v in newer.items() if v is not None}, **({"writes": writes} if writes else {})}
-            if unknown:
-                suggestion = [*suggestion, "endpoints this saasbridge cannot use yet (a newer one drafts them):",
-                              *("  " + line for line in _yaml_lines(unknown))]
+        entity.update({k: v for k, v in {"search": search, "batch_read": read}.items() if v is not None})
+        if writes:
+            batched = {w["op"] for w in writes}
+            entity["writes"] = [*writes, *(w for w in entity.get("writes", []) if w["op"] not in batched)]
         if suggestion:
             entity.comment_before("fields", suggestion)
         return used
@@ -257,14 +246,13 @@ class _Drafter:
                 entity["ids_max"] = stated_maximum(p.get("description")) or int(pschema.get("maxItems", 100))
             elif pname in PROJECTION_PARAMS and by_api.get(pname, {}).get("type", "").startswith("map<"):
                 entity.note("path", f"?{pname} names entries of the {pname!r} map, not columns: no projection_param")
-                if knows_key(Entity, "properties"):
-                    entity.comment_before("fields", [
-                        f"the {pname!r} map holds per-customer properties; to read them as columns, name the API's",
-                        "property-metadata endpoint (OpenAPI does not link it) and uncomment:",
-                        f"  projection_param: {pname}",
-                        f"  properties: {{path: <GET endpoint listing the properties>, records_path: results, "
-                        f"api_prefix: {pname}.}}",
-                    ])
+                entity.comment_before("fields", [
+                    f"the {pname!r} map holds per-customer properties; to read them as columns, name the API's",
+                    "property-metadata endpoint (OpenAPI does not link it) and uncomment:",
+                    f"  projection_param: {pname}",
+                    f"  properties: {{path: <GET endpoint listing the properties>, records_path: results, "
+                    f"api_prefix: {pname}.}}",
+                ])
             elif pname in PROJECTION_PARAMS:
                 entity["projection_param"] = pname
                 if repeated:
@@ -470,19 +458,6 @@ def _one_line(text: Any) -> str | None:
     if not isinstance(text, str) or not text.strip():
         return None
     return " ".join(text.split())[:300]
-
-
-def _yaml_lines(value: Any) -> list[str]:
-    return yaml.safe_dump(_plain(value), sort_keys=False, width=100, default_flow_style=None).splitlines()
-
-
-def _plain(value: Any) -> Any:
-    """A draft value without its Noted mappings (for PyYAML)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _distinct(name: str, path: str, taken: set[str]) -> str:

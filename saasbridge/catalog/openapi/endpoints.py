@@ -11,8 +11,6 @@ from typing import Any
 
 import yaml
 
-from saasbridge.catalog.model import WriteOperation
-from saasbridge.catalog.openapi.capabilities import knows_key
 from saasbridge.catalog.openapi.document import Document, stated_maximum
 from saasbridge.catalog.openapi.notes import Noted
 from saasbridge.catalog.openapi.paging import COMMON_CAP, draft_pagination, total_path
@@ -245,7 +243,7 @@ def _batch_write(document: Document, path: str, op: str, operation: dict[str, An
         if op == "upsert" and (unique := next((k for k in item if k.lower() == "idproperty"), None)):
             write.note("id_key", f"guess: the record id; to upsert by a unique property, the API wants {unique}")
     trace = next((k for k in item if re.search(r"trace", k, re.I)), None)
-    if trace and knows_key(WriteOperation, "trace_key"):
+    if trace:
         write["trace_key"] = trace
     answer = document.response_schema(operation) or {}
     results = document.records_of(answer)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from saasbridge.catalog.openapi.capabilities import knows_style
 from saasbridge.catalog.openapi.document import Document, stated_maximum
 from saasbridge.catalog.openapi.notes import Noted
 
@@ -89,11 +88,6 @@ def _last_id(params: dict[str, dict[str, Any]], leaves: list[tuple[str, dict]], 
     if name is None or "id" not in record.get("properties", {}):
         return None
     more = _leaf(leaves, HAS_MORE_KEYS)
-    if not knows_style("last_id"):
-        out = Noted(style="single")
-        out.note("style", f"guess: the API pages by ?{name}=<last id>, which this saasbridge cannot express: "
-                 "only the first page is read; upgrade saasbridge for pagination style last_id")
-        return out
     out = Noted(style="last_id", cursor_param=name, id_path="id", **({"has_more_path": more} if more else {}))
     out.note("style", f"guess: ?{name} takes the last record's id" + (f"; {more} false ends the listing" if more
                                                                         else "; an empty page ends the listing"))
